@@ -61,7 +61,7 @@ impl Error {
     }
 
     /// The underlying error, for callers that need to match on a module's error type.
-    pub fn inner(&self) -> &(dyn Report) {
+    pub fn inner(&self) -> &dyn Report {
         &*self.0
     }
 
