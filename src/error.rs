@@ -134,7 +134,11 @@ pub struct PathIo {
 
 impl PathIo {
     /// Wrap an I/O error with the action and the path it happened on.
-    pub fn new(action: &'static str, path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
+    pub fn new(
+        action: &'static str,
+        path: impl Into<std::path::PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         PathIo {
             action,
             path: path.into(),
