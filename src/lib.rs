@@ -3,10 +3,15 @@
 //! The binary (`main.rs`) is thin glue; everything lives in these modules so that
 //! `tests/` and `benches/` can use it. DESIGN.md §1 says what each module owns.
 
+pub mod cli;
 pub mod clock;
+pub mod config;
+pub mod deliver;
 pub mod error;
 pub mod http;
 pub mod meal;
+pub mod message;
+pub mod scrape;
 
 pub use error::{Error, Exit, Report};
 pub use meal::Meal;

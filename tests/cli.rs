@@ -1,0 +1,432 @@
+//! End-to-end tests of the offline commands through the real binary: config init/check/path,
+//! scrape, preview and send-now --dry-run against saved pages (file:// and loopback HTTP).
+
+mod common;
+
+use std::path::Path;
+
+use common::{TestEnv, json, pages_dir, source_block};
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn ground_truth(name: &str) -> Value {
+    let text = std::fs::read_to_string(pages_dir().join(format!("{name}.json"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The selector a user would configure for a page: the ground truth's, without its comment.
+fn selector_of(truth: &Value) -> String {
+    let raw = truth["table_selector"].as_str().unwrap();
+    raw.split("  (").next().unwrap().trim().to_string()
+}
+
+fn page_config(name: &str, extra_source: &str, rest: &str) -> String {
+    let truth = ground_truth(name);
+    let page = pages_dir().join(format!("{name}.html"));
+    format!(
+        "{}{rest}",
+        source_block("식당", &page, &selector_of(&truth), extra_source)
+    )
+}
+
+/// All dishes of a meal as the ground truth lists them, sorted by corner label.
+fn truth_groups(truth: &Value, date: &str, meal: &str) -> Vec<(String, Vec<String>)> {
+    let mut groups: Vec<(String, Vec<String>)> = truth["days"][date][meal]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let dishes = v
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|d| d.as_str().unwrap().to_string())
+                        .collect();
+                    (k.clone(), dishes)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    groups.sort();
+    groups
+}
+
+fn scraped_dishes(source: &Value) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = source["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            g["dishes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn config_init_writes_a_valid_example_and_refuses_to_overwrite_it() {
+    let env = TestEnv::new();
+    env.kbot()
+        .args(["config", "init"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("wrote"));
+    env.kbot()
+        .args(["config", "check"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok (1 source"));
+    env.kbot()
+        .args(["config", "init"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("already exists"))
+        .stderr(predicate::str::contains("hint: kbot config init --force"));
+    env.kbot()
+        .args(["config", "init", "--force"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn config_check_reports_every_problem_at_once_with_line_and_column() {
+    let env = TestEnv::new();
+    let page = pages_dir().join("jbnu-jinsuwon-2023-04-10.html");
+    let path = env.write_config(&format!(
+        "timezone = \"Asia/Seol\"\n{}[schedule]\nlunch = \"30 25 * * Mon-Fri\"\nbrunch = \"0 10 * * Sun\"\n",
+        source_block("진수원", &page, "table.tblType03", "")
+    ));
+    let output = env.kbot().args(["config", "check"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(4));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let file = path.display().to_string();
+    assert!(stderr.contains("(3 problems)"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{file}:1:12: timezone: unknown time zone \"Asia/Seol\""
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}:8:9: schedule.lunch: invalid cron")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}:9:1: schedule.brunch: unknown key")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_config_file_says_how_to_create_one() {
+    let env = TestEnv::new();
+    env.kbot()
+        .args(["scrape", "lunch"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("no configuration file at"))
+        .stderr(predicate::str::contains("hint: kbot config init"));
+}
+
+#[test]
+fn config_path_prefers_the_flag_over_the_environment() {
+    let env = TestEnv::new();
+    env.kbot()
+        .args(["config", "path"])
+        .assert()
+        .success()
+        .stdout(format!("{}\n", env.config_path().display()));
+    env.kbot()
+        .args(["--config", "/elsewhere/kbot.toml", "config", "path"])
+        .assert()
+        .success()
+        .stdout("/elsewhere/kbot.toml\n");
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let env = TestEnv::new();
+    env.kbot().args(["scrape", "brunch"]).assert().code(2);
+    env.kbot()
+        .args(["scrape", "lunch", "--date", "2023-13-01"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn scrape_json_has_the_design_shape_and_the_pages_dishes() {
+    let env = TestEnv::new();
+    let name = "jbnu-jinsuwon-2023-04-10";
+    env.write_config(&page_config(name, "", ""));
+    let truth = ground_truth(name);
+    for date in truth["days"].as_object().unwrap().keys() {
+        for meal in ["lunch", "dinner"] {
+            let output = env
+                .kbot()
+                .args(["scrape", meal, "--date", date, "--json"])
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{date} {meal}: {output:?}");
+            let value = json(&output);
+            assert_eq!(value["date"], date.as_str());
+            assert_eq!(value["meal"], meal);
+            let source = &value["sources"][0];
+            let keys: Vec<&str> = source
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            for key in ["name", "url", "outcome", "groups", "detail"] {
+                assert!(keys.contains(&key), "{key} missing: {keys:?}");
+            }
+            assert_eq!(source["outcome"], "menu");
+            let expected: Vec<Vec<String>> = truth_groups(&truth, date, meal)
+                .into_iter()
+                .map(|(_, dishes)| dishes)
+                .collect();
+            assert_eq!(scraped_dishes(source), expected, "{date} {meal}");
+        }
+    }
+}
+
+#[test]
+fn a_date_outside_the_pages_week_is_wrong_date_with_exit_5() {
+    let env = TestEnv::new();
+    env.write_config(&page_config("jbnu-jinsuwon-2023-04-10", "", ""));
+    let output = env
+        .kbot()
+        .args(["scrape", "lunch", "--date", "2023-04-24", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(5));
+    assert_eq!(json(&output)["sources"][0]["outcome"], "wrong_date");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("hint: kbot scrape lunch --date 2023-04-24 --explain"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_closed_meal_is_reported_as_closed_and_is_not_a_failure() {
+    let env = TestEnv::new();
+    let name = "dgu-coop-week-2026-09-27";
+    env.write_config(&page_config(name, "", ""));
+    let truth = ground_truth(name);
+    let closed = &truth["closed"][0];
+    let (date, meal) = (
+        closed["date"].as_str().unwrap(),
+        closed["meal"].as_str().unwrap(),
+    );
+    let output = env
+        .kbot()
+        .args(["scrape", meal, "--date", date, "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(json(&output)["sources"][0]["outcome"], "closed");
+    env.kbot()
+        .args(["send-now", meal, "--date", date, "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("오늘은 운영하지 않습니다"));
+}
+
+#[test]
+fn a_selector_that_matches_nothing_is_not_found_and_explained() {
+    let env = TestEnv::new();
+    let page = pages_dir().join("jbnu-jinsuwon-2023-04-10.html");
+    env.write_config(&source_block("진수원", &page, "table.menu-v2", ""));
+    let output = env
+        .kbot()
+        .args(["scrape", "lunch", "--date", "2023-04-10", "--explain"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(5));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("not_found"), "{stdout}");
+    assert!(stdout.contains("table.menu-v2"), "{stdout}");
+    // The dry run sends nothing to friends, only a warning part for me.
+    let dry = env
+        .kbot()
+        .args([
+            "send-now",
+            "lunch",
+            "--date",
+            "2023-04-10",
+            "--dry-run",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(dry.status.code(), Some(5));
+    let parts = json(&dry)["parts"].as_array().unwrap().clone();
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0]["recipients"], serde_json::json!(["me"]));
+}
+
+#[test]
+fn preview_json_has_the_design_shape() {
+    let env = TestEnv::new();
+    env.write_config(&page_config(
+        "jbnu-jinsuwon-2023-04-10",
+        "",
+        "[recipients]\nme = true\nfriends = [\"이서연\"]\n[message]\nlink = \"https://coopjbnu.kr/menu\"\n",
+    ));
+    let output = env
+        .kbot()
+        .args(["preview", "lunch", "--date", "2023-04-10", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let value = json(&output);
+    assert_eq!(value["date"], "2023-04-10");
+    assert_eq!(value["meal"], "lunch");
+    let part = &value["parts"][0];
+    assert_eq!(part["recipients"], serde_json::json!(["me", "이서연"]));
+    let template = &part["template_object"];
+    assert_eq!(template["object_type"], "text");
+    assert_eq!(template["link"]["web_url"], "https://coopjbnu.kr/menu");
+    assert!(
+        template["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("4월 10일 (월) 점심")
+    );
+}
+
+#[test]
+fn dry_run_splits_a_long_menu_into_parts_of_at_most_200_characters_holding_every_dish_in_order() {
+    let env = TestEnv::new();
+    let name = "dgu-coop-week-2026-09-27";
+    env.write_config(&page_config(name, "", ""));
+    let (date, meal) = ("2026-09-28", "lunch");
+    let scraped = json(
+        &env.kbot()
+            .args(["scrape", meal, "--date", date, "--json"])
+            .output()
+            .unwrap(),
+    );
+    let mut expected: Vec<String> = Vec::new();
+    for group in scraped["sources"][0]["groups"].as_array().unwrap() {
+        for dish in group["dishes"].as_array().unwrap() {
+            expected.push(dish.as_str().unwrap().to_string());
+        }
+    }
+    assert!(expected.iter().map(|d| d.chars().count()).sum::<usize>() > 400);
+
+    let output = env
+        .kbot()
+        .args(["send-now", meal, "--date", date, "--dry-run", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let parts = json(&output)["parts"].as_array().unwrap().clone();
+    assert!(parts.len() >= 3, "{} parts", parts.len());
+    let mut lines: Vec<String> = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let text = part["template_object"]["text"].as_str().unwrap();
+        assert!(
+            text.chars().count() <= 200,
+            "part {i} has {} chars",
+            text.chars().count()
+        );
+        let mut it = text.lines();
+        let header = it.next().unwrap();
+        assert!(
+            header.ends_with(&format!("({}/{})", i + 1, parts.len())),
+            "{header}"
+        );
+        lines.extend(it.map(str::to_string));
+    }
+    // Every dish appears, in page order (section headings sit between them).
+    let mut rest = lines.iter();
+    for dish in &expected {
+        assert!(rest.any(|l| l == dish), "{dish} missing or out of order");
+    }
+}
+
+#[test]
+fn the_readme_demo_prints_mondays_lunch_from_the_bundled_page() {
+    let env = TestEnv::new();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo/kbot.toml");
+    let output = env
+        .kbot()
+        .arg("--config")
+        .arg(&demo)
+        .args(["send-now", "lunch", "--date", "2023-04-10", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("4월 10일 (월) 점심"), "{stdout}");
+    let truth = ground_truth("jbnu-jinsuwon-2023-04-10");
+    for (_, dishes) in truth_groups(&truth, "2023-04-10", "lunch") {
+        for dish in dishes {
+            assert!(stdout.contains(&dish), "{dish} missing from:\n{stdout}");
+        }
+    }
+}
+
+#[test]
+fn an_euc_kr_page_served_without_a_charset_header_is_read_right() {
+    let bytes = std::fs::read(pages_dir().join("dgu-coop-week-2026-09-27-euckr.html")).unwrap();
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in server.incoming().flatten() {
+            let mut stream = stream;
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                bytes.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&bytes);
+        }
+    });
+    let name = "dgu-coop-week-2026-09-27-euckr";
+    let truth = ground_truth(name);
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "[[source]]\nname = \"동국대\"\nurl = \"http://{addr}/menu\"\ntable = {:?}\n",
+        selector_of(&truth)
+    ));
+    let (date, meal) = ("2026-09-29", "dinner");
+    let output = env
+        .kbot()
+        .args(["scrape", meal, "--date", date, "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let expected: Vec<Vec<String>> = truth_groups(&truth, date, meal)
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(scraped_dishes(&json(&output)["sources"][0]), expected);
+}
+
+#[test]
+fn completions_and_the_man_page_are_generated() {
+    let env = TestEnv::new();
+    env.kbot()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("send-now"));
+    env.kbot()
+        .arg("man")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(".TH kbot"));
+}
