@@ -533,3 +533,676 @@ fn the_fake_runs_on_its_own_thread_for_sync_tests() {
     assert_eq!(body["id"], fake.config().user_id);
     assert_eq!(fake.count("/v2/user/me"), 1);
 }
+
+// ---------------------------------------------------------------------------------------
+// The fake: friends, messages, quotas, faults
+
+fn text_template(text: &str) -> Value {
+    serde_json::json!({
+        "object_type": "text",
+        "text": text,
+        "link": {"web_url": "https://example.ac.kr/menu", "mobile_web_url": "https://example.ac.kr/menu"},
+        "button_title": "메뉴 보기",
+    })
+}
+
+/// POSTs a form to a kapi path with a bearer token; returns (status, JSON body).
+async fn kapi_post(
+    fake: &FakeKakao,
+    path: &str,
+    access_token: &str,
+    form: &[(&str, String)],
+) -> (u16, Value) {
+    let response = http()
+        .post(format!("{}{path}", fake.url()))
+        .bearer_auth(access_token)
+        .form(form)
+        .send()
+        .await
+        .expect("kapi request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("kapi answers JSON"))
+}
+
+async fn send_friends(fake: &FakeKakao, access_token: &str, uuids: &[&str]) -> (u16, Value) {
+    kapi_post(
+        fake,
+        FRIENDS_SEND,
+        access_token,
+        &[
+            (
+                "receiver_uuids",
+                serde_json::to_string(uuids).expect("json"),
+            ),
+            ("template_object", text_template("점심 메뉴").to_string()),
+        ],
+    )
+    .await
+}
+
+const FRIENDS: &str = "/v1/api/talk/friends";
+const MEMO: &str = "/v2/api/talk/memo/default/send";
+const FRIENDS_SEND: &str = "/v1/api/talk/friends/message/default/send";
+
+#[tokio::test]
+async fn friends_pages_link_to_each_other_with_the_same_parameters() {
+    let fake = FakeKakao::start().await;
+    for i in 0..250 {
+        fake.add_friend(&format!("uuid{i:03}"), &format!("친구{i:03}"), true);
+    }
+    fake.set_favorite("uuid200", true);
+    let at = fake.issue_tokens().access_token;
+    let (status, first) = kapi_get(
+        &fake,
+        &format!("{FRIENDS}?offset=0&limit=100&order=asc&friend_order=favorite"),
+        &at,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(first["total_count"], 250);
+    assert_eq!(first["favorite_count"], 1);
+    assert_eq!(first["elements"].as_array().map(Vec::len), Some(100));
+    assert_eq!(
+        first["elements"][0]["uuid"], "uuid200",
+        "favourites come first"
+    );
+    assert_eq!(first["before_url"], Value::Null);
+    let after = first["after_url"].as_str().expect("after_url");
+    assert_eq!(
+        after,
+        format!(
+            "{}{FRIENDS}?offset=100&limit=100&order=asc&friend_order=favorite",
+            fake.url()
+        )
+    );
+    let (_, last) = kapi_get(&fake, &format!("{FRIENDS}?offset=200&limit=100"), &at).await;
+    assert_eq!(last["elements"].as_array().map(Vec::len), Some(50));
+    assert_eq!(last["after_url"], Value::Null);
+    assert_eq!(
+        last["before_url"].as_str(),
+        Some(format!("{}{FRIENDS}?offset=100&limit=100&order=asc", fake.url()).as_str())
+    );
+}
+
+#[tokio::test]
+async fn friends_limit_over_100_is_minus_2_and_missing_consent_is_minus_402() {
+    let fake = FakeKakao::start().await;
+    let at = fake.issue_tokens().access_token;
+    let (status, body) = kapi_get(&fake, &format!("{FRIENDS}?limit=101"), &at).await;
+    assert_eq!((status, body["code"].as_i64()), (400, Some(-2)));
+    fake.configure(|c| c.scopes = vec!["talk_message".into()]);
+    let (status, body) = kapi_get(&fake, FRIENDS, &at).await;
+    assert_eq!(status, 403);
+    assert_eq!(body["code"], -402);
+    assert_eq!(body["required_scopes"], serde_json::json!(["friends"]));
+    assert_eq!(body["api_type"], "FRIENDS");
+    assert_eq!(body["allowed_scopes"], serde_json::json!(["talk_message"]));
+}
+
+#[tokio::test]
+async fn a_scope_disabled_in_the_console_is_minus_3() {
+    let fake = FakeKakao::start().await;
+    fake.configure(|c| c.disabled_scopes = vec!["talk_message".into()]);
+    let at = fake.issue_tokens().access_token;
+    let (status, body) = kapi_post(
+        &fake,
+        MEMO,
+        &at,
+        &[("template_object", text_template("hi").to_string())],
+    )
+    .await;
+    assert_eq!((status, body["code"].as_i64()), (403, Some(-3)));
+    assert!(fake.delivered().is_empty());
+}
+
+#[tokio::test]
+async fn send_to_me_records_the_template_and_answers_result_code_0() {
+    let fake = FakeKakao::start().await;
+    let at = fake.issue_tokens().access_token;
+    let template = text_template("오늘의 점심: 비빔밥");
+    let (status, body) = kapi_post(
+        &fake,
+        MEMO,
+        &at,
+        &[("template_object", template.to_string())],
+    )
+    .await;
+    assert_eq!((status, body), (200, serde_json::json!({"result_code": 0})));
+    assert_eq!(fake.delivered_to("me"), vec![template]);
+}
+
+#[tokio::test]
+async fn send_to_me_rejects_bad_templates_and_json_bodies_with_minus_2() {
+    let fake = FakeKakao::start().await;
+    let at = fake.issue_tokens().access_token;
+    let no_link = serde_json::json!({"object_type": "text", "text": "hi"});
+    let one_content = serde_json::json!({
+        "object_type": "list", "header_title": "점심", "header_link": {},
+        "contents": [{"title": "a", "link": {}}],
+    });
+    for bad in [
+        no_link.to_string(),
+        one_content.to_string(),
+        "[1,2]".into(),
+        "not json".into(),
+    ] {
+        let (status, body) = kapi_post(&fake, MEMO, &at, &[("template_object", bad.clone())]).await;
+        assert_eq!((status, body["code"].as_i64()), (400, Some(-2)), "{bad}");
+    }
+    let response = http()
+        .post(format!("{}{MEMO}", fake.url()))
+        .bearer_auth(&at)
+        .json(&serde_json::json!({"template_object": text_template("hi")}))
+        .send()
+        .await
+        .expect("memo request");
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["code"], -2);
+    assert!(fake.delivered().is_empty());
+}
+
+#[tokio::test]
+async fn text_over_200_characters_is_accepted_or_rejected_as_configured() {
+    let fake = FakeKakao::start().await;
+    let at = fake.issue_tokens().access_token;
+    let long = text_template(&"밥".repeat(201)).to_string();
+    let exactly = text_template(&"밥".repeat(200)).to_string();
+    assert_eq!(
+        kapi_post(&fake, MEMO, &at, &[("template_object", long.clone())])
+            .await
+            .0,
+        200
+    );
+    fake.configure(|c| c.long_text = support::fake_kakao::LongText::Reject);
+    let (status, body) = kapi_post(&fake, MEMO, &at, &[("template_object", long)]).await;
+    assert_eq!((status, body["code"].as_i64()), (400, Some(-2)));
+    assert_eq!(
+        kapi_post(&fake, MEMO, &at, &[("template_object", exactly)])
+            .await
+            .0,
+        200
+    );
+    assert_eq!(fake.delivered_to("me").len(), 2);
+}
+
+#[tokio::test]
+async fn send_to_friends_allows_at_most_5_receivers() {
+    let fake = FakeKakao::start().await;
+    let uuids: Vec<String> = (0..6).map(|i| format!("f{i}")).collect();
+    for uuid in &uuids {
+        fake.add_friend(uuid, uuid, true);
+    }
+    let at = fake.issue_tokens().access_token;
+    let six: Vec<&str> = uuids.iter().map(String::as_str).collect();
+    let (status, body) = send_friends(&fake, &at, &six).await;
+    assert_eq!((status, body["code"].as_i64()), (400, Some(-2)));
+    assert!(fake.delivered().is_empty());
+    let (status, body) = send_friends(&fake, &at, &six[..5]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["successful_receiver_uuids"],
+        serde_json::json!(six[..5])
+    );
+    assert!(body.get("failure_info").is_none());
+}
+
+#[tokio::test]
+async fn an_unknown_receiver_fails_the_whole_call_with_minus_2() {
+    let fake = FakeKakao::start().await;
+    fake.add_friend("known", "친구", true);
+    let at = fake.issue_tokens().access_token;
+    let (status, body) = send_friends(&fake, &at, &["known", "stranger"]).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["code"], -2);
+    assert_eq!(
+        body["msg"],
+        "Not allowed to send a message to some of receivers."
+    );
+    assert!(fake.delivered().is_empty());
+}
+
+#[tokio::test]
+async fn a_friend_who_blocks_messages_gets_minus_530_plain_alone_and_in_failure_info_with_others() {
+    let fake = FakeKakao::start().await;
+    fake.add_friend("open", "열림", true);
+    fake.add_friend("closed", "닫힘", false);
+    let at = fake.issue_tokens().access_token;
+    let (status, body) = send_friends(&fake, &at, &["closed"]).await;
+    assert_eq!((status, body["code"].as_i64()), (400, Some(-530)));
+    assert!(body.get("failure_info").is_none());
+    let (status, body) = send_friends(&fake, &at, &["open", "closed"]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["successful_receiver_uuids"],
+        serde_json::json!(["open"])
+    );
+    assert_eq!(body["failure_info"][0]["code"], -530);
+    assert_eq!(
+        body["failure_info"][0]["receiver_uuids"],
+        serde_json::json!(["closed"])
+    );
+    assert_eq!(fake.delivered_to("open").len(), 1);
+    assert!(fake.delivered_to("closed").is_empty());
+}
+
+#[tokio::test]
+async fn daily_quotas_per_sender_receiver_and_pair_reset_the_next_day() {
+    let fake = FakeKakao::start().await;
+    for uuid in ["a", "b", "c"] {
+        fake.add_friend(uuid, uuid, true);
+    }
+    let at = fake.issue_tokens().access_token;
+
+    fake.configure(|c| c.pair_daily_quota = 1);
+    assert_eq!(send_friends(&fake, &at, &["a"]).await.0, 200);
+    assert_eq!(send_friends(&fake, &at, &["a"]).await.1["code"], -536);
+
+    fake.configure(|c| {
+        c.pair_daily_quota = 20;
+        c.receiver_daily_quota = 1;
+    });
+    assert_eq!(send_friends(&fake, &at, &["a"]).await.1["code"], -533);
+
+    fake.configure(|c| {
+        c.receiver_daily_quota = 100;
+        c.sender_daily_quota = 2;
+    });
+    assert_eq!(send_friends(&fake, &at, &["b"]).await.0, 200);
+    let (status, body) = send_friends(&fake, &at, &["b", "c"]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["failure_info"][0]["code"], -532);
+    assert_eq!(
+        body["failure_info"][0]["receiver_uuids"],
+        serde_json::json!(["b", "c"])
+    );
+
+    fake.advance(DAY);
+    let at = fake.issue_tokens().access_token; // yesterday's expired after 6 h
+    assert_eq!(send_friends(&fake, &at, &["c"]).await.0, 200);
+    assert!(
+        fake.saw_error_code("-532") && fake.saw_error_code("-533") && fake.saw_error_code("-536")
+    );
+}
+
+#[tokio::test]
+async fn injected_faults_fire_in_order_once_each_on_their_path() {
+    use support::fake_kakao::Fault;
+    let fake = FakeKakao::start().await;
+    let at = fake.issue_tokens().access_token;
+    fake.inject("/v2/user/me", Fault::ServerError);
+    fake.inject(
+        "/v2/user/me",
+        Fault::Code {
+            status: 400,
+            code: -7,
+            msg: "service under maintenance".into(),
+        },
+    );
+    fake.inject("/v2/user/me", Fault::Reset);
+    assert_eq!(
+        kapi_get(&fake, "/v1/user/access_token_info", &at).await.0,
+        200,
+        "other paths unaffected"
+    );
+    let (status, body) = kapi_get(&fake, "/v2/user/me", &at).await;
+    assert_eq!(
+        (status, body),
+        (
+            500,
+            serde_json::json!({"code": -1, "msg": "internal error"})
+        )
+    );
+    let (status, body) = kapi_get(&fake, "/v2/user/me", &at).await;
+    assert_eq!((status, body["code"].as_i64()), (400, Some(-7)));
+    let reset = http()
+        .get(format!("{}/v2/user/me", fake.url()))
+        .bearer_auth(&at)
+        .send()
+        .await;
+    assert!(
+        reset.is_err(),
+        "a reset connection gives no response: {reset:?}"
+    );
+    assert_eq!(kapi_get(&fake, "/v2/user/me", &at).await.0, 200);
+    assert_eq!(fake.pending_faults(), 0);
+    assert_eq!(fake.count("/v2/user/me"), 4);
+}
+
+#[tokio::test]
+async fn reset_after_recording_delivers_but_the_client_sees_an_error() {
+    use support::fake_kakao::Fault;
+    let fake = FakeKakao::start().await;
+    let at = fake.issue_tokens().access_token;
+    fake.inject(MEMO, Fault::ResetAfterRecording);
+    let result = http()
+        .post(format!("{}{MEMO}", fake.url()))
+        .bearer_auth(&at)
+        .form(&[("template_object", text_template("hi").to_string())])
+        .send()
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(fake.delivered_to("me").len(), 1);
+}
+
+#[tokio::test]
+async fn the_global_delay_holds_every_answer() {
+    let fake = FakeKakao::start().await;
+    let at = fake.issue_tokens().access_token;
+    fake.configure(|c| c.delay = Duration::from_millis(30));
+    let started = std::time::Instant::now();
+    assert_eq!(kapi_get(&fake, "/v2/user/me", &at).await.0, 200);
+    assert!(started.elapsed() >= Duration::from_millis(30));
+}
+
+// ---------------------------------------------------------------------------------------
+// The client against the fake
+
+use kbot::kakao::{self, Client, FriendsSend, Retry};
+use support::fake_kakao::Fault;
+
+fn client(fake: &FakeKakao) -> Client {
+    client_with(fake, fast_retry(3), Timeouts::default())
+}
+
+fn fast_retry(attempts: u32) -> Retry {
+    Retry {
+        attempts,
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(5),
+    }
+}
+
+fn client_with(fake: &FakeKakao, retry: Retry, timeouts: Timeouts) -> Client {
+    Client::new(
+        kbot::http::client(timeouts),
+        url::Url::parse(&fake.url()).expect("fake url"),
+        retry,
+    )
+}
+
+#[tokio::test]
+async fn client_reads_the_user_and_token_info_and_logs_out() {
+    let fake = FakeKakao::start().await;
+    let at = fake.issue_tokens().access_token;
+    let kakao = client(&fake);
+    let me = kakao.me(&at).await.expect("me");
+    assert_eq!(
+        (me.id, me.nickname.as_deref()),
+        (fake.config().user_id, Some("홍길동"))
+    );
+    let info = kakao.token_info(&at).await.expect("token info");
+    assert_eq!(info.id, Some(fake.config().user_id));
+    assert!(info.expires_in <= fake.config().access_lifetime);
+    assert!(info.expires_in >= fake.config().access_lifetime - Duration::from_secs(5));
+    kakao.logout(&at).await.expect("logout");
+    assert!(fake.valid_refresh_tokens().is_empty());
+    let err = kakao.me(&at).await.expect_err("token revoked");
+    assert!(err.is_invalid_token(), "{err:?}");
+}
+
+#[tokio::test]
+async fn client_friends_returns_every_page() {
+    let fake = FakeKakao::start().await;
+    for i in 0..250 {
+        fake.add_friend(&format!("uuid{i:03}"), &format!("친구{i:03}"), i % 7 != 0);
+    }
+    let at = fake.issue_tokens().access_token;
+    let friends = client(&fake).friends(&at).await.expect("friends");
+    assert_eq!(friends.len(), 250);
+    let mut uuids: Vec<&str> = friends.iter().map(|f| f.uuid.as_str()).collect();
+    uuids.sort_unstable();
+    uuids.dedup();
+    assert_eq!(uuids.len(), 250);
+    assert!(
+        friends
+            .iter()
+            .any(|f| f.uuid == "uuid007" && !f.allowed_msg)
+    );
+    let pages = fake.requests_to(FRIENDS);
+    assert_eq!(pages.len(), 3);
+    assert!(pages.iter().all(|p| p.query_param("limit") == Some("100")));
+    assert_eq!(pages[2].query_param("offset"), Some("200"));
+}
+
+#[tokio::test]
+async fn client_sends_form_encoded_with_a_bearer_header() {
+    let fake = FakeKakao::start().await;
+    let at = fake.issue_tokens().access_token;
+    let template = text_template("아침: 토스트");
+    client(&fake)
+        .send_to_me(&at, &template)
+        .await
+        .expect("sent");
+    assert_eq!(fake.delivered_to("me"), vec![template.clone()]);
+    let seen = &fake.requests_to(MEMO)[0];
+    assert!(
+        seen.content_type
+            .as_deref()
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+    );
+    assert_eq!(seen.authorization, Some(format!("Bearer {at}")));
+    let sent: Value = serde_json::from_str(seen.form_field("template_object").expect("field"))
+        .expect("json string");
+    assert_eq!(sent, template);
+    assert!(!seen.path.contains(&at) && seen.query.iter().all(|(_, v)| v != &at));
+}
+
+#[tokio::test]
+async fn client_maps_partial_failures_to_each_recipient() {
+    let fake = FakeKakao::start().await;
+    fake.add_friend("ok1", "하나", true);
+    fake.add_friend("blocked", "둘", false);
+    fake.add_friend("ok2", "셋", true);
+    let at = fake.issue_tokens().access_token;
+    let uuids: Vec<String> = ["ok1", "blocked", "ok2"].map(String::from).to_vec();
+    let FriendsSend { delivered, failed } = client(&fake)
+        .send_to_friends(&at, &uuids, &text_template("저녁"))
+        .await
+        .expect("partial success is Ok");
+    assert_eq!(delivered, vec!["ok1", "ok2"]);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, "blocked");
+    assert_eq!(failed[0].1.code, -530);
+    let seen = &fake.requests_to(FRIENDS_SEND)[0];
+    assert_eq!(
+        seen.form_field("receiver_uuids"),
+        Some(r#"["ok1","blocked","ok2"]"#)
+    );
+}
+
+#[tokio::test]
+async fn client_surfaces_a_single_receivers_failure_as_an_api_error() {
+    let fake = FakeKakao::start().await;
+    fake.add_friend("blocked", "둘", false);
+    let at = fake.issue_tokens().access_token;
+    let err = client(&fake)
+        .send_to_friends(&at, &["blocked".to_string()], &text_template("저녁"))
+        .await
+        .expect_err("a single receiver's failure is an error");
+    assert!(
+        matches!(
+            err,
+            kakao::Error::Api {
+                status: 400,
+                code: -530,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(fake.count(FRIENDS_SEND), 1, "-530 is not retried");
+    assert!(kbot::Report::hint(&err).is_some_and(|h| h.contains("blocks messages")));
+}
+
+#[tokio::test]
+async fn client_refuses_more_than_5_receivers_without_a_request() {
+    let fake = FakeKakao::start().await;
+    let at = fake.issue_tokens().access_token;
+    let uuids: Vec<String> = (0..6).map(|i| format!("f{i}")).collect();
+    let err = client(&fake)
+        .send_to_friends(&at, &uuids, &text_template("x"))
+        .await
+        .expect_err("too many");
+    assert!(matches!(err, kakao::Error::TooManyReceivers(6)));
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test]
+async fn client_retries_a_burst_of_server_errors_to_success() {
+    let fake = FakeKakao::start().await;
+    let at = fake.issue_tokens().access_token;
+    fake.inject(MEMO, Fault::ServerError);
+    fake.inject(MEMO, Fault::ServerError);
+    client(&fake)
+        .send_to_me(&at, &text_template("x"))
+        .await
+        .expect("third try succeeds");
+    assert_eq!(fake.count(MEMO), 3);
+    assert_eq!(fake.delivered_to("me").len(), 1);
+}
+
+#[tokio::test]
+async fn client_gives_up_after_the_configured_attempts() {
+    let fake = FakeKakao::start().await;
+    let at = fake.issue_tokens().access_token;
+    for _ in 0..3 {
+        fake.inject(
+            "/v2/user/me",
+            Fault::Code {
+                status: 400,
+                code: -7,
+                msg: "maintenance".into(),
+            },
+        );
+    }
+    let err = client(&fake).me(&at).await.expect_err("still failing");
+    assert_eq!(err.code(), Some(-7));
+    assert_eq!(fake.count("/v2/user/me"), 3);
+}
+
+#[tokio::test]
+async fn client_retries_a_reset_connection() {
+    let fake = FakeKakao::start().await;
+    let at = fake.issue_tokens().access_token;
+    fake.inject("/v2/user/me", Fault::Reset);
+    let me = client(&fake).me(&at).await.expect("second try succeeds");
+    assert_eq!(me.id, fake.config().user_id);
+    assert_eq!(fake.count("/v2/user/me"), 2);
+}
+
+#[tokio::test]
+async fn client_retries_a_response_slower_than_its_timeout() {
+    let fake = FakeKakao::start().await;
+    let at = fake.issue_tokens().access_token;
+    fake.inject("/v2/user/me", Fault::Slow(Duration::from_secs(30)));
+    let timeouts = Timeouts {
+        connect: Duration::from_secs(5),
+        total: Duration::from_millis(100),
+    };
+    // Spare attempts: on a loaded machine a normal answer may also miss 100 ms now and then.
+    let me = client_with(&fake, fast_retry(5), timeouts)
+        .me(&at)
+        .await
+        .expect("retry succeeds");
+    assert_eq!(me.id, fake.config().user_id);
+    assert!(
+        fake.count("/v2/user/me") >= 2,
+        "the hung first call was retried"
+    );
+}
+
+#[tokio::test]
+async fn a_reset_after_delivery_is_an_error_and_a_retry_sends_again() {
+    let fake = FakeKakao::start().await;
+    let at = fake.issue_tokens().access_token;
+    fake.inject(MEMO, Fault::ResetAfterRecording);
+    let err = client_with(&fake, fast_retry(1), Timeouts::default())
+        .send_to_me(&at, &text_template("x"))
+        .await
+        .expect_err("no answer");
+    assert!(matches!(err, kakao::Error::Network { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    assert_eq!(
+        fake.delivered_to("me").len(),
+        1,
+        "Kakao got it although the client cannot know"
+    );
+
+    fake.inject(MEMO, Fault::ResetAfterRecording);
+    client(&fake)
+        .send_to_me(&at, &text_template("x"))
+        .await
+        .expect("retried");
+    assert_eq!(
+        fake.delivered_to("me").len(),
+        3,
+        "at-least-once: the retry duplicates"
+    );
+}
+
+#[tokio::test]
+async fn client_does_not_retry_a_quota_error() {
+    let fake = FakeKakao::start().await;
+    fake.add_friend("a", "a", true);
+    fake.configure(|c| c.sender_daily_quota = 0);
+    let at = fake.issue_tokens().access_token;
+    let err = client(&fake)
+        .send_to_friends(&at, &["a".to_string()], &text_template("x"))
+        .await
+        .expect_err("quota");
+    assert_eq!(err.code(), Some(-532));
+    assert!(!err.is_retryable());
+    assert_eq!(fake.count(FRIENDS_SEND), 1);
+    assert!(kbot::Report::hint(&err).is_some_and(|h| h.contains("tomorrow")));
+}
+
+#[tokio::test]
+async fn client_reports_an_invalid_token_for_login() {
+    let fake = FakeKakao::start().await;
+    let at = fake.issue_tokens().access_token;
+    fake.expire_access_tokens();
+    let err = client(&fake).friends(&at).await.expect_err("expired");
+    assert!(err.is_invalid_token());
+    assert_eq!(kbot::Report::exit(&err), kbot::Exit::Login);
+    assert_eq!(fake.count(FRIENDS), 1, "-401 is not retried");
+    assert!(!err.to_string().contains(&at), "{err}");
+}
+
+#[tokio::test]
+async fn client_reports_missing_consent_with_the_required_scopes() {
+    let fake = FakeKakao::start().await;
+    fake.configure(|c| c.scopes = vec!["profile_nickname".into()]);
+    let at = fake.issue_tokens().access_token;
+    let err = client(&fake)
+        .send_to_me(&at, &text_template("x"))
+        .await
+        .expect_err("-402");
+    assert_eq!(err.needs_consent(), Some(&["talk_message".to_string()][..]));
+    assert_eq!(
+        kbot::Report::hint(&err).as_deref(),
+        Some("kbot login --scope talk_message")
+    );
+}
+
+#[tokio::test]
+async fn client_network_errors_name_the_endpoint_but_never_the_token() {
+    let fake = FakeKakao::start().await;
+    let url = fake.url();
+    drop(fake);
+    let listener_gone = Client::new(
+        kbot::http::client(Timeouts::default()),
+        url::Url::parse(&url).expect("url"),
+        fast_retry(2),
+    );
+    let err = listener_gone
+        .me("SECRET-TOKEN")
+        .await
+        .expect_err("nobody listens");
+    let shown = kbot::Error::from(err).to_string();
+    assert!(
+        shown.starts_with(&format!("cannot reach kakao at {url}/v2/user/me")),
+        "{shown}"
+    );
+    assert!(!shown.contains("SECRET-TOKEN"), "{shown}");
+}

@@ -17,6 +17,12 @@
 //!
 //! One server answers both hosts' paths, so `auth_url` and `api_url` are both [`FakeKakao::url`].
 //! All handle methods are synchronous: they work from async and sync tests alike.
+//!
+//! Routes: `GET /oauth/authorize`, `POST /oauth/token`, `GET|POST /v2/user/me`,
+//! `GET /v1/user/access_token_info`, `POST /v1/user/logout`, `GET /v1/api/talk/friends`,
+//! `POST /v2/api/talk/memo/default/send`, `POST /v1/api/talk/friends/message/default/send`.
+//! Defaults (see [`Config`]): client_id `fake-rest-api-key`, no client secret, redirect URI
+//! `http://localhost:8765/callback`, tokens 6 h / 60 days, scopes `talk_message friends`.
 
 pub mod api;
 pub mod oauth;
@@ -103,7 +109,7 @@ impl FakeKakao {
             .await
             .expect("bind a loopback port for the fake Kakao server");
         let url = base_url(&listener);
-        let shared: Shared = Arc::new(Mutex::new(State::new()));
+        let shared: Shared = Arc::new(Mutex::new(State::new(url.clone())));
         let task = tokio::spawn(serve(listener, shared.clone()));
         FakeKakao {
             shared,
@@ -119,10 +125,15 @@ impl FakeKakao {
         listener
             .set_nonblocking(true)
             .expect("make the fake's listener non-blocking");
-        let shared: Shared = Arc::new(Mutex::new(State::new()));
+        let url = format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .expect("a bound listener has a local address")
+        );
+        let shared: Shared = Arc::new(Mutex::new(State::new(url.clone())));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server_state = shared.clone();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -131,16 +142,12 @@ impl FakeKakao {
             runtime.block_on(async move {
                 let listener =
                     TcpListener::from_std(listener).expect("hand the fake's listener to tokio");
-                let _ = ready_tx.send(base_url(&listener));
                 tokio::select! {
                     () = serve(listener, server_state) => {}
                     _ = stopped => {}
                 }
             });
         });
-        let url = ready_rx
-            .recv()
-            .expect("the fake Kakao server thread starts");
         FakeKakao {
             shared,
             url,
@@ -227,8 +234,8 @@ impl FakeKakao {
         fake.view(&fake.access)
     }
 
-    /// Mints a live token pair without the login flow (not counted by issuance limits'
-    /// callers as a request, but counted by the limits themselves).
+    /// Mints a live token pair without the login flow, as a logged-in kbot would hold it.
+    /// Nothing is recorded as a request, but it counts against the issuance limits.
     pub fn issue_tokens(&self) -> IssuedTokens {
         let mut fake = lock(&self.shared);
         IssuedTokens {
@@ -286,6 +293,52 @@ impl FakeKakao {
             .push_back(Queued { path: None, fault });
     }
 
+    /// Adds a friend who also uses this app (visible in the friends API, messageable by
+    /// uuid unless `allowed_msg` is false). Returns the friend's service user id.
+    pub fn add_friend(&self, uuid: &str, nickname: &str, allowed_msg: bool) -> i64 {
+        let mut fake = lock(&self.shared);
+        let id = 5_000_000_000 + i64::try_from(fake.friends.len()).unwrap_or(i64::MAX / 2);
+        fake.friends.push(Friend {
+            uuid: uuid.to_string(),
+            id,
+            nickname: nickname.to_string(),
+            favorite: false,
+            allowed_msg,
+        });
+        id
+    }
+
+    /// Marks a friend as a favourite (or not).
+    pub fn set_favorite(&self, uuid: &str, favorite: bool) {
+        let mut fake = lock(&self.shared);
+        for friend in fake.friends.iter_mut().filter(|f| f.uuid == uuid) {
+            friend.favorite = favorite;
+        }
+    }
+
+    /// Changes whether a friend accepts messages from this app.
+    pub fn set_allowed_msg(&self, uuid: &str, allowed_msg: bool) {
+        let mut fake = lock(&self.shared);
+        for friend in fake.friends.iter_mut().filter(|f| f.uuid == uuid) {
+            friend.allowed_msg = allowed_msg;
+        }
+    }
+
+    /// Every message accepted so far, in order.
+    pub fn delivered(&self) -> Vec<Delivery> {
+        lock(&self.shared).delivered.clone()
+    }
+
+    /// The templates delivered to one recipient (`"me"` or a uuid), in order.
+    pub fn delivered_to(&self, recipient: &str) -> Vec<Value> {
+        lock(&self.shared)
+            .delivered
+            .iter()
+            .filter(|d| d.recipient == recipient)
+            .map(|d| d.template.clone())
+            .collect()
+    }
+
     /// Faults still waiting for a request.
     pub fn pending_faults(&self) -> usize {
         lock(&self.shared).faults.len()
@@ -312,6 +365,9 @@ fn router(shared: Shared) -> Router {
         .route(api::ME_PATH, get(api::me).post(api::me))
         .route(api::TOKEN_INFO_PATH, get(api::token_info))
         .route(api::LOGOUT_PATH, post(api::logout))
+        .route(api::FRIENDS_PATH, get(api::friends))
+        .route(api::MEMO_PATH, post(api::send_to_me))
+        .route(api::FRIENDS_SEND_PATH, post(api::send_to_friends))
         .layer(middleware::from_fn_with_state(shared.clone(), intercept))
         .with_state(shared)
 }

@@ -144,7 +144,8 @@ pub fn find<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// An error the fake answered with: the KOE code (`"KOE322"`) or the kapi code (`"-401"`).
+/// An error the fake answered with: the KOE code (`"KOE322"`) or the kapi code (`"-401"`),
+/// including each code in a multi-receiver send's `failure_info` (logged with status 200).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Emitted {
     /// The path of the request that got it.
@@ -249,6 +250,8 @@ pub struct Queued {
 pub struct State {
     /// Knobs.
     pub config: Config,
+    /// The server's own base URL (for the friends API's `after_url` / `before_url`).
+    pub base_url: String,
     epoch: Instant,
     offset: Duration,
     serial: u64,
@@ -279,11 +282,12 @@ pub struct State {
 
 impl State {
     /// A fresh fake with the default configuration.
-    pub fn new() -> Self {
+    pub fn new(base_url: String) -> Self {
         // A per-instance suffix keeps tokens from two fakes in one test process apart.
         let nonce = format!("{:016x}", RandomState::new().hash_one(Instant::now()));
         State {
             config: Config::default(),
+            base_url,
             epoch: Instant::now(),
             offset: Duration::ZERO,
             serial: 0,
