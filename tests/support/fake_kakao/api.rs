@@ -27,11 +27,17 @@ use serde_json::{Value, json};
 use super::state::{Delivery, LongText, State as Fake, find};
 use super::{Shared, is_form, json_response, lock, pairs};
 
+/// User info (GET or POST).
 pub const ME_PATH: &str = "/v2/user/me";
+/// Access-token info.
 pub const TOKEN_INFO_PATH: &str = "/v1/user/access_token_info";
+/// Logout (revokes the user's tokens).
 pub const LOGOUT_PATH: &str = "/v1/user/logout";
+/// The friends list.
 pub const FRIENDS_PATH: &str = "/v1/api/talk/friends";
+/// "Send to me" with a default template.
 pub const MEMO_PATH: &str = "/v2/api/talk/memo/default/send";
+/// "Send to friends" with a default template.
 pub const FRIENDS_SEND_PATH: &str = "/v1/api/talk/friends/message/default/send";
 
 /// Kakao shows at most this many characters of a text template (and of a list header).

@@ -5,7 +5,7 @@
 //! request recording, the global delay and fault injection (including closing a connection
 //! without an answer), and the handle tests use to configure and inspect it. The endpoint
 //! rules live in `oauth.rs` (kauth) and `api.rs` (kapi); the data in `state.rs`.
-//! I/O: a TCP listener on a loopback port; nothing else.
+//! Cutting connections is `conn.rs`. I/O: a TCP listener on a loopback port; nothing else.
 //!
 //! ```ignore
 //! mod support;
@@ -25,31 +25,27 @@
 //! `http://localhost:8765/callback`, tokens 6 h / 60 days, scopes `talk_message friends`.
 
 pub mod api;
+pub mod conn;
 pub mod oauth;
 pub mod state;
 
-use std::io;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Request, State as AxumState};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::IncomingStream;
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 pub use state::{Config, Delivery, Emitted, Fault, Friend, LongText, Recorded, TokenView};
 
+use conn::{Conn, KillableListener, kill};
 use state::{Queued, State};
 
 /// The fake's state, shared by the handle and the handlers.
@@ -474,125 +470,6 @@ async fn intercept(AxumState(shared): AxumState<Shared>, request: Request, next:
             let response = next.run(request).await;
             kill(conn.as_ref());
             response
-        }
-    }
-}
-
-/// Marks the connection so that writing the answer fails and hyper drops the socket
-/// (with `SO_LINGER` 0, so the client sees a reset, not a clean end).
-fn kill(conn: Option<&Conn>) {
-    if let Some(conn) = conn {
-        conn.kill.store(true, Ordering::SeqCst);
-    }
-}
-
-/// Per-connection handle, reachable from a request through `ConnectInfo`.
-#[derive(Debug, Clone)]
-pub struct Conn {
-    kill: Arc<AtomicBool>,
-}
-
-impl Connected<IncomingStream<'_, KillableListener>> for Conn {
-    fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
-        stream.remote_addr().clone()
-    }
-}
-
-/// A TCP listener whose connections can be cut from inside a handler.
-#[derive(Debug)]
-pub struct KillableListener(TcpListener);
-
-impl axum::serve::Listener for KillableListener {
-    type Io = KillableStream;
-    type Addr = Conn;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.0.accept().await {
-                Ok((io, _peer)) => {
-                    let kill = Arc::new(AtomicBool::new(false));
-                    return (
-                        KillableStream {
-                            io,
-                            kill: kill.clone(),
-                        },
-                        Conn { kill },
-                    );
-                }
-                // Out of file descriptors and the like: wait briefly instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr().map(|_| Conn {
-            kill: Arc::new(AtomicBool::new(false)),
-        })
-    }
-}
-
-/// A TCP stream that fails every read and write once its connection was killed.
-#[derive(Debug)]
-pub struct KillableStream {
-    io: TcpStream,
-    kill: Arc<AtomicBool>,
-}
-
-impl KillableStream {
-    fn killed(&self) -> Option<io::Error> {
-        if !self.kill.load(Ordering::SeqCst) {
-            return None;
-        }
-        // Reset, not FIN: the client must not mistake it for a complete answer.
-        let _ = self.io.set_zero_linger();
-        Some(io::Error::new(
-            io::ErrorKind::ConnectionAborted,
-            "connection cut by an injected fault",
-        ))
-    }
-}
-
-impl AsyncRead for KillableStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        match this.killed() {
-            Some(err) => Poll::Ready(Err(err)),
-            None => Pin::new(&mut this.io).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for KillableStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        match this.killed() {
-            Some(err) => Poll::Ready(Err(err)),
-            None => Pin::new(&mut this.io).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        match this.killed() {
-            Some(err) => Poll::Ready(Err(err)),
-            None => Pin::new(&mut this.io).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        match this.killed() {
-            Some(err) => Poll::Ready(Err(err)),
-            None => Pin::new(&mut this.io).poll_shutdown(cx),
         }
     }
 }

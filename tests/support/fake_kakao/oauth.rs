@@ -30,7 +30,9 @@ use super::{Shared, is_form, json_response, lock, pairs};
 /// The error code the fake uses for a PKCE verification failure (Kakao's own is unknown).
 pub const KOE_PKCE: &str = "KOE343";
 
+/// The authorize endpoint (kauth).
 pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
+/// The token endpoint (kauth).
 pub const TOKEN_PATH: &str = "/oauth/token";
 
 /// `GET /oauth/authorize`: no UI. Redirects at once with a code (or `access_denied` when
