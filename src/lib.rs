@@ -9,6 +9,7 @@ pub mod config;
 pub mod deliver;
 pub mod error;
 pub mod http;
+pub mod kakao;
 pub mod meal;
 pub mod message;
 pub mod scrape;
