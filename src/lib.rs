@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod error;
 pub mod http;
+pub mod ledger;
 pub mod meal;
 
 pub use error::{Error, Exit, Report};
