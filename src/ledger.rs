@@ -591,6 +591,23 @@ impl Ledger {
             .map_err(self.err("read the runs"))
     }
 
+    /// When the ledger last recorded anything (a run started or finished, a delivery
+    /// changed); `None` when it is empty. The daemon's start-up catch-up looks at the slots
+    /// after it.
+    pub fn last_activity(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT MAX(t) FROM (
+                     SELECT MAX(COALESCE(finished_at, started_at)) AS t FROM runs
+                     UNION ALL SELECT MAX(updated_at) FROM deliveries)",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(self.err("read the runs"))?;
+        text.map(|t| self.parse_time(t, "updated_at")).transpose()
+    }
+
     /// Crash recovery (DESIGN §5), run once when the daemon starts. Pending rows updated
     /// within `window` of `now` are returned for resending under at-least-once; under
     /// at-most-once they, and under either mode older ones, become `unknown` (reported,
@@ -1048,6 +1065,34 @@ mod tests {
             .unwrap();
         assert!(ledger.has_run(other, Meal::Breakfast).unwrap());
         assert!(!ledger.has_run(other, Meal::Lunch).unwrap());
+    }
+
+    #[test]
+    fn last_activity_is_the_newest_change_of_any_row() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        assert_eq!(ledger.last_activity().unwrap(), None);
+        let d = day("2026-03-02");
+        ledger
+            .start_run(d, Meal::Lunch, at("2026-03-02T02:30:00Z"))
+            .unwrap();
+        assert_eq!(
+            ledger.last_activity().unwrap(),
+            Some(at("2026-03-02T02:30:00Z"))
+        );
+        ledger
+            .mark_pending(&key("me", 1), None, false, at("2026-03-02T02:30:02Z"))
+            .unwrap();
+        assert_eq!(
+            ledger.last_activity().unwrap(),
+            Some(at("2026-03-02T02:30:02Z"))
+        );
+        ledger
+            .finish_run(d, Meal::Lunch, "menu", None, at("2026-03-02T02:30:05Z"))
+            .unwrap();
+        assert_eq!(
+            ledger.last_activity().unwrap(),
+            Some(at("2026-03-02T02:30:05Z"))
+        );
     }
 
     #[test]

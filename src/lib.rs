@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod ledger;
 pub mod meal;
+pub mod schedule;
 
 pub use error::{Error, Exit, Report};
 pub use meal::Meal;
