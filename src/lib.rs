@@ -9,6 +9,7 @@ pub mod http;
 pub mod ledger;
 pub mod meal;
 pub mod schedule;
+pub mod service;
 
 pub use error::{Error, Exit, Report};
 pub use meal::Meal;
