@@ -572,7 +572,9 @@ impl Ledger {
 
     /// The pending deliveries of (`date`, `meal`).
     pub fn pending_for(&self, date: NaiveDate, meal: Meal) -> Result<Vec<Delivery>, Error> {
-        self.deliveries(
+        query_deliveries(
+            &self.conn,
+            &self.path,
             "WHERE status = 'pending' AND date = ?1 AND meal = ?2",
             params![fmt_date(date), meal.as_str()],
         )
@@ -771,14 +773,6 @@ impl Ledger {
             .collect()
     }
 
-    fn deliveries(
-        &self,
-        filter: &str,
-        params: &[&dyn rusqlite::ToSql],
-    ) -> Result<Vec<Delivery>, Error> {
-        query_deliveries(&self.conn, &self.path, filter, params)
-    }
-
     fn parse<T: FromStr>(&self, value: String, column: &'static str) -> Result<T, Error> {
         parse_column(&self.path, value, column)
     }
@@ -872,7 +866,7 @@ fn query_deliveries(
 
 /// Create `dir` (and its parents) readable only by the user: the data directory also
 /// holds the file secret store, which refuses a directory others can read.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

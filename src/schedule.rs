@@ -566,11 +566,7 @@ pub fn lock_instance(data_dir: &Path) -> Result<InstanceLock, Error> {
         path: path.clone(),
         source,
     };
-    let mut dir = std::fs::DirBuilder::new();
-    dir.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
-    dir.create(data_dir).map_err(io_err)?;
+    crate::ledger::create_private_dir(data_dir).map_err(io_err)?;
     // Not truncated on open: the holder's pid must survive a second process's attempt.
     let mut file = OpenOptions::new()
         .read(true)
