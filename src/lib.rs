@@ -10,9 +10,12 @@ pub mod deliver;
 pub mod error;
 pub mod http;
 pub mod kakao;
+pub mod ledger;
 pub mod meal;
 pub mod message;
+pub mod schedule;
 pub mod scrape;
+pub mod service;
 
 pub use error::{Error, Exit, Report};
 pub use meal::Meal;

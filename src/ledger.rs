@@ -1,0 +1,1284 @@
+//! The ledger: a SQLite record of runs and per-recipient deliveries (DESIGN §5).
+//!
+//! Owns the schema and its migrations (`PRAGMA user_version`), the idempotency key
+//! `(date, meal, recipient, part)`, the rule that a `sent` row is never downgraded, crash
+//! recovery of `pending` rows, and the rows `history` and `status` show.
+//!
+//! Does not own: deciding what to send (deliver), when to run (schedule) or what a scrape
+//! found (scrape); those pass their results in as plain values.
+//!
+//! I/O: this module is the only one that touches the SQLite file (WAL, `synchronous=FULL`,
+//! a busy timeout so two kbot processes wait for each other instead of failing). Every call
+//! is one short transaction and is synchronous; async callers wrap it in `spawn_blocking`.
+//! Time is never read here: every writer takes `now`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use crate::error::{Exit, Report};
+use crate::meal::Meal;
+
+/// How long a writer waits for another kbot process to finish its transaction.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Schema migrations; entry `i` takes `user_version` from `i` to `i + 1`. Append only:
+/// a released step is never edited, so every old file walks the same path.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs (one row per attempt at a slot) and deliveries (one row per message part).
+    "CREATE TABLE runs (
+        id          INTEGER PRIMARY KEY,
+        date        TEXT NOT NULL,
+        meal        TEXT NOT NULL,
+        started_at  TEXT NOT NULL,
+        finished_at TEXT,
+        outcome     TEXT,
+        detail      TEXT
+    );
+    CREATE INDEX runs_slot ON runs(date, meal);
+    CREATE TABLE deliveries (
+        id         INTEGER PRIMARY KEY,
+        date       TEXT NOT NULL,
+        meal       TEXT NOT NULL,
+        recipient  TEXT NOT NULL,
+        nickname   TEXT,
+        part       INTEGER NOT NULL CHECK (part >= 1),
+        status     TEXT NOT NULL
+                   CHECK (status IN ('pending', 'sent', 'failed', 'unknown', 'missed')),
+        code       INTEGER,
+        detail     TEXT,
+        updated_at TEXT NOT NULL,
+        UNIQUE (date, meal, recipient, part)
+    );
+    CREATE INDEX deliveries_status ON deliveries(status);",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// A ledger error; every message names the database file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The data directory could not be created.
+    #[error("cannot create the ledger directory {}", path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite failed while opening, migrating, reading or writing.
+    #[error("ledger {}: cannot {action}", path.display())]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// What kbot was doing, e.g. "record a delivery".
+        action: &'static str,
+        /// The cause.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer kbot with a schema this build does not know.
+    #[error("ledger {} has schema version {found}, newer than this kbot understands ({SCHEMA_VERSION})", path.display())]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The `user_version` found in the file.
+        found: i64,
+    },
+    /// A stored value does not parse (hand-edited or damaged file).
+    #[error("ledger {}: unreadable {column} value {value:?}", path.display())]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// The column holding it.
+        column: &'static str,
+        /// The stored text.
+        value: String,
+    },
+}
+
+impl Report for Error {
+    fn exit(&self) -> Exit {
+        Exit::Failure
+    }
+
+    fn hint(&self) -> Option<String> {
+        match self {
+            Error::CreateDir { path, .. } => Some(format!(
+                "make {} writable, or set KBOT_DATA_DIR to a writable directory",
+                path.display()
+            )),
+            Error::Sqlite { path, source, .. } => match source.sqlite_error_code() {
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Some(
+                    "another kbot process is holding the ledger; retry, or stop the daemon with `systemctl --user stop kbot`"
+                        .into(),
+                ),
+                Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen) => {
+                    Some(format!(
+                        "make {} and its directory writable, or set KBOT_DATA_DIR to a writable directory",
+                        path.display()
+                    ))
+                }
+                Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => Some(format!(
+                    "move {} aside; kbot starts a new, empty ledger",
+                    path.display()
+                )),
+                Some(ErrorCode::DiskFull) => Some("free some disk space".into()),
+                _ => None,
+            },
+            Error::TooNew { path, .. } => Some(format!(
+                "upgrade kbot, or move {} aside to start a new ledger",
+                path.display()
+            )),
+            Error::Corrupt { path, .. } => Some(format!(
+                "move {} aside; kbot starts a new, empty ledger",
+                path.display()
+            )),
+        }
+    }
+}
+
+/// The state of one delivery (one message part to one recipient).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Recorded before the Kakao call; still pending after a crash.
+    Pending,
+    /// Kakao accepted it.
+    Sent,
+    /// Kakao (or the network) refused it after retries.
+    Failed,
+    /// Interrupted mid-call under at-most-once delivery: maybe sent, never resent.
+    Unknown,
+    /// The slot passed while kbot was not running and was not sent.
+    Missed,
+}
+
+impl Status {
+    /// The word stored in the ledger and shown by `history --json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Sent => "sent",
+            Status::Failed => "failed",
+            Status::Unknown => "unknown",
+            Status::Missed => "missed",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "pending" => Status::Pending,
+            "sent" => Status::Sent,
+            "failed" => Status::Failed,
+            "unknown" => Status::Unknown,
+            "missed" => Status::Missed,
+            _ => return Err(()),
+        })
+    }
+}
+
+/// The idempotency key of a delivery: one part of one slot's message to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    /// The menu's date.
+    pub date: NaiveDate,
+    /// The meal.
+    pub meal: Meal,
+    /// `"me"` or a friend's uuid.
+    pub recipient: String,
+    /// 1-based part number of a split message.
+    pub part: u32,
+}
+
+impl Key {
+    /// A key for `recipient`'s `part` of the (`date`, `meal`) message.
+    pub fn new(date: NaiveDate, meal: Meal, recipient: impl Into<String>, part: u32) -> Self {
+        Key {
+            date,
+            meal,
+            recipient: recipient.into(),
+            part,
+        }
+    }
+}
+
+/// One row of `kbot history`; serializes exactly as DESIGN §2 `history --json`, plus
+/// `outcome` (the slot's latest run outcome).
+///
+/// A slot whose runs left no delivery rows (missed, or closed and skipped, or a scrape
+/// failure nobody was told about) still shows up, once, with `recipient`, `nickname` and
+/// `part` null; its `status` is `"missed"` for a missed slot and null otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryRow {
+    /// The menu's date (`YYYY-MM-DD`).
+    pub date: NaiveDate,
+    /// The meal.
+    pub meal: Meal,
+    /// `"me"` or a friend's uuid; null for a slot-level row.
+    pub recipient: Option<String>,
+    /// The friend's nickname when known.
+    pub nickname: Option<String>,
+    /// 1-based part number; null for a slot-level row.
+    pub part: Option<u32>,
+    /// The delivery status.
+    pub status: Option<Status>,
+    /// Kakao's result code for a failure, if it gave one.
+    pub code: Option<i64>,
+    /// A short human-readable detail (no tokens).
+    pub detail: Option<String>,
+    /// When the row last changed (RFC 3339, UTC).
+    pub updated_at: DateTime<Utc>,
+    /// The outcome of the slot's latest finished run (`menu`, `closed`, `missed`, …).
+    pub outcome: Option<String>,
+}
+
+/// A delivery row as the deliver pipeline and recovery see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The idempotency key.
+    pub key: Key,
+    /// The friend's nickname when known.
+    pub nickname: Option<String>,
+    /// The current status.
+    pub status: Status,
+    /// Kakao's result code, if any.
+    pub code: Option<i64>,
+    /// Detail text, if any.
+    pub detail: Option<String>,
+    /// When the row last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One attempt at a slot, for `status --json` `last_runs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Run {
+    /// The menu's date.
+    pub date: NaiveDate,
+    /// The meal.
+    pub meal: Meal,
+    /// When the attempt began.
+    pub started_at: DateTime<Utc>,
+    /// When it ended; null while running or after a crash.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `menu`, `closed`, `not_found`, `wrong_date`, `fetch_failed`, `missed`, …
+    pub outcome: Option<String>,
+    /// Detail text, if any.
+    pub detail: Option<String>,
+}
+
+/// What [`Ledger::recover`] found after a crash.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Pending rows to send again (at-least-once, inside the window). They stay `pending`
+    /// until the resend records its result.
+    pub resend: Vec<Delivery>,
+    /// Rows turned `unknown`: every pending row under at-most-once, and under at-least-once
+    /// those older than the window (too late to send).
+    pub unknown: Vec<Delivery>,
+}
+
+/// An open ledger. One connection; `Send` but not `Sync` (wrap in a mutex to share).
+#[derive(Debug)]
+pub struct Ledger {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn fmt_time(t: DateTime<Utc>) -> String {
+    // Whole seconds and a `Z`: fixed width, so text order is time order in SQL.
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn fmt_date(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+impl Ledger {
+    /// Open (creating if needed) the ledger at `path`, its parent directory included, and
+    /// migrate it to the current schema.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir).map_err(|source| Error::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(sqlite_err(path, "open the database"))?;
+        // WAL: readers (`kbot history`) never block the daemon's writes; FULL: a row the
+        // ledger reported as written survives a power cut, which the dedupe relies on.
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(sqlite_err(path, "switch to WAL mode"))?;
+        tracing::debug!(path = %path.display(), journal_mode = %mode, "ledger opened");
+        Self::setup(conn, path.to_path_buf())
+    }
+
+    /// An empty ledger in memory, for tests and `--dry-run`.
+    pub fn open_in_memory() -> Result<Self, Error> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(sqlite_err(&path, "open the database"))?;
+        Self::setup(conn, path)
+    }
+
+    fn setup(conn: Connection, path: PathBuf) -> Result<Self, Error> {
+        let mut ledger = Ledger { conn, path };
+        ledger
+            .conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(ledger.err("set synchronous=FULL"))?;
+        ledger
+            .conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(ledger.err("set the busy timeout"))?;
+        ledger.migrate()?;
+        Ok(ledger)
+    }
+
+    /// The database file (`:memory:` for an in-memory ledger).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version stored in the file.
+    pub fn schema_version(&self) -> Result<i64, Error> {
+        self.conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(self.err("read the schema version"))
+    }
+
+    fn err(&self, action: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + use<> {
+        sqlite_err(&self.path, action)
+    }
+
+    fn migrate(&mut self) -> Result<(), Error> {
+        // IMMEDIATE takes the write lock before reading the version, so two processes
+        // starting together cannot both run the same step.
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite_err(path, "migrate the schema"))?;
+        let found: i64 = tx
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(sqlite_err(path, "read the schema version"))?;
+        if found > SCHEMA_VERSION {
+            return Err(Error::TooNew {
+                path: path.clone(),
+                found,
+            });
+        }
+        for (version, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+            tx.execute_batch(sql)
+                .map_err(sqlite_err(path, "migrate the schema"))?;
+            tx.pragma_update(None, "user_version", version as i64 + 1)
+                .map_err(sqlite_err(path, "migrate the schema"))?;
+        }
+        tx.commit().map_err(sqlite_err(path, "migrate the schema"))
+    }
+
+    /// Record that an attempt at (`date`, `meal`) began.
+    pub fn start_run(&self, date: NaiveDate, meal: Meal, now: DateTime<Utc>) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (date, meal, started_at) VALUES (?1, ?2, ?3)",
+                params![fmt_date(date), meal.as_str(), fmt_time(now)],
+            )
+            .map_err(self.err("record a run"))?;
+        Ok(())
+    }
+
+    /// Record how the latest unfinished attempt at (`date`, `meal`) ended. Without a
+    /// started attempt (a caller that skipped `start_run`) a finished row is added, so the
+    /// outcome is never lost.
+    pub fn finish_run(
+        &self,
+        date: NaiveDate,
+        meal: Meal,
+        outcome: &str,
+        detail: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let (date, now) = (fmt_date(date), fmt_time(now));
+        let updated = self
+            .conn
+            .execute(
+                "UPDATE runs SET finished_at = ?3, outcome = ?4, detail = ?5
+                 WHERE id = (SELECT MAX(id) FROM runs
+                             WHERE date = ?1 AND meal = ?2 AND finished_at IS NULL)",
+                params![date, meal.as_str(), now, outcome, detail],
+            )
+            .map_err(self.err("record a run"))?;
+        if updated == 0 {
+            self.conn
+                .execute(
+                    "INSERT INTO runs (date, meal, started_at, finished_at, outcome, detail)
+                     VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
+                    params![date, meal.as_str(), now, outcome, detail],
+                )
+                .map_err(self.err("record a run"))?;
+        }
+        Ok(())
+    }
+
+    /// Record a slot that passed while kbot was not running and is too old to send.
+    pub fn record_missed(
+        &self,
+        date: NaiveDate,
+        meal: Meal,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (date, meal, started_at, finished_at, outcome)
+                 VALUES (?1, ?2, ?3, ?3, 'missed')",
+                params![fmt_date(date), meal.as_str(), fmt_time(now)],
+            )
+            .map_err(self.err("record a missed slot"))?;
+        Ok(())
+    }
+
+    /// Mark `key` pending just before the Kakao call: insert it, or reset a failed,
+    /// unknown or pending row. A `sent` row is left alone unless `force` (`send-now
+    /// --force`). Returns whether the row is now pending, i.e. whether to send.
+    pub fn mark_pending(
+        &self,
+        key: &Key,
+        nickname: Option<&str>,
+        force: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        // One statement, so the check and the write cannot interleave with another process.
+        let changed = self
+            .conn
+            .execute(
+                "INSERT INTO deliveries (date, meal, recipient, nickname, part, status, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)
+                 ON CONFLICT (date, meal, recipient, part) DO UPDATE SET
+                     status = 'pending', code = NULL, detail = NULL,
+                     nickname = COALESCE(excluded.nickname, nickname),
+                     updated_at = excluded.updated_at
+                 WHERE status <> 'sent' OR ?7",
+                params![
+                    fmt_date(key.date),
+                    key.meal.as_str(),
+                    key.recipient,
+                    nickname,
+                    key.part,
+                    fmt_time(now),
+                    force
+                ],
+            )
+            .map_err(self.err("record a pending delivery"))?;
+        Ok(changed == 1)
+    }
+
+    /// Kakao accepted `key`.
+    pub fn mark_sent(&self, key: &Key, now: DateTime<Utc>) -> Result<(), Error> {
+        self.set_status(key, Status::Sent, None, None, now)
+    }
+
+    /// `key` failed after retries, with Kakao's code when it gave one. A `sent` row stays
+    /// sent: a message cannot be unsent.
+    pub fn mark_failed(
+        &self,
+        key: &Key,
+        code: Option<i64>,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        self.set_status(key, Status::Failed, code, Some(detail), now)
+    }
+
+    /// `key` may or may not have reached Kakao and will not be resent (at-most-once).
+    pub fn mark_unknown(&self, key: &Key, detail: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        self.set_status(key, Status::Unknown, None, Some(detail), now)
+    }
+
+    fn set_status(
+        &self,
+        key: &Key,
+        status: Status,
+        code: Option<i64>,
+        detail: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        // An upsert rather than an update: a result is recorded even when the pending row
+        // is missing, and only `sent` may overwrite `sent`.
+        self.conn
+            .execute(
+                "INSERT INTO deliveries (date, meal, recipient, part, status, code, detail, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (date, meal, recipient, part) DO UPDATE SET
+                     status = excluded.status, code = excluded.code,
+                     detail = excluded.detail, updated_at = excluded.updated_at
+                 WHERE status <> 'sent' OR excluded.status = 'sent'",
+                params![
+                    fmt_date(key.date),
+                    key.meal.as_str(),
+                    key.recipient,
+                    key.part,
+                    status.as_str(),
+                    code,
+                    detail,
+                    fmt_time(now)
+                ],
+            )
+            .map_err(self.err("record a delivery result"))?;
+        Ok(())
+    }
+
+    /// The status of `key`, or `None` if it was never recorded.
+    pub fn status(&self, key: &Key) -> Result<Option<Status>, Error> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT status FROM deliveries
+                 WHERE date = ?1 AND meal = ?2 AND recipient = ?3 AND part = ?4",
+                params![
+                    fmt_date(key.date),
+                    key.meal.as_str(),
+                    key.recipient,
+                    key.part
+                ],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(self.err("read a delivery"))?;
+        text.map(|t| self.parse(t, "status")).transpose()
+    }
+
+    /// Whether Kakao already accepted `key`.
+    pub fn is_sent(&self, key: &Key) -> Result<bool, Error> {
+        Ok(self.status(key)? == Some(Status::Sent))
+    }
+
+    /// The pending deliveries of (`date`, `meal`).
+    pub fn pending_for(&self, date: NaiveDate, meal: Meal) -> Result<Vec<Delivery>, Error> {
+        query_deliveries(
+            &self.conn,
+            &self.path,
+            "WHERE status = 'pending' AND date = ?1 AND meal = ?2",
+            params![fmt_date(date), meal.as_str()],
+        )
+    }
+
+    /// Whether the slot (`date`, `meal`) has any trace in the ledger (a run, a missed mark
+    /// or a delivery); the daemon's catch-up leaves such a slot alone.
+    pub fn has_run(&self, date: NaiveDate, meal: Meal) -> Result<bool, Error> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM runs WHERE date = ?1 AND meal = ?2)
+                     OR EXISTS (SELECT 1 FROM deliveries WHERE date = ?1 AND meal = ?2)",
+                params![fmt_date(date), meal.as_str()],
+                |row| row.get(0),
+            )
+            .map_err(self.err("read the runs"))
+    }
+
+    /// When the ledger last recorded anything (a run started or finished, a delivery
+    /// changed); `None` when it is empty. The daemon's start-up catch-up looks at the slots
+    /// after it.
+    pub fn last_activity(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT MAX(t) FROM (
+                     SELECT MAX(COALESCE(finished_at, started_at)) AS t FROM runs
+                     UNION ALL SELECT MAX(updated_at) FROM deliveries)",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(self.err("read the runs"))?;
+        text.map(|t| self.parse_time(t, "updated_at")).transpose()
+    }
+
+    /// Crash recovery (DESIGN §5), run once when the daemon starts. Pending rows updated
+    /// within `window` of `now` are returned for resending under at-least-once; under
+    /// at-most-once they, and under either mode older ones, become `unknown` (reported,
+    /// never resent) so no row stays pending forever.
+    pub fn recover(
+        &mut self,
+        at_most_once: bool,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Recovery, Error> {
+        let cutoff = chrono::Duration::from_std(window)
+            .ok()
+            .and_then(|w| now.checked_sub_signed(w))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        const ACTION: &str = "recover pending deliveries";
+        let path = &self.path;
+        let tx = self.conn.transaction().map_err(sqlite_err(path, ACTION))?;
+        let pending = query_deliveries(&tx, path, "WHERE status = 'pending'", params![])?;
+        let mut recovery = Recovery::default();
+        for mut row in pending {
+            if !at_most_once && row.updated_at >= cutoff {
+                recovery.resend.push(row);
+                continue;
+            }
+            let detail = if at_most_once {
+                "interrupted before the result was recorded; not resent (delivery = at-most-once)"
+            } else {
+                "interrupted before the result was recorded; too late to resend"
+            };
+            tx.execute(
+                "UPDATE deliveries SET status = 'unknown', detail = ?5, updated_at = ?6
+                 WHERE date = ?1 AND meal = ?2 AND recipient = ?3 AND part = ?4",
+                params![
+                    fmt_date(row.key.date),
+                    row.key.meal.as_str(),
+                    row.key.recipient,
+                    row.key.part,
+                    detail,
+                    fmt_time(now)
+                ],
+            )
+            .map_err(sqlite_err(path, ACTION))?;
+            row.status = Status::Unknown;
+            row.detail = Some(detail.to_string());
+            row.updated_at = now;
+            recovery.unknown.push(row);
+        }
+        tx.commit().map_err(sqlite_err(path, ACTION))?;
+        Ok(recovery)
+    }
+
+    /// The newest `limit` history rows, newest first (see [`HistoryRow`]).
+    pub fn history(&self, limit: usize) -> Result<Vec<HistoryRow>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT d.date, d.meal, d.recipient, d.nickname, d.part, d.status, d.code,
+                        d.detail, d.updated_at,
+                        (SELECT r.outcome FROM runs r
+                         WHERE r.date = d.date AND r.meal = d.meal AND r.outcome IS NOT NULL
+                         ORDER BY r.id DESC LIMIT 1) AS outcome,
+                        d.id AS seq
+                 FROM deliveries d
+                 UNION ALL
+                 SELECT r.date, r.meal, NULL, NULL, NULL,
+                        CASE r.outcome WHEN 'missed' THEN 'missed' END, NULL,
+                        r.detail, COALESCE(r.finished_at, r.started_at), r.outcome, r.id
+                 FROM runs r
+                 WHERE r.id = (SELECT MAX(id) FROM runs r2 WHERE r2.date = r.date AND r2.meal = r.meal)
+                   AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                   WHERE d.date = r.date AND d.meal = r.meal)
+                 ORDER BY updated_at DESC, date DESC, seq DESC
+                 LIMIT ?1",
+            )
+            .map_err(self.err("read the history"))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let raw = stmt
+            .query_map(params![limit], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, Option<u32>>(4)?,
+                    row.get::<_, Option<String>>(5)?,
+                    row.get::<_, Option<i64>>(6)?,
+                    row.get::<_, Option<String>>(7)?,
+                    row.get::<_, String>(8)?,
+                    row.get::<_, Option<String>>(9)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(self.err("read the history"))?;
+        raw.into_iter()
+            .map(
+                |(
+                    date,
+                    meal,
+                    recipient,
+                    nickname,
+                    part,
+                    status,
+                    code,
+                    detail,
+                    updated,
+                    outcome,
+                )| {
+                    Ok(HistoryRow {
+                        date: self.parse(date, "date")?,
+                        meal: self.parse(meal, "meal")?,
+                        recipient,
+                        nickname,
+                        part,
+                        status: status.map(|s| self.parse(s, "status")).transpose()?,
+                        code,
+                        detail,
+                        updated_at: self.parse_time(updated, "updated_at")?,
+                        outcome,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// The newest `n` runs, newest first.
+    pub fn last_runs(&self, n: usize) -> Result<Vec<Run>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT date, meal, started_at, finished_at, outcome, detail FROM runs
+                 ORDER BY started_at DESC, id DESC LIMIT ?1",
+            )
+            .map_err(self.err("read the runs"))?;
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        let raw = stmt
+            .query_map(params![n], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, Option<String>>(5)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(self.err("read the runs"))?;
+        raw.into_iter()
+            .map(|(date, meal, started, finished, outcome, detail)| {
+                Ok(Run {
+                    date: self.parse(date, "date")?,
+                    meal: self.parse(meal, "meal")?,
+                    started_at: self.parse_time(started, "started_at")?,
+                    finished_at: finished
+                        .map(|f| self.parse_time(f, "finished_at"))
+                        .transpose()?,
+                    outcome,
+                    detail,
+                })
+            })
+            .collect()
+    }
+
+    fn parse<T: FromStr>(&self, value: String, column: &'static str) -> Result<T, Error> {
+        parse_column(&self.path, value, column)
+    }
+
+    fn parse_time(&self, value: String, column: &'static str) -> Result<DateTime<Utc>, Error> {
+        parse_time_column(&self.path, value, column)
+    }
+}
+
+fn sqlite_err(path: &Path, action: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + use<> {
+    let path = path.to_path_buf();
+    move |source| Error::Sqlite {
+        path,
+        action,
+        source,
+    }
+}
+
+fn parse_column<T: FromStr>(path: &Path, value: String, column: &'static str) -> Result<T, Error> {
+    value.parse().map_err(|_| Error::Corrupt {
+        path: path.to_path_buf(),
+        column,
+        value,
+    })
+}
+
+fn parse_time_column(
+    path: &Path,
+    value: String,
+    column: &'static str,
+) -> Result<DateTime<Utc>, Error> {
+    match DateTime::parse_from_rfc3339(&value) {
+        Ok(t) => Ok(t.with_timezone(&Utc)),
+        Err(_) => Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            column,
+            value,
+        }),
+    }
+}
+
+fn query_deliveries(
+    conn: &Connection,
+    path: &Path,
+    filter: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<Delivery>, Error> {
+    let sql = format!(
+        "SELECT date, meal, recipient, nickname, part, status, code, detail, updated_at
+         FROM deliveries {filter} ORDER BY date, meal, recipient, part"
+    );
+    let mut stmt = conn
+        .prepare(&sql)
+        .map_err(sqlite_err(path, "read the deliveries"))?;
+    let raw = stmt
+        .query_map(params, |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, Option<String>>(3)?,
+                row.get::<_, u32>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, Option<i64>>(6)?,
+                row.get::<_, Option<String>>(7)?,
+                row.get::<_, String>(8)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(sqlite_err(path, "read the deliveries"))?;
+    raw.into_iter()
+        .map(
+            |(date, meal, recipient, nickname, part, status, code, detail, updated)| {
+                Ok(Delivery {
+                    key: Key {
+                        date: parse_column(path, date, "date")?,
+                        meal: parse_column(path, meal, "meal")?,
+                        recipient,
+                        part,
+                    },
+                    nickname,
+                    status: parse_column(path, status, "status")?,
+                    code,
+                    detail,
+                    updated_at: parse_time_column(path, updated, "updated_at")?,
+                })
+            },
+        )
+        .collect()
+}
+
+/// Create `dir` (and its parents) readable only by the user: the data directory also
+/// holds the file secret store, which refuses a directory others can read.
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("test time")
+            .with_timezone(&Utc)
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().expect("test date")
+    }
+
+    fn key(recipient: &str, part: u32) -> Key {
+        Key::new(day("2026-03-02"), Meal::Lunch, recipient, part)
+    }
+
+    #[test]
+    fn the_same_key_is_one_row_and_a_different_part_is_another() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let now = at("2026-03-02T02:30:00Z");
+        assert!(
+            ledger
+                .mark_pending(&key("me", 1), None, false, now)
+                .unwrap()
+        );
+        assert!(
+            ledger
+                .mark_pending(&key("me", 1), None, false, now)
+                .unwrap()
+        );
+        assert!(
+            ledger
+                .mark_pending(&key("me", 2), None, false, now)
+                .unwrap()
+        );
+        let other_meal = Key::new(day("2026-03-02"), Meal::Dinner, "me", 1);
+        assert!(ledger.mark_pending(&other_meal, None, false, now).unwrap());
+        let lunch = ledger.pending_for(day("2026-03-02"), Meal::Lunch).unwrap();
+        let parts: Vec<u32> = lunch.iter().map(|d| d.key.part).collect();
+        assert_eq!(parts, [1, 2]);
+        assert_eq!(ledger.history(100).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_sent_row_is_not_downgraded_without_force() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let k = key("fuuid0001", 1);
+        let t0 = at("2026-03-02T02:30:00Z");
+        assert!(ledger.mark_pending(&k, Some("이서연"), false, t0).unwrap());
+        ledger.mark_sent(&k, t0).unwrap();
+        assert!(ledger.is_sent(&k).unwrap());
+
+        let t1 = at("2026-03-02T02:31:00Z");
+        assert!(
+            !ledger.mark_pending(&k, None, false, t1).unwrap(),
+            "must say: do not send"
+        );
+        ledger
+            .mark_failed(&k, Some(-500), "late failure", t1)
+            .unwrap();
+        ledger.mark_unknown(&k, "late unknown", t1).unwrap();
+        assert_eq!(ledger.status(&k).unwrap(), Some(Status::Sent));
+
+        assert!(
+            ledger.mark_pending(&k, None, true, t1).unwrap(),
+            "--force resends"
+        );
+        assert_eq!(ledger.status(&k).unwrap(), Some(Status::Pending));
+        let row = &ledger.pending_for(k.date, k.meal).unwrap()[0];
+        assert_eq!(
+            row.nickname.as_deref(),
+            Some("이서연"),
+            "nickname kept across resets"
+        );
+    }
+
+    #[test]
+    fn a_failed_row_keeps_its_code_and_is_retried_by_the_next_run() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let k = key("me", 1);
+        let t0 = at("2026-03-02T02:30:00Z");
+        ledger.mark_pending(&k, None, false, t0).unwrap();
+        ledger
+            .mark_failed(&k, Some(-10), "quota exceeded", t0)
+            .unwrap();
+        let row = &ledger.history(1).unwrap()[0];
+        assert_eq!((row.status, row.code), (Some(Status::Failed), Some(-10)));
+        assert_eq!(row.detail.as_deref(), Some("quota exceeded"));
+        assert!(ledger.mark_pending(&k, None, false, t0).unwrap());
+        let row = &ledger.history(1).unwrap()[0];
+        assert_eq!(
+            (row.status, row.code, row.detail.clone()),
+            (Some(Status::Pending), None, None)
+        );
+    }
+
+    #[test]
+    fn unknown_key_has_no_status() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        assert_eq!(ledger.status(&key("me", 1)).unwrap(), None);
+        assert!(!ledger.is_sent(&key("me", 1)).unwrap());
+    }
+
+    fn crashed_ledger() -> (Ledger, Key, Key) {
+        // Two pending rows left by a crash: one recent, one from the day before.
+        let ledger = Ledger::open_in_memory().unwrap();
+        let recent = key("me", 1);
+        let old = Key::new(day("2026-03-01"), Meal::Dinner, "fuuid0001", 1);
+        ledger
+            .mark_pending(&old, Some("이서연"), false, at("2026-03-01T08:00:00Z"))
+            .unwrap();
+        ledger
+            .mark_pending(&recent, None, false, at("2026-03-02T02:30:00Z"))
+            .unwrap();
+        (ledger, recent, old)
+    }
+
+    #[test]
+    fn recovery_at_least_once_resends_recent_pending_rows_and_closes_old_ones() {
+        let (mut ledger, recent, old) = crashed_ledger();
+        let now = at("2026-03-02T02:40:00Z");
+        let rec = ledger
+            .recover(false, Duration::from_secs(45 * 60), now)
+            .unwrap();
+        assert_eq!(
+            rec.resend.iter().map(|d| &d.key).collect::<Vec<_>>(),
+            [&recent]
+        );
+        assert_eq!(
+            rec.unknown.iter().map(|d| &d.key).collect::<Vec<_>>(),
+            [&old]
+        );
+        assert_eq!(ledger.status(&recent).unwrap(), Some(Status::Pending));
+        assert_eq!(ledger.status(&old).unwrap(), Some(Status::Unknown));
+        // A second recovery finds only the still-pending recent row.
+        let again = ledger
+            .recover(false, Duration::from_secs(45 * 60), now)
+            .unwrap();
+        assert_eq!(again.resend.len(), 1);
+        assert!(again.unknown.is_empty());
+    }
+
+    #[test]
+    fn recovery_at_most_once_turns_every_pending_row_unknown() {
+        let (mut ledger, recent, old) = crashed_ledger();
+        let now = at("2026-03-02T02:40:00Z");
+        let rec = ledger
+            .recover(true, Duration::from_secs(45 * 60), now)
+            .unwrap();
+        assert!(rec.resend.is_empty());
+        assert_eq!(rec.unknown.len(), 2);
+        for k in [&recent, &old] {
+            assert_eq!(ledger.status(k).unwrap(), Some(Status::Unknown));
+        }
+        let row = ledger.history(1).unwrap().remove(0);
+        assert_eq!(row.updated_at, now);
+        assert!(row.detail.unwrap().contains("at-most-once"));
+        assert!(
+            ledger
+                .pending_for(recent.date, recent.meal)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn any_trace_of_a_slot_counts_as_run() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let now = at("2026-03-02T02:30:00Z");
+        let (d, other) = (day("2026-03-02"), day("2026-03-03"));
+        assert!(!ledger.has_run(d, Meal::Lunch).unwrap());
+        ledger.start_run(d, Meal::Lunch, now).unwrap();
+        assert!(ledger.has_run(d, Meal::Lunch).unwrap());
+        ledger.record_missed(d, Meal::Dinner, now).unwrap();
+        assert!(ledger.has_run(d, Meal::Dinner).unwrap());
+        ledger
+            .mark_pending(&Key::new(other, Meal::Breakfast, "me", 1), None, false, now)
+            .unwrap();
+        assert!(ledger.has_run(other, Meal::Breakfast).unwrap());
+        assert!(!ledger.has_run(other, Meal::Lunch).unwrap());
+    }
+
+    #[test]
+    fn last_activity_is_the_newest_change_of_any_row() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        assert_eq!(ledger.last_activity().unwrap(), None);
+        let d = day("2026-03-02");
+        ledger
+            .start_run(d, Meal::Lunch, at("2026-03-02T02:30:00Z"))
+            .unwrap();
+        assert_eq!(
+            ledger.last_activity().unwrap(),
+            Some(at("2026-03-02T02:30:00Z"))
+        );
+        ledger
+            .mark_pending(&key("me", 1), None, false, at("2026-03-02T02:30:02Z"))
+            .unwrap();
+        assert_eq!(
+            ledger.last_activity().unwrap(),
+            Some(at("2026-03-02T02:30:02Z"))
+        );
+        ledger
+            .finish_run(d, Meal::Lunch, "menu", None, at("2026-03-02T02:30:05Z"))
+            .unwrap();
+        assert_eq!(
+            ledger.last_activity().unwrap(),
+            Some(at("2026-03-02T02:30:05Z"))
+        );
+    }
+
+    #[test]
+    fn finish_run_closes_the_latest_attempt_and_last_runs_lists_newest_first() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let d = day("2026-03-02");
+        ledger
+            .start_run(d, Meal::Breakfast, at("2026-03-01T22:30:00Z"))
+            .unwrap();
+        ledger
+            .finish_run(
+                d,
+                Meal::Breakfast,
+                "closed",
+                Some("휴무"),
+                at("2026-03-01T22:30:05Z"),
+            )
+            .unwrap();
+        ledger
+            .start_run(d, Meal::Lunch, at("2026-03-02T02:30:00Z"))
+            .unwrap();
+        ledger
+            .finish_run(d, Meal::Lunch, "menu", None, at("2026-03-02T02:30:04Z"))
+            .unwrap();
+        // Finishing without a start still records the outcome.
+        ledger
+            .finish_run(
+                d,
+                Meal::Dinner,
+                "fetch_failed",
+                Some("timeout"),
+                at("2026-03-02T08:00:09Z"),
+            )
+            .unwrap();
+
+        let runs = ledger.last_runs(2).unwrap();
+        let seen: Vec<(Meal, Option<&str>)> = runs
+            .iter()
+            .map(|r| (r.meal, r.outcome.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Meal::Dinner, Some("fetch_failed")),
+                (Meal::Lunch, Some("menu"))
+            ]
+        );
+        assert_eq!(runs[1].finished_at, Some(at("2026-03-02T02:30:04Z")));
+        assert_eq!(ledger.last_runs(10).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn history_is_newest_first_in_the_design_json_shape() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let d = day("2026-03-02");
+        let lunch = Key::new(d, Meal::Lunch, "fuuid0001", 1);
+        ledger
+            .start_run(d, Meal::Lunch, at("2026-03-02T02:30:00Z"))
+            .unwrap();
+        ledger
+            .mark_pending(&lunch, Some("이서연"), false, at("2026-03-02T02:30:01Z"))
+            .unwrap();
+        ledger
+            .mark_failed(
+                &lunch,
+                Some(-402),
+                "insufficient scope",
+                at("2026-03-02T02:30:02Z"),
+            )
+            .unwrap();
+        ledger
+            .finish_run(d, Meal::Lunch, "menu", None, at("2026-03-02T02:30:03Z"))
+            .unwrap();
+        ledger
+            .record_missed(d, Meal::Dinner, at("2026-03-02T09:30:00Z"))
+            .unwrap();
+
+        let rows = ledger.history(10).unwrap();
+        let json = serde_json::to_value(&rows).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!([
+                {"date": "2026-03-02", "meal": "dinner", "recipient": null, "nickname": null,
+                 "part": null, "status": "missed", "code": null, "detail": null,
+                 "updated_at": "2026-03-02T09:30:00Z", "outcome": "missed"},
+                {"date": "2026-03-02", "meal": "lunch", "recipient": "fuuid0001",
+                 "nickname": "이서연", "part": 1, "status": "failed", "code": -402,
+                 "detail": "insufficient scope", "updated_at": "2026-03-02T02:30:02Z",
+                 "outcome": "menu"}
+            ])
+        );
+        assert_eq!(ledger.history(1).unwrap().len(), 1, "limit applies");
+    }
+
+    #[test]
+    fn a_real_file_is_created_in_wal_mode_with_its_directory_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/data/ledger.sqlite3");
+        let k = key("me", 1);
+        {
+            let ledger = Ledger::open(&path).unwrap();
+            assert_eq!(ledger.schema_version().unwrap(), SCHEMA_VERSION);
+            ledger
+                .mark_pending(&k, None, false, at("2026-03-02T02:30:00Z"))
+                .unwrap();
+            ledger.mark_sent(&k, at("2026-03-02T02:30:01Z")).unwrap();
+            // While the connection is open the WAL and its index sit beside the file.
+            assert!(path.with_extension("sqlite3-wal").exists());
+            assert!(path.with_extension("sqlite3-shm").exists());
+            let mode: String = ledger
+                .conn
+                .pragma_query_value(None, "journal_mode", |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+            let sync: i64 = ledger
+                .conn
+                .pragma_query_value(None, "synchronous", |r| r.get(0))
+                .unwrap();
+            assert_eq!(sync, 2, "synchronous=FULL");
+        }
+        let reopened = Ledger::open(&path).unwrap();
+        assert_eq!(reopened.schema_version().unwrap(), SCHEMA_VERSION);
+        assert!(reopened.is_sent(&k).unwrap(), "rows survive a reopen");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+    }
+
+    #[test]
+    fn an_empty_existing_file_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite3");
+        std::fs::write(&path, b"").unwrap();
+        let ledger = Ledger::open(&path).unwrap();
+        assert_eq!(ledger.schema_version().unwrap(), SCHEMA_VERSION);
+        assert!(ledger.history(10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_ledger_from_a_newer_kbot_is_refused_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite3");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let err = Ledger::open(&path).unwrap_err();
+        assert!(matches!(err, Error::TooNew { found: 99, .. }));
+        assert!(err.to_string().contains(&path.display().to_string()));
+        assert!(err.hint().unwrap().contains("upgrade kbot"));
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_names_the_path_and_says_to_move_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite3");
+        std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+        let err = Ledger::open(&path).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("ledger {}", path.display())),
+            "{err}"
+        );
+        assert!(err.hint().unwrap().contains("move"), "{:?}", err.hint());
+    }
+
+    #[test]
+    fn a_hand_edited_row_is_reported_not_panicked_on() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        ledger
+            .mark_pending(&key("me", 1), None, false, at("2026-03-02T02:30:00Z"))
+            .unwrap();
+        ledger
+            .conn
+            .execute("UPDATE deliveries SET updated_at = 'yesterday'", [])
+            .unwrap();
+        let err = ledger.history(10).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Corrupt {
+                    column: "updated_at",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}
