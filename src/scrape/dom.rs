@@ -1,0 +1,394 @@
+//! Reading the parsed page: the visual lines of an element, the tables a selector reaches,
+//! the rows of a table, and what stands before each table (its nearest heading and the week
+//! the page states for it).
+//!
+//! Pure: works on a parsed `scraper::Html`, no I/O. Meaning of the text is `labels`' job;
+//! the rowspan/colspan grid is `grid`'s.
+
+use chrono::NaiveDate;
+use scraper::{ElementRef, Html};
+
+use super::labels::{self, Stated};
+
+/// Elements that start and end a visual line (a `<p>` per dish, `<div>`s in labels).
+const BLOCKS: &[&str] = &[
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "caption",
+    "center",
+    "dd",
+    "details",
+    "dialog",
+    "dir",
+    "div",
+    "dl",
+    "dt",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hgroup",
+    "hr",
+    "li",
+    "main",
+    "menu",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "summary",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "ul",
+];
+
+/// Elements whose content is never page text.
+const HIDDEN: &[&str] = &["script", "style", "noscript", "template", "head", "title"];
+
+/// Longest text taken as a heading: anything longer is prose, not a restaurant name.
+const MAX_HEADING_CHARS: usize = 60;
+
+fn is_block(name: &str) -> bool {
+    BLOCKS.contains(&name)
+}
+
+fn is_hidden(name: &str) -> bool {
+    HIDDEN.contains(&name)
+}
+
+/// One step of a document-order walk.
+pub(super) enum Visit<'a> {
+    Open(ElementRef<'a>),
+    Close(ElementRef<'a>),
+    Text(&'a str),
+}
+
+/// Walk `root` and everything under it in document order without recursion (pages can nest
+/// deeply). `visit` returns, for `Open`, whether to go into that element.
+pub(super) fn walk<'a>(root: ElementRef<'a>, mut visit: impl FnMut(Visit<'a>) -> bool) {
+    // Entering a node: an element is opened (and maybe descended into); text is reported.
+    macro_rules! enter {
+        ($node:expr) => {
+            match ElementRef::wrap($node) {
+                Some(element) => visit(Visit::Open(element)),
+                None => {
+                    if let Some(text) = $node.value().as_text() {
+                        visit(Visit::Text(&**text));
+                    }
+                    false
+                }
+            }
+        };
+    }
+    let top = *root;
+    let mut node = top;
+    let mut descend = visit(Visit::Open(root));
+    loop {
+        if descend && let Some(child) = node.first_child() {
+            node = child;
+            descend = enter!(node);
+            continue;
+        }
+        loop {
+            if let Some(element) = ElementRef::wrap(node) {
+                visit(Visit::Close(element));
+            }
+            if node == top {
+                return;
+            }
+            if let Some(sibling) = node.next_sibling() {
+                node = sibling;
+                descend = enter!(node);
+                break;
+            }
+            match node.parent() {
+                Some(parent) => node = parent,
+                None => return,
+            }
+        }
+    }
+}
+
+/// Collapse whitespace (NBSP and other Unicode spaces included), drop zero-width characters,
+/// trim. `None` for a line with nothing left.
+pub(super) fn normalize(raw: &str) -> Option<String> {
+    let mut out = String::with_capacity(raw.len());
+    for word in raw.split(char::is_whitespace).filter(|w| !w.is_empty()) {
+        let word: String = word
+            .chars()
+            .filter(|c| !matches!(c, '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{feff}'))
+            .collect();
+        if word.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&word);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The visual lines of an element: split at every `<br>` at any depth and at block elements,
+/// inline tags joined, whitespace collapsed, blank lines dropped, in page order.
+pub(super) fn lines(element: ElementRef<'_>) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    let flush = |current: &mut String, lines: &mut Vec<String>| {
+        if let Some(line) = normalize(current) {
+            lines.push(line);
+        }
+        current.clear();
+    };
+    walk(element, |step| match step {
+        Visit::Open(e) => {
+            let name = e.value().name();
+            if name == "br" || is_block(name) {
+                flush(&mut current, &mut lines);
+            }
+            !is_hidden(name)
+        }
+        Visit::Close(e) => {
+            if is_block(e.value().name()) {
+                flush(&mut current, &mut lines);
+            }
+            false
+        }
+        Visit::Text(text) => {
+            current.push_str(text);
+            false
+        }
+    });
+    flush(&mut current, &mut lines);
+    lines
+}
+
+/// The tables one selector match stands for: the match itself when it is a table, else the
+/// outermost tables inside it (so `div#menu` works as well as `div#menu > table`).
+pub(super) fn tables_in(matched: ElementRef<'_>) -> Vec<ElementRef<'_>> {
+    if matched.value().name() == "table" {
+        return vec![matched];
+    }
+    let top = *matched;
+    matched
+        .descendent_elements()
+        .filter(|e| e.value().name() == "table")
+        .filter(|table| {
+            // Outermost only: no other table between it and the match.
+            !table
+                .ancestors()
+                .take_while(|a| *a != top)
+                .any(|a| a.value().as_element().is_some_and(|e| e.name() == "table"))
+        })
+        .collect()
+}
+
+/// The rows of a table, its own only (not those of tables nested in its cells).
+pub(super) fn rows(table: ElementRef<'_>) -> Vec<ElementRef<'_>> {
+    let mut rows = Vec::new();
+    for child in table.child_elements() {
+        match child.value().name() {
+            "tr" => rows.push(child),
+            "thead" | "tbody" | "tfoot" => {
+                rows.extend(child.child_elements().filter(|e| e.value().name() == "tr"))
+            }
+            _ => {}
+        }
+    }
+    rows
+}
+
+/// What stands before one table (or css match) on the page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Context {
+    /// The nearest preceding heading (`h1`–`h6` or an element with a `title`-like class).
+    pub heading: Option<String>,
+    /// The week or date range the page states for it: one written inside it, else the
+    /// nearest one before it.
+    pub stated: Option<Stated>,
+}
+
+fn is_heading(element: &scraper::node::Element) -> bool {
+    let name = element.name();
+    matches!(name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6")
+        || element.classes().any(|class| {
+            let class = class.to_ascii_lowercase();
+            class.contains("title") || class == "tit" || class.starts_with("tit_")
+        })
+}
+
+/// The context of each anchor element (tables, or a css match), from one walk over the page.
+pub(super) fn contexts(doc: &Html, anchors: &[ElementRef<'_>], target: NaiveDate) -> Vec<Context> {
+    let mut text = String::new();
+    let mut spans: Vec<(Option<usize>, Option<usize>)> = vec![(None, None); anchors.len()];
+    // (text offset where the heading opened); closed headings as (offset at close, text).
+    let mut open_headings: Vec<usize> = Vec::new();
+    let mut headings: Vec<(usize, String)> = Vec::new();
+    walk(doc.root_element(), |step| match step {
+        Visit::Open(e) => {
+            for (i, anchor) in anchors.iter().enumerate() {
+                if *anchor == e && spans[i].0.is_none() {
+                    spans[i].0 = Some(text.len());
+                }
+            }
+            let name = e.value().name();
+            if name == "br" || is_block(name) {
+                text.push('\n');
+            }
+            if is_heading(e.value()) {
+                open_headings.push(text.len());
+            }
+            !is_hidden(name)
+        }
+        Visit::Close(e) => {
+            if is_heading(e.value())
+                && let Some(start) = open_headings.pop()
+                && let Some(heading) = normalize(&text[start..])
+                && heading.chars().count() <= MAX_HEADING_CHARS
+            {
+                headings.push((text.len(), heading));
+            }
+            if is_block(e.value().name()) {
+                text.push('\n');
+            }
+            for (i, anchor) in anchors.iter().enumerate() {
+                if *anchor == e && spans[i].1.is_none() {
+                    spans[i].1 = Some(text.len());
+                }
+            }
+            false
+        }
+        Visit::Text(t) => {
+            text.push_str(t);
+            false
+        }
+    });
+    let ranges = labels::find_ranges(&text, target);
+    spans
+        .into_iter()
+        .map(|(start, end)| {
+            let (Some(start), Some(end)) = (start, end) else {
+                return Context::default();
+            };
+            let heading = headings
+                .iter()
+                .rev()
+                .find(|(at, _)| *at <= start)
+                .map(|(_, h)| h.clone());
+            let inside = ranges.iter().find(|r| (start..end).contains(&r.start));
+            let before = ranges.iter().rev().find(|r| r.start < start);
+            Context {
+                heading,
+                stated: inside.or(before).cloned(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scraper::Selector;
+
+    fn first<'a>(doc: &'a Html, css: &str) -> ElementRef<'a> {
+        let selector = Selector::parse(css).expect("test selector parses");
+        doc.select(&selector).next().expect("test selector matches")
+    }
+
+    fn cell_lines(html: &str) -> Vec<String> {
+        let doc = Html::parse_document(&format!("<table><tr><td>{html}</td></tr></table>"));
+        lines(first(&doc, "td"))
+    }
+
+    #[test]
+    fn lines_split_at_br_at_any_depth_and_at_block_elements() {
+        assert_eq!(cell_lines("국<br />밥<br>"), ["국", "밥"]);
+        assert_eq!(
+            cell_lines("<span>쌀밥<br/><font>김치</font></span>"),
+            ["쌀밥", "김치"]
+        );
+        assert_eq!(
+            cell_lines("<p>근대된장국&nbsp;</p><p>Fried&nbsp; garlic</p><p></p>"),
+            ["근대된장국", "Fried garlic"]
+        );
+        assert_eq!(
+            cell_lines("<div>한</div>정<ul><li>a</li><li>b</li></ul>"),
+            ["한", "정", "a", "b"]
+        );
+    }
+
+    #[test]
+    fn inline_tags_do_not_split_and_whitespace_collapses() {
+        assert_eq!(
+            cell_lines("plantain bean&nbsp;</span><span>bulgogi"),
+            ["plantain bean bulgogi"]
+        );
+        assert_eq!(
+            cell_lines("  돈갈비<b>김치</b>찌개 \r\n (돼지:국내산) "),
+            ["돈갈비김치찌개 (돼지:국내산)"]
+        );
+        assert_eq!(cell_lines("<br><br>\n<br/>"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn script_and_style_text_is_not_part_of_a_cell() {
+        assert_eq!(
+            cell_lines("밥<script>var a = '<br>';</script><style>p{}</style>"),
+            ["밥"]
+        );
+    }
+
+    #[test]
+    fn a_selector_on_a_container_reaches_its_outermost_tables() {
+        let doc = Html::parse_document(
+            "<div id=m><table id=a><tr><td><table id=inner></table></td></tr></table><table id=b></table></div>",
+        );
+        let ids: Vec<_> = tables_in(first(&doc, "#m"))
+            .iter()
+            .filter_map(|t| t.value().id())
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn each_table_gets_its_nearest_heading_and_stated_week() {
+        let doc = Html::parse_document(
+            "<h2>주간식단</h2><h5 class=title>진수원</h5><span>4월 22일 ~ 4월 26일</span><table id=a></table>\
+             <h5 class=title>의대</h5><table id=b></table>\
+             <div class=title>후생관</div><table id=c><caption>4월 29일 ~ 5월 3일</caption></table>",
+        );
+        let target = NaiveDate::from_ymd_opt(2024, 4, 24).expect("valid");
+        let tables: Vec<_> = ["#a", "#b", "#c"].iter().map(|s| first(&doc, s)).collect();
+        let found = contexts(&doc, &tables, target);
+        let headings: Vec<_> = found.iter().map(|c| c.heading.as_deref()).collect();
+        assert_eq!(headings, [Some("진수원"), Some("의대"), Some("후생관")]);
+        let weeks: Vec<_> = found
+            .iter()
+            .map(|c| c.stated.as_ref().map(|s| s.text.as_str()))
+            .collect();
+        assert_eq!(
+            weeks,
+            [
+                Some("4월 22일 ~ 4월 26일"),
+                Some("4월 22일 ~ 4월 26일"),
+                Some("4월 29일 ~ 5월 3일")
+            ]
+        );
+    }
+}

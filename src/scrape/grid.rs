@@ -1,0 +1,723 @@
+//! Table mode: a table as a rowspan/colspan-aware grid, and reading one day's meal from it.
+//!
+//! Reading goes: find where the days are (a header row of date/weekday labels, a column of
+//! them — handled by transposing — or none: a one-day table), pick the date's column (by date
+//! label, else by weekday after checking the page's stated week), then walk the rows below
+//! the header: full-width rows start a restaurant section, header cells left of the days give
+//! the meal and the corner label, and rows with the same label are grouped.
+//!
+//! Pure: works on a parsed table, no I/O. Line splitting is `dom`'s, text meaning `labels`'.
+
+use chrono::{Datelike, NaiveDate};
+use scraper::ElementRef;
+
+use super::dom::{self, Context};
+use super::explain::{RowSeen, TableExplain};
+use super::labels::{self, DayLabel};
+use super::{Group, Rule};
+use crate::Meal;
+
+/// Caps that keep a hostile `rowspan=65534 colspan=1000` page from eating memory: real menu
+/// tables are far smaller.
+const MAX_ROWS: usize = 4096;
+const MAX_COLUMNS: usize = 256;
+const MAX_SLOT_WRITES: usize = 1 << 22;
+
+/// Most rows listed in an explanation, so `--explain` on a huge table stays readable.
+const MAX_EXPLAINED_ROWS: usize = 200;
+
+/// One table cell: its lines and whether it was a `<th>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Cell {
+    pub lines: Vec<String>,
+    pub is_header: bool,
+}
+
+/// A table laid out as rows × columns, every slot naming the cell that covers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Grid {
+    pub cells: Vec<Cell>,
+    pub slots: Vec<Vec<Option<usize>>>,
+    pub width: usize,
+}
+
+/// A `rowspan`/`colspan` value as browsers read it: leading digits, anything else 1.
+fn span(value: Option<&str>) -> usize {
+    let digits: String = value
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .take(6)
+        .collect();
+    digits.parse().unwrap_or(1)
+}
+
+impl Grid {
+    /// Lay a table out: each cell fills every slot its rowspan/colspan covers (`rowspan=0`
+    /// reaches the last row), later cells flow around earlier ones.
+    pub fn build(table: ElementRef<'_>) -> Grid {
+        let rows = dom::rows(table);
+        let height = rows.len().min(MAX_ROWS);
+        let mut slots: Vec<Vec<Option<usize>>> = vec![Vec::new(); height];
+        let mut cells = Vec::new();
+        let mut budget = MAX_SLOT_WRITES;
+        for (r, tr) in rows.iter().take(height).enumerate() {
+            let mut c = 0;
+            for td in tr
+                .child_elements()
+                .filter(|e| matches!(e.value().name(), "td" | "th"))
+            {
+                while slots[r].get(c).is_some_and(Option::is_some) {
+                    c += 1;
+                }
+                if c >= MAX_COLUMNS {
+                    break;
+                }
+                let colspan = span(td.value().attr("colspan")).clamp(1, MAX_COLUMNS);
+                let rowspan = match span(td.value().attr("rowspan")) {
+                    0 => height - r,
+                    n => n.min(height - r),
+                };
+                let id = cells.len();
+                cells.push(Cell {
+                    lines: dom::lines(td),
+                    is_header: td.value().name() == "th",
+                });
+                'fill: for row in &mut slots[r..r + rowspan] {
+                    for cc in c..(c + colspan).min(MAX_COLUMNS) {
+                        if budget == 0 {
+                            break 'fill;
+                        }
+                        budget -= 1;
+                        if row.len() <= cc {
+                            row.resize(cc + 1, None);
+                        }
+                        row[cc].get_or_insert(id);
+                    }
+                }
+                c += colspan;
+            }
+        }
+        let width = slots.iter().map(Vec::len).max().unwrap_or(0);
+        for row in &mut slots {
+            row.resize(width, None);
+        }
+        Grid {
+            cells,
+            slots,
+            width,
+        }
+    }
+
+    fn height(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Rows become columns: a table with dates down its first column reads like a week grid.
+    fn transpose(self) -> Grid {
+        let height = self.height();
+        let slots = (0..self.width)
+            .map(|c| (0..height).map(|r| self.slots[r][c]).collect())
+            .collect();
+        Grid {
+            cells: self.cells,
+            slots,
+            width: height,
+        }
+    }
+
+    /// A cell's text as a label (vertical labels joined without spaces).
+    fn label(&self, id: usize) -> String {
+        labels::join_label(&self.cells[id].lines)
+    }
+
+    /// A cell's text on one line.
+    fn text(&self, id: usize) -> String {
+        self.cells[id].lines.join(" ")
+    }
+
+    /// The distinct cells of row `r` in the given columns, in column order.
+    fn cells_at(&self, r: usize, columns: &[usize]) -> Vec<usize> {
+        let mut ids = Vec::new();
+        for &c in columns {
+            if let Some(id) = self.slots[r][c]
+                && !ids.contains(&id)
+            {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+}
+
+/// What reading one table for a (date, meal) gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct TableRead {
+    pub groups: Vec<Group>,
+    /// Groups whose cell for the date was a closure notice: (label, notice).
+    pub closed: Vec<(String, String)>,
+    pub status: Status,
+    pub explain: TableExplain,
+}
+
+/// Whether the table could be read for the date at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Status {
+    /// The date's column was found; this many rows were of the requested meal. `rows` lists
+    /// all row labels seen, for a "no lunch row" message.
+    Read { meal_rows: usize, rows: Vec<String> },
+    /// The table (or the week stated for it) is for other dates.
+    WrongDate(String),
+    /// Something the reading needs is not there (which, in words).
+    Missing(String),
+}
+
+/// Where the days are in a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// A header row of day labels (week grids, day views with a date header).
+    Columns(usize),
+    /// A column of day labels (date-per-row tables); read transposed.
+    Rows(usize),
+    /// No day labels: the whole table is one day.
+    OneDay,
+}
+
+/// Read one table for `date` and `meal`. `index` is its 1-based position on the page.
+pub(super) fn read(
+    grid: Grid,
+    index: usize,
+    context: &Context,
+    rule: &Rule,
+    date: NaiveDate,
+    meal: Meal,
+) -> TableRead {
+    let mut explain = TableExplain {
+        index,
+        heading: context.heading.clone(),
+        stated: context
+            .stated
+            .as_ref()
+            .map(|s| format!("{} ({} … {})", s.text, s.from, s.to)),
+        size: (grid.height(), grid.width),
+        ..TableExplain::default()
+    };
+    let missing = |explain: TableExplain, why: String| TableRead {
+        groups: Vec::new(),
+        closed: Vec::new(),
+        status: Status::Missing(why.clone()),
+        explain: TableExplain {
+            result: why,
+            ..explain
+        },
+    };
+    if grid.width == 0 {
+        return missing(explain, format!("table {index} has no cells"));
+    }
+    let days: Vec<Option<DayLabel>> = grid
+        .cells
+        .iter()
+        .map(|c| labels::day_label(&c.lines.join(" "), date))
+        .collect();
+    let layout = layout_of(&grid, &days);
+    let (grid, noun) = match layout {
+        Layout::Rows(_) => (grid.transpose(), "row"),
+        _ => (grid, "column"),
+    };
+    let wrong_date = |explain: TableExplain, why: String| TableRead {
+        groups: Vec::new(),
+        closed: Vec::new(),
+        status: Status::WrongDate(why.clone()),
+        explain: TableExplain {
+            result: why,
+            ..explain
+        },
+    };
+    let stated_excludes = context
+        .stated
+        .as_ref()
+        .filter(|s| !s.contains(date))
+        .map(|s| {
+            format!(
+                "the page states the week {} ({} … {}), which does not include {date}",
+                s.text, s.from, s.to
+            )
+        });
+
+    // Header, the date's column(s), the label columns and where the body starts.
+    let (targets, label_columns, body_start) = match layout {
+        Layout::OneDay => {
+            explain.layout =
+                "no date or weekday labels: one day's table, dishes in the last column".into();
+            if let Some(why) = stated_excludes {
+                return wrong_date(explain, why);
+            }
+            let last = grid.width - 1;
+            explain.choice = Some(format!("column {}: the last one", last + 1));
+            // Leading all-<th> rows are the header ("구분 | 메뉴").
+            let all: Vec<usize> = (0..grid.width).collect();
+            let body_start = (0..grid.height())
+                .find(|&r| {
+                    !grid
+                        .cells_at(r, &all)
+                        .iter()
+                        .all(|&id| grid.cells[id].is_header)
+                })
+                .unwrap_or(grid.height());
+            (vec![last], (0..last).collect::<Vec<_>>(), body_start)
+        }
+        Layout::Columns(h) | Layout::Rows(h) => {
+            explain.layout = match layout {
+                Layout::Rows(_) => format!(
+                    "dates down column {}: each row is a day, read across",
+                    h + 1
+                ),
+                _ => format!("days across columns, header in row {}", h + 1),
+            };
+            let all: Vec<usize> = (0..grid.width).collect();
+            explain.header = grid
+                .cells_at(h, &all)
+                .into_iter()
+                .map(|id| grid.text(id))
+                .collect();
+            let day_at = |c: usize| grid.slots[h][c].and_then(|id| days[id]);
+            let day_columns: Vec<usize> = all
+                .iter()
+                .copied()
+                .filter(|&c| day_at(c).is_some())
+                .collect();
+            let dated: Vec<NaiveDate> = day_columns
+                .iter()
+                .filter_map(|&c| day_at(c).and_then(|d| d.date))
+                .collect();
+            let targets: Vec<usize>;
+            if !dated.is_empty() {
+                targets = day_columns
+                    .iter()
+                    .copied()
+                    .filter(|&c| day_at(c).and_then(|d| d.date) == Some(date))
+                    .collect();
+                if targets.is_empty() {
+                    let (first, last) = (dated.iter().min(), dated.iter().max());
+                    let why = match (first, last) {
+                        (Some(first), Some(last)) => {
+                            format!("table {index} has the dates {first} … {last}, not {date}")
+                        }
+                        _ => format!("table {index} does not have {date}"),
+                    };
+                    return wrong_date(explain, why);
+                }
+                explain.choice = Some(format!(
+                    "{noun} {} \"{}\": its date label is {date}",
+                    targets[0] + 1,
+                    grid.slots[h][targets[0]]
+                        .map(|id| grid.text(id))
+                        .unwrap_or_default()
+                ));
+            } else {
+                if let Some(why) = stated_excludes {
+                    return wrong_date(explain, why);
+                }
+                let weekday = date.weekday();
+                targets = day_columns
+                    .iter()
+                    .copied()
+                    .filter(|&c| day_at(c).and_then(|d| d.weekday) == Some(weekday))
+                    .collect();
+                if targets.is_empty() {
+                    let names: Vec<String> = grid
+                        .cells_at(h, &day_columns)
+                        .into_iter()
+                        .map(|id| grid.text(id))
+                        .collect();
+                    return missing(
+                        explain,
+                        format!(
+                            "table {index} has no {noun} for {} ({date}): its days are {}",
+                            labels::weekday_korean(weekday),
+                            names.join(", ")
+                        ),
+                    );
+                }
+                explain.choice = Some(format!(
+                    "{noun} {} \"{}\": weekday {} of {date} (no date labels in the header)",
+                    targets[0] + 1,
+                    grid.slots[h][targets[0]]
+                        .map(|id| grid.text(id))
+                        .unwrap_or_default(),
+                    labels::weekday_korean(weekday)
+                ));
+            }
+            let first_day = day_columns.first().copied().unwrap_or(0);
+            let label_columns: Vec<usize> = (0..first_day).collect();
+            (targets, label_columns, h + 1)
+        }
+    };
+
+    // The rows.
+    let heading_meal = context.heading.as_deref().and_then(single_meal);
+    let heading_label = context.heading.clone().filter(|h| !labels::is_meal_word(h));
+    let mut section: Option<String> = None;
+    let mut section_meal: Option<Meal> = None;
+    let mut wanted: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut meal_rows = 0;
+    let mut row_names = Vec::new();
+    let mut seen = Vec::new();
+    for r in body_start..grid.height() {
+        let row = &grid.slots[r];
+        if row.iter().all(Option::is_none) {
+            continue;
+        }
+        if let Some(id) = row[0]
+            && row.iter().all(|s| *s == Some(id))
+        {
+            // A full-width row: a restaurant (or meal) section, unless it is the rest of a
+            // tall one already seen.
+            if r > body_start && grid.slots[r - 1][0] == Some(id) {
+                continue;
+            }
+            let text = grid.text(id);
+            if text.is_empty() {
+                continue;
+            }
+            section_meal = single_meal(&text);
+            if !labels::is_meal_word(&text) {
+                section = Some(text.clone());
+            }
+            seen.push(RowSeen::Section {
+                row: r + 1,
+                label: text,
+            });
+            continue;
+        }
+        if targets
+            .iter()
+            .all(|&c| row[c].is_some_and(|id| days[id].is_some()))
+        {
+            seen.push(RowSeen::Header { row: r + 1 });
+            continue;
+        }
+        let label_ids = grid.cells_at(r, &label_columns);
+        let mut names: Vec<String> = label_ids
+            .iter()
+            .map(|&id| grid.label(id))
+            .filter(|l| !l.is_empty())
+            .collect();
+        names.dedup();
+        let (row_meal, by) = names
+            .iter()
+            .find_map(|l| labels::meal_in(l))
+            .map(|m| (m, "label"))
+            .or(section_meal.map(|m| (m, "section")))
+            .or(heading_meal.map(|m| (m, "heading")))
+            .unwrap_or((rule.unlabeled, "unlabeled"));
+        let content: Vec<usize> = grid
+            .cells_at(r, &targets)
+            .into_iter()
+            .filter(|id| !label_ids.contains(id))
+            .collect();
+        let label = names.join(" > ");
+        row_names.push(if label.is_empty() {
+            "(no label)".to_string()
+        } else {
+            label.clone()
+        });
+        seen.push(RowSeen::Row {
+            row: r + 1,
+            label,
+            meal: row_meal,
+            by,
+            chosen: row_meal == meal,
+            lines: content.iter().map(|&id| grid.cells[id].lines.len()).sum(),
+        });
+        if row_meal != meal {
+            continue;
+        }
+        meal_rows += 1;
+        let key = heading_label
+            .iter()
+            .chain(section.iter())
+            .chain(names.iter().filter(|n| !labels::is_meal_word(n)))
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" > ");
+        match wanted.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, ids)) => {
+                for id in content {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+            }
+            None => wanted.push((key, content)),
+        }
+    }
+    seen.truncate(MAX_EXPLAINED_ROWS);
+    explain.rows = seen;
+
+    // The dishes of each group; closure notices kept apart.
+    let mut groups = Vec::new();
+    let mut closed = Vec::new();
+    for (label, ids) in wanted {
+        let mut dishes = Vec::new();
+        for id in ids {
+            let lines: Vec<String> = grid.cells[id]
+                .lines
+                .iter()
+                .filter(|line| !rule.exclude.iter().any(|re| re.is_match(line)))
+                .cloned()
+                .collect();
+            if lines.is_empty() {
+                continue;
+            }
+            let text = lines.join(" ");
+            if labels::is_closed(&text, &rule.closed_markers) {
+                closed.push((label.clone(), text));
+            } else {
+                dishes.extend(lines);
+            }
+        }
+        if !dishes.is_empty() {
+            groups.push(Group { label, dishes });
+        }
+    }
+    let lines: usize = groups.iter().map(|g| g.dishes.len()).sum();
+    explain.result = match (groups.len(), closed.len(), meal_rows) {
+        (0, 0, 0) => format!("no {meal} row"),
+        (0, 0, n) => format!("{n} {meal} rows, all empty for {date}"),
+        (g, c, _) => format!("{g} groups with {lines} lines, {c} closed"),
+    };
+    TableRead {
+        groups,
+        closed,
+        status: Status::Read {
+            meal_rows,
+            rows: row_names,
+        },
+        explain,
+    }
+}
+
+/// The one meal a heading or section names, if it names exactly one ("중식 메뉴" yes,
+/// "조식/중식/석식 안내" no).
+fn single_meal(text: &str) -> Option<Meal> {
+    match labels::meals_in(text).as_slice() {
+        [meal] => Some(*meal),
+        _ => None,
+    }
+}
+
+/// Where the days are: the row or column with the most day-labelled cells (each cell
+/// counted where it starts). On a tie a top header row wins: a one-day table with a date
+/// header is more common than a one-row date-per-row table.
+fn layout_of(grid: &Grid, days: &[Option<DayLabel>]) -> Layout {
+    let mut by_row = vec![0usize; grid.height()];
+    let mut by_column = vec![0usize; grid.width];
+    let mut counted = vec![false; grid.cells.len()];
+    for (r, row) in grid.slots.iter().enumerate() {
+        for (c, slot) in row.iter().enumerate() {
+            if let Some(id) = *slot
+                && !counted[id]
+            {
+                counted[id] = true;
+                if days[id].is_some() {
+                    by_row[r] += 1;
+                    by_column[c] += 1;
+                }
+            }
+        }
+    }
+    let best = |counts: &[usize]| {
+        counts.iter().enumerate().fold(
+            (0, 0),
+            |(bi, bn), (i, &n)| if n > bn { (i, n) } else { (bi, bn) },
+        )
+    };
+    let (row, in_row) = best(&by_row);
+    let (column, in_column) = best(&by_column);
+    if in_row == 0 && in_column == 0 {
+        Layout::OneDay
+    } else if in_row > in_column || (in_row == in_column && row == 0) {
+        Layout::Columns(row)
+    } else {
+        Layout::Rows(column)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scraper::{Html, Selector};
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).expect("valid test date")
+    }
+
+    fn grid(html: &str) -> Grid {
+        let doc = Html::parse_document(html);
+        let selector = Selector::parse("table").expect("static selector");
+        Grid::build(
+            doc.select(&selector)
+                .next()
+                .expect("a table in the test page"),
+        )
+    }
+
+    /// The text of every slot, row by row ("" for an empty slot).
+    fn texts(grid: &Grid) -> Vec<Vec<String>> {
+        grid.slots
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|s| s.map(|id| grid.text(id)).unwrap_or_default())
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn read_html(html: &str, date: NaiveDate, meal: Meal) -> TableRead {
+        read(
+            grid(html),
+            1,
+            &Context::default(),
+            &Rule::table("table"),
+            date,
+            meal,
+        )
+    }
+
+    fn groups(read: &TableRead) -> Vec<(&str, Vec<&str>)> {
+        read.groups
+            .iter()
+            .map(|g| {
+                (
+                    g.label.as_str(),
+                    g.dishes.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rowspan_and_colspan_cells_fill_every_slot_they_cover() {
+        let g = grid(
+            "<table><tr><th rowspan=2>한식</th><th>조식</th><td>a</td><td>b</td></tr>\
+             <tr><th>찌개</th><td colspan=2>c</td></tr>\
+             <tr><td colspan=2 rowspan=0>메뉴</td><td>d</td></tr><tr><td>e</td></tr></table>",
+        );
+        assert_eq!(
+            texts(&g),
+            [
+                ["한식", "조식", "a", "b"],
+                ["한식", "찌개", "c", "c"],
+                ["메뉴", "메뉴", "d", ""],
+                ["메뉴", "메뉴", "e", ""],
+            ]
+        );
+    }
+
+    #[test]
+    fn absurd_spans_are_capped_instead_of_exhausting_memory() {
+        let g = grid(
+            "<table><tr><td rowspan=99999 colspan=99999>x</td></tr><tr><td>y</td></tr></table>",
+        );
+        assert_eq!((g.height(), g.width), (2, MAX_COLUMNS));
+        assert!(
+            g.slots.iter().flatten().all(|s| *s == Some(0)),
+            "the huge cell covers the capped grid"
+        );
+    }
+
+    #[test]
+    fn a_week_grid_is_read_by_weekday_with_meal_labels_broken_by_br() {
+        let html = "<table><tr><th colspan=2>식구분</th><th>월</th><th>화</th></tr>\
+                    <tr><th>중<br><br>식</th><th>백반</th><td>국<br>밥</td><td>면</td></tr>\
+                    <tr><th>석<br>식</th><th>백반</th><td>죽</td><td>빵</td></tr></table>";
+        let tuesday = read_html(html, d(2023, 4, 11), Meal::Lunch);
+        assert_eq!(groups(&tuesday), [("백반", vec!["면"])]);
+        let monday_dinner = read_html(html, d(2023, 4, 10), Meal::Dinner);
+        assert_eq!(groups(&monday_dinner), [("백반", vec!["죽"])]);
+        assert!(
+            monday_dinner
+                .explain
+                .choice
+                .as_deref()
+                .is_some_and(|c| c.contains("weekday 월"))
+        );
+    }
+
+    #[test]
+    fn a_date_label_beats_the_weekday_and_a_missing_date_is_the_wrong_date() {
+        let html = "<table><tr><th>구분</th><th>월(4/10)</th><th>화(4/11)</th></tr>\
+                    <tr><th>중식</th><td>국</td><td>면</td></tr></table>";
+        assert_eq!(
+            groups(&read_html(html, d(2023, 4, 11), Meal::Lunch)),
+            [("", vec!["면"])]
+        );
+        let next_week = read_html(html, d(2023, 4, 17), Meal::Lunch);
+        assert!(
+            matches!(next_week.status, Status::WrongDate(ref why) if why.contains("2023-04-10 … 2023-04-11"))
+        );
+    }
+
+    #[test]
+    fn a_date_per_row_table_is_read_across_the_dates_row() {
+        let html = "<table><tr><th>날짜</th><th>요일</th><th>조식</th><th>중식</th></tr>\
+                    <tr><td>2023-04-10</td><td>월</td><td>토스트</td><td>비빔밥</td></tr>\
+                    <tr><td>2023-04-11</td><td>화</td><td>죽</td><td>라면</td></tr></table>";
+        assert_eq!(
+            groups(&read_html(html, d(2023, 4, 11), Meal::Lunch)),
+            [("", vec!["라면"])]
+        );
+        assert_eq!(
+            groups(&read_html(html, d(2023, 4, 10), Meal::Breakfast)),
+            [("", vec!["토스트"])]
+        );
+    }
+
+    #[test]
+    fn full_width_rows_start_sections_and_rows_without_meal_words_use_the_unlabeled_meal() {
+        let html = "<table><tr><td colspan=2>코너</td><td>월 4월 10일</td></tr>\
+                    <tr><td colspan=3>1층식당</td></tr>\
+                    <tr><td rowspan=2>집<br>밥</td><td>중식</td><td>국</td></tr>\
+                    <tr><td>석식</td><td>죽</td></tr>\
+                    <tr><td colspan=3>2층식당</td></tr>\
+                    <tr><td colspan=2 rowspan=2>메<br>뉴</td><td>솥밥</td></tr>\
+                    <tr><td>누들</td></tr></table>";
+        let lunch = read_html(html, d(2023, 4, 10), Meal::Lunch);
+        assert_eq!(
+            groups(&lunch),
+            [
+                ("1층식당 > 집밥", vec!["국"]),
+                ("2층식당 > 메뉴", vec!["솥밥", "누들"])
+            ]
+        );
+    }
+
+    #[test]
+    fn a_one_day_table_reads_its_last_column() {
+        let html = "<table><tr><th>구분</th><th>메뉴</th></tr><tr><th>중식</th><td>김밥</td></tr><tr><th>석식</th><td>라면</td></tr></table>";
+        let dinner = read_html(html, d(2023, 4, 10), Meal::Dinner);
+        assert_eq!(groups(&dinner), [("", vec!["라면"])]);
+    }
+
+    #[test]
+    fn a_weekday_the_grid_lacks_is_a_missing_column() {
+        let html = "<table><tr><th>구분</th><th>월</th><th>화</th></tr><tr><th>중식</th><td>a</td><td>b</td></tr></table>";
+        let saturday = read_html(html, d(2023, 4, 15), Meal::Lunch);
+        assert!(
+            matches!(saturday.status, Status::Missing(ref why) if why.contains("no column for 토"))
+        );
+    }
+
+    #[test]
+    fn closed_cells_are_kept_apart_from_dishes() {
+        let html = "<table><tr><th colspan=2>구분</th><th>월</th></tr>\
+                    <tr><th rowspan=2>중식</th><th>A</th><td>국밥</td></tr>\
+                    <tr><th>B</th><td>운영없음</td></tr></table>";
+        let lunch = read_html(html, d(2023, 4, 10), Meal::Lunch);
+        assert_eq!(groups(&lunch), [("A", vec!["국밥"])]);
+        assert_eq!(lunch.closed, [("B".to_string(), "운영없음".to_string())]);
+    }
+}
