@@ -226,18 +226,10 @@ fn pick(args: &RunArgs, config: &Config, now: DateTime<Utc>) -> Result<(NaiveDat
 
 /// The local date and meal of the first scheduled slot after `now`.
 fn next_slot(config: &Config, now: DateTime<Utc>) -> Option<(NaiveDate, Meal)> {
-    let local = now.with_timezone(&config.timezone);
     config
-        .schedule
-        .meals
-        .iter()
-        .filter_map(|(meal, cron)| {
-            cron.find_next_occurrence(&local, false)
-                .ok()
-                .map(|at| (at, *meal))
-        })
-        .min()
-        .map(|(at, meal)| (at.date_naive(), meal))
+        .plan()
+        .next_fire(now)
+        .map(|(meal, at)| (at.date_naive(), meal))
 }
 
 async fn prepare(args: &RunArgs, env: &Env) -> Result<(Config, Run)> {

@@ -137,23 +137,6 @@ pub struct Schedule {
     pub skip_dates: BTreeSet<NaiveDate>,
 }
 
-/// Parse a cron line: 5 crontab fields, or 6 with seconds first; crontab's rule that a line
-/// restricting both day-of-month and day-of-week fires when *either* matches.
-pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
-    let fields = expr.split_whitespace().count();
-    if !(5..=6).contains(&fields) {
-        return Err(format!(
-            "{fields} fields: expected 5 (minute hour day month weekday) or 6 (seconds first)"
-        ));
-    }
-    croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Optional)
-        .year(croner::parser::Year::Disallowed)
-        .build()
-        .parse(expr)
-        .map_err(|e| e.to_string())
-}
-
 /// One thing wrong with the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -309,6 +292,16 @@ impl Config {
                 problems,
             }),
         }
+    }
+
+    /// The schedule as the daemon and `status` read it.
+    pub fn plan(&self) -> crate::schedule::Plan {
+        crate::schedule::Plan::new(
+            self.schedule.meals.clone(),
+            self.timezone,
+            self.schedule.catch_up,
+            self.schedule.skip_dates.clone(),
+        )
     }
 
     /// The link messages carry: `message.link`, else the first source's URL for `date`.
@@ -951,7 +944,7 @@ impl Validator<'_> {
         let mut meals = BTreeMap::new();
         for meal in Meal::ALL {
             if let Some((expr, span)) = self.string(P, t, meal.as_str()) {
-                match parse_cron(&expr) {
+                match crate::schedule::parse_cron(&expr) {
                     Ok(cron) => {
                         meals.insert(meal, cron);
                     }
@@ -1157,18 +1150,6 @@ mod tests {
             err.to_string()
                 .contains("/etc/kbot/config.toml:8:9: schedule.lunch: invalid cron")
         );
-    }
-
-    #[test]
-    fn cron_takes_five_or_six_fields() {
-        assert!(parse_cron("30 11 * * Mon-Fri").is_ok());
-        assert!(parse_cron("0 30 11 * * Mon-Fri").is_ok());
-        assert!(
-            parse_cron("11 * * Mon-Fri")
-                .unwrap_err()
-                .contains("4 fields")
-        );
-        assert!(parse_cron("0 0 30 11 * * 2026").is_err());
     }
 
     #[test]

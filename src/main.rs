@@ -34,11 +34,12 @@ fn main() -> ExitCode {
 /// Logs go to stderr; `KBOT_LOG` (an EnvFilter string) wins over -v/-q. No colour codes
 /// unless stderr is a terminal, so the journal stays clean.
 fn init_logging(verbose: u8, quiet: bool) {
+    // html5ever reports every repair it makes to broken markup at warn level: noise here.
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "kbot=info,warn",
-        (false, _) => "kbot=debug,info",
+        (false, 0) => "warn,html5ever=error",
+        (false, 1) => "kbot=info,warn,html5ever=error",
+        (false, _) => "kbot=debug,info,html5ever=error",
     };
     let filter = EnvFilter::try_from_env("KBOT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()

@@ -29,6 +29,16 @@ fn page_config(name: &str, extra_source: &str, rest: &str) -> String {
     )
 }
 
+/// The dish lists of a meal as the ground truth gives them, sorted (labels differ by page).
+fn truth_dishes(truth: &Value, date: &str, meal: &str) -> Vec<Vec<String>> {
+    let mut lists: Vec<Vec<String>> = truth_groups(truth, date, meal)
+        .into_iter()
+        .map(|(_, dishes)| dishes)
+        .collect();
+    lists.sort();
+    lists
+}
+
 /// All dishes of a meal as the ground truth lists them, sorted by corner label.
 fn truth_groups(truth: &Value, date: &str, meal: &str) -> Vec<(String, Vec<String>)> {
     let mut groups: Vec<(String, Vec<String>)> = truth["days"][date][meal]
@@ -187,10 +197,7 @@ fn scrape_json_has_the_design_shape_and_the_pages_dishes() {
                 assert!(keys.contains(&key), "{key} missing: {keys:?}");
             }
             assert_eq!(source["outcome"], "menu");
-            let expected: Vec<Vec<String>> = truth_groups(&truth, date, meal)
-                .into_iter()
-                .map(|(_, dishes)| dishes)
-                .collect();
+            let expected = truth_dishes(&truth, date, meal);
             assert_eq!(scraped_dishes(source), expected, "{date} {meal}");
         }
     }
@@ -408,10 +415,7 @@ fn an_euc_kr_page_served_without_a_charset_header_is_read_right() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
-    let expected: Vec<Vec<String>> = truth_groups(&truth, date, meal)
-        .into_iter()
-        .map(|(_, d)| d)
-        .collect();
+    let expected = truth_dishes(&truth, date, meal);
     assert!(!expected.is_empty());
     assert_eq!(scraped_dishes(&json(&output)["sources"][0]), expected);
 }

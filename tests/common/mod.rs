@@ -47,7 +47,6 @@ impl TestEnv {
             .env("XDG_DATA_HOME", self.path("xdg-data"))
             .env("KBOT_CONFIG", self.config_path())
             .env("KBOT_DATA_DIR", self.data_dir())
-            .env("KBOT_LOG", "warn")
             .current_dir(self.dir.path());
         cmd
     }
