@@ -7,6 +7,7 @@ pub mod clock;
 pub mod error;
 pub mod http;
 pub mod meal;
+pub mod secrets;
 
 pub use error::{Error, Exit, Report};
 pub use meal::Meal;
