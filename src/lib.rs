@@ -3,9 +3,11 @@
 //! The binary (`main.rs`) is thin glue; everything lives in these modules so that
 //! `tests/` and `benches/` can use it. DESIGN.md §1 says what each module owns.
 
+pub mod auth;
 pub mod clock;
 pub mod error;
 pub mod http;
+pub mod listener;
 pub mod meal;
 pub mod secrets;
 
