@@ -533,15 +533,19 @@ mod os_keyring {
 
     /// keyring errors never carry the secret in their `Display`, but `BadEncoding` and
     /// `BadDataFormat` carry the raw bytes: never format those with `Debug`.
-    fn map(err: keyring_core::Error, client_id: &str) -> SecretsError {
+    pub(super) fn map(err: keyring_core::Error, client_id: &str) -> SecretsError {
         use keyring_core::Error as E;
         match err {
-            E::PlatformFailure(cause) | E::NoStorageAccess(cause) => {
-                SecretsError::KeyringUnavailable {
-                    what: KEYRING_NAME,
-                    reason: cause.to_string(),
-                }
-            }
+            E::PlatformFailure(cause) => SecretsError::KeyringUnavailable {
+                what: KEYRING_NAME,
+                reason: cause.to_string(),
+            },
+            // The Secret Service's own words ("result not returned from SS API") do not say
+            // that the usual cause is a locked or missing login keyring.
+            E::NoStorageAccess(cause) => SecretsError::KeyringUnavailable {
+                what: KEYRING_NAME,
+                reason: format!("locked, or no default collection to write to ({cause})"),
+            },
             E::NoDefaultStore => SecretsError::KeyringUnavailable {
                 what: KEYRING_NAME,
                 reason: "no platform credential store could be opened".to_string(),
@@ -902,6 +906,35 @@ mod tests {
         assert_eq!(store.kind(), StoreKind::File);
         let keyring = Store::new(StoreKind::Keyring, Path::new("/data/kbot"), "id");
         assert!(keyring.describe().starts_with("OS keyring"));
+    }
+
+    #[test]
+    fn an_unreachable_keyring_says_why_and_points_to_the_file_store() {
+        let cause = Box::new(io::Error::other("Failed to connect to the session bus"));
+        let err = os_keyring::map(keyring_core::Error::PlatformFailure(cause), "app");
+        assert!(matches!(err, SecretsError::KeyringUnavailable { .. }));
+        assert!(
+            err.to_string()
+                .ends_with("unreachable: Failed to connect to the session bus")
+        );
+        assert_eq!(
+            err.hint().as_deref(),
+            Some("kbot login --secret-store file")
+        );
+
+        let locked = Box::new(io::Error::other("SS error: object locked"));
+        let err = os_keyring::map(keyring_core::Error::NoStorageAccess(locked), "app");
+        assert!(err.to_string().contains("locked"), "{err}");
+        assert_eq!(
+            err.hint().as_deref(),
+            Some("kbot login --secret-store file")
+        );
+
+        let err = os_keyring::map(
+            keyring_core::Error::BadEncoding(b"rt-secret".to_vec()),
+            "app",
+        );
+        assert!(!format!("{err} {err:?}").contains("rt-secret"));
     }
 
     #[test]
