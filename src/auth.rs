@@ -1,24 +1,20 @@
-//! Logging in to Kakao and keeping the login alive (DESIGN §2, §4).
+//! Logging in to Kakao: the OAuth 2.0 protocol side of kbot (DESIGN §2, §4).
 //!
-//! Owns the OAuth 2.0 authorization-code flow with PKCE (S256) and `state` — the authorize
-//! URL, reading the redirect (from the loopback listener in `listener.rs` or pasted by the
-//! user), the code exchange — and the token lifecycle in [`Session`]: reuse the cached access
-//! token until 5 minutes before expiry, refresh under a cross-process lock, re-read the store
-//! after taking the lock, save a rotated refresh token before using the new access token.
+//! Owns the authorization-code flow with PKCE (S256) and `state` — the authorize URL,
+//! reading the redirect (from the loopback listener in `listener.rs` or pasted by the user),
+//! the code exchange — plus the refresh-grant call, Kakao's token-endpoint types (a token
+//! response that keeps `refresh_token_expires_in`, an error that keeps the `KOE…` code) and
+//! what each KOE code means for the user ([`AuthError`]: message, exit code, fix).
 //!
-//! Does not own where tokens live (`secrets.rs`), the kapi calls (`kakao.rs`: it calls
-//! [`Session::access_token`] and, on a `-401`, [`Session::refresh_after_rejection`]) or any
-//! CLI printing beyond the login link.
+//! Does not own when tokens are refreshed or the refresh lock (`session.rs`), where tokens
+//! live (`secrets.rs`), the kapi calls (`kakao.rs`) or any CLI printing beyond the login link.
 //!
 //! I/O: HTTP to the Kakao token endpoint (through oauth2 5 on our `http::oauth_client`), the
-//! loopback listener, stdin/stdout during login, the browser, and `<data_dir>/refresh.lock`.
-//! The decisions — URLs, redirect parsing, token arithmetic, error mapping, when to refresh,
-//! the status summary — are pure functions tested below without network, disk or clock.
+//! loopback listener, stdin/stdout during login, the browser. The decisions — URLs, redirect
+//! parsing, token arithmetic, error mapping — are pure functions tested below.
 
 use std::fmt;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -36,19 +32,10 @@ use url::Url;
 use crate::clock::Clock;
 use crate::error::{Exit, Report};
 use crate::listener::Listener;
-use crate::secrets::{self, SecretsError, Store, StoreKind, Tokens};
-
-/// An access token is used until this long before it expires, then refreshed.
-pub const REFRESH_MARGIN: TimeDelta = TimeDelta::minutes(5);
-
-/// `kbot status` warns when the refresh token has less than this left.
-pub const ATTENTION_WINDOW: TimeDelta = TimeDelta::days(14);
+use crate::secrets::{SecretsError, Tokens};
 
 /// How long `kbot login` waits for the redirect by default.
 pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-
-/// The lock file that serialises refreshes across processes.
-pub const REFRESH_LOCK: &str = "refresh.lock";
 
 /// The environment variable that supplies the client secret.
 pub const CLIENT_SECRET_ENV: &str = "KBOT_CLIENT_SECRET";
@@ -635,104 +622,6 @@ fn expiry(now: DateTime<Utc>, seconds: Option<u64>) -> Option<DateTime<Utc>> {
     now.checked_add_signed(TimeDelta::try_seconds(seconds)?)
 }
 
-/// Whether the cached access token can still be used: present and more than
-/// [`REFRESH_MARGIN`] from expiry. No known expiry counts as stale.
-pub fn is_fresh(tokens: &Tokens, now: DateTime<Utc>) -> bool {
-    match (&tokens.access_token, tokens.access_token_expires_at) {
-        (Some(_), Some(expires)) => now + REFRESH_MARGIN < expires,
-        _ => false,
-    }
-}
-
-/// What the refresh path should do after re-reading the store under the lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// The store already holds a usable access token (another process refreshed).
-    UseStored,
-    /// Call the token endpoint.
-    Refresh,
-}
-
-/// Why a refresh was asked for.
-#[derive(Debug, Clone)]
-pub enum Need {
-    /// The cached access token is (nearly) expired.
-    Fresh,
-    /// kapi answered `-401` to this access token.
-    Rejected(SecretString),
-    /// The daemon's weekly keep-alive: refresh even when the token is fresh.
-    Force,
-}
-
-/// Decide between the stored access token and a refresh (pure).
-pub fn decide(stored: &Tokens, now: DateTime<Utc>, need: &Need) -> Decision {
-    let usable = match need {
-        Need::Fresh => is_fresh(stored, now),
-        Need::Rejected(rejected) => {
-            let differs = stored
-                .access_token
-                .as_ref()
-                .is_some_and(|at| at.expose_secret() != rejected.expose_secret());
-            differs && is_fresh(stored, now)
-        }
-        Need::Force => false,
-    };
-    if usable {
-        Decision::UseStored
-    } else {
-        Decision::Refresh
-    }
-}
-
-/// The login state for `kbot status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LoginStatus {
-    /// The store in use, for people ("OS keyring (Secret Service)", "file /…/secrets.json").
-    pub secret_store: String,
-    /// The store in use, for scripts.
-    pub secret_store_kind: StoreKind,
-    /// Whether the store holds a refresh token.
-    pub logged_in: bool,
-    /// The Kakao nickname, if known.
-    pub nickname: Option<String>,
-    /// Granted consent scopes.
-    pub scopes: Vec<String>,
-    /// When the cached access token expires.
-    pub access_token_expires_at: Option<DateTime<Utc>>,
-    /// When the refresh token expires.
-    pub refresh_token_expires_at: Option<DateTime<Utc>>,
-    /// The refresh token has less than [`ATTENTION_WINDOW`] left (or has expired).
-    pub needs_attention: bool,
-    /// Why, in words, when it does.
-    pub attention: Option<String>,
-}
-
-/// Summarise the stored login (pure).
-pub fn summarize(store: &Store, tokens: Option<&Tokens>, now: DateTime<Utc>) -> LoginStatus {
-    let rt_expiry = tokens.and_then(|t| t.refresh_token_expires_at);
-    let attention = match rt_expiry {
-        Some(expires) if expires <= now => {
-            Some("the refresh token has expired: kbot login".to_string())
-        }
-        Some(expires) if expires - now < ATTENTION_WINDOW => Some(format!(
-            "the refresh token expires in {} days: a refresh renews it (the daemon does one weekly), or kbot login",
-            (expires - now).num_days()
-        )),
-        _ => None,
-    };
-    LoginStatus {
-        secret_store: store.describe(),
-        secret_store_kind: store.kind(),
-        logged_in: tokens.is_some(),
-        nickname: tokens.and_then(|t| t.nickname.clone()),
-        scopes: tokens.map(|t| t.scopes.clone()).unwrap_or_default(),
-        access_token_expires_at: tokens.and_then(|t| t.access_token_expires_at),
-        refresh_token_expires_at: rt_expiry,
-        needs_attention: attention.is_some(),
-        attention,
-    }
-}
-
 /// Exchange an authorization code (with its PKCE verifier) for tokens.
 pub async fn exchange_code(
     app: &App,
@@ -758,7 +647,7 @@ pub async fn exchange_code(
 }
 
 /// One refresh-grant call with the stored refresh token; the result still has to be saved.
-async fn refresh_grant(
+pub(crate) async fn refresh_grant(
     app: &App,
     http: &reqwest::Client,
     stored: &Tokens,
@@ -802,7 +691,8 @@ impl Default for LoginOptions {
 /// The interactive login: print the authorize URL on a line of its own, open the browser
 /// (unless `no_browser`), then take whichever comes first — the redirect on the loopback
 /// listener or a line pasted on `input` (the redirected URL or the code; EOF just stops
-/// reading) — and exchange the code. Returns the tokens, not yet saved (see [`save_login`]).
+/// reading) — and exchange the code. Returns the tokens, not yet saved (see
+/// [`crate::session::save_login`]).
 pub async fn login<W, R>(
     app: &App,
     http: &reqwest::Client,
@@ -935,205 +825,6 @@ pub fn resolve_client_secret(
     let text = SecretString::from(text);
     let trimmed = text.expose_secret().trim();
     Ok((!trimmed.is_empty()).then(|| SecretString::from(trimmed.to_string())))
-}
-
-/// Save a fresh login: under the refresh lock (a daemon may be refreshing the old login),
-/// then note which store was used so later processes use it too.
-pub async fn save_login(store: &Store, data_dir: &Path, tokens: &Tokens) -> Result<(), AuthError> {
-    let _lock = refresh_lock(data_dir).await?;
-    store.save(tokens).await?;
-    secrets::remember(data_dir, store.kind())?;
-    Ok(())
-}
-
-/// Take `<data_dir>/refresh.lock` (blocking, so off the async threads).
-async fn refresh_lock(data_dir: &Path) -> Result<std::fs::File, AuthError> {
-    let dir = data_dir.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        secrets::ensure_private_dir(&dir).map_err(|source| SecretsError::Io {
-            action: "create",
-            path: dir.clone(),
-            source,
-        })?;
-        secrets::lock_file(&dir.join(REFRESH_LOCK))
-    })
-    .await
-    .map_err(|err| SecretsError::Task(err.to_string()))?
-    .map_err(AuthError::from)
-}
-
-/// What a keep-alive refresh did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refreshed {
-    /// Kakao issued a new refresh token (it does in the token's last month).
-    pub rotated: bool,
-    /// When the (possibly new) refresh token expires.
-    pub refresh_token_expires_at: Option<DateTime<Utc>>,
-}
-
-/// What `logout` removed, and the access token to revoke with `/v1/user/logout`.
-#[derive(Debug)]
-pub struct Logout {
-    /// Local tokens existed and were deleted.
-    pub deleted: bool,
-    /// With `revoke`: a valid access token for the revoke call (tokens are already gone
-    /// locally, as the SDKs do, whether or not that call succeeds).
-    pub revoke_with: Option<SecretString>,
-}
-
-/// The token lifecycle of one Kakao app for one process.
-#[derive(Debug)]
-pub struct Session {
-    app: App,
-    store: Store,
-    http: reqwest::Client,
-    data_dir: PathBuf,
-    clock: Arc<dyn Clock>,
-    /// Tokens as last read or written by this process; also serialises in-process callers.
-    cache: tokio::sync::Mutex<Option<Tokens>>,
-}
-
-impl Session {
-    /// A session over `store`; `http` should be `http::oauth_client(..)`; `data_dir` holds
-    /// the refresh lock. Nothing is read yet.
-    pub fn new(
-        app: App,
-        store: Store,
-        http: reqwest::Client,
-        data_dir: &Path,
-        clock: Arc<dyn Clock>,
-    ) -> Session {
-        Session {
-            app,
-            store,
-            http,
-            data_dir: data_dir.to_path_buf(),
-            clock,
-            cache: tokio::sync::Mutex::new(None),
-        }
-    }
-
-    /// The store this session reads and writes.
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// A usable access token: the cached one until 5 minutes before it expires, else a
-    /// refreshed one (saved before it is returned).
-    pub async fn access_token(&self) -> Result<SecretString, AuthError> {
-        let mut cache = self.cache.lock().await;
-        let now = self.clock.now();
-        if let Some(tokens) = cache.as_ref().filter(|t| is_fresh(t, now)) {
-            return Ok(access_token_of(tokens));
-        }
-        // Another process may have refreshed since: look before taking the lock.
-        let stored = self.load().await?;
-        let tokens = if is_fresh(&stored, now) {
-            stored
-        } else {
-            self.refresh_locked(&Need::Fresh).await?.0
-        };
-        let token = access_token_of(&tokens);
-        *cache = Some(tokens);
-        Ok(token)
-    }
-
-    /// After kapi answered `-401` to `rejected`: if the store already holds a different,
-    /// fresh access token (another process refreshed), use it; else refresh now.
-    pub async fn refresh_after_rejection(
-        &self,
-        rejected: &SecretString,
-    ) -> Result<SecretString, AuthError> {
-        let mut cache = self.cache.lock().await;
-        let tokens = self
-            .refresh_locked(&Need::Rejected(rejected.clone()))
-            .await?
-            .0;
-        let token = access_token_of(&tokens);
-        *cache = Some(tokens);
-        Ok(token)
-    }
-
-    /// The daemon's weekly refresh, so an idle bot's refresh token gets rotated in its last
-    /// month instead of expiring.
-    pub async fn keep_alive(&self) -> Result<Refreshed, AuthError> {
-        let mut cache = self.cache.lock().await;
-        let (tokens, rotated) = self.refresh_locked(&Need::Force).await?;
-        let refreshed = Refreshed {
-            rotated,
-            refresh_token_expires_at: tokens.refresh_token_expires_at,
-        };
-        *cache = Some(tokens);
-        Ok(refreshed)
-    }
-
-    /// The login state for `kbot status` (reads the store, calls nobody).
-    pub async fn status(&self) -> Result<LoginStatus, AuthError> {
-        let tokens = self.store.load().await?;
-        Ok(summarize(&self.store, tokens.as_ref(), self.clock.now()))
-    }
-
-    /// Delete the local tokens and forget the remembered store. With `revoke`, first get a
-    /// valid access token for the caller's `/v1/user/logout` call (none when the login was
-    /// already dead).
-    pub async fn logout(&self, revoke: bool) -> Result<Logout, AuthError> {
-        let revoke_with = if revoke {
-            match self.access_token().await {
-                Ok(token) => Some(token),
-                Err(AuthError::NotLoggedIn { .. } | AuthError::RefreshRejected { .. }) => None,
-                Err(err) => return Err(err),
-            }
-        } else {
-            None
-        };
-        let mut cache = self.cache.lock().await;
-        let _lock = refresh_lock(&self.data_dir).await?;
-        let deleted = self.store.delete().await?;
-        secrets::forget(&self.data_dir)?;
-        *cache = None;
-        Ok(Logout {
-            deleted,
-            revoke_with,
-        })
-    }
-
-    async fn load(&self) -> Result<Tokens, AuthError> {
-        self.store
-            .load()
-            .await?
-            .ok_or_else(|| AuthError::NotLoggedIn {
-                store: self.store.describe(),
-            })
-    }
-
-    /// Under the cross-process lock: re-read the store, use what another process saved if
-    /// that satisfies `need`, else refresh and save before returning.
-    async fn refresh_locked(&self, need: &Need) -> Result<(Tokens, bool), AuthError> {
-        let _lock = refresh_lock(&self.data_dir).await?;
-        let stored = self.load().await?;
-        let now = self.clock.now();
-        if decide(&stored, now, need) == Decision::UseStored {
-            tracing::debug!("another process refreshed the access token; using it");
-            return Ok((stored, false));
-        }
-        tracing::debug!("refreshing the Kakao access token");
-        let (tokens, rotated) = refresh_grant(&self.app, &self.http, &stored, now).await?;
-        // The old refresh token is dead once Kakao rotates it: save before anything else.
-        self.store.save(&tokens).await?;
-        if rotated {
-            tracing::info!(expires = ?tokens.refresh_token_expires_at, "kakao rotated the refresh token; saved the new one");
-        }
-        Ok((tokens, rotated))
-    }
-}
-
-fn access_token_of(tokens: &Tokens) -> SecretString {
-    // Callers only reach here with tokens that passed `is_fresh` or came from a refresh,
-    // both of which carry an access token.
-    tokens
-        .access_token
-        .clone()
-        .unwrap_or_else(|| SecretString::from(String::new()))
 }
 
 #[cfg(test)]
@@ -1401,82 +1092,6 @@ mod tests {
             e.to_string(),
             "invalid_grant KOE322 (expired_or_invalid_refresh_token)"
         );
-    }
-
-    #[test]
-    fn access_token_is_reused_until_five_minutes_before_expiry() {
-        assert!(is_fresh(&tokens(TimeDelta::minutes(6)), t0()));
-        assert!(!is_fresh(&tokens(TimeDelta::minutes(5)), t0()));
-        assert!(!is_fresh(&tokens(TimeDelta::minutes(4)), t0()));
-        assert!(!is_fresh(&tokens(-TimeDelta::hours(1)), t0()));
-        let mut no_expiry = tokens(TimeDelta::hours(1));
-        no_expiry.access_token_expires_at = None;
-        assert!(!is_fresh(&no_expiry, t0()));
-        let mut no_token = tokens(TimeDelta::hours(1));
-        no_token.access_token = None;
-        assert!(!is_fresh(&no_token, t0()));
-    }
-
-    #[test]
-    fn after_a_rejection_a_different_fresh_token_is_used_else_refresh() {
-        let stored = tokens(TimeDelta::hours(5));
-        let same = Need::Rejected(SecretString::from("at-1"));
-        let other = Need::Rejected(SecretString::from("at-0"));
-        assert_eq!(decide(&stored, t0(), &same), Decision::Refresh);
-        assert_eq!(decide(&stored, t0(), &other), Decision::UseStored);
-        let stale = tokens(TimeDelta::minutes(2));
-        assert_eq!(decide(&stale, t0(), &other), Decision::Refresh);
-        assert_eq!(decide(&stored, t0(), &Need::Fresh), Decision::UseStored);
-        assert_eq!(decide(&stale, t0(), &Need::Fresh), Decision::Refresh);
-        assert_eq!(decide(&stored, t0(), &Need::Force), Decision::Refresh);
-    }
-
-    #[test]
-    fn status_warns_when_the_refresh_token_has_under_fourteen_days() {
-        let store = Store::new(StoreKind::File, Path::new("/d"), "rest-key");
-        let mut t = tokens(TimeDelta::hours(1));
-        t.nickname = Some("민지".into());
-        t.refresh_token_expires_at = Some(t0() + TimeDelta::days(15));
-        let s = summarize(&store, Some(&t), t0());
-        assert!(s.logged_in && !s.needs_attention && s.attention.is_none());
-        assert_eq!(s.secret_store, "file /d/secrets.json");
-        assert_eq!(s.nickname.as_deref(), Some("민지"));
-        assert_eq!(s.scopes, vec!["talk_message"]);
-
-        t.refresh_token_expires_at = Some(t0() + TimeDelta::days(13) + TimeDelta::hours(2));
-        let s = summarize(&store, Some(&t), t0());
-        assert!(s.needs_attention);
-        assert!(s.attention.unwrap().contains("expires in 13 days"));
-
-        t.refresh_token_expires_at = Some(t0() - TimeDelta::days(1));
-        assert!(
-            summarize(&store, Some(&t), t0())
-                .attention
-                .unwrap()
-                .contains("has expired")
-        );
-
-        let none = summarize(&store, None, t0());
-        assert!(!none.logged_in && !none.needs_attention && none.scopes.is_empty());
-    }
-
-    #[test]
-    fn status_json_uses_the_documented_field_names() {
-        let store = Store::new(StoreKind::File, Path::new("/d"), "rest-key");
-        let json =
-            serde_json::to_value(summarize(&store, Some(&tokens(TimeDelta::hours(1))), t0()))
-                .unwrap();
-        for key in [
-            "secret_store",
-            "logged_in",
-            "nickname",
-            "scopes",
-            "access_token_expires_at",
-            "refresh_token_expires_at",
-        ] {
-            assert!(json.get(key).is_some(), "{key} missing in {json}");
-        }
-        assert!(!json.to_string().contains("at-1") && !json.to_string().contains("rt-1"));
     }
 
     fn rejected(grant: Grant, code: &str, description: &str) -> AuthError {

@@ -10,6 +10,7 @@ pub mod http;
 pub mod listener;
 pub mod meal;
 pub mod secrets;
+pub mod session;
 
 pub use error::{Error, Exit, Report};
 pub use meal::Meal;

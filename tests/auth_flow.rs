@@ -11,10 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use kbot::auth::{self, App, AuthError, LoginOptions, Session};
+use kbot::auth::{self, App, AuthError, LoginOptions};
 use kbot::clock::Clock;
 use kbot::http::{Timeouts, client, oauth_client};
 use kbot::secrets::{self, Store, StoreKind, Tokens};
+use kbot::session::{self, Session};
 use kbot::{Exit, Report};
 use secrecy::{ExposeSecret, SecretString};
 use support::fake_kakao::FakeKakao;
@@ -447,7 +448,7 @@ async fn a_missing_client_secret_is_koe010_and_the_stored_one_is_used_for_refres
     // A later process without KBOT_CLIENT_SECRET refreshes with the stored secret.
     let dir = tempfile::tempdir().unwrap();
     tokens.access_token_expires_at = Some(clock.now() - TimeDelta::minutes(1));
-    auth::save_login(&store_in(dir.path(), &app), dir.path(), &tokens)
+    session::save_login(&store_in(dir.path(), &app), dir.path(), &tokens)
         .await
         .unwrap();
     app.client_secret = None;
@@ -665,7 +666,7 @@ async fn login_is_remembered_and_logout_with_revoke_hands_back_a_live_token() {
     let (dir, clock) = (tempfile::tempdir().unwrap(), TestClock::new());
     let mut tokens = logged_in(&fake, &clock, TimeDelta::hours(6));
     tokens.nickname = Some("홍길동".into());
-    auth::save_login(&store_in(dir.path(), &app), dir.path(), &tokens)
+    session::save_login(&store_in(dir.path(), &app), dir.path(), &tokens)
         .await
         .unwrap();
     assert_eq!(
