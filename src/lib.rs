@@ -3,6 +3,7 @@
 //! The binary (`main.rs`) is thin glue; everything lives in these modules so that
 //! `tests/` and `benches/` can use it. DESIGN.md §1 says what each module owns.
 
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -11,11 +12,14 @@ pub mod error;
 pub mod http;
 pub mod kakao;
 pub mod ledger;
+pub mod listener;
 pub mod meal;
 pub mod message;
 pub mod schedule;
 pub mod scrape;
+pub mod secrets;
 pub mod service;
+pub mod session;
 
 pub use error::{Error, Exit, Report};
 pub use meal::Meal;

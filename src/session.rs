@@ -1,0 +1,428 @@
+//! The token lifecycle of a logged-in kbot (DESIGN §4): [`Session`].
+//!
+//! Owns when an access token is reused (until 5 minutes before expiry) and when it is
+//! refreshed, the cross-process refresh lock (`<data_dir>/refresh.lock`), re-reading the
+//! store after taking it (another process may have rotated the refresh token already),
+//! saving a rotated refresh token before the new access token is used, the `-401` path,
+//! the daemon's keep-alive, logout, and the login summary for `kbot status`.
+//!
+//! Does not own the OAuth protocol (`auth.rs`: the login flow and the token-endpoint call)
+//! or where tokens live (`secrets.rs`).
+//!
+//! I/O: the secret store, the lock file, and the token endpoint through `auth`. The decisions
+//! ([`is_fresh`], [`decide`], [`summarize`]) are pure and tested here with fixed times.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+
+use crate::auth::{self, App, AuthError};
+use crate::clock::Clock;
+use crate::secrets::{self, SecretsError, Store, StoreKind, Tokens};
+
+/// An access token is used until this long before it expires, then refreshed.
+pub const REFRESH_MARGIN: TimeDelta = TimeDelta::minutes(5);
+
+/// `kbot status` warns when the refresh token has less than this left.
+pub const ATTENTION_WINDOW: TimeDelta = TimeDelta::days(14);
+
+/// The lock file that serialises refreshes across processes.
+pub const REFRESH_LOCK: &str = "refresh.lock";
+
+/// Whether the cached access token can still be used: present and more than
+/// [`REFRESH_MARGIN`] from expiry. No known expiry counts as stale.
+pub fn is_fresh(tokens: &Tokens, now: DateTime<Utc>) -> bool {
+    match (&tokens.access_token, tokens.access_token_expires_at) {
+        (Some(_), Some(expires)) => now + REFRESH_MARGIN < expires,
+        _ => false,
+    }
+}
+
+/// What the refresh path should do after re-reading the store under the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The store already holds a usable access token (another process refreshed).
+    UseStored,
+    /// Call the token endpoint.
+    Refresh,
+}
+
+/// Why a refresh was asked for.
+#[derive(Debug, Clone)]
+pub enum Need {
+    /// The cached access token is (nearly) expired.
+    Fresh,
+    /// kapi answered `-401` to this access token.
+    Rejected(SecretString),
+    /// The daemon's weekly keep-alive: refresh even when the token is fresh.
+    Force,
+}
+
+/// Decide between the stored access token and a refresh (pure).
+pub fn decide(stored: &Tokens, now: DateTime<Utc>, need: &Need) -> Decision {
+    let usable = match need {
+        Need::Fresh => is_fresh(stored, now),
+        Need::Rejected(rejected) => {
+            let differs = stored
+                .access_token
+                .as_ref()
+                .is_some_and(|at| at.expose_secret() != rejected.expose_secret());
+            differs && is_fresh(stored, now)
+        }
+        Need::Force => false,
+    };
+    if usable {
+        Decision::UseStored
+    } else {
+        Decision::Refresh
+    }
+}
+
+/// The login state for `kbot status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoginStatus {
+    /// The store in use, for people ("OS keyring (Secret Service)", "file /…/secrets.json").
+    pub secret_store: String,
+    /// The store in use, for scripts.
+    pub secret_store_kind: StoreKind,
+    /// Whether the store holds a refresh token.
+    pub logged_in: bool,
+    /// The Kakao nickname, if known.
+    pub nickname: Option<String>,
+    /// Granted consent scopes.
+    pub scopes: Vec<String>,
+    /// When the cached access token expires.
+    pub access_token_expires_at: Option<DateTime<Utc>>,
+    /// When the refresh token expires.
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
+    /// The refresh token has less than [`ATTENTION_WINDOW`] left (or has expired).
+    pub needs_attention: bool,
+    /// Why, in words, when it does.
+    pub attention: Option<String>,
+}
+
+/// Summarise the stored login (pure).
+pub fn summarize(store: &Store, tokens: Option<&Tokens>, now: DateTime<Utc>) -> LoginStatus {
+    let rt_expiry = tokens.and_then(|t| t.refresh_token_expires_at);
+    let attention = match rt_expiry {
+        Some(expires) if expires <= now => {
+            Some("the refresh token has expired: kbot login".to_string())
+        }
+        Some(expires) if expires - now < ATTENTION_WINDOW => Some(format!(
+            "the refresh token expires in {} days: a refresh renews it (the daemon does one weekly), or kbot login",
+            (expires - now).num_days()
+        )),
+        _ => None,
+    };
+    LoginStatus {
+        secret_store: store.describe(),
+        secret_store_kind: store.kind(),
+        logged_in: tokens.is_some(),
+        nickname: tokens.and_then(|t| t.nickname.clone()),
+        scopes: tokens.map(|t| t.scopes.clone()).unwrap_or_default(),
+        access_token_expires_at: tokens.and_then(|t| t.access_token_expires_at),
+        refresh_token_expires_at: rt_expiry,
+        needs_attention: attention.is_some(),
+        attention,
+    }
+}
+
+/// Save a fresh login: under the refresh lock (a daemon may be refreshing the old login),
+/// then note which store was used so later processes use it too.
+pub async fn save_login(store: &Store, data_dir: &Path, tokens: &Tokens) -> Result<(), AuthError> {
+    let _lock = refresh_lock(data_dir).await?;
+    store.save(tokens).await?;
+    secrets::remember(data_dir, store.kind())?;
+    Ok(())
+}
+
+/// Take `<data_dir>/refresh.lock` (blocking, so off the async threads).
+async fn refresh_lock(data_dir: &Path) -> Result<std::fs::File, AuthError> {
+    let dir = data_dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        secrets::ensure_private_dir(&dir).map_err(|source| SecretsError::Io {
+            action: "create",
+            path: dir.clone(),
+            source,
+        })?;
+        secrets::lock_file(&dir.join(REFRESH_LOCK))
+    })
+    .await
+    .map_err(|err| SecretsError::Task(err.to_string()))?
+    .map_err(AuthError::from)
+}
+
+/// What a keep-alive refresh did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refreshed {
+    /// Kakao issued a new refresh token (it does in the token's last month).
+    pub rotated: bool,
+    /// When the (possibly new) refresh token expires.
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
+}
+
+/// What `logout` removed, and the access token to revoke with `/v1/user/logout`.
+#[derive(Debug)]
+pub struct Logout {
+    /// Local tokens existed and were deleted.
+    pub deleted: bool,
+    /// With `revoke`: a valid access token for the revoke call (tokens are already gone
+    /// locally, as the SDKs do, whether or not that call succeeds).
+    pub revoke_with: Option<SecretString>,
+}
+
+/// The token lifecycle of one Kakao app for one process.
+#[derive(Debug)]
+pub struct Session {
+    app: App,
+    store: Store,
+    http: reqwest::Client,
+    data_dir: PathBuf,
+    clock: Arc<dyn Clock>,
+    /// Tokens as last read or written by this process; also serialises in-process callers.
+    cache: tokio::sync::Mutex<Option<Tokens>>,
+}
+
+impl Session {
+    /// A session over `store`; `http` should be `http::oauth_client(..)`; `data_dir` holds
+    /// the refresh lock. Nothing is read yet.
+    pub fn new(
+        app: App,
+        store: Store,
+        http: reqwest::Client,
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Session {
+        Session {
+            app,
+            store,
+            http,
+            data_dir: data_dir.to_path_buf(),
+            clock,
+            cache: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The store this session reads and writes.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A usable access token: the cached one until 5 minutes before it expires, else a
+    /// refreshed one (saved before it is returned).
+    pub async fn access_token(&self) -> Result<SecretString, AuthError> {
+        let mut cache = self.cache.lock().await;
+        let now = self.clock.now();
+        if let Some(tokens) = cache.as_ref().filter(|t| is_fresh(t, now)) {
+            return Ok(access_token_of(tokens));
+        }
+        // Another process may have refreshed since: look before taking the lock.
+        let stored = self.load().await?;
+        let tokens = if is_fresh(&stored, now) {
+            stored
+        } else {
+            self.refresh_locked(&Need::Fresh).await?.0
+        };
+        let token = access_token_of(&tokens);
+        *cache = Some(tokens);
+        Ok(token)
+    }
+
+    /// After kapi answered `-401` to `rejected`: if the store already holds a different,
+    /// fresh access token (another process refreshed), use it; else refresh now.
+    pub async fn refresh_after_rejection(
+        &self,
+        rejected: &SecretString,
+    ) -> Result<SecretString, AuthError> {
+        let mut cache = self.cache.lock().await;
+        let tokens = self
+            .refresh_locked(&Need::Rejected(rejected.clone()))
+            .await?
+            .0;
+        let token = access_token_of(&tokens);
+        *cache = Some(tokens);
+        Ok(token)
+    }
+
+    /// The daemon's weekly refresh, so an idle bot's refresh token gets rotated in its last
+    /// month instead of expiring.
+    pub async fn keep_alive(&self) -> Result<Refreshed, AuthError> {
+        let mut cache = self.cache.lock().await;
+        let (tokens, rotated) = self.refresh_locked(&Need::Force).await?;
+        let refreshed = Refreshed {
+            rotated,
+            refresh_token_expires_at: tokens.refresh_token_expires_at,
+        };
+        *cache = Some(tokens);
+        Ok(refreshed)
+    }
+
+    /// The login state for `kbot status` (reads the store, calls nobody).
+    pub async fn status(&self) -> Result<LoginStatus, AuthError> {
+        let tokens = self.store.load().await?;
+        Ok(summarize(&self.store, tokens.as_ref(), self.clock.now()))
+    }
+
+    /// Delete the local tokens and forget the remembered store. With `revoke`, first get a
+    /// valid access token for the caller's `/v1/user/logout` call (none when the login was
+    /// already dead).
+    pub async fn logout(&self, revoke: bool) -> Result<Logout, AuthError> {
+        let revoke_with = if revoke {
+            match self.access_token().await {
+                Ok(token) => Some(token),
+                Err(AuthError::NotLoggedIn { .. } | AuthError::RefreshRejected { .. }) => None,
+                Err(err) => return Err(err),
+            }
+        } else {
+            None
+        };
+        let mut cache = self.cache.lock().await;
+        let _lock = refresh_lock(&self.data_dir).await?;
+        let deleted = self.store.delete().await?;
+        secrets::forget(&self.data_dir)?;
+        *cache = None;
+        Ok(Logout {
+            deleted,
+            revoke_with,
+        })
+    }
+
+    async fn load(&self) -> Result<Tokens, AuthError> {
+        self.store
+            .load()
+            .await?
+            .ok_or_else(|| AuthError::NotLoggedIn {
+                store: self.store.describe(),
+            })
+    }
+
+    /// Under the cross-process lock: re-read the store, use what another process saved if
+    /// that satisfies `need`, else refresh and save before returning.
+    async fn refresh_locked(&self, need: &Need) -> Result<(Tokens, bool), AuthError> {
+        let _lock = refresh_lock(&self.data_dir).await?;
+        let stored = self.load().await?;
+        let now = self.clock.now();
+        if decide(&stored, now, need) == Decision::UseStored {
+            tracing::debug!("another process refreshed the access token; using it");
+            return Ok((stored, false));
+        }
+        tracing::debug!("refreshing the Kakao access token");
+        let (tokens, rotated) = auth::refresh_grant(&self.app, &self.http, &stored, now).await?;
+        // The old refresh token is dead once Kakao rotates it: save before anything else.
+        self.store.save(&tokens).await?;
+        if rotated {
+            tracing::info!(expires = ?tokens.refresh_token_expires_at, "kakao rotated the refresh token; saved the new one");
+        }
+        Ok((tokens, rotated))
+    }
+}
+
+fn access_token_of(tokens: &Tokens) -> SecretString {
+    // Callers only reach here with tokens that passed `is_fresh` or came from a refresh,
+    // both of which carry an access token.
+    tokens
+        .access_token
+        .clone()
+        .unwrap_or_else(|| SecretString::from(String::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 10, 9, 0, 0).unwrap()
+    }
+
+    fn tokens(at_expires_in: TimeDelta) -> Tokens {
+        Tokens {
+            refresh_token: SecretString::from("rt-1"),
+            refresh_token_expires_at: Some(t0() + TimeDelta::days(40)),
+            access_token: Some(SecretString::from("at-1")),
+            access_token_expires_at: Some(t0() + at_expires_in),
+            scopes: vec!["talk_message".into()],
+            client_secret: None,
+            nickname: None,
+        }
+    }
+
+    #[test]
+    fn access_token_is_reused_until_five_minutes_before_expiry() {
+        assert!(is_fresh(&tokens(TimeDelta::minutes(6)), t0()));
+        assert!(!is_fresh(&tokens(TimeDelta::minutes(5)), t0()));
+        assert!(!is_fresh(&tokens(TimeDelta::minutes(4)), t0()));
+        assert!(!is_fresh(&tokens(-TimeDelta::hours(1)), t0()));
+        let mut no_expiry = tokens(TimeDelta::hours(1));
+        no_expiry.access_token_expires_at = None;
+        assert!(!is_fresh(&no_expiry, t0()));
+        let mut no_token = tokens(TimeDelta::hours(1));
+        no_token.access_token = None;
+        assert!(!is_fresh(&no_token, t0()));
+    }
+
+    #[test]
+    fn after_a_rejection_a_different_fresh_token_is_used_else_refresh() {
+        let stored = tokens(TimeDelta::hours(5));
+        let same = Need::Rejected(SecretString::from("at-1"));
+        let other = Need::Rejected(SecretString::from("at-0"));
+        assert_eq!(decide(&stored, t0(), &same), Decision::Refresh);
+        assert_eq!(decide(&stored, t0(), &other), Decision::UseStored);
+        let stale = tokens(TimeDelta::minutes(2));
+        assert_eq!(decide(&stale, t0(), &other), Decision::Refresh);
+        assert_eq!(decide(&stored, t0(), &Need::Fresh), Decision::UseStored);
+        assert_eq!(decide(&stale, t0(), &Need::Fresh), Decision::Refresh);
+        assert_eq!(decide(&stored, t0(), &Need::Force), Decision::Refresh);
+    }
+
+    #[test]
+    fn status_warns_when_the_refresh_token_has_under_fourteen_days() {
+        let store = Store::new(StoreKind::File, Path::new("/d"), "rest-key");
+        let mut t = tokens(TimeDelta::hours(1));
+        t.nickname = Some("민지".into());
+        t.refresh_token_expires_at = Some(t0() + TimeDelta::days(15));
+        let s = summarize(&store, Some(&t), t0());
+        assert!(s.logged_in && !s.needs_attention && s.attention.is_none());
+        assert_eq!(s.secret_store, "file /d/secrets.json");
+        assert_eq!(s.nickname.as_deref(), Some("민지"));
+        assert_eq!(s.scopes, vec!["talk_message"]);
+
+        t.refresh_token_expires_at = Some(t0() + TimeDelta::days(13) + TimeDelta::hours(2));
+        let s = summarize(&store, Some(&t), t0());
+        assert!(s.needs_attention);
+        assert!(s.attention.unwrap().contains("expires in 13 days"));
+
+        t.refresh_token_expires_at = Some(t0() - TimeDelta::days(1));
+        assert!(
+            summarize(&store, Some(&t), t0())
+                .attention
+                .unwrap()
+                .contains("has expired")
+        );
+
+        let none = summarize(&store, None, t0());
+        assert!(!none.logged_in && !none.needs_attention && none.scopes.is_empty());
+    }
+
+    #[test]
+    fn status_json_uses_the_documented_field_names() {
+        let store = Store::new(StoreKind::File, Path::new("/d"), "rest-key");
+        let json =
+            serde_json::to_value(summarize(&store, Some(&tokens(TimeDelta::hours(1))), t0()))
+                .unwrap();
+        for key in [
+            "secret_store",
+            "logged_in",
+            "nickname",
+            "scopes",
+            "access_token_expires_at",
+            "refresh_token_expires_at",
+        ] {
+            assert!(json.get(key).is_some(), "{key} missing in {json}");
+        }
+        assert!(!json.to_string().contains("at-1") && !json.to_string().contains("rt-1"));
+    }
+}
