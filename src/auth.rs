@@ -749,6 +749,30 @@ where
     exchange_code(app, http, &code, &request.verifier, clock).await
 }
 
+/// Stdin for [`login`], read on a detached thread. `tokio::io::stdin` cannot cancel its
+/// blocking read, so after a login won through the listener the runtime's shutdown would
+/// hang until the user pressed Enter; a detached thread just dies with the process.
+pub fn detached_stdin() -> impl AsyncBufRead + Unpin + Send + 'static {
+    use std::io::BufRead as _;
+    use tokio::io::AsyncWriteExt as _;
+    let (mut tx, rx) = tokio::io::duplex(8 * 1024);
+    let runtime = tokio::runtime::Handle::current();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            let line = SecretString::from(format!("{line}\n")); // may hold a code
+            if runtime
+                .block_on(tx.write_all(line.expose_secret().as_bytes()))
+                .is_err()
+            {
+                break; // login is over and dropped the reader
+            }
+        }
+        // Dropping `tx` is EOF for the reader.
+    });
+    tokio::io::BufReader::new(rx)
+}
+
 /// Open the browser without waiting for it (a text browser would block until it exits).
 fn open_browser(url: String) {
     tokio::task::spawn_blocking(move || {
