@@ -12,10 +12,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
+use std::sync::Arc;
+
+use crate::account::{self, Account};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config, Paths};
-use crate::deliver::{self, Run, ScrapeFailed};
+use crate::deliver::{self, Run, ScrapeFailed, To};
 use crate::error::{PathIo, Usage};
+use crate::ledger::Ledger;
 use crate::meal::Meal;
 use crate::message::Audience;
 use crate::scrape::Outcome;
@@ -49,8 +53,50 @@ pub enum Command {
     Scrape(ScrapeArgs),
     /// Show the exact template objects that would be sent
     Preview(RunArgs),
-    /// Run once now: scrape, render and (with --dry-run) print what would be sent
+    /// Run once now: scrape, render, send what was not delivered yet, record it
     SendNow(SendNowArgs),
+    /// Log in to Kakao (once); the refresh token is kept in the secret store
+    Login(LoginArgs),
+    /// Delete the local tokens (--revoke: also revoke them at Kakao)
+    Logout {
+        /// Also call Kakao's logout to revoke the tokens
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// Config, login, next fire time of each meal, last runs
+    Status {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// The friends this app may message (nickname, uuid, allowed_msg)
+    Friends {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// Past runs and per-recipient outcomes from the ledger
+    History {
+        /// How many rows, newest first
+        #[arg(long, default_value_t = 30)]
+        limit: usize,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the scheduler in the foreground (for systemd, Task Scheduler or a terminal)
+    Daemon,
+    /// Install, uninstall or print the systemd unit / Windows task that runs the daemon
+    Service {
+        /// What to do
+        action: ServiceAction,
+        /// A systemd user unit [default on Linux]
+        #[arg(long, conflicts_with = "windows")]
+        systemd: bool,
+        /// A Windows Task Scheduler task [default on Windows]
+        #[arg(long)]
+        windows: bool,
+    },
     /// Write, check or locate the configuration file
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -86,17 +132,6 @@ pub struct ScrapeArgs {
     pub explain: bool,
 }
 
-/// Who a run sends to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum To {
-    /// Only your own chat
-    Me,
-    /// Only the configured friends
-    Friends,
-    /// Both
-    All,
-}
-
 /// `kbot send-now`.
 #[derive(Debug, Args)]
 pub struct SendNowArgs {
@@ -105,9 +140,40 @@ pub struct SendNowArgs {
     /// Who to send to
     #[arg(long, value_enum, default_value_t = To::All)]
     pub to: To,
-    /// Print what would be sent; send nothing
-    #[arg(long, required = true)]
+    /// Print what would be sent; send nothing, record nothing
+    #[arg(long)]
     pub dry_run: bool,
+    /// Send again what the ledger says was already delivered
+    #[arg(long, conflicts_with = "dry_run")]
+    pub force: bool,
+}
+
+/// `kbot login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Only print the link; don't open a browser
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Ask for an extra consent item (e.g. talk_message, friends); repeatable
+    #[arg(long = "scope", value_name = "S")]
+    pub scopes: Vec<String>,
+    /// Where to keep the refresh token [default: secrets.store in the config]
+    #[arg(long, value_name = "keyring|file")]
+    pub secret_store: Option<crate::secrets::StoreKind>,
+    /// Give up waiting for the redirect after this long
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+/// `kbot service ACTION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServiceAction {
+    /// Write the unit / task file and print the command that enables it
+    Install,
+    /// Remove it and print the command that stops it
+    Uninstall,
+    /// Print it
+    Print,
 }
 
 /// `kbot config …`.
@@ -129,22 +195,45 @@ fn parse_date(s: &str) -> std::result::Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| format!("{e} (expected YYYY-MM-DD)"))
 }
 
+/// Reads an environment variable.
+pub type Vars = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Everything a command may need from the outside world, read once.
-#[derive(Debug)]
 pub struct Env {
     /// Config path and data dir.
     pub paths: Paths,
     /// The clock.
-    pub clock: Box<dyn Clock>,
+    pub clock: Arc<dyn Clock>,
+    /// Environment variables (a function, so tests can pass their own).
+    pub var: Vars,
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env")
+            .field("paths", &self.paths)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Env {
     /// The real environment.
     pub fn from_process(cli: &Cli) -> Env {
+        let var = |k: &str| std::env::var(k).ok();
         Env {
-            paths: Paths::resolve(cli.config.as_deref(), |k| std::env::var(k).ok()),
-            clock: Box::new(SystemClock),
+            paths: Paths::resolve(cli.config.as_deref(), var),
+            clock: Arc::new(SystemClock),
+            var: Box::new(var),
         }
+    }
+
+    fn load_config(&self) -> Result<Config> {
+        Ok(config::load(&self.paths.config)?)
+    }
+
+    fn account(&self, config: &Config) -> Result<Account> {
+        Account::open(config, &self.paths, self.clock.clone(), &*self.var)
     }
 }
 
@@ -165,7 +254,48 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
         }
         Command::Scrape(args) => scrape(args, &env, &mut out).await,
         Command::Preview(args) => preview(args, &env, &mut out).await,
+        Command::SendNow(args) if args.dry_run => dry_run(args, &env, &mut out).await,
         Command::SendNow(args) => send_now(args, &env, &mut out).await,
+        Command::Login(args) => {
+            let config = env.load_config()?;
+            let args = account::LoginArgs {
+                no_browser: args.no_browser,
+                scopes: args.scopes,
+                secret_store: args.secret_store,
+                timeout: args.timeout,
+            };
+            account::login(
+                &config,
+                &env.paths,
+                args,
+                env.clock.clone(),
+                &*env.var,
+                &mut out,
+            )
+            .await
+        }
+        Command::Logout { revoke } => {
+            let config = env.load_config()?;
+            account::logout(&env.account(&config)?, revoke, &mut out).await
+        }
+        Command::Status { json } => {
+            let config = env.load_config()?;
+            account::status(&config, &env.paths, env.clock.as_ref(), json, &mut out).await
+        }
+        Command::Friends { json } => {
+            let config = env.load_config()?;
+            account::friends(&env.account(&config)?, json, &mut out).await
+        }
+        Command::History { limit, json } => history(limit, json, &env, &mut out),
+        Command::Daemon => {
+            let config = env.load_config()?;
+            crate::daemon::run(&config, &env.paths, env.clock.clone(), &*env.var).await
+        }
+        Command::Service {
+            action,
+            systemd,
+            windows,
+        } => service(action, systemd, windows, &env, &mut out),
     }
 }
 
@@ -361,10 +491,234 @@ async fn preview(args: RunArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     print_parts(&run, &config, To::All, args.json, out)
 }
 
-async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<()> {
+async fn dry_run(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     let (config, run) = prepare(&args.run, env).await?;
     print_parts(&run, &config, args.to, args.run.json, out)?;
     fail_on_scrape_errors(&run)
+}
+
+async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<()> {
+    let config = env.load_config()?;
+    let (date, meal) = pick(&args.run, &config, env.clock.now())?;
+    let account = env.account(&config)?;
+    let mut ledger = Ledger::open(&crate::daemon::ledger_path(&env.paths.data_dir))?;
+    let client = http::client(http::Timeouts::default());
+    let pipeline = deliver::Pipeline {
+        config: &config,
+        http: &client,
+        sender: account.sender(),
+        clock: env.clock.as_ref(),
+    };
+    let options = deliver::Options {
+        to: args.to,
+        force: args.force,
+    };
+    let summary = pipeline.execute(&mut ledger, date, meal, options).await?;
+    if args.run.json {
+        let value = json!({
+            "date": date.to_string(),
+            "meal": meal,
+            "sources": summary.run.reports,
+            "deliveries": summary.deliveries,
+            "unresolved": summary.unresolved.iter().map(deliver::Unresolved::describe).collect::<Vec<_>>(),
+        });
+        write_out(out, &format!("{}\n", pretty(&value)))?;
+    } else {
+        write_out(out, &summary_text(&summary))?;
+    }
+    if summary.has_failures() {
+        return Err(deliver::DeliveryFailed {
+            date,
+            meal,
+            failed: summary.failed_recipients(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// A per-recipient account of a run, for people.
+fn summary_text(summary: &deliver::Summary) -> String {
+    let run = &summary.run;
+    let mut text = format!(
+        "{}: {} part{}\n",
+        crate::message::title(run.date, run.meal),
+        run.rendered.parts.len(),
+        if run.rendered.parts.len() == 1 {
+            ""
+        } else {
+            "s"
+        }
+    );
+    for report in &run.reports {
+        if deliver::is_failure(&report.outcome) {
+            text.push_str(&format!(
+                "  source {}: {}{}\n",
+                report.name,
+                report.outcome.as_str(),
+                report
+                    .detail
+                    .as_deref()
+                    .map(|d| format!(" — {d}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if run.rendered.parts.is_empty() {
+        text.push_str("  nothing to send\n");
+    }
+    // One line per recipient: the worst outcome of its parts.
+    let mut seen: Vec<&str> = Vec::new();
+    for d in &summary.deliveries {
+        if seen.contains(&d.recipient.as_str()) {
+            continue;
+        }
+        seen.push(&d.recipient);
+        let rows: Vec<&deliver::Delivered> = summary
+            .deliveries
+            .iter()
+            .filter(|x| x.recipient == d.recipient)
+            .collect();
+        let who = match &d.nickname {
+            Some(n) if d.recipient != deliver::ME => format!("{n} ({})", d.recipient),
+            _ => d.recipient.clone(),
+        };
+        let count = |status: &str| rows.iter().filter(|r| r.status == status).count();
+        let mut line = format!("  {who:<28}");
+        for status in ["sent", "skipped", "failed", "unknown"] {
+            let n = count(status);
+            if n > 0 {
+                let label = if status == "skipped" {
+                    "already sent"
+                } else {
+                    status
+                };
+                line.push_str(&format!(" {label} {n}/{}", rows.len()));
+            }
+        }
+        if let Some(bad) = rows
+            .iter()
+            .find(|r| matches!(r.status, "failed" | "unknown"))
+        {
+            line.push_str(&format!(
+                " — {}{}",
+                bad.code.map(|c| format!("{c}: ")).unwrap_or_default(),
+                bad.detail.as_deref().unwrap_or("")
+            ));
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    for u in &summary.unresolved {
+        text.push_str(&format!("  {}\n", u.describe()));
+    }
+    text
+}
+
+fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<()> {
+    let path = crate::daemon::ledger_path(&env.paths.data_dir);
+    let rows = if path.exists() {
+        Ledger::open(&path)?.history(limit)?
+    } else {
+        Vec::new()
+    };
+    if json {
+        return write_out(
+            out,
+            &format!(
+                "{}\n",
+                pretty(&serde_json::to_value(&rows).expect("rows serialize"))
+            ),
+        );
+    }
+    if rows.is_empty() {
+        return write_out(out, "no runs yet\n");
+    }
+    let mut text = String::new();
+    for row in &rows {
+        let who = match (&row.recipient, &row.nickname) {
+            (Some(r), Some(n)) if r != deliver::ME => format!("{n} ({r})"),
+            (Some(r), _) => r.clone(),
+            (None, _) => "—".into(),
+        };
+        let status = row.status.map_or_else(
+            || row.outcome.clone().unwrap_or_default(),
+            |s| s.to_string(),
+        );
+        text.push_str(&format!(
+            "{} {:<9} {:<8} {:<28} {:>4}  {}{}\n",
+            row.date,
+            row.meal.as_str(),
+            status,
+            who,
+            row.part.map(|p| format!("#{p}")).unwrap_or_default(),
+            row.code.map(|c| format!("[{c}] ")).unwrap_or_default(),
+            row.detail.as_deref().unwrap_or(""),
+        ));
+    }
+    write_out(out, &text)
+}
+
+fn service(
+    action: ServiceAction,
+    systemd: bool,
+    windows: bool,
+    env: &Env,
+    out: &mut impl Write,
+) -> Result<()> {
+    use crate::service::{self, Kind};
+    let kind = match (systemd, windows) {
+        (true, _) => Kind::Systemd,
+        (_, true) => Kind::Windows,
+        _ => Kind::native(),
+    };
+    let exe = std::env::current_exe()
+        .map_err(|e| PathIo::new("cannot locate", "the kbot executable", e))?;
+    let config = std::path::absolute(&env.paths.config)
+        .map_err(|e| PathIo::new("cannot resolve", &env.paths.config, e))?;
+    let home = (env.var)("HOME")
+        .or_else(|| (env.var)("USERPROFILE"))
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let xdg = (env.var)("XDG_CONFIG_HOME");
+    let dirs = service::Dirs {
+        config_home: service::config_home(xdg.as_deref().map(std::ffi::OsStr::new), &home),
+        data_dir: env.paths.data_dir.clone(),
+    };
+    match action {
+        ServiceAction::Print => {
+            let text = match kind {
+                Kind::Systemd => service::systemd_unit(&exe, &config),
+                Kind::Windows => service::task_xml(&exe, &config, None),
+            };
+            write_out(out, &text)
+        }
+        ServiceAction::Install => {
+            let installed = service::install(kind, &exe, &config, &dirs)?;
+            let mut text = format!(
+                "{} {}\nnext: {}\n",
+                if installed.replaced {
+                    "replaced"
+                } else {
+                    "wrote"
+                },
+                installed.path.display(),
+                installed.command
+            );
+            for note in &installed.notes {
+                text.push_str(&format!("note: {note}\n"));
+            }
+            write_out(out, &text)
+        }
+        ServiceAction::Uninstall => {
+            let removed = service::uninstall(kind, &dirs)?;
+            let text = match &removed.removed {
+                Some(path) => format!("removed {}\nnext: {}\n", path.display(), removed.command),
+                None => format!("nothing installed\nnext: {}\n", removed.command),
+            };
+            write_out(out, &text)
+        }
+    }
 }
 
 fn pretty(value: &serde_json::Value) -> String {

@@ -36,7 +36,7 @@ pub struct Config {
     /// The Kakao app.
     pub kakao: Kakao,
     /// Which secret store `kbot login` uses by default.
-    pub secret_store: String,
+    pub secret_store: crate::secrets::StoreKind,
     /// The pages to scrape, in order.
     pub sources: Vec<scrape::Source>,
     /// How the menu is rendered and delivered.
@@ -608,7 +608,8 @@ impl Validator<'_> {
         }
     }
 
-    fn secrets(&mut self, root: &Table<'_>) -> String {
+    fn secrets(&mut self, root: &Table<'_>) -> crate::secrets::StoreKind {
+        use crate::secrets::StoreKind;
         let empty = Table::default();
         let t = self.table("", root, "secrets").unwrap_or(&empty);
         self.unknown_keys("secrets", t, &["store"]);
@@ -616,10 +617,9 @@ impl Validator<'_> {
             "secrets",
             t,
             "store",
-            &[("keyring", "keyring"), ("file", "file")],
-            "keyring",
+            &[("keyring", StoreKind::Keyring), ("file", StoreKind::File)],
+            StoreKind::Keyring,
         )
-        .to_string()
     }
 
     fn sources(&mut self, root: &Table<'_>) -> Option<Vec<scrape::Source>> {

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use crate::config::Config;
 use crate::error::{Exit, Report};
 use crate::meal::Meal;
-use crate::message::{self, Rendered, Style};
+use crate::message::{self, Audience, Rendered, Style};
 use crate::scrape::{self, Outcome, SourceReport};
 
 /// What one run found and would send.
@@ -103,6 +103,646 @@ impl Report for ScrapeFailed {
     fn hint(&self) -> Option<String> {
         Some(format!(
             "kbot scrape {} --date {} --explain   (shows what the scraper saw)",
+            self.meal, self.date
+        ))
+    }
+}
+
+// ─── Sending ────────────────────────────────────────────────────────────────────────────
+
+/// Who a run sends to (`send-now --to`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum To {
+    /// Only your own chat
+    Me,
+    /// Only the configured friends
+    Friends,
+    /// Both
+    All,
+}
+
+/// One receiver of a run: `me`, or a friend by uuid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// `"me"` or the friend's uuid (the ledger's `recipient`).
+    pub id: String,
+    /// The nickname, for people reading the summary and the history.
+    pub nickname: Option<String>,
+}
+
+impl Recipient {
+    /// The logged-in user.
+    pub fn me() -> Recipient {
+        Recipient {
+            id: ME.into(),
+            nickname: None,
+        }
+    }
+
+    /// True for the logged-in user.
+    pub fn is_me(&self) -> bool {
+        self.id == ME
+    }
+
+    /// `nickname (uuid)`, `me`, or the uuid.
+    pub fn display(&self) -> String {
+        match &self.nickname {
+            Some(nick) if !self.is_me() => format!("{nick} ({})", self.id),
+            _ => self.id.clone(),
+        }
+    }
+}
+
+/// The ledger's name for the logged-in user.
+pub const ME: &str = "me";
+
+/// A configured friend kbot cannot send to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unresolved {
+    /// No friend has this nickname or uuid.
+    Unknown {
+        /// As written in `recipients.friends`.
+        name: String,
+        /// The nicknames closest to it.
+        closest: Vec<String>,
+    },
+    /// Several friends share this nickname.
+    Ambiguous {
+        /// As written in `recipients.friends`.
+        name: String,
+        /// Their uuids.
+        uuids: Vec<String>,
+    },
+    /// The friend blocks messages from this app (`allowed_msg = false`).
+    Blocked {
+        /// As written in `recipients.friends`.
+        name: String,
+        /// The friend's uuid.
+        uuid: String,
+    },
+}
+
+impl Unresolved {
+    /// What went wrong, in one line, with what to do.
+    pub fn describe(&self) -> String {
+        match self {
+            Unresolved::Unknown { name, closest } if closest.is_empty() => {
+                format!("{name:?} is not among your friends who use this app (see `kbot friends`)")
+            }
+            Unresolved::Unknown { name, closest } => format!(
+                "{name:?} is not among your friends who use this app; closest: {}",
+                closest.join(", ")
+            ),
+            Unresolved::Ambiguous { name, uuids } => format!(
+                "{name:?} matches {} friends; write one of their uuids instead: {}",
+                uuids.len(),
+                uuids.join(", ")
+            ),
+            Unresolved::Blocked { name, uuid } => {
+                format!(
+                    "{name} ({uuid}) blocks messages from this app (allowed_msg = false): skipped"
+                )
+            }
+        }
+    }
+}
+
+/// Match `recipients.friends` (nicknames or uuids) against the friends list. Pure.
+/// A uuid matches exactly; a nickname must match exactly one friend.
+pub fn resolve_friends(
+    wanted: &[String],
+    friends: &[crate::kakao::Friend],
+) -> (Vec<Recipient>, Vec<Unresolved>) {
+    let mut found: Vec<Recipient> = Vec::new();
+    let mut problems = Vec::new();
+    for name in wanted {
+        let by_uuid: Vec<_> = friends.iter().filter(|f| f.uuid == *name).collect();
+        let matches = if by_uuid.is_empty() {
+            friends.iter().filter(|f| f.nickname == *name).collect()
+        } else {
+            by_uuid
+        };
+        match matches.as_slice() {
+            [] => problems.push(Unresolved::Unknown {
+                name: name.clone(),
+                closest: closest(name, friends),
+            }),
+            [friend] if !friend.allowed_msg => problems.push(Unresolved::Blocked {
+                name: name.clone(),
+                uuid: friend.uuid.clone(),
+            }),
+            [friend] => {
+                if !found.iter().any(|r| r.id == friend.uuid) {
+                    found.push(Recipient {
+                        id: friend.uuid.clone(),
+                        nickname: Some(friend.nickname.clone()).filter(|n| !n.is_empty()),
+                    });
+                }
+            }
+            many => problems.push(Unresolved::Ambiguous {
+                name: name.clone(),
+                uuids: many.iter().map(|f| f.uuid.clone()).collect(),
+            }),
+        }
+    }
+    (found, problems)
+}
+
+/// Up to three nicknames within a small edit distance of `name`, closest first.
+fn closest(name: &str, friends: &[crate::kakao::Friend]) -> Vec<String> {
+    let limit = (name.chars().count() / 2).max(2);
+    let mut scored: Vec<(usize, &str)> = friends
+        .iter()
+        .map(|f| (edit_distance(name, &f.nickname), f.nickname.as_str()))
+        .filter(|(d, n)| *d <= limit && !n.is_empty())
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, n)| n.to_string())
+        .collect()
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// What happened to one (recipient, part).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Delivered {
+    /// `"me"` or a uuid.
+    pub recipient: String,
+    /// The nickname, when known.
+    pub nickname: Option<String>,
+    /// 1-based part number.
+    pub part: u32,
+    /// `sent`, `failed`, `unknown`, or `skipped` (already delivered earlier).
+    pub status: &'static str,
+    /// Kakao's error code, if any.
+    pub code: Option<i64>,
+    /// Why it failed.
+    pub detail: Option<String>,
+}
+
+/// The result of one run.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The run's scrape and render.
+    pub run: Run,
+    /// One row per (recipient, part) the run was about.
+    pub deliveries: Vec<Delivered>,
+    /// Configured friends kbot could not send to.
+    pub unresolved: Vec<Unresolved>,
+}
+
+impl Summary {
+    /// Whether anything that should have arrived did not (exit code 5).
+    pub fn has_failures(&self) -> bool {
+        self.deliveries
+            .iter()
+            .any(|d| matches!(d.status, "failed" | "unknown"))
+            || self
+                .unresolved
+                .iter()
+                .any(|u| !matches!(u, Unresolved::Blocked { .. }))
+            || !self.run.failed_sources().is_empty()
+    }
+}
+
+/// What a run needs to talk to Kakao.
+#[derive(Debug)]
+pub struct Sender<'a> {
+    /// Access tokens on demand.
+    pub session: &'a crate::session::Session,
+    /// The API client for reads (friends): retries per DESIGN §5.
+    pub kakao: &'a crate::kakao::Client,
+    /// The API client for sends: the same, or one that never retries (at-most-once).
+    pub kakao_send: &'a crate::kakao::Client,
+    /// At-least-once or at-most-once.
+    pub delivery: crate::config::Delivery,
+}
+
+/// Why a Kakao call failed: the login, or the call itself.
+#[derive(Debug)]
+enum CallError {
+    Auth(crate::auth::AuthError),
+    Kakao(crate::kakao::Error),
+}
+
+impl Sender<'_> {
+    /// Call `f` with a valid access token; on `-401` refresh once and retry once.
+    async fn call<T, F, Fut>(&self, f: F) -> Result<T, CallError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, crate::kakao::Error>>,
+    {
+        use secrecy::ExposeSecret;
+        let token = self.session.access_token().await.map_err(CallError::Auth)?;
+        match f(token.expose_secret().to_owned()).await {
+            Err(err) if err.is_invalid_token() => {
+                tracing::info!("access token rejected (-401): refreshing once");
+                let fresh = self
+                    .session
+                    .refresh_after_rejection(&token)
+                    .await
+                    .map_err(CallError::Auth)?;
+                f(fresh.expose_secret().to_owned())
+                    .await
+                    .map_err(CallError::Kakao)
+            }
+            other => other.map_err(CallError::Kakao),
+        }
+    }
+
+    /// Every friend this app may list (all pages).
+    pub async fn friends(&self) -> Result<Vec<crate::kakao::Friend>, crate::Error> {
+        let kakao = self.kakao;
+        self.call(|token| async move { kakao.friends(&token).await })
+            .await
+            .map_err(CallError::into_error)
+    }
+
+    /// The ledger status for a failed call: `unknown` when Kakao may have accepted it and
+    /// delivery is at-most-once, `failed` otherwise.
+    fn failure_status(&self, err: &crate::kakao::Error) -> crate::ledger::Status {
+        let ambiguous = err.is_retryable();
+        if ambiguous && self.delivery == crate::config::Delivery::AtMostOnce {
+            crate::ledger::Status::Unknown
+        } else {
+            crate::ledger::Status::Failed
+        }
+    }
+}
+
+impl CallError {
+    fn into_error(self) -> crate::Error {
+        match self {
+            CallError::Auth(e) => e.into(),
+            CallError::Kakao(e) => e.into(),
+        }
+    }
+}
+
+/// Options of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Who to send to.
+    pub to: To,
+    /// Send again what the ledger says was delivered (or is unknown).
+    pub force: bool,
+}
+
+/// The recipients a config names for `to`: me, and the friends resolved against Kakao's
+/// list (fetched only when friends are wanted).
+pub async fn recipients(
+    config: &Config,
+    sender: &Sender<'_>,
+    to: To,
+) -> Result<(Option<Recipient>, Vec<Recipient>, Vec<Unresolved>), crate::Error> {
+    let me = (config.recipients.me && to != To::Friends).then(Recipient::me);
+    if to == To::Me || config.recipients.friends.is_empty() {
+        return Ok((me, Vec::new(), Vec::new()));
+    }
+    let friends = sender.friends().await?;
+    let (found, unresolved) = resolve_friends(&config.recipients.friends, &friends);
+    for problem in &unresolved {
+        tracing::warn!("recipients.friends: {}", problem.describe());
+    }
+    Ok((me, found, unresolved))
+}
+
+/// What a run needs besides the ledger: the config, the page client, Kakao and the clock.
+#[derive(Debug)]
+pub struct Pipeline<'a> {
+    /// The configuration.
+    pub config: &'a Config,
+    /// The client for pages.
+    pub http: &'a reqwest::Client,
+    /// Kakao, as the logged-in user.
+    pub sender: Sender<'a>,
+    /// The clock for the ledger's timestamps.
+    pub clock: &'a dyn crate::clock::Clock,
+}
+
+impl Pipeline<'_> {
+    /// One full run: scrape, render, resolve recipients, send what the ledger has not seen
+    /// delivered, and record every step. Shared by `send-now` and the daemon.
+    ///
+    /// First, rows a crash left `pending` are settled (DESIGN §5): inside the catch-up
+    /// window they are sent again (at-least-once) or turned `unknown` (at-most-once).
+    pub async fn execute(
+        &self,
+        ledger: &mut crate::ledger::Ledger,
+        date: NaiveDate,
+        meal: Meal,
+        options: Options,
+    ) -> Result<Summary, crate::Error> {
+        let (config, clock) = (self.config, self.clock);
+        let at_most_once = config.message.delivery == crate::config::Delivery::AtMostOnce;
+        let window = config.schedule.catch_up.max(crate::schedule::ON_TIME);
+        let recovered = ledger.recover(at_most_once, window, clock.now())?;
+        for row in &recovered.unknown {
+            tracing::warn!(recipient = %row.key.recipient, part = row.key.part, "an interrupted send is marked unknown and not resent");
+        }
+        ledger.start_run(date, meal, clock.now())?;
+        let run = prepare(config, self.http, date, meal).await;
+        let outcome = run_outcome(&run);
+        let result = send_parts(config, &self.sender, ledger, clock, &run, options).await;
+        let detail = match &result {
+            Ok((deliveries, unresolved)) => describe_run(&run, deliveries, unresolved),
+            Err(err) => Some(err.to_string()),
+        };
+        ledger.finish_run(date, meal, outcome, detail.as_deref(), clock.now())?;
+        let (deliveries, unresolved) = result?;
+        Ok(Summary {
+            run,
+            deliveries,
+            unresolved,
+        })
+    }
+}
+
+/// The run's outcome word for the ledger: the first source's, or `menu` if any has one.
+fn run_outcome(run: &Run) -> &'static str {
+    if run
+        .reports
+        .iter()
+        .any(|r| matches!(r.outcome, Outcome::Menu(_)))
+    {
+        "menu"
+    } else {
+        run.reports
+            .first()
+            .map_or("not_found", |r| r.outcome.as_str())
+    }
+}
+
+fn describe_run(run: &Run, deliveries: &[Delivered], unresolved: &[Unresolved]) -> Option<String> {
+    let mut notes: Vec<String> = run
+        .reports
+        .iter()
+        .filter_map(|r| r.detail.as_ref().map(|d| format!("{}: {d}", r.name)))
+        .collect();
+    let failed = deliveries
+        .iter()
+        .filter(|d| matches!(d.status, "failed" | "unknown"))
+        .count();
+    if failed > 0 {
+        notes.push(format!("{failed} deliveries failed"));
+    }
+    notes.extend(unresolved.iter().map(Unresolved::describe));
+    (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+type Sent = (Vec<Delivered>, Vec<Unresolved>);
+
+async fn send_parts(
+    config: &Config,
+    sender: &Sender<'_>,
+    ledger: &mut crate::ledger::Ledger,
+    clock: &dyn crate::clock::Clock,
+    run: &Run,
+    options: Options,
+) -> Result<Sent, crate::Error> {
+    use crate::ledger::{Key, Status};
+    if run.rendered.parts.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let wants_friends = run
+        .rendered
+        .parts
+        .iter()
+        .any(|p| p.audience == Audience::Everyone);
+    let to = if wants_friends { options.to } else { To::Me };
+    let (me, friends, unresolved) = recipients(config, sender, to).await?;
+    let mut deliveries = Vec::new();
+    for (index, part) in run.rendered.parts.iter().enumerate() {
+        let part_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        let mut targets: Vec<&Recipient> = me.iter().collect();
+        if part.audience == Audience::Everyone {
+            targets.extend(friends.iter());
+        }
+        // Claim each (recipient, part) in the ledger first: what is already sent (or, in
+        // at-most-once mode, unknown) is skipped unless forced.
+        let mut claimed: Vec<&Recipient> = Vec::new();
+        for recipient in targets {
+            let key = Key::new(run.date, run.meal, recipient.id.clone(), part_no);
+            let previous = ledger.status(&key)?;
+            let keep_unknown = previous == Some(Status::Unknown)
+                && sender.delivery == crate::config::Delivery::AtMostOnce
+                && !options.force;
+            if keep_unknown
+                || !ledger.mark_pending(
+                    &key,
+                    recipient.nickname.as_deref(),
+                    options.force,
+                    clock.now(),
+                )?
+            {
+                deliveries.push(delivered(
+                    recipient,
+                    part_no,
+                    if keep_unknown { "unknown" } else { "skipped" },
+                    None,
+                    None,
+                ));
+                continue;
+            }
+            claimed.push(recipient);
+        }
+        let (to_me, to_friends): (Vec<&Recipient>, Vec<&Recipient>) =
+            claimed.into_iter().partition(|r| r.is_me());
+        for recipient in to_me {
+            let kakao = sender.kakao_send;
+            let template = &part.template;
+            let result = sender
+                .call(|token| async move { kakao.send_to_me(&token, template).await })
+                .await;
+            let key = Key::new(run.date, run.meal, ME, part_no);
+            let fate = match &result {
+                Ok(()) => Fate::Sent,
+                Err(CallError::Kakao(err)) => Fate::Error(err),
+                Err(CallError::Auth(_)) => Fate::LoginLost,
+            };
+            deliveries.push(record(ledger, clock, sender, &key, recipient, fate)?);
+            if let Err(CallError::Auth(err)) = result {
+                return Err(err.into());
+            }
+        }
+        for batch in to_friends.chunks(crate::kakao::MAX_RECEIVERS) {
+            let uuids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
+            let kakao = sender.kakao_send;
+            let template = &part.template;
+            let uuids_ref = &uuids;
+            let result = sender
+                .call(
+                    |token| async move { kakao.send_to_friends(&token, uuids_ref, template).await },
+                )
+                .await;
+            for recipient in batch {
+                let key = Key::new(run.date, run.meal, recipient.id.clone(), part_no);
+                let fate = match &result {
+                    Ok(send) if send.delivered.contains(&recipient.id) => Fate::Sent,
+                    Ok(send) => match send.failed.iter().find(|(u, _)| *u == recipient.id) {
+                        Some((_, why)) => Fate::Refused(why.clone()),
+                        None => Fate::Refused(crate::kakao::ApiFailure {
+                            code: 0,
+                            msg: "kakao reported neither success nor failure for this receiver"
+                                .into(),
+                        }),
+                    },
+                    Err(CallError::Kakao(err)) => Fate::Error(err),
+                    Err(CallError::Auth(_)) => Fate::LoginLost,
+                };
+                deliveries.push(record(ledger, clock, sender, &key, recipient, fate)?);
+            }
+            if let Err(CallError::Auth(err)) = result {
+                return Err(err.into());
+            }
+        }
+    }
+    Ok((deliveries, unresolved))
+}
+
+fn delivered(
+    recipient: &Recipient,
+    part: u32,
+    status: &'static str,
+    code: Option<i64>,
+    detail: Option<String>,
+) -> Delivered {
+    Delivered {
+        recipient: recipient.id.clone(),
+        nickname: recipient.nickname.clone(),
+        part,
+        status,
+        code,
+        detail,
+    }
+}
+
+/// What one call meant for one recipient.
+enum Fate<'e> {
+    /// Kakao accepted it.
+    Sent,
+    /// Kakao refused this receiver (a `failure_info` entry).
+    Refused(crate::kakao::ApiFailure),
+    /// The whole call failed.
+    Error(&'e crate::kakao::Error),
+    /// No token could be had: the login is gone (the run stops after recording this).
+    LoginLost,
+}
+
+/// Record one call's outcome for one recipient in the ledger and the summary.
+fn record(
+    ledger: &crate::ledger::Ledger,
+    clock: &dyn crate::clock::Clock,
+    sender: &Sender<'_>,
+    key: &crate::ledger::Key,
+    recipient: &Recipient,
+    fate: Fate<'_>,
+) -> Result<Delivered, crate::Error> {
+    use crate::ledger::Status;
+    let now = clock.now();
+    let row = match fate {
+        Fate::Sent => {
+            ledger.mark_sent(key, now)?;
+            delivered(recipient, key.part, "sent", None, None)
+        }
+        Fate::Refused(failure) => {
+            ledger.mark_failed(key, Some(failure.code), &failure.msg, now)?;
+            delivered(
+                recipient,
+                key.part,
+                "failed",
+                Some(failure.code),
+                Some(failure.msg),
+            )
+        }
+        Fate::Error(err) => {
+            let detail = err.to_string();
+            if sender.failure_status(err) == Status::Unknown {
+                ledger.mark_unknown(key, &detail, now)?;
+                delivered(recipient, key.part, "unknown", err.code(), Some(detail))
+            } else {
+                ledger.mark_failed(key, err.code(), &detail, now)?;
+                let detail = match err.hint() {
+                    Some(hint) => format!("{detail} (hint: {hint})"),
+                    None => detail,
+                };
+                delivered(recipient, key.part, "failed", err.code(), Some(detail))
+            }
+        }
+        Fate::LoginLost => {
+            let detail = "no valid login (run `kbot login`)";
+            ledger.mark_failed(key, None, detail, now)?;
+            delivered(recipient, key.part, "failed", None, Some(detail.into()))
+        }
+    };
+    Ok(row)
+}
+
+impl Summary {
+    /// `recipient (status)` for every recipient that did not get everything.
+    pub fn failed_recipients(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for d in self
+            .deliveries
+            .iter()
+            .filter(|d| matches!(d.status, "failed" | "unknown"))
+        {
+            let name = d.nickname.clone().unwrap_or_else(|| d.recipient.clone());
+            let entry = format!("{name} ({})", d.status);
+            if !out.contains(&entry) {
+                out.push(entry);
+            }
+        }
+        for u in &self.unresolved {
+            if let Unresolved::Unknown { name, .. } | Unresolved::Ambiguous { name, .. } = u {
+                out.push(format!("{name} (not resolved)"));
+            }
+        }
+        out.extend(self.run.failed_sources());
+        out
+    }
+}
+
+/// A run ended with at least one recipient not served, or a scrape failure (exit code 5).
+#[derive(Debug, thiserror::Error)]
+#[error("not everything was delivered for {meal} on {date}: {}", failed.join(", "))]
+pub struct DeliveryFailed {
+    /// The day.
+    pub date: NaiveDate,
+    /// The meal.
+    pub meal: Meal,
+    /// Who or what failed.
+    pub failed: Vec<String>,
+}
+
+impl Report for DeliveryFailed {
+    fn exit(&self) -> Exit {
+        Exit::Delivery
+    }
+
+    fn hint(&self) -> Option<String> {
+        Some(format!(
+            "kbot history shows each failure; kbot send-now {} --date {} sends what is missing",
             self.meal, self.date
         ))
     }

@@ -3,10 +3,12 @@
 //! The binary (`main.rs`) is thin glue; everything lives in these modules so that
 //! `tests/` and `benches/` can use it. DESIGN.md §1 says what each module owns.
 
+pub mod account;
 pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod deliver;
 pub mod error;
 pub mod http;

@@ -1,0 +1,375 @@
+//! The logged-in side of kbot: wiring a [`Session`] and the Kakao clients from the config,
+//! and the commands about the account itself — `login`, `logout`, `status`, `friends`.
+//!
+//! Owns what those commands print; the OAuth protocol is `auth`, the token lifecycle
+//! `session`, the storage `secrets`, the API `kakao`. I/O: all of those, and stdout.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use crate::auth::{self, App, LoginOptions};
+use crate::clock::Clock;
+use crate::config::{Config, Delivery, Paths};
+use crate::error::PathIo;
+use crate::kakao;
+use crate::secrets::{self, Store, StoreKind};
+use crate::session::{self, Session};
+use crate::{Result, http};
+
+/// Everything a command needs to talk to Kakao as the logged-in user.
+#[derive(Debug)]
+pub struct Account {
+    /// Tokens on demand.
+    pub session: Session,
+    /// For reads (friends, user): retries per DESIGN §5.
+    pub kakao: kakao::Client,
+    /// For sends: like `kakao`, but never retried in at-most-once mode.
+    pub kakao_send: kakao::Client,
+    /// At-least-once or at-most-once.
+    pub delivery: Delivery,
+}
+
+/// How long kapi calls may take before they count as failed.
+fn timeouts() -> http::Timeouts {
+    http::Timeouts::default()
+}
+
+/// The retry policy; `KBOT_RETRY_BASE_MS` shortens the base delay (tests run in ms).
+pub fn retry_policy(env: &dyn Fn(&str) -> Option<String>) -> kakao::Retry {
+    let mut retry = kakao::Retry::default();
+    if let Some(ms) = env("KBOT_RETRY_BASE_MS").and_then(|v| v.parse::<u64>().ok()) {
+        retry.base = Duration::from_millis(ms);
+        retry.cap = retry.cap.min(Duration::from_millis(ms.saturating_mul(16)));
+    }
+    retry
+}
+
+/// The Kakao app of a config, with the client secret from the environment (if set).
+pub fn app(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Result<App> {
+    let client_id = config.kakao.require_client_id()?.to_string();
+    let client_secret = env(auth::CLIENT_SECRET_ENV)
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .map(secrecy::SecretString::from);
+    Ok(App {
+        client_id,
+        client_secret,
+        redirect_uri: config.kakao.redirect_uri.clone(),
+        auth_url: config.kakao.auth_url.clone(),
+    })
+}
+
+/// The secret store to use: `--secret-store`, else the one login remembered, else config.
+pub fn store(config: &Config, paths: &Paths, flag: Option<StoreKind>) -> Result<Store> {
+    let client_id = config.kakao.require_client_id()?;
+    let kind = secrets::resolve(&paths.data_dir, flag, config.secret_store)?;
+    Ok(Store::new(kind, &paths.data_dir, client_id))
+}
+
+impl Account {
+    /// Wire the session and clients for `config`. Reads nothing yet.
+    pub fn open(
+        config: &Config,
+        paths: &Paths,
+        clock: Arc<dyn Clock>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Account> {
+        let app = app(config, env)?;
+        let store = store(config, paths, None)?;
+        let session = Session::new(
+            app,
+            store,
+            http::oauth_client(timeouts()),
+            &paths.data_dir,
+            clock,
+        );
+        let retry = retry_policy(env);
+        let client = http::client(timeouts());
+        let api = config.kakao.api_url.clone();
+        let send_retry = match config.message.delivery {
+            Delivery::AtLeastOnce => retry,
+            Delivery::AtMostOnce => kakao::Retry {
+                attempts: 1,
+                ..retry
+            },
+        };
+        Ok(Account {
+            session,
+            kakao: kakao::Client::new(client.clone(), api.clone(), retry),
+            kakao_send: kakao::Client::new(client, api, send_retry),
+            delivery: config.message.delivery,
+        })
+    }
+
+    /// The sending half, for `deliver`.
+    pub fn sender(&self) -> crate::deliver::Sender<'_> {
+        crate::deliver::Sender {
+            session: &self.session,
+            kakao: &self.kakao,
+            kakao_send: &self.kakao_send,
+            delivery: self.delivery,
+        }
+    }
+}
+
+/// `kbot login`.
+#[derive(Debug, Clone)]
+pub struct LoginArgs {
+    /// `--no-browser`.
+    pub no_browser: bool,
+    /// `--scope` (repeatable).
+    pub scopes: Vec<String>,
+    /// `--secret-store`.
+    pub secret_store: Option<StoreKind>,
+    /// `--timeout`.
+    pub timeout: Duration,
+}
+
+/// Run the login flow, keep the tokens, and say who is logged in.
+pub async fn login(
+    config: &Config,
+    paths: &Paths,
+    args: LoginArgs,
+    clock: Arc<dyn Clock>,
+    env: &dyn Fn(&str) -> Option<String>,
+    out: &mut impl Write,
+) -> Result<()> {
+    let mut app = app(config, env)?;
+    if app.client_secret.is_none() {
+        app.client_secret = auth::client_secret_from_env_or_prompt()?;
+    }
+    let store = store(config, paths, args.secret_store)?;
+    let options = LoginOptions {
+        scopes: args.scopes,
+        no_browser: args.no_browser,
+        timeout: args.timeout,
+    };
+    let oauth = http::oauth_client(timeouts());
+    let stdin = auth::detached_stdin();
+    let mut tokens = auth::login(&app, &oauth, &options, clock.as_ref(), out, stdin).await?;
+
+    // The nickname is a courtesy: a login without it still works.
+    let client = kakao::Client::new(
+        http::client(timeouts()),
+        config.kakao.api_url.clone(),
+        retry_policy(env),
+    );
+    if let Some(at) = &tokens.access_token {
+        match client.me(at.expose_secret()).await {
+            Ok(user) => tokens.nickname = user.nickname,
+            Err(err) => tracing::warn!("logged in, but cannot read the nickname: {err}"),
+        }
+    }
+    session::save_login(&store, &paths.data_dir, &tokens).await?;
+
+    let mut text = format!(
+        "logged in as {}\n",
+        tokens
+            .nickname
+            .as_deref()
+            .unwrap_or("(nickname not shared)")
+    );
+    text.push_str(&format!(
+        "scopes: {}\n",
+        if tokens.scopes.is_empty() {
+            "(none reported)".to_string()
+        } else {
+            tokens.scopes.join(" ")
+        }
+    ));
+    if let Some(expires) = tokens.refresh_token_expires_at {
+        text.push_str(&format!(
+            "refresh token valid until {} (kbot renews it on its own)\n",
+            local(expires, config)
+        ));
+    }
+    text.push_str(&format!("kept in the {}\n", store.describe()));
+    if !tokens.scopes.iter().any(|s| s == "talk_message") {
+        text.push_str(
+            "note: the talk_message consent was not granted; sending needs it: kbot login --scope talk_message\n",
+        );
+    }
+    write(out, &text)
+}
+
+/// `kbot logout [--revoke]`.
+pub async fn logout(account: &Account, revoke: bool, out: &mut impl Write) -> Result<()> {
+    let result = account.session.logout(revoke).await?;
+    let mut text = if result.deleted {
+        format!(
+            "deleted the local tokens from the {}\n",
+            account.session.store().describe()
+        )
+    } else {
+        "no local tokens to delete\n".to_string()
+    };
+    if revoke {
+        match &result.revoke_with {
+            Some(token) => match account.kakao.logout(token.expose_secret()).await {
+                Ok(()) => text.push_str("revoked the tokens at Kakao (/v1/user/logout)\n"),
+                Err(err) => {
+                    write(out, &text)?;
+                    return Err(err.into());
+                }
+            },
+            None => text.push_str("nothing to revoke at Kakao: the login had already expired\n"),
+        }
+    }
+    write(out, &text)
+}
+
+/// `kbot status`: config, store, login, schedule, last runs.
+pub async fn status(
+    config: &Config,
+    paths: &Paths,
+    clock: &dyn Clock,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let now = clock.now();
+    let login = match config.kakao.require_client_id() {
+        Ok(_) => {
+            let store = store(config, paths, None)?;
+            let tokens = store.load().await?;
+            Some(session::summarize(&store, tokens.as_ref(), now))
+        }
+        Err(_) => None,
+    };
+    let next = config.plan().next_per_meal(now);
+    let ledger_path = crate::daemon::ledger_path(&paths.data_dir);
+    let last_runs = if ledger_path.exists() {
+        crate::ledger::Ledger::open(&ledger_path)?.last_runs(5)?
+    } else {
+        Vec::new()
+    };
+    if json {
+        let value = json!({
+            "config": paths.config,
+            "secret_store": login.as_ref().map(|l| l.secret_store_kind),
+            "logged_in": login.as_ref().is_some_and(|l| l.logged_in),
+            "nickname": login.as_ref().and_then(|l| l.nickname.clone()),
+            "scopes": login.as_ref().map(|l| l.scopes.clone()).unwrap_or_default(),
+            "access_token_expires_at": login.as_ref().and_then(|l| l.access_token_expires_at).map(rfc3339),
+            "refresh_token_expires_at": login.as_ref().and_then(|l| l.refresh_token_expires_at).map(rfc3339),
+            "needs_attention": login.as_ref().is_some_and(|l| l.needs_attention),
+            "next": next.iter().map(|(meal, at)| (meal.as_str().to_string(), json!(at.to_rfc3339()))).collect::<serde_json::Map<_, _>>(),
+            "last_runs": last_runs,
+        });
+        return write(
+            out,
+            &format!(
+                "{}\n",
+                serde_json::to_string_pretty(&value).expect("a Value serializes")
+            ),
+        );
+    }
+    let mut text = format!("config: {}\n", paths.config.display());
+    text.push_str(&format!("data:   {}\n", paths.data_dir.display()));
+    match &login {
+        None => text.push_str("login:  kakao.client_id is not set in the config\n"),
+        Some(l) => {
+            text.push_str(&format!("store:  {}\n", l.secret_store));
+            if l.logged_in {
+                text.push_str(&format!(
+                    "login:  {} (scopes: {})\n",
+                    l.nickname.as_deref().unwrap_or("logged in"),
+                    l.scopes.join(" ")
+                ));
+                if let Some(at) = l.refresh_token_expires_at {
+                    text.push_str(&format!(
+                        "        refresh token valid until {}\n",
+                        local(at, config)
+                    ));
+                }
+                if let Some(attention) = &l.attention {
+                    text.push_str(&format!("warning: {attention}\n"));
+                }
+            } else {
+                text.push_str("login:  not logged in (kbot login)\n");
+            }
+        }
+    }
+    if next.is_empty() {
+        text.push_str("next:   nothing scheduled\n");
+    }
+    for (meal, at) in &next {
+        text.push_str(&format!(
+            "next:   {:<9} {}\n",
+            meal.as_str(),
+            at.format("%Y-%m-%d %H:%M %Z (%a)")
+        ));
+    }
+    for run in &last_runs {
+        text.push_str(&format!(
+            "ran:    {} {:<9} {}{}\n",
+            run.date,
+            run.meal.as_str(),
+            run.outcome.as_deref().unwrap_or("running"),
+            run.detail
+                .as_deref()
+                .map(|d| format!(" — {d}"))
+                .unwrap_or_default()
+        ));
+    }
+    write(out, &text)
+}
+
+/// `kbot friends [--json]`.
+pub async fn friends(account: &Account, json: bool, out: &mut impl Write) -> Result<()> {
+    let friends = account.sender().friends().await?;
+    if json {
+        return write(
+            out,
+            &format!(
+                "{}\n",
+                serde_json::to_string_pretty(&friends).expect("friends serialize")
+            ),
+        );
+    }
+    if friends.is_empty() {
+        return write(
+            out,
+            "no friends visible to this app: friends appear once they log in to it and agree to share their friends list\n",
+        );
+    }
+    let width = friends
+        .iter()
+        .map(|f| f.nickname.chars().count())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let mut text = format!("{:<width$}  {:<24}  messages\n", "nickname", "uuid");
+    for f in &friends {
+        let pad = width - f.nickname.chars().count() + f.nickname.len();
+        text.push_str(&format!(
+            "{:<pad$}  {:<24}  {}{}\n",
+            f.nickname,
+            f.uuid,
+            if f.allowed_msg { "allowed" } else { "blocked" },
+            if f.favorite { "  ★" } else { "" }
+        ));
+    }
+    write(out, &text)
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn local(t: DateTime<Utc>, config: &Config) -> String {
+    t.with_timezone(&config.timezone)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+fn write(out: &mut impl Write, text: &str) -> Result<()> {
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| PathIo::new("cannot write", "<stdout>", e))?;
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! `kbot daemon`: the scheduler in the foreground, for systemd, Task Scheduler or a
+//! terminal. Wires `schedule::run` to the delivery pipeline, the ledger and the token
+//! keep-alive; takes the single-instance lock; stops gracefully on SIGTERM/SIGINT; tells
+//! systemd it is ready (sd_notify, a no-op elsewhere).
+//!
+//! The scheduling decisions are `schedule`'s (pure, tested with paused time); what one
+//! run does is `deliver`'s. I/O: the ledger, Kakao, signals, the notify socket.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use crate::account::Account;
+use crate::clock::Clock;
+use crate::config::{Config, Delivery, Paths};
+use crate::deliver::{self, Options, To};
+use crate::ledger::Ledger;
+use crate::meal::Meal;
+use crate::schedule::{self, Jobs};
+
+/// The ledger file in the data dir.
+pub fn ledger_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("ledger.sqlite3")
+}
+
+/// What the scheduler calls: one full delivery per slot, through the ledger.
+struct Bot<'a> {
+    config: &'a Config,
+    http: reqwest::Client,
+    account: &'a Account,
+    ledger: Ledger,
+    clock: Arc<dyn Clock>,
+}
+
+impl Bot<'_> {
+    async fn deliver(&mut self, date: NaiveDate, meal: Meal) -> crate::Result<()> {
+        let pipeline = deliver::Pipeline {
+            config: self.config,
+            http: &self.http,
+            sender: self.account.sender(),
+            clock: self.clock.as_ref(),
+        };
+        let options = Options {
+            to: To::All,
+            force: false,
+        };
+        let summary = pipeline
+            .execute(&mut self.ledger, date, meal, options)
+            .await?;
+        let sent = summary
+            .deliveries
+            .iter()
+            .filter(|d| d.status == "sent")
+            .count();
+        let failed = summary
+            .deliveries
+            .iter()
+            .filter(|d| matches!(d.status, "failed" | "unknown"))
+            .count();
+        tracing::info!(%date, %meal, sent, failed, "run finished");
+        for d in summary.deliveries.iter().filter(|d| d.status != "sent") {
+            tracing::warn!(%date, %meal, recipient = %d.recipient, part = d.part, status = d.status, code = d.code, detail = d.detail.as_deref(), "not delivered");
+        }
+        notify_status(&format!(
+            "last run: {date} {meal}: {sent} sent, {failed} failed"
+        ));
+        Ok(())
+    }
+}
+
+impl Jobs for Bot<'_> {
+    async fn run(&mut self, date: NaiveDate, meal: Meal, _slot: DateTime<Tz>) -> crate::Result<()> {
+        self.deliver(date, meal).await
+    }
+
+    async fn has_run(&mut self, date: NaiveDate, meal: Meal) -> bool {
+        self.ledger.has_run(date, meal).unwrap_or_else(|err| {
+            tracing::error!("cannot read the ledger, skipping {date} {meal}: {err}");
+            true
+        })
+    }
+
+    async fn missed(
+        &mut self,
+        date: NaiveDate,
+        meal: Meal,
+        _slot: DateTime<Tz>,
+    ) -> crate::Result<()> {
+        self.ledger.record_missed(date, meal, self.clock.now())?;
+        Ok(())
+    }
+
+    async fn last_activity(&mut self) -> Option<DateTime<Utc>> {
+        self.ledger.last_activity().unwrap_or_else(|err| {
+            tracing::error!("cannot read the ledger: {err}");
+            None
+        })
+    }
+
+    async fn keep_alive(&mut self) -> crate::Result<()> {
+        let refreshed = self.account.session.keep_alive().await?;
+        tracing::info!(
+            rotated = refreshed.rotated,
+            refresh_token_expires_at = refreshed.refresh_token_expires_at.map(|t| t.to_rfc3339()),
+            "login kept alive"
+        );
+        Ok(())
+    }
+}
+
+/// Run the daemon until SIGTERM or Ctrl-C.
+pub async fn run(
+    config: &Config,
+    paths: &Paths,
+    clock: Arc<dyn Clock>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> crate::Result<()> {
+    let _lock = schedule::lock_instance(&paths.data_dir)?;
+    let account = Account::open(config, paths, clock.clone(), env)?;
+    // Fail now, not at breakfast, when there is no login.
+    account.session.access_token().await?;
+    let ledger = Ledger::open(&ledger_path(&paths.data_dir))?;
+    let plan = config.plan();
+    let mut bot = Bot {
+        config,
+        http: crate::http::client(crate::http::Timeouts::default()),
+        account: &account,
+        ledger,
+        clock: clock.clone(),
+    };
+    recover(&mut bot).await;
+    if let Some((meal, at)) = plan.next_fire(clock.now()) {
+        tracing::info!(%meal, at = %at, "next slot");
+        notify_status(&format!(
+            "next: {meal} at {}",
+            at.format("%Y-%m-%d %H:%M %Z")
+        ));
+    }
+    notify(&[sd_notify::NotifyState::Ready]);
+    schedule::run(&plan, clock, &mut bot, shutdown_signal()).await;
+    notify(&[sd_notify::NotifyState::Stopping]);
+    Ok(())
+}
+
+/// Crash recovery (DESIGN §5): runs a crash left half-sent are finished now (at-least-once)
+/// or their open rows turned `unknown` (at-most-once; the ledger does that).
+async fn recover(bot: &mut Bot<'_>) {
+    let at_most_once = bot.config.message.delivery == Delivery::AtMostOnce;
+    let window = bot.config.schedule.catch_up.max(schedule::ON_TIME);
+    let recovery = match bot.ledger.recover(at_most_once, window, bot.clock.now()) {
+        Ok(r) => r,
+        Err(err) => {
+            tracing::error!("crash recovery failed: {err}");
+            return;
+        }
+    };
+    for row in &recovery.unknown {
+        tracing::warn!(date = %row.key.date, meal = %row.key.meal, recipient = %row.key.recipient, part = row.key.part, "a send was interrupted; its fate is unknown and it is not resent");
+    }
+    let runs: BTreeSet<(NaiveDate, Meal)> = recovery
+        .resend
+        .iter()
+        .map(|r| (r.key.date, r.key.meal))
+        .collect();
+    for (date, meal) in runs {
+        tracing::info!(%date, %meal, "finishing a run a crash interrupted");
+        if let Err(err) = bot.deliver(date, meal).await {
+            tracing::error!(%date, %meal, "resending after a crash failed: {err}");
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: stopping after the call in flight"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: stopping after the call in flight"),
+                }
+            }
+            Err(err) => {
+                tracing::warn!("cannot listen for SIGTERM: {err}");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("interrupted: stopping after the call in flight");
+    }
+}
+
+fn notify(states: &[sd_notify::NotifyState<'_>]) {
+    if let Err(err) = sd_notify::notify(states) {
+        tracing::debug!("sd_notify: {err}");
+    }
+}
+
+fn notify_status(status: &str) {
+    notify(&[sd_notify::NotifyState::Status(status)]);
+}
