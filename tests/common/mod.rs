@@ -77,3 +77,44 @@ pub fn json(output: &std::process::Output) -> serde_json::Value {
         )
     })
 }
+
+/// The `[kakao]` section pointing both hosts at a fake server, with the file store.
+pub fn kakao_section(base_url: &str, client_id: &str) -> String {
+    format!(
+        "[kakao]\nclient_id = {client_id:?}\nredirect_uri = \"http://localhost:8765/callback\"\nauth_url = {base_url:?}\napi_url = {base_url:?}\n[secrets]\nstore = \"file\"\n"
+    )
+}
+
+/// Put a logged-in token pair in the file store of `data_dir`, as `kbot login` would.
+/// `access_expires_in` may be negative to start with an expired access token.
+pub fn seed_login(
+    data_dir: &Path,
+    client_id: &str,
+    access_token: &str,
+    refresh_token: &str,
+    access_expires_in: chrono::Duration,
+) {
+    use kbot::secrets::{Store, StoreKind, Tokens};
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+        .max(kbot::clock::Clock::now(&kbot::clock::SystemClock));
+    let tokens = Tokens {
+        refresh_token: refresh_token.to_string().into(),
+        refresh_token_expires_at: Some(now + chrono::Duration::days(59)),
+        access_token: Some(access_token.to_string().into()),
+        access_token_expires_at: Some(now + access_expires_in),
+        scopes: vec!["talk_message".into(), "friends".into()],
+        client_secret: None,
+        nickname: Some("나".into()),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = Store::new(StoreKind::File, data_dir, client_id);
+        store.save(&tokens).await.expect("seed the file store");
+    });
+    kbot::secrets::remember(data_dir, StoreKind::File).expect("remember the store");
+}
