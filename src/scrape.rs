@@ -17,7 +17,6 @@ mod labels;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -98,9 +97,15 @@ impl Rule {
 pub enum Mode {
     /// Week grids, day views and date-per-row tables reached by one selector (which may
     /// match several tables, or an element holding them).
-    Table { selector: String },
+    Table {
+        /// CSS selector of the table(s), or of elements holding them; placeholders allowed.
+        selector: String,
+    },
     /// One selector per meal; each matched element's lines are the dishes.
-    Css { selectors: BTreeMap<Meal, String> },
+    Css {
+        /// The selector of each meal's element(s); placeholders allowed.
+        selectors: BTreeMap<Meal, String>,
+    },
 }
 
 /// The dishes of one corner or restaurant.
@@ -118,7 +123,10 @@ pub enum Outcome {
     /// Dishes were found (some corners may be closed: see the detail).
     Menu(Vec<Group>),
     /// Every cell for the meal is a closure notice (`개천절 휴무`).
-    Closed { notice: String },
+    Closed {
+        /// The notice as written (`개천절 휴무`); several distinct ones joined by ` / `.
+        notice: String,
+    },
     /// A table, column, row or selector is missing, or the meal's cells are empty.
     NotFound,
     /// The page is for other dates.
@@ -143,19 +151,24 @@ impl Outcome {
 /// What [`parse`] found in a page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parsed {
+    /// What kind of answer the page gave, with the dishes for a menu.
     pub outcome: Outcome,
     /// Why, in words: what was missing, which corners were closed, which dates the page has.
     pub detail: Option<String>,
+    /// What the scraper saw, for `--explain`.
     pub explain: Explain,
 }
 
 /// One source's result for a run: DESIGN §2's per-source object when serialized.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceReport {
+    /// The source's configured name.
     pub name: String,
     /// The URL with its placeholders expanded.
     pub url: String,
+    /// What kind of answer the page gave, with the dishes for a menu.
     pub outcome: Outcome,
+    /// Why, in words (see [`Parsed::detail`]); the URL and cause for a failed fetch.
     pub detail: Option<String>,
     /// What the scraper saw; `None` when no page was read.
     pub explain: Option<Explain>,
@@ -189,8 +202,10 @@ impl Serialize for SourceReport {
 /// A URL or selector template that cannot be expanded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
+    /// A `{` without its `}`.
     #[error("unclosed `{{` in {template:?}")]
     Unclosed { template: String },
+    /// A placeholder other than `{date:FMT}`, `{date}` or `{weekday}`.
     #[error(
         "unknown placeholder `{{{placeholder}}}` in {template:?}: expected {{date:FMT}} or {{weekday}}"
     )]
@@ -198,6 +213,7 @@ pub enum TemplateError {
         placeholder: String,
         template: String,
     },
+    /// A `{date:FMT}` whose FMT is not a strftime format for a date.
     #[error("bad date format `{format}` in {template:?}: {reason}")]
     BadFormat {
         format: String,
@@ -373,7 +389,12 @@ fn parse_tables(doc: &Html, template: &str, rule: &Rule, date: NaiveDate, meal: 
                 no_row.push(format!("table {index} rows: {rows}"));
             }
             grid::Status::Read { .. } => empty.push(index.to_string()),
-            grid::Status::WrongDate(why) => wrong.push(why),
+            grid::Status::WrongDate(why) => {
+                // Tables of one page usually state the same week: say it once.
+                if !wrong.contains(&why) {
+                    wrong.push(why);
+                }
+            }
             grid::Status::Missing(why) => missing.push(why),
         }
     }
@@ -442,10 +463,7 @@ fn parse_css(
         .pop()
         .unwrap_or_default();
     if let Some(stated) = context.stated.as_ref().filter(|s| !s.contains(date)) {
-        let why = format!(
-            "the page states the week {} ({} … {}), which does not include {date}",
-            stated.text, stated.from, stated.to
-        );
+        let why = stated.excludes(date);
         explain.notes.push(why.clone());
         return Parsed {
             outcome: Outcome::WrongDate,
@@ -563,29 +581,36 @@ impl Default for Retry {
 /// Why a page could not be fetched. Messages name the URL or path, never a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
+    /// The expanded URL does not parse.
     #[error("invalid page URL {url:?}: {reason}")]
     Url { url: String, reason: String },
+    /// Neither http(s) nor file.
     #[error("unsupported scheme in {url}: use http://, https:// or file://")]
     Scheme { url: String },
+    /// The server answered with a non-success status.
     #[error("{url} answered HTTP {status}")]
     Status {
         url: String,
         status: reqwest::StatusCode,
     },
+    /// No answer: connection refused, timeout, TLS, a body cut short…
     #[error("cannot fetch {url}")]
     Network {
         url: String,
         #[source]
         source: reqwest::Error,
     },
+    /// A `file://` page that cannot be read.
     #[error("cannot read {path}")]
     File {
         path: std::path::PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// A body past the size cap.
     #[error("{url} is larger than {} MiB", MAX_PAGE_BYTES >> 20)]
     TooLarge { url: String },
+    /// The URL template does not expand.
     #[error("bad source url: {0}")]
     Template(#[from] TemplateError),
 }
@@ -639,7 +664,9 @@ impl Report for FetchError {
 /// A fetched page: its bytes and the `Content-Type` header (none for `file://`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
+    /// The body, undecoded.
     pub bytes: Vec<u8>,
+    /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
 }
 
@@ -664,11 +691,7 @@ pub async fn fetch(client: &reqwest::Client, url: &str, retry: &Retry) -> Result
             })
         }
         "http" | "https" => {
-            let attempts = AtomicUsize::new(0);
-            let once = || async {
-                attempts.fetch_add(1, Ordering::Relaxed);
-                get(client, &parsed, url).await
-            };
+            let once = || get(client, &parsed, url);
             let backoff = ExponentialBuilder::default()
                 .with_min_delay(retry.min_delay)
                 .with_max_delay(retry.max_delay)
@@ -679,11 +702,6 @@ pub async fn fetch(client: &reqwest::Client, url: &str, retry: &Retry) -> Result
                 .when(FetchError::is_retryable)
                 .notify(|err, delay| tracing::warn!("{}; retrying in {delay:?}", err.detail()))
                 .await
-                .map_err(|err| {
-                    let n = attempts.load(Ordering::Relaxed);
-                    tracing::debug!(url, attempts = n, "fetch failed");
-                    err
-                })
         }
         _ => Err(FetchError::Scheme {
             url: url.to_string(),

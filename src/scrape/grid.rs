@@ -238,12 +238,7 @@ pub(super) fn read(
         .stated
         .as_ref()
         .filter(|s| !s.contains(date))
-        .map(|s| {
-            format!(
-                "the page states the week {} ({} … {}), which does not include {date}",
-                s.text, s.from, s.to
-            )
-        });
+        .map(|s| s.excludes(date));
 
     // Header, the date's column(s), the label columns and where the body starts.
     let (targets, label_columns, body_start) = match layout {
@@ -302,9 +297,9 @@ pub(super) fn read(
                     let (first, last) = (dated.iter().min(), dated.iter().max());
                     let why = match (first, last) {
                         (Some(first), Some(last)) => {
-                            format!("table {index} has the dates {first} … {last}, not {date}")
+                            format!("the table has the dates {first} … {last}, not {date}")
                         }
-                        _ => format!("table {index} does not have {date}"),
+                        _ => format!("the table does not have {date}"),
                     };
                     return wrong_date(explain, why);
                 }
@@ -485,8 +480,12 @@ pub(super) fn read(
     let lines: usize = groups.iter().map(|g| g.dishes.len()).sum();
     explain.result = match (groups.len(), closed.len(), meal_rows) {
         (0, 0, 0) => format!("no {meal} row"),
-        (0, 0, n) => format!("{n} {meal} rows, all empty for {date}"),
-        (g, c, _) => format!("{g} groups with {lines} lines, {c} closed"),
+        (0, 0, n) => format!("{} for {meal}, all empty for {date}", count(n, "row")),
+        (g, c, _) => format!(
+            "{} with {}, {c} closed",
+            count(g, "group"),
+            count(lines, "line")
+        ),
     };
     TableRead {
         groups,
@@ -496,6 +495,15 @@ pub(super) fn read(
             rows: row_names,
         },
         explain,
+    }
+}
+
+/// "1 row", "2 rows".
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
