@@ -364,7 +364,8 @@ pub(super) fn read(
         if row.iter().all(Option::is_none) {
             continue;
         }
-        if let Some(id) = row[0]
+        if grid.width > 1
+            && let Some(id) = row[0]
             && row.iter().all(|s| *s == Some(id))
         {
             // A full-width row: a restaurant (or meal) section, unless it is the rest of a
@@ -708,6 +709,16 @@ mod tests {
         let html = "<table><tr><th>구분</th><th>메뉴</th></tr><tr><th>중식</th><td>김밥</td></tr><tr><th>석식</th><td>라면</td></tr></table>";
         let dinner = read_html(html, d(2023, 4, 10), Meal::Dinner);
         assert_eq!(groups(&dinner), [("", vec!["라면"])]);
+    }
+
+    #[test]
+    fn a_single_column_table_is_one_unlabeled_days_dishes() {
+        let lunch = read_html(
+            "<table><tr><td>김밥<br>라면</td></tr></table>",
+            d(2023, 4, 10),
+            Meal::Lunch,
+        );
+        assert_eq!(groups(&lunch), [("", vec!["김밥", "라면"])]);
     }
 
     #[test]
