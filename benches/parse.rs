@@ -1,1 +1,50 @@
-fn main() {}
+//! How fast `scrape::parse` reads the largest saved page (DGU's week menu, ~140 KB with
+//! ~80 KB of script before the table): time per page and throughput in bytes.
+//!
+//! Reads the fixture once from `tests/fixtures/pages/`; the measured loop is pure.
+//! Run: `cargo bench --bench parse -- --warm-up-time 1 --measurement-time 3`.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use chrono::NaiveDate;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use encoding_rs::UTF_8;
+use kbot::Meal;
+use kbot::scrape::{self, Outcome, Rule};
+
+fn parse_largest_page(c: &mut Criterion) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/pages/dgu-coop-week-2026-09-27.html");
+    let bytes = std::fs::read(&path).expect("the DGU fixture page is readable");
+    // The stored text is UTF-8 although its <meta> says EUC-KR (see the fixtures README).
+    let (html, _) = scrape::decode(&bytes, None, Some(UTF_8));
+    let rule = Rule::table("div#sdetail > table:nth-of-type(2)");
+    let date = NaiveDate::from_ymd_opt(2026, 10, 2).expect("valid date");
+    assert!(
+        matches!(
+            scrape::parse(&html, &rule, date, Meal::Lunch).outcome,
+            Outcome::Menu(_)
+        ),
+        "the benchmark must measure a successful read"
+    );
+
+    let mut group = c.benchmark_group("parse");
+    group.throughput(Throughput::Bytes(html.len() as u64));
+    group.bench_function("dgu_week_page_lunch", |b| {
+        b.iter(|| scrape::parse(black_box(&html), &rule, date, Meal::Lunch))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("decode");
+    let euc_kr = std::fs::read(path.with_file_name("dgu-coop-week-2026-09-27-euckr.html"))
+        .expect("the EUC-KR fixture page is readable");
+    group.throughput(Throughput::Bytes(euc_kr.len() as u64));
+    group.bench_function("dgu_week_page_euc_kr_by_meta", |b| {
+        b.iter(|| scrape::decode(black_box(&euc_kr), Some("text/html"), None))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse_largest_page);
+criterion_main!(benches);

@@ -1,40 +1,38 @@
 //! The scraper: what a cafeteria page says is on the menu for one (date, meal).
 //!
-//! Owns URL/selector templates (`{date:FMT}`, `{weekday}`), fetching a page (http(s) through
-//! the one shared client with two retries on 5xx/network errors, or `file://`), decoding it
-//! (`charset`), and `parse` — pure — in table mode (`grid`) or css mode, classifying the
-//! outcome: menu, closed, not found, wrong date, fetch failed. `explain` records what it saw.
+//! This file owns the public types ([`Source`], [`Rule`], [`Outcome`], [`SourceReport`]),
+//! [`parse`] — pure — with css mode and the outcome classification (menu, closed, not found,
+//! wrong date, fetch failed), and [`scrape`], the thin shell that fetches, decodes and parses.
+//! The pieces: `template` (`{date:FMT}`, `{weekday}`), `fetch` (http(s) through the one shared
+//! client with two retries on 5xx/network errors, or `file://`), `charset` (bytes → text),
+//! `dom` (lines, headings, stated weeks), `labels` (what text means), `grid` (table mode),
+//! `explain` (what it saw, for `--explain`).
 //!
-//! Does I/O only in [`scrape`] / [`fetch`] (network, `file://` reads); everything else is pure
-//! and tested without disk, network or clock. It does not decide what to send (that is
-//! `message`/`deliver`) nor read config files (that is `config`, which builds [`Rule`]s).
+//! I/O only in [`scrape`] / [`fetch`] (network, `file://` reads); everything else is tested
+//! without disk, network or clock. It does not decide what to send (`message`/`deliver`) nor
+//! read config files (`config` builds the [`Rule`]s).
 
 mod charset;
 mod dom;
 mod explain;
+mod fetch;
 mod grid;
 mod labels;
+mod template;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
-use chrono::format::StrftimeItems;
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use regex::Regex;
 use scraper::{ElementRef, Html, Selector};
 use serde::{Serialize, Serializer};
 
 use crate::Meal;
-use crate::error::{Exit, Report};
 
 pub use charset::decode;
 pub use explain::{Explain, RowSeen, TableExplain};
-
-/// Largest page kbot reads; menu pages are ~150 KB, so this only stops runaways.
-const MAX_PAGE_BYTES: usize = 8 << 20;
+pub use fetch::{FetchError, Page, Retry, fetch};
+pub use template::{TemplateError, check_selector, expand};
 
 /// A page to scrape, as configured in one `[[source]]`.
 #[derive(Debug, Clone)]
@@ -98,9 +96,15 @@ impl Rule {
 pub enum Mode {
     /// Week grids, day views and date-per-row tables reached by one selector (which may
     /// match several tables, or an element holding them).
-    Table { selector: String },
+    Table {
+        /// CSS selector of the table(s), or of elements holding them; placeholders allowed.
+        selector: String,
+    },
     /// One selector per meal; each matched element's lines are the dishes.
-    Css { selectors: BTreeMap<Meal, String> },
+    Css {
+        /// The selector of each meal's element(s); placeholders allowed.
+        selectors: BTreeMap<Meal, String>,
+    },
 }
 
 /// The dishes of one corner or restaurant.
@@ -118,7 +122,10 @@ pub enum Outcome {
     /// Dishes were found (some corners may be closed: see the detail).
     Menu(Vec<Group>),
     /// Every cell for the meal is a closure notice (`개천절 휴무`).
-    Closed { notice: String },
+    Closed {
+        /// The notice as written (`개천절 휴무`); several distinct ones joined by ` / `.
+        notice: String,
+    },
     /// A table, column, row or selector is missing, or the meal's cells are empty.
     NotFound,
     /// The page is for other dates.
@@ -143,19 +150,24 @@ impl Outcome {
 /// What [`parse`] found in a page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parsed {
+    /// What kind of answer the page gave, with the dishes for a menu.
     pub outcome: Outcome,
     /// Why, in words: what was missing, which corners were closed, which dates the page has.
     pub detail: Option<String>,
+    /// What the scraper saw, for `--explain`.
     pub explain: Explain,
 }
 
 /// One source's result for a run: DESIGN §2's per-source object when serialized.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceReport {
+    /// The source's configured name.
     pub name: String,
     /// The URL with its placeholders expanded.
     pub url: String,
+    /// What kind of answer the page gave, with the dishes for a menu.
     pub outcome: Outcome,
+    /// Why, in words (see [`Parsed::detail`]); the URL and cause for a failed fetch.
     pub detail: Option<String>,
     /// What the scraper saw; `None` when no page was read.
     pub explain: Option<Explain>,
@@ -184,114 +196,6 @@ impl Serialize for SourceReport {
         }
         .serialize(serializer)
     }
-}
-
-/// A URL or selector template that cannot be expanded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TemplateError {
-    #[error("unclosed `{{` in {template:?}")]
-    Unclosed { template: String },
-    #[error(
-        "unknown placeholder `{{{placeholder}}}` in {template:?}: expected {{date:FMT}} or {{weekday}}"
-    )]
-    UnknownPlaceholder {
-        placeholder: String,
-        template: String,
-    },
-    #[error("bad date format `{format}` in {template:?}: {reason}")]
-    BadFormat {
-        format: String,
-        template: String,
-        reason: &'static str,
-    },
-}
-
-impl Report for TemplateError {
-    fn exit(&self) -> Exit {
-        Exit::Config
-    }
-    fn hint(&self) -> Option<String> {
-        Some("use {date:%Y%m%d} (strftime date fields) or {weekday} (1..7, Mon=1); write {{ and }} for literal braces".into())
-    }
-}
-
-/// Expand `{date:FMT}` (strftime, date fields only), `{date}` (`%Y-%m-%d`) and `{weekday}`
-/// (1..7, Monday = 1) in a URL or selector. `{{` and `}}` are literal braces.
-pub fn expand(template: &str, date: NaiveDate) -> Result<String, TemplateError> {
-    let mut out = String::with_capacity(template.len() + 8);
-    let mut rest = template;
-    while let Some(at) = rest.find(['{', '}']) {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        if rest[at..].starts_with('}') {
-            out.push('}');
-            rest = after.strip_prefix('}').unwrap_or(after);
-            continue;
-        }
-        if let Some(after) = after.strip_prefix('{') {
-            out.push('{');
-            rest = after;
-            continue;
-        }
-        let Some(close) = after.find('}') else {
-            return Err(TemplateError::Unclosed {
-                template: template.to_string(),
-            });
-        };
-        let inner = &after[..close];
-        match inner.trim() {
-            "weekday" => {
-                let _ = write!(out, "{}", date.weekday().number_from_monday());
-            }
-            "date" => {
-                let _ = write!(out, "{}", date.format("%Y-%m-%d"));
-            }
-            other => match other.strip_prefix("date:") {
-                Some(format) => format_date(&mut out, date, format, template)?,
-                None => {
-                    return Err(TemplateError::UnknownPlaceholder {
-                        placeholder: inner.to_string(),
-                        template: template.to_string(),
-                    });
-                }
-            },
-        }
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-fn format_date(
-    out: &mut String,
-    date: NaiveDate,
-    format: &str,
-    template: &str,
-) -> Result<(), TemplateError> {
-    let bad = |reason| TemplateError::BadFormat {
-        format: format.to_string(),
-        template: template.to_string(),
-        reason,
-    };
-    if format.is_empty() {
-        return Err(bad("the format is empty"));
-    }
-    let items = StrftimeItems::new(format)
-        .parse()
-        .map_err(|_| bad("not a strftime format"))?;
-    // Formatting a date with a time field (%H) fails instead of panicking through to_string.
-    write!(out, "{}", date.format_with_items(items.iter()))
-        .map_err(|_| bad("a date has no time or zone fields"))
-}
-
-/// Validate a selector from the config: expand its placeholders for a sample Monday and
-/// parse it as CSS. `Err` carries the template's or scraper's message.
-pub fn check_selector(selector: &str) -> Result<(), String> {
-    let sample = NaiveDate::from_ymd_opt(2024, 1, 1).ok_or("no sample date")?;
-    let expanded = expand(selector, sample).map_err(|e| e.to_string())?;
-    Selector::parse(&expanded)
-        .map(drop)
-        .map_err(|e| e.to_string())
 }
 
 /// Read a decoded page for `date` and `meal`. Pure.
@@ -373,7 +277,12 @@ fn parse_tables(doc: &Html, template: &str, rule: &Rule, date: NaiveDate, meal: 
                 no_row.push(format!("table {index} rows: {rows}"));
             }
             grid::Status::Read { .. } => empty.push(index.to_string()),
-            grid::Status::WrongDate(why) => wrong.push(why),
+            grid::Status::WrongDate(why) => {
+                // Tables of one page usually state the same week: say it once.
+                if !wrong.contains(&why) {
+                    wrong.push(why);
+                }
+            }
             grid::Status::Missing(why) => missing.push(why),
         }
     }
@@ -442,10 +351,7 @@ fn parse_css(
         .pop()
         .unwrap_or_default();
     if let Some(stated) = context.stated.as_ref().filter(|s| !s.contains(date)) {
-        let why = format!(
-            "the page states the week {} ({} … {}), which does not include {date}",
-            stated.text, stated.from, stated.to
-        );
+        let why = stated.excludes(date);
         explain.notes.push(why.clone());
         return Parsed {
             outcome: Outcome::WrongDate,
@@ -538,192 +444,6 @@ impl Found {
     }
 }
 
-/// Retry settings for fetching pages: DESIGN asks for two retries with backoff on 5xx and
-/// network errors; tests shrink the delays to milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retry {
-    /// Retries after the first attempt.
-    pub times: usize,
-    /// The first delay; later ones grow exponentially, jittered.
-    pub min_delay: Duration,
-    /// The cap on one delay.
-    pub max_delay: Duration,
-}
-
-impl Default for Retry {
-    fn default() -> Self {
-        Retry {
-            times: 2,
-            min_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(5),
-        }
-    }
-}
-
-/// Why a page could not be fetched. Messages name the URL or path, never a secret.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error("invalid page URL {url:?}: {reason}")]
-    Url { url: String, reason: String },
-    #[error("unsupported scheme in {url}: use http://, https:// or file://")]
-    Scheme { url: String },
-    #[error("{url} answered HTTP {status}")]
-    Status {
-        url: String,
-        status: reqwest::StatusCode,
-    },
-    #[error("cannot fetch {url}")]
-    Network {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error("cannot read {path}")]
-    File {
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{url} is larger than {} MiB", MAX_PAGE_BYTES >> 20)]
-    TooLarge { url: String },
-    #[error("bad source url: {0}")]
-    Template(#[from] TemplateError),
-}
-
-impl FetchError {
-    /// Whether trying again may help: HTTP 5xx and network trouble, not 4xx or bad URLs.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            FetchError::Status { status, .. } => status.is_server_error(),
-            FetchError::Network { source, .. } => !source.is_builder() && !source.is_redirect(),
-            _ => false,
-        }
-    }
-
-    /// The message with its causes, for a report's `detail`.
-    pub fn detail(&self) -> String {
-        let mut text = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(err) = cause {
-            let more = err.to_string();
-            if !more.is_empty() && !text.contains(&more) {
-                text.push_str(": ");
-                text.push_str(&more);
-            }
-            cause = err.source();
-        }
-        text
-    }
-}
-
-impl Report for FetchError {
-    fn exit(&self) -> Exit {
-        match self {
-            FetchError::Url { .. } | FetchError::Scheme { .. } | FetchError::Template(_) => {
-                Exit::Config
-            }
-            _ => Exit::Delivery,
-        }
-    }
-    fn hint(&self) -> Option<String> {
-        Some(match self {
-            FetchError::Url { .. } | FetchError::Scheme { .. } | FetchError::Template(_) => {
-                "fix `url` in this [[source]] of config.toml, then run `kbot config check`".into()
-            }
-            FetchError::File { .. } => "check the path in the source's `url = \"file://…\"`".into(),
-            _ => "open the URL in a browser; `kbot scrape --explain` retries and shows what kbot sees".into(),
-        })
-    }
-}
-
-/// A fetched page: its bytes and the `Content-Type` header (none for `file://`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page {
-    pub bytes: Vec<u8>,
-    pub content_type: Option<String>,
-}
-
-/// Fetch an expanded URL: http(s) with `retry`, or a `file://` path.
-pub async fn fetch(client: &reqwest::Client, url: &str, retry: &Retry) -> Result<Page, FetchError> {
-    let parsed = url::Url::parse(url).map_err(|e| FetchError::Url {
-        url: url.to_string(),
-        reason: e.to_string(),
-    })?;
-    match parsed.scheme() {
-        "file" => {
-            let path = parsed.to_file_path().map_err(|()| FetchError::Url {
-                url: url.to_string(),
-                reason: "not a local file path".into(),
-            })?;
-            let bytes = tokio::fs::read(&path)
-                .await
-                .map_err(|source| FetchError::File { path, source })?;
-            Ok(Page {
-                bytes,
-                content_type: None,
-            })
-        }
-        "http" | "https" => {
-            let attempts = AtomicUsize::new(0);
-            let once = || async {
-                attempts.fetch_add(1, Ordering::Relaxed);
-                get(client, &parsed, url).await
-            };
-            let backoff = ExponentialBuilder::default()
-                .with_min_delay(retry.min_delay)
-                .with_max_delay(retry.max_delay)
-                .with_max_times(retry.times)
-                .with_jitter();
-            once.retry(backoff)
-                .sleep(tokio::time::sleep)
-                .when(FetchError::is_retryable)
-                .notify(|err, delay| tracing::warn!("{}; retrying in {delay:?}", err.detail()))
-                .await
-                .map_err(|err| {
-                    let n = attempts.load(Ordering::Relaxed);
-                    tracing::debug!(url, attempts = n, "fetch failed");
-                    err
-                })
-        }
-        _ => Err(FetchError::Scheme {
-            url: url.to_string(),
-        }),
-    }
-}
-
-async fn get(client: &reqwest::Client, parsed: &url::Url, url: &str) -> Result<Page, FetchError> {
-    let network = |source: reqwest::Error| FetchError::Network {
-        url: url.to_string(),
-        source: source.without_url(),
-    };
-    let mut response = client.get(parsed.clone()).send().await.map_err(network)?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(FetchError::Status {
-            url: url.to_string(),
-            status,
-        });
-    }
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(network)? {
-        if bytes.len() + chunk.len() > MAX_PAGE_BYTES {
-            return Err(FetchError::TooLarge {
-                url: url.to_string(),
-            });
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(Page {
-        bytes,
-        content_type,
-    })
-}
-
 /// Fetch, decode and parse one source for (date, meal) with the default retries. Never
 /// fails: a fetch failure is [`Outcome::FetchFailed`] with the URL and cause in `detail`.
 pub async fn scrape(
@@ -790,50 +510,6 @@ mod tests {
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).expect("valid test date")
-    }
-
-    #[test]
-    fn date_and_weekday_placeholders_expand_in_urls_and_selectors() {
-        let date = d(2023, 4, 12);
-        assert_eq!(
-            expand("https://x.kr/menu?d={date:%Y%m%d}&w={weekday}", date).as_deref(),
-            Ok("https://x.kr/menu?d=20230412&w=3")
-        );
-        assert_eq!(
-            expand("td:nth-child({weekday})", d(2023, 4, 16)).as_deref(),
-            Ok("td:nth-child(7)")
-        );
-        assert_eq!(
-            expand("{date}/{{raw}}", date).as_deref(),
-            Ok("2023-04-12/{raw}")
-        );
-    }
-
-    #[test]
-    fn bad_placeholders_are_errors_that_name_them() {
-        let date = d(2023, 4, 12);
-        let unknown = expand("x?{day}", date).expect_err("unknown placeholder");
-        assert!(unknown.to_string().contains("`{day}`"), "{unknown}");
-        let time = expand("{date:%H}", date).expect_err("a date has no hour");
-        assert!(time.to_string().contains("`%H`"), "{time}");
-        let bad = expand("{date:%Q}", date).expect_err("not strftime");
-        assert!(bad.to_string().contains("`%Q`"), "{bad}");
-        assert!(matches!(
-            expand("{date:%Y", date),
-            Err(TemplateError::Unclosed { .. })
-        ));
-        assert_eq!(unknown.exit(), Exit::Config);
-    }
-
-    #[test]
-    fn check_selector_accepts_templates_and_reports_scrapers_message() {
-        assert_eq!(
-            check_selector("table.menu tr:nth-child(2) td:nth-child({weekday})"),
-            Ok(())
-        );
-        let err = check_selector("table..menu").expect_err("invalid css");
-        assert!(!err.is_empty());
-        assert!(check_selector("td:nth-child({wday})").is_err());
     }
 
     #[test]

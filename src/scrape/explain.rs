@@ -47,13 +47,19 @@ pub struct TableExplain {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowSeen {
     /// A full-width row: it starts a new restaurant section.
-    Section { row: usize, label: String },
+    Section {
+        /// 1-based row in the expanded grid.
+        row: usize,
+        /// The row's text (the restaurant name).
+        label: String,
+    },
     /// A row of dishes with its labels.
     Row {
         /// 1-based row in the expanded grid (a column, for days-down-rows tables).
         row: usize,
         /// Its header cells, `>`-joined, meal word included.
         label: String,
+        /// The meal the row is for.
         meal: Meal,
         /// Where the meal came from: "label", "section", "heading" or "unlabeled" (the
         /// source's `unlabeled` setting).
@@ -64,7 +70,10 @@ pub enum RowSeen {
         lines: usize,
     },
     /// A row that repeats the header.
-    Header { row: usize },
+    Header {
+        /// 1-based row in the expanded grid.
+        row: usize,
+    },
 }
 
 impl fmt::Display for Explain {

@@ -238,12 +238,7 @@ pub(super) fn read(
         .stated
         .as_ref()
         .filter(|s| !s.contains(date))
-        .map(|s| {
-            format!(
-                "the page states the week {} ({} … {}), which does not include {date}",
-                s.text, s.from, s.to
-            )
-        });
+        .map(|s| s.excludes(date));
 
     // Header, the date's column(s), the label columns and where the body starts.
     let (targets, label_columns, body_start) = match layout {
@@ -302,9 +297,9 @@ pub(super) fn read(
                     let (first, last) = (dated.iter().min(), dated.iter().max());
                     let why = match (first, last) {
                         (Some(first), Some(last)) => {
-                            format!("table {index} has the dates {first} … {last}, not {date}")
+                            format!("the table has the dates {first} … {last}, not {date}")
                         }
-                        _ => format!("table {index} does not have {date}"),
+                        _ => format!("the table does not have {date}"),
                     };
                     return wrong_date(explain, why);
                 }
@@ -369,7 +364,8 @@ pub(super) fn read(
         if row.iter().all(Option::is_none) {
             continue;
         }
-        if let Some(id) = row[0]
+        if grid.width > 1
+            && let Some(id) = row[0]
             && row.iter().all(|s| *s == Some(id))
         {
             // A full-width row: a restaurant (or meal) section, unless it is the rest of a
@@ -485,8 +481,12 @@ pub(super) fn read(
     let lines: usize = groups.iter().map(|g| g.dishes.len()).sum();
     explain.result = match (groups.len(), closed.len(), meal_rows) {
         (0, 0, 0) => format!("no {meal} row"),
-        (0, 0, n) => format!("{n} {meal} rows, all empty for {date}"),
-        (g, c, _) => format!("{g} groups with {lines} lines, {c} closed"),
+        (0, 0, n) => format!("{} for {meal}, all empty for {date}", count(n, "row")),
+        (g, c, _) => format!(
+            "{} with {}, {c} closed",
+            count(g, "group"),
+            count(lines, "line")
+        ),
     };
     TableRead {
         groups,
@@ -496,6 +496,15 @@ pub(super) fn read(
             rows: row_names,
         },
         explain,
+    }
+}
+
+/// "1 row", "2 rows".
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
@@ -700,6 +709,16 @@ mod tests {
         let html = "<table><tr><th>구분</th><th>메뉴</th></tr><tr><th>중식</th><td>김밥</td></tr><tr><th>석식</th><td>라면</td></tr></table>";
         let dinner = read_html(html, d(2023, 4, 10), Meal::Dinner);
         assert_eq!(groups(&dinner), [("", vec!["라면"])]);
+    }
+
+    #[test]
+    fn a_single_column_table_is_one_unlabeled_days_dishes() {
+        let lunch = read_html(
+            "<table><tr><td>김밥<br>라면</td></tr></table>",
+            d(2023, 4, 10),
+            Meal::Lunch,
+        );
+        assert_eq!(groups(&lunch), [("", vec!["김밥", "라면"])]);
     }
 
     #[test]

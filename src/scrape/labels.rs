@@ -63,6 +63,14 @@ impl Stated {
     pub fn contains(&self, date: NaiveDate) -> bool {
         self.from <= date && date <= self.to
     }
+
+    /// Why a page stating this range is the wrong page for `date`.
+    pub fn excludes(&self, date: NaiveDate) -> String {
+        format!(
+            "the page states the week {} … {}, not {date}",
+            self.from, self.to
+        )
+    }
 }
 
 static DATE: LazyLock<Regex> = LazyLock::new(|| {

@@ -1,0 +1,245 @@
+//! Fetching a page: http(s) through the shared client with two retries (backon, jittered
+//! exponential backoff) on HTTP 5xx and network errors, or a `file://` read. Bytes only:
+//! decoding is `charset`'s job, because reqwest decodes by the header alone.
+//!
+//! Does I/O (network, file reads); the retry decision (`FetchError::is_retryable`) is pure.
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+
+use super::template::TemplateError;
+use crate::error::{Exit, Report};
+
+/// Largest page kbot reads; menu pages are ~150 KB, so this only stops runaways.
+const MAX_PAGE_BYTES: usize = 8 << 20;
+
+/// Retry settings for fetching pages: DESIGN asks for two retries with backoff on 5xx and
+/// network errors; tests shrink the delays to milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Retries after the first attempt.
+    pub times: usize,
+    /// The first delay; later ones grow exponentially, jittered.
+    pub min_delay: Duration,
+    /// The cap on one delay.
+    pub max_delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            times: 2,
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a page could not be fetched. Messages name the URL or path, never a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The expanded URL does not parse.
+    #[error("invalid page URL {url:?}: {reason}")]
+    Url { url: String, reason: String },
+    /// Neither http(s) nor file.
+    #[error("unsupported scheme in {url}: use http://, https:// or file://")]
+    Scheme { url: String },
+    /// The server answered with a non-success status.
+    #[error("{url} answered HTTP {status}")]
+    Status {
+        url: String,
+        status: reqwest::StatusCode,
+    },
+    /// No answer: connection refused, timeout, TLS, a body cut short…
+    #[error("cannot fetch {url}")]
+    Network {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A `file://` page that cannot be read.
+    #[error("cannot read {path}")]
+    File {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A body past the size cap.
+    #[error("{url} is larger than {} MiB", MAX_PAGE_BYTES >> 20)]
+    TooLarge { url: String },
+    /// The URL template does not expand.
+    #[error("bad source url: {0}")]
+    Template(#[from] TemplateError),
+}
+
+impl FetchError {
+    /// Whether trying again may help: HTTP 5xx and network trouble, not 4xx or bad URLs.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            FetchError::Status { status, .. } => status.is_server_error(),
+            FetchError::Network { source, .. } => !source.is_builder() && !source.is_redirect(),
+            _ => false,
+        }
+    }
+
+    /// The message with its causes, for a report's `detail`.
+    pub fn detail(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(err) = cause {
+            let more = err.to_string();
+            if !more.is_empty() && !text.contains(&more) {
+                text.push_str(": ");
+                text.push_str(&more);
+            }
+            cause = err.source();
+        }
+        text
+    }
+}
+
+impl Report for FetchError {
+    fn exit(&self) -> Exit {
+        match self {
+            FetchError::Url { .. } | FetchError::Scheme { .. } | FetchError::Template(_) => {
+                Exit::Config
+            }
+            _ => Exit::Delivery,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            FetchError::Url { .. } | FetchError::Scheme { .. } | FetchError::Template(_) => {
+                "fix `url` in this [[source]] of config.toml, then run `kbot config check`".into()
+            }
+            FetchError::File { .. } => "check the path in the source's `url = \"file://…\"`".into(),
+            _ => "open the URL in a browser; `kbot scrape --explain` retries and shows what kbot sees".into(),
+        })
+    }
+}
+
+/// A fetched page: its bytes and the `Content-Type` header (none for `file://`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The body, undecoded.
+    pub bytes: Vec<u8>,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+}
+
+/// Fetch an expanded URL: http(s) with `retry`, or a `file://` path.
+pub async fn fetch(client: &reqwest::Client, url: &str, retry: &Retry) -> Result<Page, FetchError> {
+    let parsed = url::Url::parse(url).map_err(|e| FetchError::Url {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })?;
+    match parsed.scheme() {
+        "file" => {
+            let path = parsed.to_file_path().map_err(|()| FetchError::Url {
+                url: url.to_string(),
+                reason: "not a local file path".into(),
+            })?;
+            let bytes = tokio::fs::read(&path)
+                .await
+                .map_err(|source| FetchError::File { path, source })?;
+            Ok(Page {
+                bytes,
+                content_type: None,
+            })
+        }
+        "http" | "https" => {
+            let once = || get(client, &parsed, url);
+            let backoff = ExponentialBuilder::default()
+                .with_min_delay(retry.min_delay)
+                .with_max_delay(retry.max_delay)
+                .with_max_times(retry.times)
+                .with_jitter();
+            once.retry(backoff)
+                .sleep(tokio::time::sleep)
+                .when(FetchError::is_retryable)
+                .notify(|err, delay| tracing::warn!("{}; retrying in {delay:?}", err.detail()))
+                .await
+        }
+        _ => Err(FetchError::Scheme {
+            url: url.to_string(),
+        }),
+    }
+}
+
+async fn get(client: &reqwest::Client, parsed: &url::Url, url: &str) -> Result<Page, FetchError> {
+    let network = |source: reqwest::Error| FetchError::Network {
+        url: url.to_string(),
+        source: source.without_url(),
+    };
+    let mut response = client.get(parsed.clone()).send().await.map_err(network)?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(FetchError::Status {
+            url: url.to_string(),
+            status,
+        });
+    }
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(network)? {
+        if bytes.len() + chunk.len() > MAX_PAGE_BYTES {
+            return Err(FetchError::TooLarge {
+                url: url.to_string(),
+            });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Page {
+        bytes,
+        content_type,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_are_retried_and_client_errors_are_not() {
+        let status = |code: u16| FetchError::Status {
+            url: "http://127.0.0.1/menu".into(),
+            status: reqwest::StatusCode::from_u16(code).expect("valid status"),
+        };
+        assert!(status(500).is_retryable());
+        assert!(status(503).is_retryable());
+        assert!(!status(404).is_retryable());
+        assert!(
+            !FetchError::Scheme {
+                url: "ftp://x".into()
+            }
+            .is_retryable()
+        );
+    }
+
+    #[test]
+    fn a_bad_url_is_a_config_error_and_a_dead_server_a_scrape_failure() {
+        let scheme = FetchError::Scheme {
+            url: "ftp://x".into(),
+        };
+        assert_eq!(scheme.exit(), Exit::Config);
+        assert!(
+            scheme
+                .hint()
+                .is_some_and(|h| h.contains("kbot config check"))
+        );
+        let status = FetchError::Status {
+            url: "http://127.0.0.1/menu".into(),
+            status: reqwest::StatusCode::BAD_GATEWAY,
+        };
+        assert_eq!(status.exit(), Exit::Delivery);
+        assert_eq!(
+            status.detail(),
+            "http://127.0.0.1/menu answered HTTP 502 Bad Gateway"
+        );
+    }
+}

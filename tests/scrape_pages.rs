@@ -1,0 +1,689 @@
+//! The scraper against real saved cafeteria pages (`tests/fixtures/pages/`), checked against
+//! their hand-made ground truth, which is read at test time: every day, every meal, every
+//! group. Plus fetching over loopback HTTP and `file://`, the failure outcomes, and property
+//! tests that no input panics `parse` or `decode`.
+//!
+//! I/O: reads the fixtures, serves them from an axum server on 127.0.0.1:0.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use encoding_rs::{EUC_KR, Encoding, UTF_8};
+use kbot::Meal;
+use kbot::http::{Timeouts, client};
+use kbot::scrape::{self, Group, Mode, Outcome, Retry, Rule, Source};
+use proptest::prelude::*;
+use regex::Regex;
+use serde_json::Value;
+
+/// How a user would configure each saved page. Every fixture must be listed here (checked by
+/// `every_fixture_page_has_a_rule`).
+const PAGES: &[(&str, &str, Forced)] = &[
+    ("jbnu-jinsuwon-2023-04-10", "table.tblType03", Forced::Auto),
+    ("jbnu-jinsuwon-2024-04-22", "table.tblType03", Forced::Auto),
+    (
+        "jbnu-coop-full-2024-04-22",
+        "div.ttArea table.tblType03",
+        Forced::Auto,
+    ),
+    // The stored DGU text is UTF-8 but still declares EUC-KR in its <meta>: a user who saved
+    // such a page sets `encoding = "utf-8"`, the override the setting exists for.
+    (
+        "dgu-coop-week-2026-09-27",
+        "div#sdetail > table:nth-of-type(2)",
+        Forced::Utf8,
+    ),
+    (
+        "dgu-coop-week-2026-09-27-euckr",
+        "div#sdetail > table:nth-of-type(2)",
+        Forced::Auto,
+    ),
+];
+
+#[derive(Debug, Clone, Copy)]
+enum Forced {
+    Auto,
+    Utf8,
+}
+
+impl Forced {
+    fn encoding(self) -> Option<&'static Encoding> {
+        match self {
+            Forced::Auto => None,
+            Forced::Utf8 => Some(UTF_8),
+        }
+    }
+}
+
+/// "Lines with Latin letters and no Hangul", the ground truth's `days_korean_only` rule.
+const ENGLISH_ONLY: &str = r"^[^\p{Hangul}]*[A-Za-z][^\p{Hangul}]*$";
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pages")
+}
+
+fn bytes(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join(format!("{name}.html"))).expect("fixture page is readable")
+}
+
+fn truth(name: &str) -> Value {
+    let text = std::fs::read_to_string(fixtures().join(format!("{name}.json")))
+        .expect("ground truth is readable");
+    serde_json::from_str(&text).expect("ground truth is JSON")
+}
+
+fn rule(selector: &str, forced: Forced) -> Rule {
+    Rule {
+        encoding: forced.encoding(),
+        ..Rule::table(selector)
+    }
+}
+
+fn page_text(name: &str, rule: &Rule) -> String {
+    scrape::decode(&bytes(name), None, rule.encoding).0
+}
+
+fn date(text: &str) -> NaiveDate {
+    text.parse().expect("ground truth dates are YYYY-MM-DD")
+}
+
+/// label → dishes, from a parse outcome.
+fn menu_of(outcome: &Outcome) -> BTreeMap<String, Vec<String>> {
+    match outcome {
+        Outcome::Menu(groups) => groups
+            .iter()
+            .map(|g| (g.label.clone(), g.dishes.clone()))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// label → dishes, from one ground-truth meal object.
+fn expected_of(meal: Option<&Value>) -> BTreeMap<String, Vec<String>> {
+    let Some(Value::Object(groups)) = meal else {
+        return BTreeMap::new();
+    };
+    groups
+        .iter()
+        .map(|(label, dishes)| {
+            let dishes = dishes
+                .as_array()
+                .expect("dishes are a list")
+                .iter()
+                .map(|d| d.as_str().expect("a dish is a string").to_string())
+                .collect();
+            (label.clone(), dishes)
+        })
+        .collect()
+}
+
+/// The closure notices the ground truth lists for one date and meal.
+fn closed_of(truth: &Value, day: &str, meal: Meal) -> Vec<(String, String)> {
+    truth["closed"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter(|c| c["date"] == day && c["meal"] == meal.as_str())
+                .map(|c| {
+                    let field = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+                    (field("corner"), field("text"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Check every (day, meal) of one ground-truth `days` object; returns the mismatches.
+fn check_days(name: &str, truth: &Value, days_key: &str, rule: &Rule) -> (usize, Vec<String>) {
+    let html = page_text(name, rule);
+    let days = truth[days_key].as_object().expect("days is an object");
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for (day, meals) in days {
+        for meal in Meal::ALL {
+            checked += 1;
+            let parsed = scrape::parse(&html, rule, date(day), meal);
+            let expected = expected_of(meals.get(meal.as_str()));
+            let closed = closed_of(truth, day, meal);
+            let place = format!("{name} {days_key} {day} {meal}");
+            if !expected.is_empty() {
+                let got = menu_of(&parsed.outcome);
+                if got != expected {
+                    problems.push(format!(
+                        "{place}: expected {expected:?}\n  got {:?} ({:?})",
+                        parsed.outcome, parsed.detail
+                    ));
+                }
+                for (corner, _) in &closed {
+                    if !parsed
+                        .detail
+                        .as_deref()
+                        .is_some_and(|d| d.contains(corner.as_str()))
+                    {
+                        problems.push(format!(
+                            "{place}: closed corner {corner} not named in detail {:?}",
+                            parsed.detail
+                        ));
+                    }
+                }
+            } else if !closed.is_empty() {
+                match &parsed.outcome {
+                    Outcome::Closed { notice }
+                        if closed
+                            .iter()
+                            .all(|(_, text)| notice.contains(text.as_str())) => {}
+                    other => problems.push(format!(
+                        "{place}: expected closed {closed:?}, got {other:?} ({:?})",
+                        parsed.detail
+                    )),
+                }
+            } else if parsed.outcome != Outcome::NotFound {
+                problems.push(format!(
+                    "{place}: nothing is served, got {:?}",
+                    parsed.outcome
+                ));
+            }
+        }
+    }
+    (checked, problems)
+}
+
+#[test]
+fn every_fixture_page_has_a_rule() {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures())
+        .expect("fixtures dir")
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".json")
+                .map(String::from)
+        })
+        .collect();
+    names.sort();
+    let mut listed: Vec<String> = PAGES.iter().map(|(n, _, _)| n.to_string()).collect();
+    listed.sort();
+    assert_eq!(names, listed);
+}
+
+#[test]
+fn every_page_gives_exactly_the_ground_truth_dishes_for_every_day_and_meal() {
+    let mut problems = Vec::new();
+    for (name, selector, forced) in PAGES {
+        let truth = truth(name);
+        let (checked, mut found) = check_days(name, &truth, "days", &rule(selector, *forced));
+        assert!(
+            checked >= 15,
+            "{name}: only {checked} (day, meal) pairs checked"
+        );
+        problems.append(&mut found);
+    }
+    assert!(
+        problems.is_empty(),
+        "{} mismatches:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn an_exclude_regex_for_english_lines_gives_the_korean_only_ground_truth() {
+    let mut problems = Vec::new();
+    let mut pages = 0;
+    let english_only = Regex::new(ENGLISH_ONLY).expect("valid regex");
+    for (name, selector, forced) in PAGES {
+        let truth = truth(name);
+        if truth.get("days_korean_only").is_none() {
+            continue;
+        }
+        pages += 1;
+        let rule = Rule {
+            exclude: vec![english_only.clone()],
+            ..rule(selector, *forced)
+        };
+        problems.append(&mut check_days(name, &truth, "days_korean_only", &rule).1);
+    }
+    assert_eq!(pages, 2, "two saved pages carry English translations");
+    assert!(
+        problems.is_empty(),
+        "{} mismatches:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_euc_kr_page_is_decoded_by_its_meta_with_no_charset_header() {
+    let (text, encoding) = scrape::decode(
+        &bytes("dgu-coop-week-2026-09-27-euckr"),
+        Some("text/html"),
+        None,
+    );
+    assert_eq!(encoding, EUC_KR);
+    let utf8 =
+        String::from_utf8(bytes("dgu-coop-week-2026-09-27")).expect("the UTF-8 twin is UTF-8");
+    assert!(
+        text == utf8,
+        "decoded EUC-KR page differs from its UTF-8 twin"
+    );
+}
+
+#[test]
+fn a_date_outside_the_pages_week_is_the_wrong_date() {
+    for (name, selector, forced) in PAGES {
+        let rule = rule(selector, *forced);
+        let html = page_text(name, &rule);
+        let truth = truth(name);
+        let days: Vec<NaiveDate> = truth["days"]
+            .as_object()
+            .expect("days")
+            .keys()
+            .map(|d| date(d))
+            .collect();
+        let (first, last) = (
+            days.iter().min().expect("a day"),
+            days.iter().max().expect("a day"),
+        );
+        for outside in [*first - chrono::Days::new(7), *last + chrono::Days::new(3)] {
+            let parsed = scrape::parse(&html, &rule, outside, Meal::Lunch);
+            assert_eq!(
+                parsed.outcome,
+                Outcome::WrongDate,
+                "{name} {outside}: {:?}",
+                parsed.detail
+            );
+            assert!(
+                parsed
+                    .detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains(&outside.to_string())),
+                "{name}: {:?}",
+                parsed.detail
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_table_or_css_match_is_not_found_naming_the_selector() {
+    let html = page_text("jbnu-coop-full-2024-04-22", &Rule::table("x"));
+    let day = date("2024-04-22");
+    let parsed = scrape::parse(&html, &Rule::table("table.tblType04"), day, Meal::Lunch);
+    assert_eq!(parsed.outcome, Outcome::NotFound);
+    assert!(
+        parsed
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("table.tblType04") && d.contains("page may have changed"))
+    );
+
+    let css = Rule::css(BTreeMap::from([(
+        Meal::Lunch,
+        "#menu td.lunch".to_string(),
+    )]));
+    let parsed = scrape::parse(&html, &css, day, Meal::Lunch);
+    assert_eq!(parsed.outcome, Outcome::NotFound);
+    assert!(
+        parsed
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("#menu td.lunch"))
+    );
+}
+
+#[test]
+fn a_meal_the_page_has_no_row_for_is_not_found_listing_the_rows_it_saw() {
+    let rule = Rule::table("table.tblType03");
+    let html = page_text("jbnu-jinsuwon-2023-04-10", &rule);
+    let parsed = scrape::parse(&html, &rule, date("2023-04-10"), Meal::Breakfast);
+    assert_eq!(parsed.outcome, Outcome::NotFound);
+    let detail = parsed.detail.unwrap_or_default();
+    assert!(
+        detail.contains("no breakfast row") && detail.contains("중식 > 백반"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn css_mode_with_a_weekday_placeholder_reads_the_days_cell() {
+    let name = "jbnu-jinsuwon-2023-04-10";
+    let truth = truth(name);
+    let rule = Rule::css(BTreeMap::from([
+        (
+            Meal::Lunch,
+            "table.tblType03 tbody tr:nth-of-type(1) td:nth-of-type({weekday})".to_string(),
+        ),
+        (
+            Meal::Dinner,
+            "table.tblType03 tbody tr:nth-of-type(2) td:nth-of-type({weekday})".to_string(),
+        ),
+    ]));
+    let html = page_text(name, &rule);
+    for (day, meals) in truth["days"].as_object().expect("days") {
+        for meal in [Meal::Lunch, Meal::Dinner] {
+            let expected: Vec<Vec<String>> = expected_of(meals.get(meal.as_str()))
+                .into_values()
+                .collect();
+            let parsed = scrape::parse(&html, &rule, date(day), meal);
+            let got: Vec<Vec<String>> = menu_of(&parsed.outcome).into_values().collect();
+            assert_eq!(got, expected, "{day} {meal}");
+        }
+    }
+    let next_week = scrape::parse(&html, &rule, date("2023-04-17"), Meal::Lunch);
+    assert_eq!(
+        next_week.outcome,
+        Outcome::WrongDate,
+        "the stated week 4/10~4/14 applies in css mode too"
+    );
+}
+
+#[test]
+fn explain_shows_the_tables_headings_chosen_column_and_rows() {
+    let rule = rule("div#sdetail > table:nth-of-type(2)", Forced::Auto);
+    let html = page_text("dgu-coop-week-2026-09-27-euckr", &rule);
+    let parsed = scrape::parse(&html, &rule, date("2026-10-02"), Meal::Dinner);
+    let text = parsed.explain.to_string();
+    assert_eq!(parsed.explain.tables.len(), 1);
+    assert!(text.contains("header: 코너 | 일 09월 27일"), "{text}");
+    assert!(
+        text.contains("column 8 \"금 10월 02일\": its date label is 2026-10-02"),
+        "{text}"
+    );
+    assert!(text.contains("section \"상록원3층식당\""), "{text}");
+    assert!(
+        text.contains("→ row 4: 집밥 > 석식 — dinner by label"),
+        "{text}"
+    );
+
+    let rule = Rule::table("div.ttArea table.tblType03");
+    let html = page_text("jbnu-coop-full-2024-04-22", &rule);
+    let parsed = scrape::parse(&html, &rule, date("2024-04-23"), Meal::Lunch);
+    let headings: Vec<_> = parsed
+        .explain
+        .tables
+        .iter()
+        .map(|t| t.heading.as_deref())
+        .collect();
+    assert_eq!(headings, [Some("진수원"), Some("의대"), Some("후생관")]);
+    let text = parsed.explain.to_string();
+    assert!(
+        text.contains("weekday 화 of 2024-04-23 (no date labels in the header)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("week stated on the page: 04월 22일 ~ 04월 26일"),
+        "{text}"
+    );
+}
+
+// ---- fetching ----
+
+fn fast_retry() -> Retry {
+    Retry {
+        times: 2,
+        min_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+    }
+}
+
+/// Serve `router` on an ephemeral loopback port.
+async fn serve(router: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("bound address");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+fn dgu_source(url: String) -> Source {
+    Source {
+        name: "상록원".into(),
+        url,
+        rule: Rule::table("div#sdetail > table:nth-of-type(2)"),
+    }
+}
+
+/// Check a fetched DGU report against the ground truth for every day's lunch.
+fn assert_dgu_lunch(report: &scrape::SourceReport, day: &str) {
+    let truth = truth("dgu-coop-week-2026-09-27-euckr");
+    let expected = expected_of(truth["days"][day].get("lunch"));
+    assert_eq!(
+        menu_of(&report.outcome),
+        expected,
+        "{day}: {:?}",
+        report.detail
+    );
+}
+
+#[tokio::test]
+async fn an_euc_kr_page_served_without_a_charset_is_scraped_over_http() {
+    let page = bytes("dgu-coop-week-2026-09-27-euckr");
+    let router = axum::Router::new().route(
+        "/store.php",
+        axum::routing::get(move || {
+            let page = page.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "text/html")], page) }
+        }),
+    );
+    let addr = serve(router).await;
+    let source = dgu_source(format!("http://{addr}/store.php?w=4&date={{date:%Y%m%d}}"));
+    let report = scrape::scrape(
+        &client(Timeouts::default()),
+        &source,
+        date("2026-10-02"),
+        Meal::Lunch,
+    )
+    .await;
+    assert_eq!(
+        report.url,
+        format!("http://{addr}/store.php?w=4&date=20261002")
+    );
+    assert_dgu_lunch(&report, "2026-10-02");
+    let explain = report.explain.expect("a page was read").to_string();
+    assert!(
+        explain.contains("Content-Type: text/html), decoded as EUC-KR"),
+        "{explain}"
+    );
+}
+
+#[tokio::test]
+async fn an_euc_kr_page_is_scraped_from_a_file_url() {
+    let path = fixtures().join("dgu-coop-week-2026-09-27-euckr.html");
+    let url = url::Url::from_file_path(&path)
+        .expect("absolute path")
+        .to_string();
+    let report = scrape::scrape(
+        &client(Timeouts::default()),
+        &dgu_source(url.clone()),
+        date("2026-09-29"),
+        Meal::Lunch,
+    )
+    .await;
+    assert_eq!(report.url, url);
+    assert_dgu_lunch(&report, "2026-09-29");
+}
+
+#[tokio::test]
+async fn an_http_500_is_retried_twice_then_fetch_failed_naming_the_url() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let router = axum::Router::new().route(
+        "/menu",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }
+        }),
+    );
+    let addr = serve(router).await;
+    let url = format!("http://{addr}/menu");
+    let report = scrape::scrape_with(
+        &client(Timeouts::default()),
+        &dgu_source(url.clone()),
+        date("2026-10-02"),
+        Meal::Lunch,
+        &fast_retry(),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::FetchFailed);
+    let detail = report.detail.unwrap_or_default();
+    assert!(detail.contains(&url) && detail.contains("500"), "{detail}");
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "one try and two retries");
+    assert_eq!(
+        serde_json::to_value(scrape::SourceReport {
+            detail: None,
+            ..report
+        })
+        .expect("json")["outcome"],
+        "fetch_failed"
+    );
+}
+
+#[tokio::test]
+async fn an_http_404_is_not_retried() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let router = axum::Router::new().fallback(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { axum::http::StatusCode::NOT_FOUND }
+    });
+    let addr = serve(router).await;
+    let url = format!("http://{addr}/gone");
+    let report = scrape::scrape_with(
+        &client(Timeouts::default()),
+        &dgu_source(url.clone()),
+        date("2026-10-02"),
+        Meal::Lunch,
+        &fast_retry(),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::FetchFailed);
+    assert!(report.detail.unwrap_or_default().contains("404"));
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_fetch_failed_naming_the_url() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        listener.local_addr().expect("bound address").port()
+    };
+    let url = format!("http://127.0.0.1:{port}/menu");
+    let report = scrape::scrape_with(
+        &client(Timeouts::default()),
+        &dgu_source(url.clone()),
+        date("2026-10-02"),
+        Meal::Lunch,
+        &fast_retry(),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::FetchFailed);
+    assert!(report.explain.is_none());
+    let detail = report.detail.unwrap_or_default();
+    assert!(detail.contains(&url), "{detail}");
+}
+
+#[tokio::test]
+async fn a_missing_file_or_a_bad_url_template_is_fetch_failed() {
+    let c = client(Timeouts::default());
+    let missing = scrape::scrape(
+        &c,
+        &dgu_source("file:///nonexistent/kbot/menu.html".into()),
+        date("2026-10-02"),
+        Meal::Lunch,
+    )
+    .await;
+    assert_eq!(missing.outcome, Outcome::FetchFailed);
+    assert!(
+        missing
+            .detail
+            .unwrap_or_default()
+            .contains("/nonexistent/kbot/menu.html")
+    );
+    let template = scrape::scrape(
+        &c,
+        &dgu_source("http://127.0.0.1:1/{day}".into()),
+        date("2026-10-02"),
+        Meal::Lunch,
+    )
+    .await;
+    assert_eq!(template.outcome, Outcome::FetchFailed);
+    assert!(template.detail.unwrap_or_default().contains("{day}"));
+}
+
+// ---- robustness ----
+
+/// HTML-ish soup: table tags with spans, labels, dates, markers and random text.
+fn soup() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("<table>".to_string()),
+        Just("</table>".to_string()),
+        Just("<tr>".to_string()),
+        Just("<td>".to_string()),
+        Just("<th>".to_string()),
+        Just("</td>".to_string()),
+        Just("<br>".to_string()),
+        Just("<p>".to_string()),
+        Just("중<br>식".to_string()),
+        Just("석식".to_string()),
+        Just("월".to_string()),
+        Just("4/10".to_string()),
+        Just("4월 10일 ~ 4월 14일".to_string()),
+        Just("휴무".to_string()),
+        Just("<h5 class=title>".to_string()),
+        (0u32..70000, 0u32..2000).prop_map(|(r, c)| format!("<td rowspan={r} colspan={c}>")),
+        "[^<>]{0,12}",
+        any::<String>(),
+    ];
+    prop::collection::vec(piece, 0..80).prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parse_never_panics_on_arbitrary_html(html in prop_oneof![soup(), any::<String>()], day in 0u32..400, meal in 0usize..3) {
+        let date = NaiveDate::from_ymd_opt(2023, 1, 1).expect("valid") + chrono::Days::new(day.into());
+        let meal = Meal::ALL[meal];
+        let table = scrape::parse(&html, &Rule::table("table"), date, meal);
+        let css = Rule::css(BTreeMap::from([(meal, "td:nth-child({weekday})".to_string())]));
+        let by_css = scrape::parse(&html, &css, date, meal);
+        // Whatever came out is a classified outcome with words to show for it.
+        for parsed in [table, by_css] {
+            prop_assert!(matches!(parsed.outcome, Outcome::Menu(_)) || parsed.detail.is_some());
+            let _ = parsed.explain.to_string();
+        }
+    }
+
+    #[test]
+    fn decode_never_panics_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..2048), content_type in prop::option::of("[ -~]{0,40}")) {
+        let (text, encoding) = scrape::decode(&bytes, content_type.as_deref(), None);
+        // Every encoding takes at least one byte per character (bad bytes become one U+FFFD).
+        prop_assert!(text.chars().count() <= bytes.len(), "{} chars from {} bytes as {}", text.chars().count(), bytes.len(), encoding.name());
+    }
+}
+
+#[test]
+fn mode_and_groups_are_plain_data_the_config_can_build() {
+    let rule = Rule::table("table.tblType03");
+    assert_eq!(
+        rule.mode,
+        Mode::Table {
+            selector: "table.tblType03".into()
+        }
+    );
+    assert_eq!(rule.unlabeled, Meal::Lunch);
+    assert_eq!(rule.closed_markers, Rule::default_closed_markers());
+    let group = Group {
+        label: "백반".into(),
+        dishes: vec!["쌀밥".into()],
+    };
+    assert_eq!(
+        serde_json::to_value(&group).expect("json"),
+        serde_json::json!({"label": "백반", "dishes": ["쌀밥"]})
+    );
+}
