@@ -23,9 +23,16 @@ fn selector_of(truth: &Value) -> String {
 fn page_config(name: &str, extra_source: &str, rest: &str) -> String {
     let truth = ground_truth(name);
     let page = pages_dir().join(format!("{name}.html"));
+    // This saved copy is UTF-8 text under a <meta> that still says EUC-KR: a user with
+    // such a page names the real encoding.
+    let extra_source = if name == "dgu-coop-week-2026-09-27" {
+        format!("encoding = \"utf-8\"\n{extra_source}")
+    } else {
+        extra_source.to_string()
+    };
     format!(
         "{}{rest}",
-        source_block("식당", &page, &selector_of(&truth), extra_source)
+        source_block("식당", &page, &selector_of(&truth), &extra_source)
     )
 }
 
