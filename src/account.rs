@@ -144,6 +144,13 @@ pub async fn login(
         app.client_secret = auth::client_secret_from_env_or_prompt()?;
     }
     let store = store(config, paths, args.secret_store)?;
+    // Try the store before the person goes through Kakao's pages: an unreachable keyring
+    // (or a file store others can read) would otherwise only show once the tokens exist.
+    // A corrupt entry is no reason to stop: the login replaces it.
+    match store.load().await {
+        Ok(_) | Err(secrets::SecretsError::Corrupt { .. }) => {}
+        Err(err) => return Err(err.into()),
+    }
     let options = LoginOptions {
         scopes: args.scopes,
         no_browser: args.no_browser,
