@@ -1,0 +1,1180 @@
+//! Login, the secret stores and the token lifecycle, end to end through the real `kbot`
+//! binary against the fake Kakao server (issue 3).
+//!
+//! `tests/auth_flow.rs` proves the same rules one level down, on the library; here every
+//! step is what a person (or a script) sees: the link `kbot login` prints, a browser's GETs
+//! to the fake and then to kbot's loopback listener, the exit code, the `kbot: error:` and
+//! `hint:` lines, the file store on disk, and what the fake's token endpoint was sent.
+//! The real Secret Service is `tests/keyring_cli.rs`.
+//!
+//! I/O: child processes, loopback TCP (the fake, kbot's listener, a free port per login),
+//! temp dirs, and `/proc/locks` (Linux) to see two processes waiting on the refresh lock.
+
+mod common;
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use common::{TestEnv, pages_dir, source_block};
+use kbot::secrets::{Store, StoreKind, Tokens};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use support::fake_kakao::FakeKakao;
+use support::fake_kakao::api::{FRIENDS_PATH, LOGOUT_PATH, ME_PATH};
+use support::fake_kakao::oauth::{KOE_PKCE, TOKEN_PATH};
+use url::Url;
+
+const CLIENT_ID: &str = "fake-rest-api-key";
+
+/// How long a kbot process may take to reach a point the test waits for. Generous: the
+/// machine is shared; a healthy run takes milliseconds.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+// ---------------------------------------------------------------------------------------
+// Helpers: config, processes, a browser, the store.
+
+/// A free loopback port for a redirect URI (bound and released at once).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A loopback redirect URI on a free port, registered with the fake.
+fn loopback_redirect(fake: &FakeKakao) -> String {
+    let redirect = format!("http://127.0.0.1:{}/callback", free_port());
+    register(fake, &redirect);
+    redirect
+}
+
+fn register(fake: &FakeKakao, redirect_uri: &str) {
+    let redirect = redirect_uri.to_string();
+    fake.configure(move |c| c.redirect_uris = vec![redirect]);
+}
+
+/// A complete config: both Kakao hosts on the fake, `store`, a lunch and dinner schedule
+/// and a saved page as the source.
+fn write_config(env: &TestEnv, fake: &FakeKakao, redirect_uri: &str, store: &str) {
+    write_config_with(env, fake, redirect_uri, store, "");
+}
+
+fn write_config_with(
+    env: &TestEnv,
+    fake: &FakeKakao,
+    redirect_uri: &str,
+    store: &str,
+    extra: &str,
+) {
+    let page = pages_dir().join("jbnu-jinsuwon-2023-04-10.html");
+    env.write_config(&format!(
+        "timezone = \"Asia/Seoul\"\n\
+         [kakao]\nclient_id = {CLIENT_ID:?}\nredirect_uri = {redirect_uri:?}\n\
+         auth_url = {url:?}\napi_url = {url:?}\n\
+         [secrets]\nstore = {store:?}\n\
+         [schedule]\nlunch = \"30 11 * * Mon-Fri\"\ndinner = \"0 17 * * Mon-Fri\"\n\
+         {extra}\n{}",
+        source_block("진수원", &page, "table.tblType03", ""),
+        url = fake.url(),
+    ));
+}
+
+/// A kbot process whose stdout is read line by line while it runs.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stdout: Vec<String>,
+    stderr: Option<JoinHandle<String>>,
+}
+
+/// What a finished kbot process left behind.
+#[derive(Debug)]
+struct Finished {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Finished {
+    /// stdout and stderr together, for "never shows" checks.
+    fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    fn assert_success(&self) {
+        assert_eq!(self.code, Some(0), "kbot failed:\n{self:#?}");
+    }
+
+    /// The exit code and the `kbot: error:` / `hint:` lines a user sees.
+    fn assert_error(&self, code: i32, error: &str, hint: &str) {
+        assert_eq!(self.code, Some(code), "{self:#?}");
+        assert!(
+            self.stderr
+                .lines()
+                .any(|l| l.starts_with("kbot: error: ") && l.contains(error)),
+            "no `kbot: error:` line containing {error:?}:\n{}",
+            self.stderr
+        );
+        assert!(
+            self.stderr
+                .lines()
+                .any(|l| l.starts_with("hint: ") && l.contains(hint)),
+            "no `hint:` line containing {hint:?}:\n{}",
+            self.stderr
+        );
+    }
+}
+
+/// Start `kbot ARGS` in `env` (its cleared environment plus `extra_env`), stdin and
+/// stdout piped.
+fn spawn(env: &TestEnv, args: &[&str], extra_env: &[(&str, &str)]) -> Running {
+    let template = env.kbot();
+    let mut cmd = std::process::Command::new(template.get_program());
+    cmd.env_clear();
+    for (key, value) in template.get_envs() {
+        if let Some(value) = value {
+            cmd.env(key, value);
+        }
+    }
+    for (key, value) in extra_env {
+        cmd.env(key, value);
+    }
+    if let Some(dir) = template.get_current_dir() {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start kbot");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    Running {
+        child,
+        lines,
+        stdout: Vec::new(),
+        stderr: Some(stderr),
+    }
+}
+
+/// Run `kbot ARGS` to the end with stdin closed.
+fn run(env: &TestEnv, args: &[&str], extra_env: &[(&str, &str)]) -> Finished {
+    let mut running = spawn(env, args, extra_env);
+    drop(running.child.stdin.take());
+    running.finish()
+}
+
+impl Running {
+    /// Wait for the first stdout line that starts with `prefix` (the process still runs).
+    fn line_starting(&mut self, prefix: &str) -> String {
+        if let Some(line) = self.stdout.iter().find(|l| l.starts_with(prefix)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.stdout.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return line;
+                    }
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    let done = self.wait();
+                    panic!("kbot printed no line starting with {prefix:?}:\n{done:#?}");
+                }
+            }
+        }
+    }
+
+    /// The authorize link `kbot login` prints on a line of its own.
+    fn authorize_url(&mut self) -> Url {
+        let line = self.line_starting("http");
+        let url = Url::parse(&line).expect("the link's line is exactly a URL");
+        assert_eq!(url.path(), "/oauth/authorize", "{url}");
+        url
+    }
+
+    fn stdin(&mut self) -> &mut ChildStdin {
+        self.child.stdin.as_mut().expect("piped stdin")
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait for the exit (killing it after [`PATIENCE`]) and collect its output.
+    fn finish(mut self) -> Finished {
+        self.wait()
+    }
+
+    fn wait(&mut self) -> Finished {
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            match self.child.try_wait().expect("poll kbot") {
+                Some(status) => break status,
+                None if Instant::now() > deadline => {
+                    let _ = self.child.kill();
+                    break self.child.wait().expect("reap kbot");
+                }
+                None => std::thread::sleep(Duration::from_millis(10)),
+            }
+        };
+        // The reader thread ends at EOF, which comes with the exit.
+        while let Ok(line) = self.lines.recv_timeout(PATIENCE) {
+            self.stdout.push(line);
+        }
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default();
+        Finished {
+            code: status.code(),
+            stdout: self.stdout.join("\n"),
+            stderr,
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 GET over a fresh loopback connection, as a browser tab would send
+/// it: the status code, the `Location` header and the body.
+fn http_get(url: &str) -> (u16, Option<String>, String) {
+    let url = Url::parse(url).expect("an absolute URL");
+    assert_eq!(
+        url.host_str(),
+        Some("127.0.0.1"),
+        "tests only talk to loopback"
+    );
+    let port = url.port_or_known_default().expect("a port");
+    let mut target = url.path().to_string();
+    if let Some(query) = url.query() {
+        target.push('?');
+        target.push_str(query);
+    }
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to loopback");
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(
+        stream,
+        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send the request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read the answer");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"));
+    let location = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("location")
+            .then(|| value.trim().to_string())
+    });
+    (status, location, body.to_string())
+}
+
+/// What a browser does with the printed link: GET it from the fake (Kakao answers 302),
+/// then follow the redirect to kbot's listener. Returns the listener's status and page.
+fn browse(authorize_url: &Url) -> (u16, String) {
+    let (status, location, body) = http_get(authorize_url.as_str());
+    assert_eq!(status, 302, "the fake did not redirect: {body}");
+    let location = location.expect("a 302 has a Location");
+    let (status, _, page) = http_get(&location);
+    (status, page)
+}
+
+/// Where the fake's consent step sends the browser, without following it.
+fn redirect_location(fake: &FakeKakao, authorize_url: &Url) -> String {
+    fake.visit_authorize(authorize_url.as_str())
+        .unwrap_or_else(|koe| panic!("the fake refused the link with {koe}"))
+}
+
+/// The same URL with one query parameter replaced.
+fn with_param(url: &str, name: &str, value: &str) -> String {
+    let mut url = Url::parse(url).expect("a URL");
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .into_owned()
+        .map(|(k, v)| {
+            if k == name {
+                (k, value.to_string())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url.to_string()
+}
+
+fn now() -> DateTime<Utc> {
+    kbot::clock::Clock::now(&kbot::clock::SystemClock)
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(f)
+}
+
+fn file_store(env: &TestEnv) -> Store {
+    Store::new(StoreKind::File, &env.data_dir(), CLIENT_ID)
+}
+
+/// A login as `kbot login` leaves it in the file store: tokens the fake issued, the access
+/// token expiring `at_in` from now (negative: already expired), the refresh token `rt_in`.
+fn seed(env: &TestEnv, fake: &FakeKakao, at_in: TimeDelta, rt_in: TimeDelta) -> Tokens {
+    let issued = fake.issue_tokens();
+    let tokens = Tokens {
+        refresh_token: issued.refresh_token.into(),
+        refresh_token_expires_at: Some(now() + rt_in),
+        access_token: Some(issued.access_token.into()),
+        access_token_expires_at: Some(now() + at_in),
+        scopes: vec!["talk_message".into(), "friends".into()],
+        client_secret: None,
+        nickname: Some("홍길동".into()),
+    };
+    block_on(file_store(env).save(&tokens)).expect("seed the file store");
+    kbot::secrets::remember(&env.data_dir(), StoreKind::File).expect("remember the store");
+    tokens
+}
+
+/// What the file store holds now.
+fn stored(env: &TestEnv) -> Option<Tokens> {
+    block_on(file_store(env).load()).expect("read the file store")
+}
+
+fn secret(s: &SecretString) -> String {
+    s.expose_secret().to_string()
+}
+
+fn access_of(tokens: &Tokens) -> String {
+    tokens.access_token.as_ref().map(secret).unwrap_or_default()
+}
+
+/// The refresh tokens kbot presented to the token endpoint, in order.
+fn refresh_tokens_sent(fake: &FakeKakao) -> Vec<String> {
+    fake.requests_to(TOKEN_PATH)
+        .iter()
+        .filter(|r| r.form_field("grant_type") == Some("refresh_token"))
+        .filter_map(|r| r.form_field("refresh_token").map(str::to_string))
+        .collect()
+}
+
+/// The bearer tokens of the calls to `path`, in order.
+fn bearers(fake: &FakeKakao, path: &str) -> Vec<String> {
+    fake.requests_to(path)
+        .iter()
+        .filter_map(|r| {
+            r.authorization
+                .as_deref()?
+                .strip_prefix("Bearer ")
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// A friend so `kbot friends` has something to show.
+fn with_friend(fake: &FakeKakao) {
+    fake.add_friend("uuid-seoyeon", "이서연", true);
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Logging in.
+
+#[test]
+fn login_through_the_loopback_listener_prints_the_account_and_keeps_tokens_in_a_private_file() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "file");
+
+    let mut login = spawn(&env, &["login", "--no-browser"], &[]);
+    let link = login.authorize_url();
+    let query: std::collections::HashMap<_, _> = link.query_pairs().into_owned().collect();
+    assert_eq!(query["client_id"], CLIENT_ID);
+    assert_eq!(query["redirect_uri"], redirect);
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert!(!query["state"].is_empty());
+
+    let (status, page) = browse(&link);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("login complete"), "{page}");
+    let done = login.finish();
+    done.assert_success();
+
+    // What the person reads.
+    let tokens = stored(&env).expect("the file store holds the login");
+    let expiry = tokens
+        .refresh_token_expires_at
+        .expect("Kakao said when the refresh token expires")
+        .with_timezone(&chrono_tz::Asia::Seoul)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string();
+    assert!(
+        done.stdout.contains("logged in as 홍길동"),
+        "{}",
+        done.stdout
+    );
+    assert!(
+        done.stdout.contains("scopes: talk_message friends"),
+        "{}",
+        done.stdout
+    );
+    assert!(
+        done.stdout
+            .contains(&format!("refresh token valid until {expiry}")),
+        "{}",
+        done.stdout
+    );
+
+    // The store holds exactly what the fake issued, and is private.
+    assert_eq!(
+        fake.valid_refresh_tokens(),
+        vec![secret(&tokens.refresh_token)]
+    );
+    assert!(
+        fake.access_tokens()
+            .iter()
+            .any(|t| t.valid && t.token == access_of(&tokens))
+    );
+    assert_eq!(tokens.nickname.as_deref(), Some("홍길동"));
+    assert!(tokens.client_secret.is_none());
+    let file = env.data_dir().join("secrets.json");
+    assert_eq!(mode(&file), 0o600, "{}", file.display());
+    assert_eq!(mode(&env.data_dir()), 0o700);
+    assert_eq!(
+        std::fs::read_to_string(env.data_dir().join("store"))
+            .unwrap()
+            .trim(),
+        "file"
+    );
+    // The exchange proved the PKCE verifier and repeated the redirect URI.
+    let exchange = &fake.requests_to(TOKEN_PATH)[0];
+    assert_eq!(
+        exchange.form_field("grant_type"),
+        Some("authorization_code")
+    );
+    assert_eq!(exchange.form_field("redirect_uri"), Some(redirect.as_str()));
+    assert!(exchange.form_field("code_verifier").is_some());
+
+    // A second process uses the login.
+    with_friend(&fake);
+    let friends = run(&env, &["friends"], &[]);
+    friends.assert_success();
+    assert!(friends.stdout.contains("이서연"), "{friends:#?}");
+    assert_eq!(bearers(&fake, FRIENDS_PATH), vec![access_of(&tokens)]);
+}
+
+#[test]
+fn login_on_a_headless_server_takes_the_pasted_redirect_address() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "file");
+
+    // The browser runs on another machine: its redirect to localhost never reaches kbot,
+    // so the person copies the address the browser ends up on into kbot's terminal.
+    let mut login = spawn(&env, &["login", "--no-browser"], &[]);
+    let link = login.authorize_url();
+    let told = login.line_starting("Waiting for Kakao to redirect");
+    assert!(told.contains("Or paste the address"), "{told}");
+    let location = redirect_location(&fake, &link);
+    assert!(location.starts_with(&redirect), "{location}");
+    writeln!(login.stdin(), "{location}").expect("paste into kbot");
+    let done = login.finish();
+    done.assert_success();
+    assert!(
+        done.stdout.contains("logged in as 홍길동"),
+        "{}",
+        done.stdout
+    );
+    let tokens = stored(&env).expect("tokens kept");
+    assert_eq!(
+        fake.valid_refresh_tokens(),
+        vec![secret(&tokens.refresh_token)]
+    );
+}
+
+#[test]
+fn a_taken_redirect_port_is_said_and_a_pasted_address_still_logs_in() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "file");
+    let port = Url::parse(&redirect).unwrap().port().unwrap();
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).expect("hold the port");
+
+    let mut login = spawn(&env, &["login", "--no-browser"], &[]);
+    let link = login.authorize_url();
+    let told = login.line_starting("Nothing can listen on");
+    assert!(told.contains(&redirect) && told.contains("paste"), "{told}");
+    writeln!(login.stdin(), "{}", redirect_location(&fake, &link)).expect("paste into kbot");
+    let done = login.finish();
+    done.assert_success();
+    assert!(
+        done.stdout.contains("logged in as 홍길동"),
+        "{}",
+        done.stdout
+    );
+    assert!(stored(&env).is_some());
+}
+
+#[test]
+fn a_redirect_with_another_state_is_refused_in_the_browser_and_exits_3() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "file");
+
+    let mut login = spawn(&env, &["login", "--no-browser"], &[]);
+    let link = login.authorize_url();
+    let forged = with_param(&redirect_location(&fake, &link), "state", "not-this-login");
+    let (status, _, page) = http_get(&forged);
+    assert_eq!(status, 400, "{page:?}");
+    assert!(page.contains("state does not match"), "{page}");
+    let done = login.finish();
+    done.assert_error(
+        3,
+        "state does not match this login",
+        "kbot login, and use the link it prints this time",
+    );
+    assert_eq!(fake.count(TOKEN_PATH), 0, "the code was never exchanged");
+    assert!(stored(&env).is_none());
+}
+
+#[test]
+fn pressing_cancel_on_kakaos_consent_screen_exits_3_with_its_hint() {
+    let fake = FakeKakao::start_on_thread();
+    fake.configure(|c| c.deny_consent = true);
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "file");
+
+    let mut login = spawn(&env, &["login", "--no-browser"], &[]);
+    let (status, page) = browse(&login.authorize_url());
+    assert_eq!(status, 400);
+    assert!(page.contains("cancelled"), "{page}");
+    let done = login.finish();
+    done.assert_error(
+        3,
+        "login was cancelled on Kakao's consent screen (User denied access)",
+        "press Agree",
+    );
+    assert!(stored(&env).is_none());
+}
+
+#[test]
+fn no_redirect_before_the_timeout_ends_the_login_with_its_own_message() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "file");
+
+    // Nobody opens the link; stdin stays open (a terminal nobody types into).
+    let mut login = spawn(&env, &["login", "--no-browser", "--timeout", "1s"], &[]);
+    login.authorize_url();
+    let done = login.finish();
+    done.assert_error(
+        3,
+        "no login redirect arrived within 1s",
+        "kbot login --no-browser, open the printed link yourself and paste",
+    );
+    assert_eq!(fake.count(TOKEN_PATH), 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. PKCE, checked by the fake.
+
+#[test]
+fn a_link_whose_pkce_challenge_was_changed_cannot_be_exchanged() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "file");
+
+    let mut login = spawn(&env, &["login", "--no-browser"], &[]);
+    let link = login.authorize_url();
+    // Someone swapped the challenge for one of their own verifier: the code Kakao issues
+    // is bound to it, and kbot's verifier no longer matches.
+    let foreign = oauth2::PkceCodeChallenge::from_code_verifier_sha256(
+        &oauth2::PkceCodeVerifier::new("x".repeat(64)),
+    );
+    assert_ne!(
+        link.query_pairs()
+            .find(|(k, _)| k == "code_challenge")
+            .map(|(_, v)| v.into_owned()),
+        Some(foreign.as_str().to_string())
+    );
+    let tampered = Url::parse(&with_param(
+        link.as_str(),
+        "code_challenge",
+        foreign.as_str(),
+    ))
+    .unwrap();
+    let (status, _) = browse(&tampered);
+    assert_eq!(status, 200, "the listener got a code with the right state");
+    let done = login.finish();
+    assert!(fake.saw_error_code(KOE_PKCE), "{:?}", fake.errors());
+    done.assert_error(
+        3,
+        "code_verifier does not match code_challenge",
+        "kbot login, and open the link it prints exactly as printed",
+    );
+    assert!(stored(&env).is_none());
+    assert!(fake.valid_refresh_tokens().is_empty(), "nothing was issued");
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Refresh and rotation.
+
+#[test]
+fn an_expired_access_token_is_refreshed_once_and_the_next_process_reuses_it() {
+    let fake = FakeKakao::start_on_thread();
+    with_friend(&fake);
+    let env = TestEnv::new();
+    write_config(&env, &fake, "http://localhost:8765/callback", "file");
+    let seeded = seed(&env, &fake, -TimeDelta::minutes(1), TimeDelta::days(50));
+
+    let first = run(&env, &["friends"], &[]);
+    first.assert_success();
+    assert!(first.stdout.contains("이서연"), "{first:#?}");
+    assert_eq!(
+        refresh_tokens_sent(&fake),
+        vec![secret(&seeded.refresh_token)]
+    );
+    let after = stored(&env).unwrap();
+    assert_ne!(access_of(&after), access_of(&seeded));
+    assert!(after.access_token_expires_at > Some(now() + TimeDelta::hours(5)));
+    // No rotation outside the last month: the refresh token and its expiry are kept.
+    assert_eq!(secret(&after.refresh_token), secret(&seeded.refresh_token));
+    assert_eq!(
+        after.refresh_token_expires_at,
+        seeded.refresh_token_expires_at
+    );
+    // The friends call carried the new token, never the expired one.
+    assert_eq!(bearers(&fake, FRIENDS_PATH), vec![access_of(&after)]);
+
+    let second = run(&env, &["friends", "--json"], &[]);
+    second.assert_success();
+    assert_eq!(fake.count(TOKEN_PATH), 1, "the saved token was reused");
+    assert_eq!(bearers(&fake, FRIENDS_PATH)[1], access_of(&after));
+}
+
+#[test]
+fn a_rotated_refresh_token_is_kept_and_the_old_one_is_never_sent_again() {
+    let fake = FakeKakao::start_on_thread();
+    with_friend(&fake);
+    let env = TestEnv::new();
+    write_config(&env, &fake, "http://localhost:8765/callback", "file");
+    let seeded = seed(&env, &fake, -TimeDelta::minutes(1), TimeDelta::days(25));
+    let old_rt = secret(&seeded.refresh_token);
+    fake.advance(35 * DAY); // the refresh token is in its last month: Kakao rotates it
+
+    run(&env, &["friends"], &[]).assert_success();
+    let after = stored(&env).unwrap();
+    let new_rt = secret(&after.refresh_token);
+    assert_ne!(new_rt, old_rt);
+    assert_eq!(fake.valid_refresh_tokens(), vec![new_rt.clone()]);
+    let expires = after.refresh_token_expires_at.expect("a new expiry");
+    assert!(
+        expires > now() + TimeDelta::days(59),
+        "the new token's two months: {expires}"
+    );
+
+    // Kakao rejects the access token (-401): kbot refreshes with the new refresh token and
+    // retries the call once.
+    fake.expire_access_tokens();
+    let again = run(&env, &["friends"], &[]);
+    again.assert_success();
+    assert!(again.stdout.contains("이서연"));
+    assert_eq!(refresh_tokens_sent(&fake), vec![old_rt, new_rt.clone()]);
+    assert!(!fake.saw_error_code("KOE322"), "{:?}", fake.errors());
+    assert_eq!(fake.valid_refresh_tokens(), vec![new_rt]);
+    assert!(fake.saw_error_code("-401"));
+    assert_eq!(fake.count(FRIENDS_PATH), 3, "one call, one -401, one retry");
+}
+
+/// Pids of the processes waiting (blocked) for an flock on the file with this inode.
+#[cfg(target_os = "linux")]
+fn flock_waiters(inode: u64) -> Vec<u32> {
+    let locks = std::fs::read_to_string("/proc/locks")
+        .expect("/proc/locks shows who waits for the refresh lock");
+    locks
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // "7: -> FLOCK  ADVISORY  WRITE 1234 fe:00:5678 0 EOF"
+            if fields.get(1) != Some(&"->") || fields.get(2) != Some(&"FLOCK") {
+                return None;
+            }
+            let on = fields.get(6)?.rsplit(':').next()?.parse::<u64>().ok()?;
+            (on == inode).then(|| fields.get(5)?.parse().ok())?
+        })
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn two_processes_refreshing_at_once_share_one_refresh_and_keep_one_valid_refresh_token() {
+    use std::os::unix::fs::MetadataExt;
+
+    let fake = FakeKakao::start_on_thread();
+    with_friend(&fake);
+    let env = TestEnv::new();
+    write_config(&env, &fake, "http://localhost:8765/callback", "file");
+    let seeded = seed(&env, &fake, -TimeDelta::minutes(1), TimeDelta::days(20));
+    fake.advance(40 * DAY); // rotation: a second refresh with the old token would be KOE322
+
+    // Hold the refresh lock so both processes reach it before either may refresh.
+    let lock_path = env.data_dir().join(kbot::session::REFRESH_LOCK);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap();
+    lock.lock().unwrap();
+    let inode = std::fs::metadata(&lock_path).unwrap().ino();
+
+    let a = spawn(&env, &["friends", "-vv"], &[]);
+    let b = spawn(&env, &["friends", "-vv"], &[]);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let waiting = flock_waiters(inode);
+        if waiting.contains(&a.pid()) && waiting.contains(&b.pid()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "both kbot processes should wait for the refresh lock; waiting: {waiting:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(fake.count(TOKEN_PATH), 0);
+    drop(lock);
+
+    let (a, b) = (a.finish(), b.finish());
+    a.assert_success();
+    b.assert_success();
+    assert!(a.stdout.contains("이서연") && b.stdout.contains("이서연"));
+    assert_eq!(
+        refresh_tokens_sent(&fake),
+        vec![secret(&seeded.refresh_token)],
+        "one refreshed; the other re-read the store under the lock and used its result"
+    );
+    assert!(
+        format!("{}{}", a.stderr, b.stderr).contains("another process refreshed"),
+        "{a:#?}\n{b:#?}"
+    );
+    assert!(!fake.saw_error_code("KOE322"), "{:?}", fake.errors());
+    let after = stored(&env).unwrap();
+    assert_eq!(
+        fake.valid_refresh_tokens(),
+        vec![secret(&after.refresh_token)]
+    );
+    assert_ne!(secret(&after.refresh_token), secret(&seeded.refresh_token));
+    assert_eq!(
+        bearers(&fake, FRIENDS_PATH),
+        vec![access_of(&after), access_of(&after)]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Losing the login: logout, revocation at Kakao.
+
+#[test]
+fn logout_deletes_the_local_tokens_and_the_next_command_asks_for_login() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    write_config(&env, &fake, "http://localhost:8765/callback", "file");
+    let seeded = seed(&env, &fake, TimeDelta::hours(5), TimeDelta::days(50));
+
+    let done = run(&env, &["logout"], &[]);
+    done.assert_success();
+    assert!(
+        done.stdout
+            .contains("deleted the local tokens from the file"),
+        "{done:#?}"
+    );
+    assert!(stored(&env).is_none());
+    assert!(!env.data_dir().join("secrets.json").exists());
+    assert_eq!(
+        fake.count(LOGOUT_PATH),
+        0,
+        "nothing revoked without --revoke"
+    );
+    assert_eq!(
+        fake.valid_refresh_tokens(),
+        vec![secret(&seeded.refresh_token)]
+    );
+
+    run(&env, &["friends"], &[]).assert_error(3, "not logged in", "kbot login");
+    let again = run(&env, &["logout"], &[]);
+    again.assert_success();
+    assert!(again.stdout.contains("no local tokens to delete"));
+}
+
+#[test]
+fn logout_with_revoke_revokes_the_tokens_at_kakao() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    write_config(&env, &fake, "http://localhost:8765/callback", "file");
+    let seeded = seed(&env, &fake, TimeDelta::hours(5), TimeDelta::days(50));
+
+    let done = run(&env, &["logout", "--revoke"], &[]);
+    done.assert_success();
+    assert!(
+        done.stdout.contains("deleted the local tokens"),
+        "{done:#?}"
+    );
+    assert!(
+        done.stdout.contains("revoked the tokens at Kakao"),
+        "{done:#?}"
+    );
+    assert_eq!(bearers(&fake, LOGOUT_PATH), vec![access_of(&seeded)]);
+    assert!(fake.valid_refresh_tokens().is_empty());
+    assert!(fake.access_tokens().iter().all(|t| !t.valid));
+    assert!(stored(&env).is_none());
+
+    run(&env, &["friends"], &[]).assert_error(3, "not logged in", "kbot login");
+}
+
+#[test]
+fn a_refresh_token_kakao_revoked_exits_3_with_kbot_login() {
+    let fake = FakeKakao::start_on_thread();
+    with_friend(&fake);
+    let env = TestEnv::new();
+    write_config(&env, &fake, "http://localhost:8765/callback", "file");
+    seed(&env, &fake, TimeDelta::hours(5), TimeDelta::days(50));
+    fake.revoke_all(); // the user unlinked the app on their phone
+
+    // kbot still thinks its access token is fresh: -401, refresh, KOE322.
+    let done = run(&env, &["friends"], &[]);
+    assert!(fake.saw_error_code("-401"));
+    assert!(fake.saw_error_code("KOE322"));
+    done.assert_error(3, "kakao rejected the refresh token (KOE322)", "kbot login");
+    assert_eq!(
+        done.stderr.lines().find(|l| l.starts_with("hint: ")),
+        Some("hint: kbot login")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The keyring that is not there.
+
+#[test]
+fn an_unreachable_keyring_stops_with_a_hint_naming_the_file_store() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "keyring");
+    // A session bus address where no bus listens: the Secret Service is unreachable.
+    let nowhere = format!("unix:path={}", env.path("no-bus").display());
+    let no_bus = [("DBUS_SESSION_BUS_ADDRESS", nowhere.as_str())];
+
+    let status = run(&env, &["status"], &no_bus);
+    status.assert_error(1, "unreachable", "--secret-store file");
+
+    // Login says so before the person goes through Kakao's pages for nothing.
+    let login = run(
+        &env,
+        &["login", "--no-browser", "--timeout", "30s"],
+        &no_bus,
+    );
+    login.assert_error(1, "unreachable", "kbot login --secret-store file");
+    assert!(
+        !login.stdout.contains("oauth/authorize"),
+        "no link before the store works: {login:#?}"
+    );
+    assert!(
+        !env.data_dir().join("secrets.json").exists(),
+        "no silent fallback"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. Never a token, code, verifier or secret in what kbot prints.
+
+#[test]
+fn verbose_output_and_json_never_contain_a_token_code_verifier_or_client_secret() {
+    let fake = FakeKakao::start_on_thread();
+    const CLIENT_SECRET: &str = "fake-client-secret-0123456789";
+    fake.configure(|c| c.client_secret = Some(CLIENT_SECRET.into()));
+    with_friend(&fake);
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config_with(
+        &env,
+        &fake,
+        &redirect,
+        "file",
+        "[recipients]\nme = true\nfriends = [\"이서연\"]\n",
+    );
+    let secret_env = [("KBOT_CLIENT_SECRET", CLIENT_SECRET)];
+    let mut outputs = Vec::new();
+
+    let mut login = spawn(&env, &["login", "--no-browser", "-vv"], &secret_env);
+    let (status, page) = browse(&login.authorize_url());
+    assert_eq!(status, 200);
+    let done = login.finish();
+    done.assert_success();
+    outputs.push(("the login page", page));
+    outputs.push(("login -vv", done.all()));
+
+    // Later processes have no KBOT_CLIENT_SECRET: the stored secret is used. Rotate the
+    // refresh token and get a -401 so every kind of token passes through kbot.
+    fake.advance(35 * DAY);
+    fake.expire_access_tokens();
+    for args in [
+        &["friends", "-vv"][..],
+        &["friends", "--json", "-vv"],
+        &["status", "--json", "-vv"],
+        &["status", "-vv"],
+        &["send-now", "lunch", "--date", "2023-04-10", "--json", "-vv"],
+        &["history", "--json", "-vv"],
+        &["logout", "--revoke", "-vv"],
+    ] {
+        let done = run(&env, args, &[]);
+        done.assert_success();
+        outputs.push((args[0], done.all()));
+    }
+    // And the failures after the revocation.
+    let denied = run(&env, &["friends", "-vv"], &[]);
+    assert_eq!(denied.code, Some(3));
+    outputs.push(("friends after logout", denied.all()));
+
+    // Everything the fake handed out or was shown.
+    let mut needles: Vec<(&str, String)> = vec![("client secret", CLIENT_SECRET.to_string())];
+    needles.extend(
+        fake.access_tokens()
+            .into_iter()
+            .map(|t| ("access token", t.token)),
+    );
+    needles.extend(
+        fake.refresh_tokens()
+            .into_iter()
+            .map(|t| ("refresh token", t.token)),
+    );
+    for request in fake.requests_to(TOKEN_PATH) {
+        for field in ["code", "code_verifier"] {
+            if let Some(value) = request.form_field(field) {
+                needles.push((field, value.to_string()));
+            }
+        }
+    }
+    assert!(needles.iter().filter(|(k, _)| *k == "code").count() == 1);
+    assert!(
+        needles
+            .iter()
+            .filter(|(k, _)| *k == "code_verifier")
+            .count()
+            == 1
+    );
+    assert!(
+        needles
+            .iter()
+            .filter(|(k, _)| *k == "refresh token")
+            .count()
+            >= 2
+    );
+    assert!(fake.count(ME_PATH) >= 1 && fake.delivered_to("me").len() == 1);
+    for (what, text) in &outputs {
+        for (kind, needle) in &needles {
+            assert!(
+                !text.contains(needle.as_str()),
+                "{what} shows a {kind}:\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_code_that_was_already_used_is_koe320_and_the_message_does_not_echo_it() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "file");
+
+    let mut login = spawn(&env, &["login", "--no-browser", "-vv"], &[]);
+    let location = redirect_location(&fake, &login.authorize_url());
+    let code = Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code in the redirect");
+    // Somebody (an old tab, a second paste) presents the code first: it is burnt.
+    let burn =
+        format!("grant_type=authorization_code&client_id={CLIENT_ID}&redirect_uri=x&code={code}");
+    let port = Url::parse(&fake.url()).unwrap().port().unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST {TOKEN_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{burn}",
+        burn.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains("KOE303"), "{answer}");
+
+    writeln!(login.stdin(), "{location}").unwrap();
+    let done = login.finish();
+    assert!(fake.saw_error_code("KOE320"));
+    done.assert_error(3, "KOE320", "kbot login");
+    assert!(!done.all().contains(&code), "{done:#?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 7. `kbot status`.
+
+#[test]
+fn status_json_has_the_documented_shape_and_types() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    write_config(&env, &fake, "http://localhost:8765/callback", "file");
+
+    // Before login: logged out, the store named, nothing to leak.
+    let before = run(&env, &["status", "--json"], &[]);
+    before.assert_success();
+    let json: Value = serde_json::from_str(&before.stdout).expect("JSON");
+    assert_eq!(json["logged_in"], Value::Bool(false));
+    assert_eq!(json["secret_store"], "file");
+    assert!(json["nickname"].is_null() && json["refresh_token_expires_at"].is_null());
+
+    let seeded = seed(&env, &fake, TimeDelta::hours(5), TimeDelta::days(50));
+    run(&env, &["send-now", "lunch", "--date", "2023-04-10"], &[]).assert_success();
+    let done = run(&env, &["status", "--json"], &[]);
+    done.assert_success();
+    let json: Value = serde_json::from_str(&done.stdout).expect("JSON");
+    let object = json.as_object().expect("an object");
+    for key in [
+        "config",
+        "secret_store",
+        "logged_in",
+        "nickname",
+        "scopes",
+        "access_token_expires_at",
+        "refresh_token_expires_at",
+        "next",
+        "last_runs",
+    ] {
+        assert!(object.contains_key(key), "{key} missing from {json:#}");
+    }
+    assert_eq!(
+        json["config"].as_str(),
+        Some(env.config_path().to_str().unwrap())
+    );
+    assert_eq!(json["secret_store"], "file");
+    assert_eq!(json["logged_in"], Value::Bool(true));
+    assert_eq!(json["nickname"], "홍길동");
+    assert_eq!(
+        json["scopes"],
+        serde_json::json!(["talk_message", "friends"])
+    );
+    let rfc3339 = |v: &Value| {
+        DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("{v} is no string")))
+            .unwrap_or_else(|e| panic!("{v}: {e}"))
+    };
+    assert_eq!(
+        rfc3339(&json["access_token_expires_at"]).timestamp(),
+        seeded.access_token_expires_at.unwrap().timestamp()
+    );
+    assert_eq!(
+        rfc3339(&json["refresh_token_expires_at"]).timestamp(),
+        seeded.refresh_token_expires_at.unwrap().timestamp()
+    );
+    let next = json["next"].as_object().expect("next is an object");
+    assert_eq!(
+        next.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["dinner", "lunch"]
+    );
+    for (meal, at) in next {
+        let at = rfc3339(at);
+        assert!(at > now(), "{meal} next at {at}");
+        assert_eq!(at.offset().local_minus_utc(), 9 * 3600, "Asia/Seoul time");
+    }
+    let runs = json["last_runs"].as_array().expect("last_runs is an array");
+    assert_eq!(runs.len(), 1, "{json:#}");
+    assert_eq!(runs[0]["date"], "2023-04-10");
+    assert_eq!(runs[0]["meal"], "lunch");
+    rfc3339(&runs[0]["started_at"]);
+}
+
+#[test]
+fn status_warns_when_the_refresh_token_has_under_fourteen_days_left() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    write_config(&env, &fake, "http://localhost:8765/callback", "file");
+    seed(
+        &env,
+        &fake,
+        TimeDelta::hours(5),
+        TimeDelta::days(10) + TimeDelta::hours(1),
+    );
+
+    let done = run(&env, &["status"], &[]);
+    done.assert_success();
+    assert!(
+        done.stdout
+            .lines()
+            .any(|l| l.starts_with("warning: ")
+                && l.contains("the refresh token expires in 10 days")),
+        "{}",
+        done.stdout
+    );
+    let json = run(&env, &["status", "--json"], &[]);
+    let json: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(json["needs_attention"], Value::Bool(true));
+
+    // With weeks left there is nothing to warn about.
+    seed(&env, &fake, TimeDelta::hours(5), TimeDelta::days(40));
+    let calm = run(&env, &["status"], &[]);
+    calm.assert_success();
+    assert!(!calm.stdout.contains("warning"), "{}", calm.stdout);
+    assert!(calm.stdout.contains("login:  홍길동"), "{}", calm.stdout);
+}
