@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::ExposeSecret;
 use serde_json::json;
+use unicode_width::UnicodeWidthStr;
 
 use crate::auth::{self, App, LoginOptions};
 use crate::clock::Clock;
@@ -344,17 +345,18 @@ pub async fn friends(account: &Account, json: bool, out: &mut impl Write) -> Res
             "no friends visible to this app: friends appear once they log in to it and agree to share their friends list\n",
         );
     }
+    // Columns by terminal width, not chars: a Hangul syllable takes two columns.
     let width = friends
         .iter()
-        .map(|f| f.nickname.chars().count())
+        .map(|f| f.nickname.width())
         .max()
-        .unwrap_or(8)
-        .max(8);
+        .unwrap_or(0)
+        .max("nickname".len());
     let mut text = format!("{:<width$}  {:<24}  messages\n", "nickname", "uuid");
     for f in &friends {
-        let pad = width - f.nickname.chars().count() + f.nickname.len();
+        let pad = " ".repeat(width - f.nickname.width());
         text.push_str(&format!(
-            "{:<pad$}  {:<24}  {}{}\n",
+            "{}{pad}  {:<24}  {}{}\n",
             f.nickname,
             f.uuid,
             if f.allowed_msg { "allowed" } else { "blocked" },
