@@ -429,6 +429,43 @@ fn two_processes_refreshing_at_once_share_one_refresh_and_keep_one_valid_refresh
     );
 }
 
+#[test]
+fn friends_shows_korean_nicknames_in_aligned_columns() {
+    use unicode_width::UnicodeWidthStr;
+
+    let fake = FakeKakao::start_on_thread();
+    fake.add_friend("uuid-seoyeon", "이서연", true);
+    fake.add_friend("uuid-alex", "Alex Kim", false);
+    fake.add_friend("uuid-minjun", "박민준이라는긴이름", true);
+    fake.set_favorite("uuid-minjun", true);
+    let env = TestEnv::new();
+    write_config(&env, &fake, "http://localhost:8765/callback", "file");
+    seed(&env, &fake, TimeDelta::hours(5), TimeDelta::days(50));
+
+    let done = run(&env, &["friends"], &[]);
+    done.assert_success();
+    let lines: Vec<&str> = done.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", done.stdout);
+    // The column (in terminal cells) where `needle` starts on `line`.
+    let column = |line: &str, needle: &str| {
+        let at = line
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle} not in {line:?}"));
+        line[..at].width()
+    };
+    let (uuid_at, messages_at) = (column(lines[0], "uuid"), column(lines[0], "messages"));
+    for (uuid, verdict) in [
+        ("uuid-minjun", "allowed"),
+        ("uuid-alex", "blocked"),
+        ("uuid-seoyeon", "allowed"),
+    ] {
+        let line = lines.iter().find(|l| l.contains(uuid)).expect("listed");
+        assert_eq!(column(line, uuid), uuid_at, "{}", done.stdout);
+        assert_eq!(column(line, verdict), messages_at, "{}", done.stdout);
+        assert_eq!(line.ends_with('★'), uuid == "uuid-minjun", "{line}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Losing the login: logout, revocation at Kakao.
 
