@@ -232,6 +232,40 @@ fn no_redirect_before_the_timeout_ends_the_login_with_its_own_message() {
     assert_eq!(fake.count(TOKEN_PATH), 0);
 }
 
+#[test]
+fn a_missing_client_secret_is_koe010_and_kbot_client_secret_fixes_it() {
+    let fake = FakeKakao::start_on_thread();
+    const CLIENT_SECRET: &str = "console-client-secret";
+    fake.configure(|c| c.client_secret = Some(CLIENT_SECRET.into()));
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "file");
+
+    let mut login = spawn(&env, &["login", "--no-browser"], &[]);
+    browse(&login.authorize_url());
+    let done = login.finish();
+    assert!(fake.saw_error_code("KOE010"));
+    done.assert_error(
+        3,
+        "kakao rejected the client credentials of client_id fake-rest-api-key (KOE010",
+        "set KBOT_CLIENT_SECRET to the client secret in the Kakao console",
+    );
+    assert!(stored(&env).is_none());
+
+    let mut login = spawn(
+        &env,
+        &["login", "--no-browser"],
+        &[("KBOT_CLIENT_SECRET", CLIENT_SECRET)],
+    );
+    browse(&login.authorize_url());
+    login.finish().assert_success();
+    let tokens = stored(&env).expect("logged in");
+    assert_eq!(
+        tokens.client_secret.as_ref().map(secret).as_deref(),
+        Some(CLIENT_SECRET)
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // 2. PKCE, checked by the fake.
 
@@ -544,6 +578,32 @@ fn a_refresh_token_kakao_revoked_exits_3_with_kbot_login() {
         done.stderr.lines().find(|l| l.starts_with("hint: ")),
         Some("hint: kbot login")
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_secrets_file_others_can_read_is_refused_with_the_chmod_that_fixes_it() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    write_config(&env, &fake, "http://localhost:8765/callback", "file");
+    seed(&env, &fake, TimeDelta::hours(5), TimeDelta::days(50));
+    let file = env.data_dir().join("secrets.json");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let chmod = format!("chmod 600 {}", file.display());
+    for args in [&["friends"][..], &["status"], &["login", "--no-browser"]] {
+        let done = run(&env, args, &[]);
+        done.assert_error(1, "other users can access it (mode 0644)", &chmod);
+        assert!(!done.stdout.contains("oauth/authorize"), "{done:#?}");
+    }
+    assert_eq!(
+        fake.requests().len(),
+        0,
+        "nothing was sent with an exposed login"
+    );
+    assert_eq!(mode(&file), 0o644, "kbot does not quietly change it");
 }
 
 // ---------------------------------------------------------------------------------------
