@@ -205,9 +205,16 @@ pub async fn login(
     write(out, &text)
 }
 
-/// `kbot logout [--revoke]`.
+/// `kbot logout [--revoke]`. With `--revoke`, Kakao is asked first, while the tokens still
+/// exist: a rejected access token can then be refreshed and the call retried. The local
+/// tokens go whatever Kakao answers, as the SDKs do.
 pub async fn logout(account: &Account, revoke: bool, out: &mut impl Write) -> Result<()> {
-    let result = account.session.logout(revoke).await?;
+    let revoked = if revoke {
+        Some(account.sender().revoke().await)
+    } else {
+        None
+    };
+    let result = account.session.logout(false).await?;
     let mut text = if result.deleted {
         format!(
             "deleted the local tokens from the {}\n",
@@ -216,19 +223,26 @@ pub async fn logout(account: &Account, revoke: bool, out: &mut impl Write) -> Re
     } else {
         "no local tokens to delete\n".to_string()
     };
-    if revoke {
-        match &result.revoke_with {
-            Some(token) => match account.kakao.logout(token.expose_secret()).await {
-                Ok(()) => text.push_str("revoked the tokens at Kakao (/v1/user/logout)\n"),
-                Err(err) => {
-                    write(out, &text)?;
-                    return Err(err.into());
-                }
-            },
-            None => text.push_str("nothing to revoke at Kakao: the login had already expired\n"),
+    match revoked {
+        None => {}
+        Some(Ok(())) => text.push_str("revoked the tokens at Kakao (/v1/user/logout)\n"),
+        Some(Err(err)) if is_login_gone(&err) => text.push_str(
+            "nothing to revoke at Kakao: the login had already ended (expired, revoked or never made)\n",
+        ),
+        Some(Err(err)) => {
+            write(out, &text)?;
+            return Err(err);
         }
     }
     write(out, &text)
+}
+
+/// No login left to revoke: none stored, or Kakao refused its refresh token.
+fn is_login_gone(err: &crate::Error) -> bool {
+    matches!(
+        err.downcast_ref::<auth::AuthError>(),
+        Some(auth::AuthError::NotLoggedIn { .. } | auth::AuthError::RefreshRejected { .. })
+    )
 }
 
 /// `kbot status`: config, store, login, schedule, last runs.
