@@ -561,6 +561,55 @@ fn logout_with_revoke_revokes_the_tokens_at_kakao() {
 }
 
 #[test]
+fn logout_with_revoke_refreshes_a_rejected_access_token_and_still_revokes() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    write_config(&env, &fake, "http://localhost:8765/callback", "file");
+    let seeded = seed(&env, &fake, TimeDelta::hours(5), TimeDelta::days(50));
+    fake.expire_access_tokens(); // kbot's copy looks fresh; Kakao says -401
+
+    let done = run(&env, &["logout", "--revoke"], &[]);
+    done.assert_success();
+    assert!(
+        done.stdout.contains("revoked the tokens at Kakao"),
+        "{done:#?}"
+    );
+    assert_eq!(
+        refresh_tokens_sent(&fake),
+        vec![secret(&seeded.refresh_token)]
+    );
+    assert_eq!(fake.count(LOGOUT_PATH), 2, "-401, then the retry");
+    assert!(
+        fake.valid_refresh_tokens().is_empty(),
+        "no live refresh token left behind at Kakao"
+    );
+    assert!(stored(&env).is_none());
+}
+
+#[test]
+fn logout_with_revoke_of_a_login_kakao_already_ended_deletes_it_and_says_so() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    write_config(&env, &fake, "http://localhost:8765/callback", "file");
+    seed(&env, &fake, TimeDelta::hours(5), TimeDelta::days(50));
+    fake.revoke_all(); // unlinked on the phone
+
+    let done = run(&env, &["logout", "--revoke"], &[]);
+    done.assert_success();
+    assert!(
+        done.stdout.contains("deleted the local tokens"),
+        "{done:#?}"
+    );
+    assert!(
+        done.stdout
+            .contains("nothing to revoke at Kakao: the login had already ended"),
+        "{done:#?}"
+    );
+    assert!(fake.saw_error_code("KOE322"));
+    assert!(stored(&env).is_none());
+}
+
+#[test]
 fn a_refresh_token_kakao_revoked_exits_3_with_kbot_login() {
     let fake = FakeKakao::start_on_thread();
     with_friend(&fake);
