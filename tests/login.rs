@@ -739,6 +739,19 @@ fn verbose_output_and_json_never_contain_a_token_code_verifier_or_client_secret(
     assert_eq!(denied.code, Some(3));
     outputs.push(("friends after logout", denied.all()));
 
+    // Even with every dependency's logs on (KBOT_LOG=trace): a second login and a refresh.
+    let trace = [("KBOT_CLIENT_SECRET", CLIENT_SECRET), ("KBOT_LOG", "trace")];
+    let mut login = spawn(&env, &["login", "--no-browser"], &trace);
+    browse(&login.authorize_url());
+    let done = login.finish();
+    done.assert_success();
+    outputs.push(("login with KBOT_LOG=trace", done.all()));
+    fake.expire_access_tokens();
+    let done = run(&env, &["friends"], &[("KBOT_LOG", "trace")]);
+    done.assert_success();
+    assert!(done.stderr.contains("TRACE"), "trace logs are on");
+    outputs.push(("friends with KBOT_LOG=trace", done.all()));
+
     // Everything the fake handed out or was shown.
     let mut needles: Vec<(&str, String)> = vec![("client secret", CLIENT_SECRET.to_string())];
     needles.extend(
@@ -758,21 +771,10 @@ fn verbose_output_and_json_never_contain_a_token_code_verifier_or_client_secret(
             }
         }
     }
-    assert!(needles.iter().filter(|(k, _)| *k == "code").count() == 1);
-    assert!(
-        needles
-            .iter()
-            .filter(|(k, _)| *k == "code_verifier")
-            .count()
-            == 1
-    );
-    assert!(
-        needles
-            .iter()
-            .filter(|(k, _)| *k == "refresh token")
-            .count()
-            >= 2
-    );
+    // Each needle list is what it should be: two logins, several refresh tokens.
+    let count = |kind: &str| needles.iter().filter(|(k, _)| *k == kind).count();
+    assert_eq!((count("code"), count("code_verifier")), (2, 2));
+    assert!(count("refresh token") >= 3, "{needles:?}");
     assert!(fake.count(ME_PATH) >= 1 && fake.delivered_to("me").len() == 1);
     for (what, text) in &outputs {
         for (kind, needle) in &needles {
