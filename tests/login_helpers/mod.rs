@@ -238,7 +238,7 @@ impl Running {
                     let _ = self.child.kill();
                     break self.child.wait().expect("reap kbot");
                 }
-                None => std::thread::sleep(Duration::from_millis(10)),
+                None => std::thread::sleep(Duration::from_millis(2)),
             }
         };
         // The reader thread ends at EOF, which comes with the exit.
