@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::ExposeSecret;
 use serde_json::json;
+use unicode_width::UnicodeWidthStr;
 
 use crate::auth::{self, App, LoginOptions};
 use crate::clock::Clock;
@@ -144,6 +145,13 @@ pub async fn login(
         app.client_secret = auth::client_secret_from_env_or_prompt()?;
     }
     let store = store(config, paths, args.secret_store)?;
+    // Try the store before the person goes through Kakao's pages: an unreachable keyring
+    // (or a file store others can read) would otherwise only show once the tokens exist.
+    // A corrupt entry is no reason to stop: the login replaces it.
+    match store.load().await {
+        Ok(_) | Err(secrets::SecretsError::Corrupt { .. }) => {}
+        Err(err) => return Err(err.into()),
+    }
     let options = LoginOptions {
         scopes: args.scopes,
         no_browser: args.no_browser,
@@ -197,9 +205,16 @@ pub async fn login(
     write(out, &text)
 }
 
-/// `kbot logout [--revoke]`.
+/// `kbot logout [--revoke]`. With `--revoke`, Kakao is asked first, while the tokens still
+/// exist: a rejected access token can then be refreshed and the call retried. The local
+/// tokens go whatever Kakao answers, as the SDKs do.
 pub async fn logout(account: &Account, revoke: bool, out: &mut impl Write) -> Result<()> {
-    let result = account.session.logout(revoke).await?;
+    let revoked = if revoke {
+        Some(account.sender().revoke().await)
+    } else {
+        None
+    };
+    let result = account.session.logout(false).await?;
     let mut text = if result.deleted {
         format!(
             "deleted the local tokens from the {}\n",
@@ -208,19 +223,26 @@ pub async fn logout(account: &Account, revoke: bool, out: &mut impl Write) -> Re
     } else {
         "no local tokens to delete\n".to_string()
     };
-    if revoke {
-        match &result.revoke_with {
-            Some(token) => match account.kakao.logout(token.expose_secret()).await {
-                Ok(()) => text.push_str("revoked the tokens at Kakao (/v1/user/logout)\n"),
-                Err(err) => {
-                    write(out, &text)?;
-                    return Err(err.into());
-                }
-            },
-            None => text.push_str("nothing to revoke at Kakao: the login had already expired\n"),
+    match revoked {
+        None => {}
+        Some(Ok(())) => text.push_str("revoked the tokens at Kakao (/v1/user/logout)\n"),
+        Some(Err(err)) if is_login_gone(&err) => text.push_str(
+            "nothing to revoke at Kakao: the login had already ended (expired, revoked or never made)\n",
+        ),
+        Some(Err(err)) => {
+            write(out, &text)?;
+            return Err(err);
         }
     }
     write(out, &text)
+}
+
+/// No login left to revoke: none stored, or Kakao refused its refresh token.
+fn is_login_gone(err: &crate::Error) -> bool {
+    matches!(
+        err.downcast_ref::<auth::AuthError>(),
+        Some(auth::AuthError::NotLoggedIn { .. } | auth::AuthError::RefreshRejected { .. })
+    )
 }
 
 /// `kbot status`: config, store, login, schedule, last runs.
@@ -337,17 +359,18 @@ pub async fn friends(account: &Account, json: bool, out: &mut impl Write) -> Res
             "no friends visible to this app: friends appear once they log in to it and agree to share their friends list\n",
         );
     }
+    // Columns by terminal width, not chars: a Hangul syllable takes two columns.
     let width = friends
         .iter()
-        .map(|f| f.nickname.chars().count())
+        .map(|f| f.nickname.width())
         .max()
-        .unwrap_or(8)
-        .max(8);
+        .unwrap_or(0)
+        .max("nickname".len());
     let mut text = format!("{:<width$}  {:<24}  messages\n", "nickname", "uuid");
     for f in &friends {
-        let pad = width - f.nickname.chars().count() + f.nickname.len();
+        let pad = " ".repeat(width - f.nickname.width());
         text.push_str(&format!(
-            "{:<pad$}  {:<24}  {}{}\n",
+            "{}{pad}  {:<24}  {}{}\n",
             f.nickname,
             f.uuid,
             if f.allowed_msg { "allowed" } else { "blocked" },

@@ -318,28 +318,39 @@ impl Rejection {
         self.body.error_code.as_deref()
     }
 
+    /// Kakao would not take this login's code for a reason without its own fix (a PKCE
+    /// verifier that does not match, say): the login has to start over.
+    fn is_spoilt_login(&self) -> bool {
+        self.grant == Grant::Code && self.body.error == "invalid_grant"
+    }
+
     fn exit(&self) -> Exit {
         match self.code() {
             Some("KOE320" | "KOE010" | "KOE322") => Exit::Login,
             Some("KOE303" | "KOE006" | "KOE004" | "KOE008" | "KOE101") => Exit::Config,
+            Some("KOE237") => Exit::Failure, // wait, don't log in again
+            _ if self.is_spoilt_login() => Exit::Login,
             _ => Exit::Failure,
         }
     }
 
     fn hint(&self) -> Option<String> {
         let redirect = &self.redirect_uri;
-        Some(match self.code()? {
-            "KOE320" => "kbot login (a code works once, for a few minutes)".to_string(),
-            "KOE303" | "KOE006" => format!(
+        Some(match self.code() {
+            Some("KOE320") => "kbot login (a code works once, for a few minutes)".to_string(),
+            Some("KOE303" | "KOE006") => format!(
                 "register exactly {redirect} as a Redirect URI in the Kakao console (or set kakao.redirect_uri to the registered one), then kbot login"
             ),
-            "KOE010" => format!(
+            Some("KOE010") => format!(
                 "set {CLIENT_SECRET_ENV} to the client secret in the Kakao console (or turn the client secret off there), then kbot login"
             ),
-            "KOE237" => "wait 10 minutes: Kakao allows 20 access and 30 refresh tokens per user per hour window".to_string(),
-            "KOE004" => "enable Kakao Login for the app in the Kakao console".to_string(),
-            "KOE008" | "KOE101" => "set kakao.client_id to the app's REST API key".to_string(),
-            "KOE322" => "kbot login".to_string(),
+            Some("KOE237") => "wait 10 minutes: Kakao allows 20 access and 30 refresh tokens per user per hour window".to_string(),
+            Some("KOE004") => "enable Kakao Login for the app in the Kakao console".to_string(),
+            Some("KOE008" | "KOE101") => "set kakao.client_id to the app's REST API key".to_string(),
+            Some("KOE322") => "kbot login".to_string(),
+            _ if self.is_spoilt_login() => {
+                "kbot login, and open the link it prints exactly as printed".to_string()
+            }
             _ => return None,
         })
     }
@@ -1177,11 +1188,18 @@ mod tests {
         let err = rejected(Grant::Code, "KOE006", "");
         assert!(err.hint().unwrap().contains("Redirect URI"));
 
+        // An unknown reason not to take the code (e.g. a PKCE mismatch) still means "log in
+        // again", and is said without the code.
         let err = rejected(Grant::Code, "KOE999", "something new with code=SECRETCODE");
         assert_eq!(
             err.to_string(),
             "kakao refused the login token request: invalid_grant KOE999 (something new with code=…)"
         );
+        assert_eq!(err.exit(), Exit::Login);
+        assert!(err.hint().unwrap().starts_with("kbot login"));
+
+        let err = rejected(Grant::Refresh, "KOE999", "something new");
+        assert_eq!(err.exit(), Exit::Failure);
         assert_eq!(err.hint(), None);
     }
 

@@ -378,6 +378,15 @@ impl Sender<'_> {
             .map_err(CallError::into_error)
     }
 
+    /// End the login at Kakao (`/v1/user/logout`). A rejected access token is refreshed and
+    /// the call retried like any other, so a stale cached token leaves no live login behind.
+    pub async fn revoke(&self) -> Result<(), crate::Error> {
+        let kakao = self.kakao;
+        self.call(|token| async move { kakao.logout(&token).await })
+            .await
+            .map_err(CallError::into_error)
+    }
+
     /// The ledger status for a failed call: `unknown` when Kakao may have accepted it and
     /// delivery is at-most-once, `failed` otherwise.
     fn failure_status(&self, err: &crate::kakao::Error) -> crate::ledger::Status {
