@@ -538,37 +538,34 @@ async fn send_parts(
         if part.audience == Audience::Everyone {
             targets.extend(friends.iter());
         }
-        // Claim each (recipient, part) in the ledger first: what is already sent (or, in
-        // at-most-once mode, unknown) is skipped unless forced.
-        let mut claimed: Vec<&Recipient> = Vec::new();
+        // What is already sent (or, in at-most-once mode, unknown) is skipped unless forced.
+        let mut due: Vec<&Recipient> = Vec::new();
         for recipient in targets {
             let key = Key::new(run.date, run.meal, recipient.id.clone(), part_no);
             let previous = ledger.status(&key)?;
             let keep_unknown = previous == Some(Status::Unknown)
                 && sender.delivery == crate::config::Delivery::AtMostOnce
                 && !options.force;
-            if keep_unknown
-                || !ledger.mark_pending(
-                    &key,
-                    recipient.nickname.as_deref(),
-                    options.force,
-                    clock.now(),
-                )?
-            {
-                deliveries.push(delivered(
-                    recipient,
-                    part_no,
-                    if keep_unknown { "unknown" } else { "skipped" },
-                    None,
-                    None,
-                ));
+            let already_sent = previous == Some(Status::Sent) && !options.force;
+            if keep_unknown || already_sent {
+                let status = if keep_unknown { "unknown" } else { "skipped" };
+                deliveries.push(delivered(recipient, part_no, status, None, None));
                 continue;
             }
-            claimed.push(recipient);
+            due.push(recipient);
         }
+        // Each row turns `pending` just before its own call, not all at once: a crash then
+        // leaves only the call in flight pending, so at-most-once marks only that call
+        // `unknown` and the recipients not tried yet are still sent by the next run.
         let (to_me, to_friends): (Vec<&Recipient>, Vec<&Recipient>) =
-            claimed.into_iter().partition(|r| r.is_me());
-        for recipient in to_me {
+            due.into_iter().partition(|r| r.is_me());
+        let claim = Claim {
+            clock,
+            run,
+            part: part_no,
+            force: options.force,
+        };
+        for recipient in claim.take(ledger, &to_me, &mut deliveries)? {
             let kakao = sender.kakao_send;
             let template = &part.template;
             let result = sender
@@ -586,6 +583,10 @@ async fn send_parts(
             }
         }
         for batch in to_friends.chunks(crate::kakao::MAX_RECEIVERS) {
+            let batch = claim.take(ledger, batch, &mut deliveries)?;
+            if batch.is_empty() {
+                continue;
+            }
             let uuids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
             let kakao = sender.kakao_send;
             let template = &part.template;
@@ -618,6 +619,42 @@ async fn send_parts(
         }
     }
     Ok((deliveries, unresolved))
+}
+
+/// Turning rows `pending` just before their call (DESIGN §5).
+struct Claim<'a> {
+    clock: &'a dyn crate::clock::Clock,
+    run: &'a Run,
+    part: u32,
+    force: bool,
+}
+
+impl Claim<'_> {
+    /// Mark each of `recipients` pending for this part and return those that now are; a
+    /// row another kbot process delivered meanwhile is reported as skipped instead.
+    fn take<'r>(
+        &self,
+        ledger: &crate::ledger::Ledger,
+        recipients: &[&'r Recipient],
+        deliveries: &mut Vec<Delivered>,
+    ) -> Result<Vec<&'r Recipient>, crate::Error> {
+        let mut claimed = Vec::with_capacity(recipients.len());
+        for &recipient in recipients {
+            let key = crate::ledger::Key::new(
+                self.run.date,
+                self.run.meal,
+                recipient.id.clone(),
+                self.part,
+            );
+            let nickname = recipient.nickname.as_deref();
+            if ledger.mark_pending(&key, nickname, self.force, self.clock.now())? {
+                claimed.push(recipient);
+            } else {
+                deliveries.push(delivered(recipient, self.part, "skipped", None, None));
+            }
+        }
+        Ok(claimed)
+    }
 }
 
 fn delivered(
