@@ -531,6 +531,7 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
             date,
             meal,
             failed: summary.failed_recipients(),
+            hint: summary.hint(),
         }
         .into());
     }
@@ -611,6 +612,12 @@ fn summary_text(summary: &deliver::Summary) -> String {
     }
     for u in &summary.unresolved {
         text.push_str(&format!("  {}\n", u.describe()));
+    }
+    // One fix goes on the error's `hint:` line; several are listed here.
+    if summary.hint().is_none() {
+        for hint in summary.hints() {
+            text.push_str(&format!("  hint: {hint}\n"));
+        }
     }
     text
 }

@@ -180,6 +180,14 @@ pub enum Unresolved {
         /// The friend's uuid.
         uuid: String,
     },
+    /// The friends list could not be read (consent missing, Kakao or the network down), so
+    /// no configured friend could be resolved; "me" is still sent to.
+    Unavailable {
+        /// Why, as the Kakao error says it.
+        error: String,
+        /// The command or setting that fixes it, if there is one.
+        hint: Option<String>,
+    },
 }
 
 impl Unresolved {
@@ -203,6 +211,20 @@ impl Unresolved {
                     "{name} ({uuid}) blocks messages from this app (allowed_msg = false): skipped"
                 )
             }
+            Unresolved::Unavailable { error, .. } => {
+                format!("no friend was sent to: cannot read the friends list: {error}")
+            }
+        }
+    }
+
+    /// The command or setting that fixes it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Unresolved::Unknown { .. } | Unresolved::Ambiguous { .. } => Some(
+                "correct `friends` under [recipients] in config.toml; `kbot friends` lists the nicknames and uuids".into(),
+            ),
+            Unresolved::Blocked { .. } => None,
+            Unresolved::Unavailable { hint, .. } => hint.clone(),
         }
     }
 }
@@ -298,6 +320,8 @@ pub struct Delivered {
     pub code: Option<i64>,
     /// Why it failed.
     pub detail: Option<String>,
+    /// The command or setting that fixes the failure, if there is one.
+    pub hint: Option<String>,
 }
 
 /// The result of one run.
@@ -530,7 +554,21 @@ async fn send_parts(
         .iter()
         .any(|p| p.audience == Audience::Everyone);
     let to = if wants_friends { options.to } else { To::Me };
-    let (me, friends, unresolved) = recipients(config, sender, to).await?;
+    let (me, friends, unresolved) = match recipients(config, sender, to).await {
+        Ok(found) => found,
+        // Without the friends list no friend can be sent to, but "me" still can. A lost
+        // login (or a broken secret store) is not Kakao's answer: that stops the run.
+        Err(err) if err.downcast_ref::<crate::kakao::Error>().is_some() => {
+            tracing::warn!("cannot read the friends list: {err}");
+            let me = (config.recipients.me && to != To::Friends).then(Recipient::me);
+            let problem = Unresolved::Unavailable {
+                error: err.to_string(),
+                hint: err.hint(),
+            };
+            (me, Vec::new(), vec![problem])
+        }
+        Err(err) => return Err(err),
+    };
     let mut deliveries = Vec::new();
     for (index, part) in run.rendered.parts.iter().enumerate() {
         let part_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
@@ -671,6 +709,7 @@ fn delivered(
         status,
         code,
         detail,
+        hint: None,
     }
 }
 
@@ -704,32 +743,47 @@ fn record(
         }
         Fate::Refused(failure) => {
             ledger.mark_failed(key, Some(failure.code), &failure.msg, now)?;
-            delivered(
-                recipient,
-                key.part,
-                "failed",
-                Some(failure.code),
-                Some(failure.msg),
-            )
+            // A receiver's failure carries the same codes as a whole call's error.
+            let hint = crate::kakao::Error::Api {
+                status: 200,
+                code: failure.code,
+                msg: failure.msg.clone(),
+                required_scopes: Vec::new(),
+                api_type: None,
+            }
+            .hint();
+            Delivered {
+                hint,
+                ..delivered(
+                    recipient,
+                    key.part,
+                    "failed",
+                    Some(failure.code),
+                    Some(failure.msg),
+                )
+            }
         }
         Fate::Error(err) => {
             let detail = err.to_string();
-            if sender.failure_status(err) == Status::Unknown {
+            let status = if sender.failure_status(err) == Status::Unknown {
                 ledger.mark_unknown(key, &detail, now)?;
-                delivered(recipient, key.part, "unknown", err.code(), Some(detail))
+                "unknown"
             } else {
                 ledger.mark_failed(key, err.code(), &detail, now)?;
-                let detail = match err.hint() {
-                    Some(hint) => format!("{detail} (hint: {hint})"),
-                    None => detail,
-                };
-                delivered(recipient, key.part, "failed", err.code(), Some(detail))
+                "failed"
+            };
+            Delivered {
+                hint: err.hint(),
+                ..delivered(recipient, key.part, status, err.code(), Some(detail))
             }
         }
         Fate::LoginLost => {
-            let detail = "no valid login (run `kbot login`)";
+            let detail = "no valid login";
             ledger.mark_failed(key, None, detail, now)?;
-            delivered(recipient, key.part, "failed", None, Some(detail.into()))
+            Delivered {
+                hint: Some("kbot login".into()),
+                ..delivered(recipient, key.part, "failed", None, Some(detail.into()))
+            }
         }
     };
     Ok(row)
@@ -751,12 +805,42 @@ impl Summary {
             }
         }
         for u in &self.unresolved {
-            if let Unresolved::Unknown { name, .. } | Unresolved::Ambiguous { name, .. } = u {
-                out.push(format!("{name} (not resolved)"));
+            match u {
+                Unresolved::Unknown { name, .. } | Unresolved::Ambiguous { name, .. } => {
+                    out.push(format!("{name} (not resolved)"));
+                }
+                Unresolved::Unavailable { .. } => out.push("friends (list unavailable)".into()),
+                Unresolved::Blocked { .. } => {}
             }
         }
         out.extend(self.run.failed_sources());
         out
+    }
+
+    /// The distinct fixes for what went wrong, in the order first met.
+    pub fn hints(&self) -> Vec<String> {
+        let mut hints: Vec<String> = Vec::new();
+        let failed = self
+            .deliveries
+            .iter()
+            .filter(|d| matches!(d.status, "failed" | "unknown"))
+            .filter_map(|d| d.hint.clone());
+        let unresolved = self.unresolved.iter().filter_map(Unresolved::hint);
+        for hint in failed.chain(unresolved) {
+            if !hints.contains(&hint) {
+                hints.push(hint);
+            }
+        }
+        hints
+    }
+
+    /// The fix for everything that went wrong, when there is exactly one (and no scrape
+    /// failure, whose fix is to look at the page).
+    pub fn hint(&self) -> Option<String> {
+        match self.hints().as_slice() {
+            [one] if self.run.failed_sources().is_empty() => Some(one.clone()),
+            _ => None,
+        }
     }
 }
 
@@ -770,6 +854,8 @@ pub struct DeliveryFailed {
     pub meal: Meal,
     /// Who or what failed.
     pub failed: Vec<String>,
+    /// The one fix for every failure, when they share one (e.g. a missing consent).
+    pub hint: Option<String>,
 }
 
 impl Report for DeliveryFailed {
@@ -778,6 +864,9 @@ impl Report for DeliveryFailed {
     }
 
     fn hint(&self) -> Option<String> {
+        if self.hint.is_some() {
+            return self.hint.clone();
+        }
         Some(format!(
             "kbot history shows each failure; kbot send-now {} --date {} sends what is missing",
             self.meal, self.date
