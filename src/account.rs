@@ -337,18 +337,20 @@ pub async fn friends(account: &Account, json: bool, out: &mut impl Write) -> Res
             "no friends visible to this app: friends appear once they log in to it and agree to share their friends list\n",
         );
     }
+    // Pad by terminal columns: a Hangul syllable takes two.
+    let columns = |s: &str| unicode_width::UnicodeWidthStr::width(s);
     let width = friends
         .iter()
-        .map(|f| f.nickname.chars().count())
+        .map(|f| columns(&f.nickname))
         .max()
         .unwrap_or(8)
         .max(8);
     let mut text = format!("{:<width$}  {:<24}  messages\n", "nickname", "uuid");
     for f in &friends {
-        let pad = width - f.nickname.chars().count() + f.nickname.len();
         text.push_str(&format!(
-            "{:<pad$}  {:<24}  {}{}\n",
+            "{}{}  {:<24}  {}{}\n",
             f.nickname,
+            " ".repeat(width - columns(&f.nickname)),
             f.uuid,
             if f.allowed_msg { "allowed" } else { "blocked" },
             if f.favorite { "  ★" } else { "" }

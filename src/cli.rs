@@ -569,6 +569,15 @@ fn summary_text(summary: &deliver::Summary) -> String {
         text.push_str("  nothing to send\n");
     }
     // One line per recipient: the worst outcome of its parts.
+    let who_width = summary
+        .deliveries
+        .iter()
+        .map(|d| match &d.nickname {
+            Some(n) if d.recipient != deliver::ME => width(n) + width(&d.recipient) + 3,
+            _ => width(&d.recipient),
+        })
+        .max()
+        .unwrap_or(0);
     let mut seen: Vec<&str> = Vec::new();
     for d in &summary.deliveries {
         if seen.contains(&d.recipient.as_str()) {
@@ -585,7 +594,7 @@ fn summary_text(summary: &deliver::Summary) -> String {
             _ => d.recipient.clone(),
         };
         let count = |status: &str| rows.iter().filter(|r| r.status == status).count();
-        let mut line = format!("  {who:<28}");
+        let mut line = format!("  {}", pad(&who, who_width));
         for status in ["sent", "skipped", "failed", "unknown"] {
             let n = count(status);
             if n > 0 {
