@@ -435,25 +435,134 @@ fn fail_on_scrape_errors(run: &Run) -> Result<()> {
     }
 }
 
-/// The recipients of each part as configured (names are resolved when sending).
-fn recipients(config: &Config, audience: Audience, to: To) -> Vec<String> {
-    let mut list = Vec::new();
-    if config.recipients.me && to != To::Friends {
-        list.push("me".to_string());
-    }
-    if audience == Audience::Everyone && to != To::Me {
-        list.extend(config.recipients.friends.iter().cloned());
-    }
-    list
+/// Who a preview shows as the recipients: with a login, "me" and the friends resolved
+/// through Kakao (uuids, as a send would use them); without one, the names as configured.
+#[derive(Debug)]
+enum Shown {
+    /// As written in `[recipients]`.
+    Configured,
+    /// Resolved through the friends API.
+    Resolved {
+        me: Option<deliver::Recipient>,
+        friends: Vec<deliver::Recipient>,
+        unresolved: Vec<deliver::Unresolved>,
+    },
 }
 
-fn print_parts(run: &Run, config: &Config, to: To, json: bool, out: &mut impl Write) -> Result<()> {
+impl Shown {
+    /// Resolve the friends when a login exists and a part goes to them; otherwise, or
+    /// when Kakao cannot be asked (offline, login expired), the configured names.
+    async fn find(config: &Config, env: &Env, run: &Run, to: To) -> Shown {
+        let to_friends = to != To::Me
+            && !config.recipients.friends.is_empty()
+            && run
+                .rendered
+                .parts
+                .iter()
+                .any(|p| p.audience == Audience::Everyone);
+        let logged_in = config.kakao.require_client_id().is_ok()
+            && matches!(crate::secrets::remembered(&env.paths.data_dir), Ok(Some(_)));
+        if !to_friends || !logged_in {
+            return Shown::Configured;
+        }
+        let resolved = match env.account(config) {
+            Ok(account) => deliver::recipients(config, &account.sender(), to).await,
+            Err(err) => Err(err),
+        };
+        match resolved {
+            Ok((me, friends, unresolved)) => Shown::Resolved {
+                me,
+                friends,
+                unresolved,
+            },
+            Err(err) => {
+                tracing::warn!(
+                    "showing the configured names: cannot resolve them through Kakao: {err}"
+                );
+                Shown::Configured
+            }
+        }
+    }
+
+    /// The recipients of a part for `--json`: "me", uuids (or configured names).
+    fn ids(&self, config: &Config, audience: Audience, to: To) -> Vec<String> {
+        self.each(config, audience, to, |r| r.id.clone(), String::clone)
+    }
+
+    /// The recipients of a part for people: "me", `nickname (uuid)` (or configured names).
+    fn names(&self, config: &Config, audience: Audience, to: To) -> Vec<String> {
+        self.each(
+            config,
+            audience,
+            to,
+            deliver::Recipient::display,
+            String::clone,
+        )
+    }
+
+    fn each(
+        &self,
+        config: &Config,
+        audience: Audience,
+        to: To,
+        resolved: impl Fn(&deliver::Recipient) -> String,
+        configured: impl Fn(&String) -> String,
+    ) -> Vec<String> {
+        let mut list = Vec::new();
+        let (with_me, with_friends) = (
+            to != To::Friends,
+            audience == Audience::Everyone && to != To::Me,
+        );
+        match self {
+            Shown::Configured => {
+                if config.recipients.me && with_me {
+                    list.push(deliver::ME.to_string());
+                }
+                if with_friends {
+                    list.extend(config.recipients.friends.iter().map(configured));
+                }
+            }
+            Shown::Resolved { me, friends, .. } => {
+                list.extend(me.iter().filter(|_| with_me).map(&resolved));
+                if with_friends {
+                    list.extend(friends.iter().map(&resolved));
+                }
+            }
+        }
+        list
+    }
+
+    fn unresolved(&self) -> Vec<String> {
+        match self {
+            Shown::Configured => Vec::new(),
+            Shown::Resolved { unresolved, .. } => unresolved
+                .iter()
+                .map(deliver::Unresolved::describe)
+                .collect(),
+        }
+    }
+}
+
+fn print_parts(
+    run: &Run,
+    config: &Config,
+    shown: &Shown,
+    to: To,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
     let parts: Vec<_> = run
         .rendered
         .parts
         .iter()
-        .map(|p| (recipients(config, p.audience, to), &p.template))
-        .filter(|(r, _)| !r.is_empty())
+        .map(|p| {
+            (
+                shown.ids(config, p.audience, to),
+                shown.names(config, p.audience, to),
+                &p.template,
+            )
+        })
+        .filter(|(r, _, _)| !r.is_empty())
         .collect();
     if json {
         let value = json!({
@@ -461,8 +570,9 @@ fn print_parts(run: &Run, config: &Config, to: To, json: bool, out: &mut impl Wr
             "meal": run.meal,
             "parts": parts
                 .iter()
-                .map(|(r, t)| json!({"recipients": r, "template_object": t}))
+                .map(|(r, _, t)| json!({"recipients": r, "template_object": t}))
                 .collect::<Vec<_>>(),
+            "unresolved": shown.unresolved(),
         });
         return write_out(out, &format!("{}\n", pretty(&value)));
     }
@@ -471,29 +581,30 @@ fn print_parts(run: &Run, config: &Config, to: To, json: bool, out: &mut impl Wr
     }
     let n = parts.len();
     let mut text = String::new();
-    for (i, (recipients, template)) in parts.iter().enumerate() {
-        text.push_str(&format!(
-            "── part {}/{n} → {}\n",
-            i + 1,
-            recipients.join(", ")
-        ));
+    for (i, (_, names, template)) in parts.iter().enumerate() {
+        text.push_str(&format!("── part {}/{n} → {}\n", i + 1, names.join(", ")));
         match template["object_type"].as_str() {
             Some("text") => text.push_str(template["text"].as_str().unwrap_or_default()),
             _ => text.push_str(&pretty(template)),
         }
         text.push_str("\n\n");
     }
+    for problem in shown.unresolved() {
+        text.push_str(&format!("not sent to: {problem}\n"));
+    }
     write_out(out, &text)
 }
 
 async fn preview(args: RunArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     let (config, run) = prepare(&args, env).await?;
-    print_parts(&run, &config, To::All, args.json, out)
+    let shown = Shown::find(&config, env, &run, To::All).await;
+    print_parts(&run, &config, &shown, To::All, args.json, out)
 }
 
 async fn dry_run(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     let (config, run) = prepare(&args.run, env).await?;
-    print_parts(&run, &config, args.to, args.run.json, out)?;
+    let shown = Shown::find(&config, env, &run, args.to).await;
+    print_parts(&run, &config, &shown, args.to, args.run.json, out)?;
     fail_on_scrape_errors(&run)
 }
 
