@@ -801,7 +801,7 @@ fn history_text(rows: &[crate::ledger::HistoryRow]) -> String {
         Status::Missed => 3,
         Status::Sent => 4,
     };
-    let mut blocks: Vec<(String, Vec<Line>)> = Vec::new();
+    let mut blocks: Vec<(String, Option<String>, Vec<Line>)> = Vec::new();
     for (date, meal, slot) in &slots {
         let mut lines: Vec<Line> = Vec::new();
         let mut heading = format!("{date} {:<9}", meal.as_str());
@@ -878,17 +878,26 @@ fn history_text(rows: &[crate::ledger::HistoryRow]) -> String {
             ));
         }
         lines.sort_by_key(|l| severity(l.status));
-        blocks.push((heading, lines));
+        // What no delivery row shows: friends not resolved, a friends list not readable.
+        let note = slot
+            .iter()
+            .filter(|r| r.recipient.is_some())
+            .find_map(|r| r.run_detail.clone())
+            .filter(|d| deliver::detail_says_more(d));
+        blocks.push((heading, note, lines));
     }
     let who_width = blocks
         .iter()
-        .flat_map(|(_, lines)| lines.iter().map(|l| width(&l.who)))
+        .flat_map(|(_, _, lines)| lines.iter().map(|l| width(&l.who)))
         .max()
         .unwrap_or(0);
     let mut text = String::new();
-    for (heading, lines) in blocks {
+    for (heading, note, lines) in blocks {
         text.push_str(heading.trim_end());
         text.push('\n');
+        if let Some(note) = note {
+            text.push_str(&format!("  note: {note}\n"));
+        }
         for line in lines {
             let entry = format!(
                 "  {:<8} {}  {:<6} {}",
@@ -1040,6 +1049,7 @@ mod tests {
             detail: code.map(|_| "daily message limit per sender has been exceeded.".into()),
             updated_at: at,
             outcome: Some("menu".into()),
+            run_detail: None,
         };
         // Newest first, as the ledger returns them.
         let rows = vec![

@@ -517,6 +517,25 @@ fn run_outcome(run: &Run) -> &'static str {
     }
 }
 
+/// `1 delivery failed`, `3 deliveries failed`: the part of a run's detail that only counts
+/// what the delivery rows show anyway.
+fn failed_note(n: usize) -> String {
+    let plural = if n == 1 { "delivery" } else { "deliveries" };
+    format!("{n} {plural} failed")
+}
+
+/// Whether a run's detail (as the ledger keeps it) says more than how many deliveries
+/// failed, i.e. something `history` would not show otherwise.
+pub fn detail_says_more(detail: &str) -> bool {
+    detail.split("; ").any(|piece| {
+        let count = piece
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse::<usize>().ok());
+        count.is_none_or(|n| piece != failed_note(n))
+    })
+}
+
 fn describe_run(run: &Run, deliveries: &[Delivered], unresolved: &[Unresolved]) -> Option<String> {
     let mut notes: Vec<String> = run
         .reports
@@ -528,7 +547,7 @@ fn describe_run(run: &Run, deliveries: &[Delivered], unresolved: &[Unresolved]) 
         .filter(|d| matches!(d.status, "failed" | "unknown"))
         .count();
     if failed > 0 {
-        notes.push(format!("{failed} deliveries failed"));
+        notes.push(failed_note(failed));
     }
     notes.extend(unresolved.iter().map(Unresolved::describe));
     (!notes.is_empty()).then(|| notes.join("; "))
@@ -871,5 +890,65 @@ impl Report for DeliveryFailed {
             "kbot history shows each failure; kbot send-now {} --date {} sends what is missing",
             self.meal, self.date
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn friend(uuid: &str, nickname: &str, allowed_msg: bool) -> crate::kakao::Friend {
+        crate::kakao::Friend {
+            uuid: uuid.into(),
+            id: None,
+            nickname: nickname.into(),
+            allowed_msg,
+            favorite: false,
+        }
+    }
+
+    #[test]
+    fn friends_resolve_by_uuid_or_unique_nickname_and_every_problem_is_named() {
+        let friends = [
+            friend("u-1", "이서연", true),
+            friend("u-2", "김민수", true),
+            friend("u-3", "김민수", true),
+            friend("u-4", "차단", false),
+        ];
+        let wanted: Vec<String> = ["이서연", "u-2", "김민수", "이서현", "차단", "u-1"]
+            .map(String::from)
+            .to_vec();
+        let (found, problems) = resolve_friends(&wanted, &friends);
+        let ids: Vec<&str> = found.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["u-1", "u-2"], "u-1 is named twice and sent to once");
+        assert_eq!(
+            problems,
+            [
+                Unresolved::Ambiguous {
+                    name: "김민수".into(),
+                    uuids: vec!["u-2".into(), "u-3".into()],
+                },
+                Unresolved::Unknown {
+                    name: "이서현".into(),
+                    closest: vec!["이서연".into()],
+                },
+                Unresolved::Blocked {
+                    name: "차단".into(),
+                    uuid: "u-4".into(),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_run_detail_that_only_counts_failures_says_nothing_more() {
+        assert!(!detail_says_more(&failed_note(1)));
+        assert!(!detail_says_more(&failed_note(12)));
+        assert!(detail_says_more(&format!(
+            "{}; \"이서현\" is not among your friends who use this app",
+            failed_note(2)
+        )));
+        assert!(detail_says_more("학생식당: no table matched"));
+        assert!(detail_says_more("3 sources answered"));
     }
 }
