@@ -90,12 +90,8 @@ impl Bot {
     }
 
     /// The JBNU page (one part) to me and to `friends` (nicknames or uuids).
-    fn jbnu_to(&self, me: bool, friends: &[&str], extra: &str) {
-        self.config(
-            JBNU,
-            JBNU_TABLE,
-            &format!("{}{extra}", recipients(me, friends)),
-        );
+    fn jbnu_to(&self, friends: &[&str], extra: &str) {
+        self.config(JBNU, JBNU_TABLE, &format!("{}{extra}", recipients(friends)));
     }
 
     /// Seed the file store as `kbot login` would, with a live token pair from the fake.
@@ -184,10 +180,10 @@ impl Bot {
     }
 }
 
-/// A `[recipients]` section.
-fn recipients(me: bool, friends: &[&str]) -> String {
+/// A `[recipients]` section: me and `friends`.
+fn recipients(friends: &[&str]) -> String {
     let list: Vec<String> = friends.iter().map(|f| format!("{f:?}")).collect();
-    format!("[recipients]\nme = {me}\nfriends = [{}]\n", list.join(", "))
+    format!("[recipients]\nme = true\nfriends = [{}]\n", list.join(", "))
 }
 
 fn stdout(output: &Output) -> String {
@@ -208,7 +204,7 @@ fn all_text(output: &Output) -> String {
     )
 }
 
-/// The summary line of one recipient in `send-now`'s text output.
+/// The first line of `text` that mentions `who`.
 fn line_of<'a>(text: &'a str, who: &str) -> &'a str {
     text.lines()
         .find(|l| l.contains(who))
@@ -248,7 +244,7 @@ fn batches(fake: &FakeKakao) -> Vec<Vec<String>> {
 #[test]
 fn send_now_reaches_me_and_twelve_friends_once_and_a_second_run_sends_nothing() {
     let bot = Bot::new(&TWELVE);
-    bot.jbnu_to(true, &twelve_as_configured(), "");
+    bot.jbnu_to(&twelve_as_configured(), "");
     bot.login();
 
     let first = bot.send(&JBNU_LUNCH);
@@ -329,7 +325,7 @@ fn a_long_menu_arrives_as_numbered_parts_of_at_most_200_characters_in_order_ever
     bot.config(
         "dgu-coop-week-2026-09-27-euckr",
         &selector,
-        &recipients(true, &[friends[0].1, friends[1].0, friends[2].1]),
+        &recipients(&[friends[0].1, friends[1].0, friends[2].1]),
     );
     bot.login();
     let args = ["lunch", "--date", "2026-09-28"];
@@ -404,7 +400,7 @@ fn a_long_menu_arrives_as_numbered_parts_of_at_most_200_characters_in_order_ever
 #[test]
 fn server_errors_and_a_reset_on_the_friends_call_still_serve_every_recipient_once() {
     let bot = Bot::new(&TWELVE);
-    bot.jbnu_to(true, &twelve_as_configured(), "");
+    bot.jbnu_to(&twelve_as_configured(), "");
     bot.login();
     bot.fake.inject(FRIENDS_PATH, Fault::Reset);
     bot.fake.inject(FRIENDS_PATH, Fault::ServerError);
@@ -430,7 +426,7 @@ fn a_daily_quota_refusal_fails_only_that_friend_and_history_shows_its_code() {
     let bot = Bot::new(friends);
     // The sender may send two messages today: the third receiver of the batch trips -532.
     bot.fake.configure(|c| c.sender_daily_quota = 2);
-    bot.jbnu_to(true, &[friends[0].1, friends[1].1, friends[2].1], "");
+    bot.jbnu_to(&[friends[0].1, friends[1].1, friends[2].1], "");
     bot.login();
 
     let output = bot.send(&JBNU_LUNCH);
@@ -505,7 +501,7 @@ impl LedgerLock {
 #[test]
 fn kill_9_mid_send_then_send_now_again_leaves_nobody_without_the_menu() {
     let bot = Bot::new(&TWELVE);
-    bot.jbnu_to(true, &twelve_as_configured(), "");
+    bot.jbnu_to(&twelve_as_configured(), "");
     bot.login();
     bot.fake.configure(|c| c.delay = KAKAO_PAUSE);
 
@@ -558,7 +554,7 @@ fn kill_9_mid_send_then_send_now_again_leaves_nobody_without_the_menu() {
 #[test]
 fn a_kill_after_kakao_accepted_a_batch_duplicates_only_that_batch() {
     let bot = Bot::new(&TWELVE);
-    bot.jbnu_to(true, &twelve_as_configured(), "");
+    bot.jbnu_to(&twelve_as_configured(), "");
     bot.login();
     bot.fake.configure(|c| c.delay = KAKAO_PAUSE);
 
@@ -602,7 +598,6 @@ fn a_kill_after_kakao_accepted_a_batch_duplicates_only_that_batch() {
 fn at_most_once_turns_an_interrupted_batch_into_unknown_and_never_resends_it() {
     let bot = Bot::new(&TWELVE);
     bot.jbnu_to(
-        true,
         &twelve_as_configured(),
         "[message]\ndelivery = \"at-most-once\"\n",
     );
@@ -661,7 +656,6 @@ fn at_most_once_turns_an_interrupted_batch_into_unknown_and_never_resends_it() {
 fn at_most_once_does_not_retry_a_send_whose_answer_was_lost() {
     let bot = Bot::new(&TWELVE[..2]);
     bot.jbnu_to(
-        true,
         &[TWELVE[0].1, TWELVE[1].1],
         "[message]\ndelivery = \"at-most-once\"\n",
     );
@@ -687,7 +681,7 @@ fn at_most_once_does_not_retry_a_send_whose_answer_was_lost() {
 #[test]
 fn an_access_token_that_expires_mid_run_is_refreshed_once_and_the_run_completes() {
     let bot = Bot::new(&TWELVE);
-    bot.jbnu_to(true, &twelve_as_configured(), "");
+    bot.jbnu_to(&twelve_as_configured(), "");
     bot.login();
     bot.fake.configure(|c| c.delay = KAKAO_PAUSE / 2);
 
@@ -722,7 +716,7 @@ fn an_unknown_or_ambiguous_nickname_is_reported_and_the_others_are_still_served(
     bot.fake.add_friend("fuuid-kim-1", "김민수", true);
     bot.fake.add_friend("fuuid-kim-2", "김민수", true);
     // "이서현" is one letter off "이서연".
-    bot.jbnu_to(true, &["이서현", "김민수", TWELVE[1].1, TWELVE[2].0], "");
+    bot.jbnu_to(&["이서현", "김민수", TWELVE[1].1, TWELVE[2].0], "");
     bot.login();
 
     let output = bot.send(&JBNU_LUNCH);
@@ -762,7 +756,7 @@ fn an_unknown_or_ambiguous_nickname_is_reported_and_the_others_are_still_served(
 fn a_friend_who_blocks_messages_is_skipped_with_a_warning() {
     let bot = Bot::new(&TWELVE[..2]);
     bot.fake.add_friend("fuuid-blocked", "차단한친구", false);
-    bot.jbnu_to(true, &[TWELVE[0].1, "차단한친구", TWELVE[1].1], "");
+    bot.jbnu_to(&[TWELVE[0].1, "차단한친구", TWELVE[1].1], "");
     bot.login();
 
     let output = bot.send(&JBNU_LUNCH);
@@ -791,7 +785,7 @@ fn a_friend_who_blocks_messages_is_skipped_with_a_warning() {
 #[test]
 fn a_missing_consent_names_the_login_scope_that_fixes_it() {
     let bot = Bot::new(&TWELVE[..1]);
-    bot.jbnu_to(true, &[TWELVE[0].1], "");
+    bot.jbnu_to(&[TWELVE[0].1], "");
     bot.login();
 
     // No talk_message consent: "send to me" is refused with -402.
@@ -837,7 +831,7 @@ fn a_missing_consent_names_the_login_scope_that_fixes_it() {
 #[test]
 fn to_me_and_to_friends_each_send_only_their_part_of_the_run() {
     let bot = Bot::new(&TWELVE[..2]);
-    bot.jbnu_to(true, &[TWELVE[0].1, TWELVE[1].0], "");
+    bot.jbnu_to(&[TWELVE[0].1, TWELVE[1].0], "");
     bot.login();
 
     let me = bot.send(&["lunch", "--date", "2023-04-10", "--to", "me"]);
@@ -856,7 +850,7 @@ fn to_me_and_to_friends_each_send_only_their_part_of_the_run() {
 #[test]
 fn force_sends_again_what_was_already_delivered() {
     let bot = Bot::new(&TWELVE[..2]);
-    bot.jbnu_to(true, &[TWELVE[0].1, TWELVE[1].0], "");
+    bot.jbnu_to(&[TWELVE[0].1, TWELVE[1].0], "");
     bot.login();
     let first = bot.send(&JBNU_LUNCH);
     assert!(first.status.success(), "{}", all_text(&first));
@@ -875,7 +869,7 @@ fn a_page_that_changed_sends_nothing_to_friends_and_a_warning_to_me() {
     bot.config(
         JBNU,
         "table.menu-that-is-gone",
-        &recipients(true, &[TWELVE[0].1, TWELVE[1].0]),
+        &recipients(&[TWELVE[0].1, TWELVE[1].0]),
     );
     bot.login();
 
@@ -901,7 +895,7 @@ fn a_page_that_changed_sends_nothing_to_friends_and_a_warning_to_me() {
 #[test]
 fn preview_shows_friends_as_uuids_when_logged_in_and_as_configured_names_offline() {
     let bot = Bot::new(&TWELVE[..3]);
-    bot.jbnu_to(true, &[TWELVE[0].1, TWELVE[1].0, TWELVE[2].1], "");
+    bot.jbnu_to(&[TWELVE[0].1, TWELVE[1].0, TWELVE[2].1], "");
     let preview = |bot: &Bot| {
         let output = bot.kbot(&["preview", "lunch", "--date", "2023-04-10", "--json"]);
         assert!(output.status.success(), "{}", all_text(&output));
@@ -957,7 +951,7 @@ fn history_and_friends_json_follow_the_documented_shapes() {
     bot.fake.add_friend("fuuid-blocked", "차단한친구", false);
     bot.fake.set_favorite(TWELVE[0].0, true);
     bot.fake.configure(|c| c.sender_daily_quota = 2);
-    bot.jbnu_to(true, &[TWELVE[0].1, TWELVE[1].1, TWELVE[2].1], "");
+    bot.jbnu_to(&[TWELVE[0].1, TWELVE[1].1, TWELVE[2].1], "");
     bot.login();
     let output = bot.send(&JBNU_LUNCH);
     assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
@@ -1068,7 +1062,6 @@ fn history_shows_sent_failed_unknown_and_missed_at_a_glance() {
     let bot = Bot::new(&TWELVE[..3]);
     bot.fake.configure(|c| c.sender_daily_quota = 2);
     bot.jbnu_to(
-        true,
         &[TWELVE[0].1, TWELVE[1].1, TWELVE[2].1],
         "[message]\ndelivery = \"at-most-once\"\n",
     );
