@@ -435,25 +435,134 @@ fn fail_on_scrape_errors(run: &Run) -> Result<()> {
     }
 }
 
-/// The recipients of each part as configured (names are resolved when sending).
-fn recipients(config: &Config, audience: Audience, to: To) -> Vec<String> {
-    let mut list = Vec::new();
-    if config.recipients.me && to != To::Friends {
-        list.push("me".to_string());
-    }
-    if audience == Audience::Everyone && to != To::Me {
-        list.extend(config.recipients.friends.iter().cloned());
-    }
-    list
+/// Who a preview shows as the recipients: with a login, "me" and the friends resolved
+/// through Kakao (uuids, as a send would use them); without one, the names as configured.
+#[derive(Debug)]
+enum Shown {
+    /// As written in `[recipients]`.
+    Configured,
+    /// Resolved through the friends API.
+    Resolved {
+        me: Option<deliver::Recipient>,
+        friends: Vec<deliver::Recipient>,
+        unresolved: Vec<deliver::Unresolved>,
+    },
 }
 
-fn print_parts(run: &Run, config: &Config, to: To, json: bool, out: &mut impl Write) -> Result<()> {
+impl Shown {
+    /// Resolve the friends when a login exists and a part goes to them; otherwise, or
+    /// when Kakao cannot be asked (offline, login expired), the configured names.
+    async fn find(config: &Config, env: &Env, run: &Run, to: To) -> Shown {
+        let to_friends = to != To::Me
+            && !config.recipients.friends.is_empty()
+            && run
+                .rendered
+                .parts
+                .iter()
+                .any(|p| p.audience == Audience::Everyone);
+        let logged_in = config.kakao.require_client_id().is_ok()
+            && matches!(crate::secrets::remembered(&env.paths.data_dir), Ok(Some(_)));
+        if !to_friends || !logged_in {
+            return Shown::Configured;
+        }
+        let resolved = match env.account(config) {
+            Ok(account) => deliver::recipients(config, &account.sender(), to).await,
+            Err(err) => Err(err),
+        };
+        match resolved {
+            Ok((me, friends, unresolved)) => Shown::Resolved {
+                me,
+                friends,
+                unresolved,
+            },
+            Err(err) => {
+                tracing::warn!(
+                    "showing the configured names: cannot resolve them through Kakao: {err}"
+                );
+                Shown::Configured
+            }
+        }
+    }
+
+    /// The recipients of a part for `--json`: "me", uuids (or configured names).
+    fn ids(&self, config: &Config, audience: Audience, to: To) -> Vec<String> {
+        self.each(config, audience, to, |r| r.id.clone(), String::clone)
+    }
+
+    /// The recipients of a part for people: "me", `nickname (uuid)` (or configured names).
+    fn names(&self, config: &Config, audience: Audience, to: To) -> Vec<String> {
+        self.each(
+            config,
+            audience,
+            to,
+            deliver::Recipient::display,
+            String::clone,
+        )
+    }
+
+    fn each(
+        &self,
+        config: &Config,
+        audience: Audience,
+        to: To,
+        resolved: impl Fn(&deliver::Recipient) -> String,
+        configured: impl Fn(&String) -> String,
+    ) -> Vec<String> {
+        let mut list = Vec::new();
+        let (with_me, with_friends) = (
+            to != To::Friends,
+            audience == Audience::Everyone && to != To::Me,
+        );
+        match self {
+            Shown::Configured => {
+                if config.recipients.me && with_me {
+                    list.push(deliver::ME.to_string());
+                }
+                if with_friends {
+                    list.extend(config.recipients.friends.iter().map(configured));
+                }
+            }
+            Shown::Resolved { me, friends, .. } => {
+                list.extend(me.iter().filter(|_| with_me).map(&resolved));
+                if with_friends {
+                    list.extend(friends.iter().map(&resolved));
+                }
+            }
+        }
+        list
+    }
+
+    fn unresolved(&self) -> Vec<String> {
+        match self {
+            Shown::Configured => Vec::new(),
+            Shown::Resolved { unresolved, .. } => unresolved
+                .iter()
+                .map(deliver::Unresolved::describe)
+                .collect(),
+        }
+    }
+}
+
+fn print_parts(
+    run: &Run,
+    config: &Config,
+    shown: &Shown,
+    to: To,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
     let parts: Vec<_> = run
         .rendered
         .parts
         .iter()
-        .map(|p| (recipients(config, p.audience, to), &p.template))
-        .filter(|(r, _)| !r.is_empty())
+        .map(|p| {
+            (
+                shown.ids(config, p.audience, to),
+                shown.names(config, p.audience, to),
+                &p.template,
+            )
+        })
+        .filter(|(r, _, _)| !r.is_empty())
         .collect();
     if json {
         let value = json!({
@@ -461,8 +570,9 @@ fn print_parts(run: &Run, config: &Config, to: To, json: bool, out: &mut impl Wr
             "meal": run.meal,
             "parts": parts
                 .iter()
-                .map(|(r, t)| json!({"recipients": r, "template_object": t}))
+                .map(|(r, _, t)| json!({"recipients": r, "template_object": t}))
                 .collect::<Vec<_>>(),
+            "unresolved": shown.unresolved(),
         });
         return write_out(out, &format!("{}\n", pretty(&value)));
     }
@@ -471,29 +581,30 @@ fn print_parts(run: &Run, config: &Config, to: To, json: bool, out: &mut impl Wr
     }
     let n = parts.len();
     let mut text = String::new();
-    for (i, (recipients, template)) in parts.iter().enumerate() {
-        text.push_str(&format!(
-            "── part {}/{n} → {}\n",
-            i + 1,
-            recipients.join(", ")
-        ));
+    for (i, (_, names, template)) in parts.iter().enumerate() {
+        text.push_str(&format!("── part {}/{n} → {}\n", i + 1, names.join(", ")));
         match template["object_type"].as_str() {
             Some("text") => text.push_str(template["text"].as_str().unwrap_or_default()),
             _ => text.push_str(&pretty(template)),
         }
         text.push_str("\n\n");
     }
+    for problem in shown.unresolved() {
+        text.push_str(&format!("not sent to: {problem}\n"));
+    }
     write_out(out, &text)
 }
 
 async fn preview(args: RunArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     let (config, run) = prepare(&args, env).await?;
-    print_parts(&run, &config, To::All, args.json, out)
+    let shown = Shown::find(&config, env, &run, To::All).await;
+    print_parts(&run, &config, &shown, To::All, args.json, out)
 }
 
 async fn dry_run(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     let (config, run) = prepare(&args.run, env).await?;
-    print_parts(&run, &config, args.to, args.run.json, out)?;
+    let shown = Shown::find(&config, env, &run, args.to).await;
+    print_parts(&run, &config, &shown, args.to, args.run.json, out)?;
     fail_on_scrape_errors(&run)
 }
 
@@ -531,6 +642,7 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
             date,
             meal,
             failed: summary.failed_recipients(),
+            hint: summary.hint(),
         }
         .into());
     }
@@ -568,6 +680,15 @@ fn summary_text(summary: &deliver::Summary) -> String {
         text.push_str("  nothing to send\n");
     }
     // One line per recipient: the worst outcome of its parts.
+    let who_width = summary
+        .deliveries
+        .iter()
+        .map(|d| match &d.nickname {
+            Some(n) if d.recipient != deliver::ME => width(n) + width(&d.recipient) + 3,
+            _ => width(&d.recipient),
+        })
+        .max()
+        .unwrap_or(0);
     let mut seen: Vec<&str> = Vec::new();
     for d in &summary.deliveries {
         if seen.contains(&d.recipient.as_str()) {
@@ -584,7 +705,7 @@ fn summary_text(summary: &deliver::Summary) -> String {
             _ => d.recipient.clone(),
         };
         let count = |status: &str| rows.iter().filter(|r| r.status == status).count();
-        let mut line = format!("  {who:<28}");
+        let mut line = format!("  {}", pad(&who, who_width));
         for status in ["sent", "skipped", "failed", "unknown"] {
             let n = count(status);
             if n > 0 {
@@ -612,6 +733,12 @@ fn summary_text(summary: &deliver::Summary) -> String {
     for u in &summary.unresolved {
         text.push_str(&format!("  {}\n", u.describe()));
     }
+    // One fix goes on the error's `hint:` line; several are listed here.
+    if summary.hint().is_none() {
+        for hint in summary.hints() {
+            text.push_str(&format!("  hint: {hint}\n"));
+        }
+    }
     text
 }
 
@@ -634,29 +761,191 @@ fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<
     if rows.is_empty() {
         return write_out(out, "no runs yet\n");
     }
-    let mut text = String::new();
-    for row in &rows {
-        let who = match (&row.recipient, &row.nickname) {
-            (Some(r), Some(n)) if r != deliver::ME => format!("{n} ({r})"),
-            (Some(r), _) => r.clone(),
-            (None, _) => "—".into(),
-        };
-        let status = row.status.map_or_else(
-            || row.outcome.clone().unwrap_or_default(),
-            |s| s.to_string(),
-        );
+    let mut text = history_text(&rows);
+    if rows.len() == limit {
         text.push_str(&format!(
-            "{} {:<9} {:<8} {:<28} {:>4}  {}{}\n",
-            row.date,
-            row.meal.as_str(),
-            status,
-            who,
-            row.part.map(|p| format!("#{p}")).unwrap_or_default(),
-            row.code.map(|c| format!("[{c}] ")).unwrap_or_default(),
-            row.detail.as_deref().unwrap_or(""),
+            "(the newest {limit} entries; kbot history --limit {} shows more)\n",
+            limit.saturating_mul(4)
         ));
     }
     write_out(out, &text)
+}
+
+/// `history` for people: one block per slot (newest first) under a heading that counts
+/// the recipients by outcome, then one line per recipient and outcome, problems first,
+/// with the parts it covers and Kakao's code. Columns line up by display width (Hangul
+/// takes two columns). Pure.
+fn history_text(rows: &[crate::ledger::HistoryRow]) -> String {
+    use crate::ledger::Status;
+    // Slots in the order met (newest first); inside a slot, rows oldest first = send order.
+    let mut slots: Vec<(NaiveDate, Meal, Vec<&crate::ledger::HistoryRow>)> = Vec::new();
+    for row in rows {
+        match slots
+            .iter_mut()
+            .find(|(d, m, _)| *d == row.date && *m == row.meal)
+        {
+            Some((_, _, slot)) => slot.insert(0, row),
+            None => slots.push((row.date, row.meal, vec![row])),
+        }
+    }
+    struct Line {
+        status: Status,
+        who: String,
+        parts: Vec<u32>,
+        why: String,
+    }
+    let severity = |s: Status| match s {
+        Status::Failed => 0,
+        Status::Unknown => 1,
+        Status::Pending => 2,
+        Status::Missed => 3,
+        Status::Sent => 4,
+    };
+    let mut blocks: Vec<(String, Option<String>, Vec<Line>)> = Vec::new();
+    for (date, meal, slot) in &slots {
+        let mut lines: Vec<Line> = Vec::new();
+        let mut heading = format!("{date} {:<9}", meal.as_str());
+        for row in slot {
+            let (Some(recipient), Some(part), Some(status)) =
+                (&row.recipient, row.part, row.status)
+            else {
+                // A slot without deliveries: missed, skipped when closed, or a scrape
+                // failure nobody was told about.
+                let what = match (row.status, row.outcome.as_deref()) {
+                    (Some(Status::Missed), _) | (_, Some("missed")) => {
+                        "missed: kbot was not running when it was due; not sent".to_string()
+                    }
+                    (_, Some(outcome)) => format!("{outcome}: nothing sent"),
+                    (_, None) => "running or interrupted: nothing sent yet".to_string(),
+                };
+                heading.push_str(&format!(" {what}"));
+                if let Some(detail) = &row.detail {
+                    heading.push_str(&format!(" ({detail})"));
+                }
+                continue;
+            };
+            let who = match &row.nickname {
+                Some(nick) if recipient != deliver::ME => format!("{nick} ({recipient})"),
+                _ => recipient.clone(),
+            };
+            match lines
+                .iter_mut()
+                .find(|l| l.who == who && l.status == status)
+            {
+                Some(line) => line.parts.push(part),
+                None => lines.push(Line {
+                    status,
+                    who,
+                    parts: vec![part],
+                    why: match (row.code, &row.detail) {
+                        (Some(code), Some(detail)) => format!("[{code}] {detail}"),
+                        (Some(code), None) => format!("[{code}]"),
+                        (None, Some(detail)) => detail.clone(),
+                        (None, None) => String::new(),
+                    },
+                }),
+            }
+        }
+        if !lines.is_empty() {
+            // Each recipient counts once, by its worst outcome.
+            let mut worst: Vec<(&str, Status)> = Vec::new();
+            for line in &lines {
+                match worst.iter_mut().find(|(w, _)| *w == line.who) {
+                    Some((_, s)) if severity(line.status) < severity(*s) => *s = line.status,
+                    Some(_) => {}
+                    None => worst.push((&line.who, line.status)),
+                }
+            }
+            let counts: Vec<String> = [
+                Status::Sent,
+                Status::Failed,
+                Status::Unknown,
+                Status::Pending,
+            ]
+            .iter()
+            .filter_map(|status| {
+                let n = worst.iter().filter(|(_, s)| s == status).count();
+                (n > 0).then(|| format!("{n} {status}"))
+            })
+            .collect();
+            let outcome = slot.iter().find_map(|r| r.outcome.as_deref());
+            heading.push_str(&format!(
+                " {}{} recipient{}: {}",
+                outcome.map(|o| format!("{o} · ")).unwrap_or_default(),
+                worst.len(),
+                if worst.len() == 1 { "" } else { "s" },
+                counts.join(", ")
+            ));
+        }
+        lines.sort_by_key(|l| severity(l.status));
+        // What no delivery row shows: friends not resolved, a friends list not readable.
+        let note = slot
+            .iter()
+            .filter(|r| r.recipient.is_some())
+            .find_map(|r| r.run_detail.clone())
+            .filter(|d| deliver::detail_says_more(d));
+        blocks.push((heading, note, lines));
+    }
+    let who_width = blocks
+        .iter()
+        .flat_map(|(_, _, lines)| lines.iter().map(|l| width(&l.who)))
+        .max()
+        .unwrap_or(0);
+    let mut text = String::new();
+    for (heading, note, lines) in blocks {
+        text.push_str(heading.trim_end());
+        text.push('\n');
+        if let Some(note) = note {
+            text.push_str(&format!("  note: {note}\n"));
+        }
+        for line in lines {
+            let entry = format!(
+                "  {:<8} {}  {:<6} {}",
+                line.status.as_str(),
+                pad(&line.who, who_width),
+                part_ranges(&line.parts),
+                line.why
+            );
+            text.push_str(entry.trim_end());
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// `#1`, `#1-3`, `#1,3,5-7`: the parts a history line covers.
+fn part_ranges(parts: &[u32]) -> String {
+    let mut sorted = parts.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
+    for part in sorted {
+        match ranges.last_mut() {
+            Some((_, end)) if *end + 1 == part => *end = part,
+            _ => ranges.push((part, part)),
+        }
+    }
+    let list: Vec<String> = ranges
+        .into_iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect();
+    format!("#{}", list.join(","))
+}
+
+/// How many terminal columns `text` takes (Hangul and other wide characters take two).
+fn width(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
+}
+
+/// `text` padded with spaces to `columns` terminal columns.
+fn pad(text: &str, columns: usize) -> String {
+    format!("{text}{}", " ".repeat(columns.saturating_sub(width(text))))
 }
 
 fn service(
@@ -742,6 +1031,45 @@ mod tests {
         };
         assert_eq!(args.run.meal, Some(Meal::Lunch));
         assert_eq!(args.run.date, NaiveDate::from_ymd_opt(2023, 4, 10));
+    }
+
+    #[test]
+    fn history_text_folds_parts_per_recipient_and_puts_problems_first() {
+        use crate::ledger::{HistoryRow, Status};
+        let date = NaiveDate::from_ymd_opt(2026, 9, 28).unwrap();
+        let at = "2026-09-28T02:30:00Z".parse().unwrap();
+        let row = |recipient: &str, part: u32, status: Status, code: Option<i64>| HistoryRow {
+            date,
+            meal: Meal::Lunch,
+            recipient: Some(recipient.into()),
+            nickname: (recipient != "me").then(|| "이서연".to_string()),
+            part: Some(part),
+            status: Some(status),
+            code,
+            detail: code.map(|_| "daily message limit per sender has been exceeded.".into()),
+            updated_at: at,
+            outcome: Some("menu".into()),
+            run_detail: None,
+        };
+        // Newest first, as the ledger returns them.
+        let rows = vec![
+            row("fuuid-a", 4, Status::Failed, Some(-532)),
+            row("fuuid-a", 3, Status::Sent, None),
+            row("fuuid-a", 2, Status::Sent, None),
+            row("fuuid-a", 1, Status::Sent, None),
+            row("me", 4, Status::Sent, None),
+            row("me", 3, Status::Sent, None),
+            row("me", 2, Status::Sent, None),
+            row("me", 1, Status::Sent, None),
+        ];
+        assert_eq!(
+            history_text(&rows),
+            "2026-09-28 lunch     menu · 2 recipients: 1 sent, 1 failed\n\
+             \x20 failed   이서연 (fuuid-a)  #4     [-532] daily message limit per sender has been exceeded.\n\
+             \x20 sent     me                #1-4\n\
+             \x20 sent     이서연 (fuuid-a)  #1-3\n"
+        );
+        assert_eq!(part_ranges(&[5, 1, 2, 3, 7]), "#1-3,5,7");
     }
 
     #[test]

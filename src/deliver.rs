@@ -180,6 +180,14 @@ pub enum Unresolved {
         /// The friend's uuid.
         uuid: String,
     },
+    /// The friends list could not be read (consent missing, Kakao or the network down), so
+    /// no configured friend could be resolved; "me" is still sent to.
+    Unavailable {
+        /// Why, as the Kakao error says it.
+        error: String,
+        /// The command or setting that fixes it, if there is one.
+        hint: Option<String>,
+    },
 }
 
 impl Unresolved {
@@ -203,6 +211,20 @@ impl Unresolved {
                     "{name} ({uuid}) blocks messages from this app (allowed_msg = false): skipped"
                 )
             }
+            Unresolved::Unavailable { error, .. } => {
+                format!("no friend was sent to: cannot read the friends list: {error}")
+            }
+        }
+    }
+
+    /// The command or setting that fixes it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Unresolved::Unknown { .. } | Unresolved::Ambiguous { .. } => Some(
+                "correct `friends` under [recipients] in config.toml; `kbot friends` lists the nicknames and uuids".into(),
+            ),
+            Unresolved::Blocked { .. } => None,
+            Unresolved::Unavailable { hint, .. } => hint.clone(),
         }
     }
 }
@@ -298,6 +320,8 @@ pub struct Delivered {
     pub code: Option<i64>,
     /// Why it failed.
     pub detail: Option<String>,
+    /// The command or setting that fixes the failure, if there is one.
+    pub hint: Option<String>,
 }
 
 /// The result of one run.
@@ -502,6 +526,25 @@ fn run_outcome(run: &Run) -> &'static str {
     }
 }
 
+/// `1 delivery failed`, `3 deliveries failed`: the part of a run's detail that only counts
+/// what the delivery rows show anyway.
+fn failed_note(n: usize) -> String {
+    let plural = if n == 1 { "delivery" } else { "deliveries" };
+    format!("{n} {plural} failed")
+}
+
+/// Whether a run's detail (as the ledger keeps it) says more than how many deliveries
+/// failed, i.e. something `history` would not show otherwise.
+pub fn detail_says_more(detail: &str) -> bool {
+    detail.split("; ").any(|piece| {
+        let count = piece
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse::<usize>().ok());
+        count.is_none_or(|n| piece != failed_note(n))
+    })
+}
+
 fn describe_run(run: &Run, deliveries: &[Delivered], unresolved: &[Unresolved]) -> Option<String> {
     let mut notes: Vec<String> = run
         .reports
@@ -513,7 +556,7 @@ fn describe_run(run: &Run, deliveries: &[Delivered], unresolved: &[Unresolved]) 
         .filter(|d| matches!(d.status, "failed" | "unknown"))
         .count();
     if failed > 0 {
-        notes.push(format!("{failed} deliveries failed"));
+        notes.push(failed_note(failed));
     }
     notes.extend(unresolved.iter().map(Unresolved::describe));
     (!notes.is_empty()).then(|| notes.join("; "))
@@ -539,7 +582,21 @@ async fn send_parts(
         .iter()
         .any(|p| p.audience == Audience::Everyone);
     let to = if wants_friends { options.to } else { To::Me };
-    let (me, friends, unresolved) = recipients(config, sender, to).await?;
+    let (me, friends, unresolved) = match recipients(config, sender, to).await {
+        Ok(found) => found,
+        // Without the friends list no friend can be sent to, but "me" still can. A lost
+        // login (or a broken secret store) is not Kakao's answer: that stops the run.
+        Err(err) if err.downcast_ref::<crate::kakao::Error>().is_some() => {
+            tracing::warn!("cannot read the friends list: {err}");
+            let me = (config.recipients.me && to != To::Friends).then(Recipient::me);
+            let problem = Unresolved::Unavailable {
+                error: err.to_string(),
+                hint: err.hint(),
+            };
+            (me, Vec::new(), vec![problem])
+        }
+        Err(err) => return Err(err),
+    };
     let mut deliveries = Vec::new();
     for (index, part) in run.rendered.parts.iter().enumerate() {
         let part_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
@@ -547,37 +604,34 @@ async fn send_parts(
         if part.audience == Audience::Everyone {
             targets.extend(friends.iter());
         }
-        // Claim each (recipient, part) in the ledger first: what is already sent (or, in
-        // at-most-once mode, unknown) is skipped unless forced.
-        let mut claimed: Vec<&Recipient> = Vec::new();
+        // What is already sent (or, in at-most-once mode, unknown) is skipped unless forced.
+        let mut due: Vec<&Recipient> = Vec::new();
         for recipient in targets {
             let key = Key::new(run.date, run.meal, recipient.id.clone(), part_no);
             let previous = ledger.status(&key)?;
             let keep_unknown = previous == Some(Status::Unknown)
                 && sender.delivery == crate::config::Delivery::AtMostOnce
                 && !options.force;
-            if keep_unknown
-                || !ledger.mark_pending(
-                    &key,
-                    recipient.nickname.as_deref(),
-                    options.force,
-                    clock.now(),
-                )?
-            {
-                deliveries.push(delivered(
-                    recipient,
-                    part_no,
-                    if keep_unknown { "unknown" } else { "skipped" },
-                    None,
-                    None,
-                ));
+            let already_sent = previous == Some(Status::Sent) && !options.force;
+            if keep_unknown || already_sent {
+                let status = if keep_unknown { "unknown" } else { "skipped" };
+                deliveries.push(delivered(recipient, part_no, status, None, None));
                 continue;
             }
-            claimed.push(recipient);
+            due.push(recipient);
         }
+        // Each row turns `pending` just before its own call, not all at once: a crash then
+        // leaves only the call in flight pending, so at-most-once marks only that call
+        // `unknown` and the recipients not tried yet are still sent by the next run.
         let (to_me, to_friends): (Vec<&Recipient>, Vec<&Recipient>) =
-            claimed.into_iter().partition(|r| r.is_me());
-        for recipient in to_me {
+            due.into_iter().partition(|r| r.is_me());
+        let claim = Claim {
+            clock,
+            run,
+            part: part_no,
+            force: options.force,
+        };
+        for recipient in claim.take(ledger, &to_me, &mut deliveries)? {
             let kakao = sender.kakao_send;
             let template = &part.template;
             let result = sender
@@ -595,6 +649,10 @@ async fn send_parts(
             }
         }
         for batch in to_friends.chunks(crate::kakao::MAX_RECEIVERS) {
+            let batch = claim.take(ledger, batch, &mut deliveries)?;
+            if batch.is_empty() {
+                continue;
+            }
             let uuids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
             let kakao = sender.kakao_send;
             let template = &part.template;
@@ -629,6 +687,42 @@ async fn send_parts(
     Ok((deliveries, unresolved))
 }
 
+/// Turning rows `pending` just before their call (DESIGN §5).
+struct Claim<'a> {
+    clock: &'a dyn crate::clock::Clock,
+    run: &'a Run,
+    part: u32,
+    force: bool,
+}
+
+impl Claim<'_> {
+    /// Mark each of `recipients` pending for this part and return those that now are; a
+    /// row another kbot process delivered meanwhile is reported as skipped instead.
+    fn take<'r>(
+        &self,
+        ledger: &crate::ledger::Ledger,
+        recipients: &[&'r Recipient],
+        deliveries: &mut Vec<Delivered>,
+    ) -> Result<Vec<&'r Recipient>, crate::Error> {
+        let mut claimed = Vec::with_capacity(recipients.len());
+        for &recipient in recipients {
+            let key = crate::ledger::Key::new(
+                self.run.date,
+                self.run.meal,
+                recipient.id.clone(),
+                self.part,
+            );
+            let nickname = recipient.nickname.as_deref();
+            if ledger.mark_pending(&key, nickname, self.force, self.clock.now())? {
+                claimed.push(recipient);
+            } else {
+                deliveries.push(delivered(recipient, self.part, "skipped", None, None));
+            }
+        }
+        Ok(claimed)
+    }
+}
+
 fn delivered(
     recipient: &Recipient,
     part: u32,
@@ -643,6 +737,7 @@ fn delivered(
         status,
         code,
         detail,
+        hint: None,
     }
 }
 
@@ -676,32 +771,47 @@ fn record(
         }
         Fate::Refused(failure) => {
             ledger.mark_failed(key, Some(failure.code), &failure.msg, now)?;
-            delivered(
-                recipient,
-                key.part,
-                "failed",
-                Some(failure.code),
-                Some(failure.msg),
-            )
+            // A receiver's failure carries the same codes as a whole call's error.
+            let hint = crate::kakao::Error::Api {
+                status: 200,
+                code: failure.code,
+                msg: failure.msg.clone(),
+                required_scopes: Vec::new(),
+                api_type: None,
+            }
+            .hint();
+            Delivered {
+                hint,
+                ..delivered(
+                    recipient,
+                    key.part,
+                    "failed",
+                    Some(failure.code),
+                    Some(failure.msg),
+                )
+            }
         }
         Fate::Error(err) => {
             let detail = err.to_string();
-            if sender.failure_status(err) == Status::Unknown {
+            let status = if sender.failure_status(err) == Status::Unknown {
                 ledger.mark_unknown(key, &detail, now)?;
-                delivered(recipient, key.part, "unknown", err.code(), Some(detail))
+                "unknown"
             } else {
                 ledger.mark_failed(key, err.code(), &detail, now)?;
-                let detail = match err.hint() {
-                    Some(hint) => format!("{detail} (hint: {hint})"),
-                    None => detail,
-                };
-                delivered(recipient, key.part, "failed", err.code(), Some(detail))
+                "failed"
+            };
+            Delivered {
+                hint: err.hint(),
+                ..delivered(recipient, key.part, status, err.code(), Some(detail))
             }
         }
         Fate::LoginLost => {
-            let detail = "no valid login (run `kbot login`)";
+            let detail = "no valid login";
             ledger.mark_failed(key, None, detail, now)?;
-            delivered(recipient, key.part, "failed", None, Some(detail.into()))
+            Delivered {
+                hint: Some("kbot login".into()),
+                ..delivered(recipient, key.part, "failed", None, Some(detail.into()))
+            }
         }
     };
     Ok(row)
@@ -723,12 +833,42 @@ impl Summary {
             }
         }
         for u in &self.unresolved {
-            if let Unresolved::Unknown { name, .. } | Unresolved::Ambiguous { name, .. } = u {
-                out.push(format!("{name} (not resolved)"));
+            match u {
+                Unresolved::Unknown { name, .. } | Unresolved::Ambiguous { name, .. } => {
+                    out.push(format!("{name} (not resolved)"));
+                }
+                Unresolved::Unavailable { .. } => out.push("friends (list unavailable)".into()),
+                Unresolved::Blocked { .. } => {}
             }
         }
         out.extend(self.run.failed_sources());
         out
+    }
+
+    /// The distinct fixes for what went wrong, in the order first met.
+    pub fn hints(&self) -> Vec<String> {
+        let mut hints: Vec<String> = Vec::new();
+        let failed = self
+            .deliveries
+            .iter()
+            .filter(|d| matches!(d.status, "failed" | "unknown"))
+            .filter_map(|d| d.hint.clone());
+        let unresolved = self.unresolved.iter().filter_map(Unresolved::hint);
+        for hint in failed.chain(unresolved) {
+            if !hints.contains(&hint) {
+                hints.push(hint);
+            }
+        }
+        hints
+    }
+
+    /// The fix for everything that went wrong, when there is exactly one (and no scrape
+    /// failure, whose fix is to look at the page).
+    pub fn hint(&self) -> Option<String> {
+        match self.hints().as_slice() {
+            [one] if self.run.failed_sources().is_empty() => Some(one.clone()),
+            _ => None,
+        }
     }
 }
 
@@ -742,6 +882,8 @@ pub struct DeliveryFailed {
     pub meal: Meal,
     /// Who or what failed.
     pub failed: Vec<String>,
+    /// The one fix for every failure, when they share one (e.g. a missing consent).
+    pub hint: Option<String>,
 }
 
 impl Report for DeliveryFailed {
@@ -750,9 +892,72 @@ impl Report for DeliveryFailed {
     }
 
     fn hint(&self) -> Option<String> {
+        if self.hint.is_some() {
+            return self.hint.clone();
+        }
         Some(format!(
             "kbot history shows each failure; kbot send-now {} --date {} sends what is missing",
             self.meal, self.date
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn friend(uuid: &str, nickname: &str, allowed_msg: bool) -> crate::kakao::Friend {
+        crate::kakao::Friend {
+            uuid: uuid.into(),
+            id: None,
+            nickname: nickname.into(),
+            allowed_msg,
+            favorite: false,
+        }
+    }
+
+    #[test]
+    fn friends_resolve_by_uuid_or_unique_nickname_and_every_problem_is_named() {
+        let friends = [
+            friend("u-1", "이서연", true),
+            friend("u-2", "김민수", true),
+            friend("u-3", "김민수", true),
+            friend("u-4", "차단", false),
+        ];
+        let wanted: Vec<String> = ["이서연", "u-2", "김민수", "이서현", "차단", "u-1"]
+            .map(String::from)
+            .to_vec();
+        let (found, problems) = resolve_friends(&wanted, &friends);
+        let ids: Vec<&str> = found.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["u-1", "u-2"], "u-1 is named twice and sent to once");
+        assert_eq!(
+            problems,
+            [
+                Unresolved::Ambiguous {
+                    name: "김민수".into(),
+                    uuids: vec!["u-2".into(), "u-3".into()],
+                },
+                Unresolved::Unknown {
+                    name: "이서현".into(),
+                    closest: vec!["이서연".into()],
+                },
+                Unresolved::Blocked {
+                    name: "차단".into(),
+                    uuid: "u-4".into(),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_run_detail_that_only_counts_failures_says_nothing_more() {
+        assert!(!detail_says_more(&failed_note(1)));
+        assert!(!detail_says_more(&failed_note(12)));
+        assert!(detail_says_more(&format!(
+            "{}; \"이서현\" is not among your friends who use this app",
+            failed_note(2)
+        )));
+        assert!(detail_says_more("학생식당: no table matched"));
+        assert!(detail_says_more("3 sources answered"));
     }
 }

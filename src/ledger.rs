@@ -248,6 +248,9 @@ pub struct HistoryRow {
     pub updated_at: DateTime<Utc>,
     /// The outcome of the slot's latest finished run (`menu`, `closed`, `missed`, …).
     pub outcome: Option<String>,
+    /// The detail of that run: what no delivery row shows, such as friends that could not
+    /// be resolved or a friends list that could not be read.
+    pub run_detail: Option<String>,
 }
 
 /// A delivery row as the deliver pipeline and recovery see it.
@@ -671,12 +674,16 @@ impl Ledger {
                         (SELECT r.outcome FROM runs r
                          WHERE r.date = d.date AND r.meal = d.meal AND r.outcome IS NOT NULL
                          ORDER BY r.id DESC LIMIT 1) AS outcome,
+                        (SELECT r.detail FROM runs r
+                         WHERE r.date = d.date AND r.meal = d.meal AND r.outcome IS NOT NULL
+                         ORDER BY r.id DESC LIMIT 1) AS run_detail,
                         d.id AS seq
                  FROM deliveries d
                  UNION ALL
                  SELECT r.date, r.meal, NULL, NULL, NULL,
                         CASE r.outcome WHEN 'missed' THEN 'missed' END, NULL,
-                        r.detail, COALESCE(r.finished_at, r.started_at), r.outcome, r.id
+                        r.detail, COALESCE(r.finished_at, r.started_at), r.outcome, r.detail,
+                        r.id
                  FROM runs r
                  WHERE r.id = (SELECT MAX(id) FROM runs r2 WHERE r2.date = r.date AND r2.meal = r.meal)
                    AND NOT EXISTS (SELECT 1 FROM deliveries d
@@ -699,6 +706,7 @@ impl Ledger {
                     row.get::<_, Option<String>>(7)?,
                     row.get::<_, String>(8)?,
                     row.get::<_, Option<String>>(9)?,
+                    row.get::<_, Option<String>>(10)?,
                 ))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -716,6 +724,7 @@ impl Ledger {
                     detail,
                     updated,
                     outcome,
+                    run_detail,
                 )| {
                     Ok(HistoryRow {
                         date: self.parse(date, "date")?,
@@ -728,6 +737,7 @@ impl Ledger {
                         detail,
                         updated_at: self.parse_time(updated, "updated_at")?,
                         outcome,
+                        run_detail,
                     })
                 },
             )
@@ -1171,11 +1181,11 @@ mod tests {
             serde_json::json!([
                 {"date": "2026-03-02", "meal": "dinner", "recipient": null, "nickname": null,
                  "part": null, "status": "missed", "code": null, "detail": null,
-                 "updated_at": "2026-03-02T09:30:00Z", "outcome": "missed"},
+                 "updated_at": "2026-03-02T09:30:00Z", "outcome": "missed", "run_detail": null},
                 {"date": "2026-03-02", "meal": "lunch", "recipient": "fuuid0001",
                  "nickname": "이서연", "part": 1, "status": "failed", "code": -402,
                  "detail": "insufficient scope", "updated_at": "2026-03-02T02:30:02Z",
-                 "outcome": "menu"}
+                 "outcome": "menu", "run_detail": null}
             ])
         );
         assert_eq!(ledger.history(1).unwrap().len(), 1, "limit applies");

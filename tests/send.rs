@@ -1,64 +1,1131 @@
 //! End-to-end tests of sending through the real binary against the fake Kakao server:
 //! recipients, parts, the ledger's exactly-once behaviour, faults and crash recovery.
+//!
+//! Every test drives `kbot` as a person would (`send-now`, `history`, `preview`, `friends`)
+//! with the file secret store seeded as after `kbot login`, and reads what the fake Kakao
+//! received. Helpers for these tests live here, not in `tests/common`.
 
 mod common;
 mod support;
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
 use common::{TestEnv, json, kakao_section, pages_dir, seed_login, source_block};
-use support::fake_kakao::FakeKakao;
+use support::fake_kakao::api::{FRIENDS_PATH, FRIENDS_SEND_PATH, MEMO_PATH};
+use support::fake_kakao::oauth::TOKEN_PATH;
+use support::fake_kakao::{FakeKakao, Fault, LongText};
 
 const CLIENT_ID: &str = "fake-rest-api-key";
 
-fn logged_in(fake: &FakeKakao, env: &TestEnv, page: &str, meal_extra: &str) {
-    let tokens = fake.issue_tokens();
-    let page = pages_dir().join(format!("{page}.html"));
-    env.write_config(&format!(
-        "{}{}{meal_extra}",
-        kakao_section(&fake.url(), CLIENT_ID),
-        source_block("진수원", &page, "table.tblType03", "")
-    ));
-    seed_login(
-        &env.data_dir(),
-        CLIENT_ID,
-        &tokens.access_token,
-        &tokens.refresh_token,
-        chrono::Duration::hours(5),
+/// The small JBNU page: one part, lunch on 2023-04-10.
+const JBNU: &str = "jbnu-jinsuwon-2023-04-10";
+const JBNU_TABLE: &str = "table.tblType03";
+const JBNU_LUNCH: [&str; 3] = ["lunch", "--date", "2023-04-10"];
+
+/// How long the fake holds each answer in the kill and expiry tests: long enough that the
+/// test reliably acts while a call is in flight on a busy 2-core machine.
+const KAKAO_PAUSE: Duration = Duration::from_millis(200);
+
+/// Twelve friends who use the app: (uuid, nickname).
+const TWELVE: [(&str, &str); 12] = [
+    ("fuuid-01-seoyeon", "이서연"),
+    ("fuuid-02-minjun", "박민준"),
+    ("fuuid-03-jiwoo", "김지우"),
+    ("fuuid-04-hayoon", "최하윤"),
+    ("fuuid-05-doyoon", "정도윤"),
+    ("fuuid-06-seojun", "강서준"),
+    ("fuuid-07-yeeun", "조예은"),
+    ("fuuid-08-siwoo", "윤시우"),
+    ("fuuid-09-hajun", "장하준"),
+    ("fuuid-10-jiho", "임지호"),
+    ("fuuid-11-sua", "한수아"),
+    ("fuuid-12-eunwoo", "오은우"),
+];
+
+/// How `recipients.friends` names the twelve: even ones by nickname, odd ones by uuid.
+fn twelve_as_configured() -> Vec<&'static str> {
+    TWELVE
+        .iter()
+        .enumerate()
+        .map(|(i, (uuid, nick))| if i % 2 == 0 { *nick } else { *uuid })
+        .collect()
+}
+
+fn uuids(friends: &[(&str, &str)]) -> Vec<String> {
+    friends.iter().map(|(u, _)| u.to_string()).collect()
+}
+
+/// A fake Kakao, a kbot home and a login: what every test here starts from.
+struct Bot {
+    fake: FakeKakao,
+    env: TestEnv,
+}
+
+impl Bot {
+    /// A fake that knows `friends` as the user's friends (all accept messages).
+    fn new(friends: &[(&str, &str)]) -> Bot {
+        let fake = FakeKakao::start_on_thread();
+        for (uuid, nickname) in friends {
+            fake.add_friend(uuid, nickname, true);
+        }
+        Bot {
+            fake,
+            env: TestEnv::new(),
+        }
+    }
+
+    /// Write the config: one source (a saved page and its table selector) and `rest`
+    /// (`[recipients]`, `[message]`, …).
+    fn config(&self, page: &str, table: &str, rest: &str) {
+        let page = pages_dir().join(format!("{page}.html"));
+        self.env.write_config(&format!(
+            "{}{}{rest}",
+            kakao_section(&self.fake.url(), CLIENT_ID),
+            source_block("학생식당", &page, table, "")
+        ));
+    }
+
+    /// The JBNU page (one part) to me and to `friends` (nicknames or uuids).
+    fn jbnu_to(&self, friends: &[&str], extra: &str) {
+        self.config(JBNU, JBNU_TABLE, &format!("{}{extra}", recipients(friends)));
+    }
+
+    /// Seed the file store as `kbot login` would, with a live token pair from the fake.
+    fn login(&self) {
+        let tokens = self.fake.issue_tokens();
+        seed_login(
+            &self.env.data_dir(),
+            CLIENT_ID,
+            &tokens.access_token,
+            &tokens.refresh_token,
+            chrono::Duration::hours(5),
+        );
+    }
+
+    /// `kbot ARGS…` with retries shortened to milliseconds.
+    fn kbot(&self, args: &[&str]) -> Output {
+        self.env
+            .kbot()
+            .env("KBOT_RETRY_BASE_MS", "1")
+            .args(args)
+            .output()
+            .expect("run kbot")
+    }
+
+    /// `kbot send-now ARGS…`.
+    fn send(&self, args: &[&str]) -> Output {
+        let mut all = vec!["send-now"];
+        all.extend_from_slice(args);
+        self.kbot(&all)
+    }
+
+    /// `kbot send-now ARGS…` started in the background (to be killed).
+    fn spawn_send(&self, args: &[&str]) -> Child {
+        let env = &self.env;
+        std::process::Command::new(env!("CARGO_BIN_EXE_kbot"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", env.dir.path())
+            .env("XDG_CONFIG_HOME", env.path("xdg-config"))
+            .env("XDG_DATA_HOME", env.path("xdg-data"))
+            .env("KBOT_CONFIG", env.config_path())
+            .env("KBOT_DATA_DIR", env.data_dir())
+            .env("KBOT_RETRY_BASE_MS", "1")
+            .current_dir(env.dir.path())
+            .arg("send-now")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start kbot")
+    }
+
+    /// `kbot history --json --limit 1000`, parsed.
+    fn history(&self) -> Vec<Value> {
+        let output = self.kbot(&["history", "--json", "--limit", "1000"]);
+        assert!(output.status.success(), "{}", all_text(&output));
+        json(&output).as_array().expect("a JSON array").clone()
+    }
+
+    /// `recipient → status` of every part-1 row of the history.
+    fn statuses(&self) -> BTreeMap<String, String> {
+        self.history()
+            .iter()
+            .filter(|row| row["part"] == 1)
+            .map(|row| {
+                (
+                    row["recipient"].as_str().unwrap_or_default().to_string(),
+                    row["status"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// How many messages reached `recipient` ("me" or a uuid).
+    fn copies(&self, recipient: &str) -> usize {
+        self.fake.delivered_to(recipient).len()
+    }
+
+    /// The texts that reached `recipient`, in order.
+    fn texts(&self, recipient: &str) -> Vec<String> {
+        self.fake
+            .delivered_to(recipient)
+            .iter()
+            .map(|t| t["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+/// A `[recipients]` section: me and `friends`.
+fn recipients(friends: &[&str]) -> String {
+    let list: Vec<String> = friends.iter().map(|f| format!("{f:?}")).collect();
+    format!("[recipients]\nme = true\nfriends = [{}]\n", list.join(", "))
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// stdout and stderr together, for assertion messages.
+fn all_text(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        output.status.code(),
+        stdout(output),
+        stderr(output)
+    )
+}
+
+/// The first line of `text` that mentions `who`.
+fn line_of<'a>(text: &'a str, who: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.contains(who))
+        .unwrap_or_else(|| panic!("no line mentions {who:?} in:\n{text}"))
+}
+
+/// The display column (Hangul counts two) where `needle` starts in `line`.
+fn column_of(line: &str, needle: &str) -> usize {
+    let at = line
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in {line:?}"));
+    unicode_width::UnicodeWidthStr::width(&line[..at])
+}
+
+/// Poll `done` every few milliseconds until it holds; panic after `limit`.
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The receivers of every "send to friends" call, in order.
+fn batches(fake: &FakeKakao) -> Vec<Vec<String>> {
+    fake.requests_to(FRIENDS_SEND_PATH)
+        .iter()
+        .map(|r| {
+            serde_json::from_str(r.form_field("receiver_uuids").unwrap_or("[]"))
+                .expect("receiver_uuids is a JSON array")
+        })
+        .collect()
+}
+
+// ─── 1. me and twelve friends, exactly once ─────────────────────────────────────────────
+
+#[test]
+fn send_now_reaches_me_and_twelve_friends_once_and_a_second_run_sends_nothing() {
+    let bot = Bot::new(&TWELVE);
+    bot.jbnu_to(&twelve_as_configured(), "");
+    bot.login();
+
+    let first = bot.send(&JBNU_LUNCH);
+    assert!(first.status.success(), "{}", all_text(&first));
+    assert_eq!(bot.copies("me"), 1);
+    let text = stdout(&first);
+    let column = column_of(line_of(&text, "me "), " sent");
+    for (uuid, nick) in TWELVE {
+        assert_eq!(bot.copies(uuid), 1, "{nick} ({uuid})");
+        let line = line_of(&text, uuid);
+        assert!(line.contains(nick), "{text}");
+        assert_eq!(column_of(line, " sent"), column, "misaligned:\n{text}");
+    }
+    // Kakao takes at most five receivers a call: 12 friends are three calls.
+    let calls = batches(&bot.fake);
+    assert_eq!(
+        calls.iter().map(Vec::len).collect::<Vec<_>>(),
+        [5, 5, 2],
+        "{calls:?}"
+    );
+    let all: BTreeSet<String> = calls.into_iter().flatten().collect();
+    assert_eq!(all, uuids(&TWELVE).into_iter().collect());
+
+    let delivered = bot.fake.delivered().len();
+    let again = bot.send(&["lunch", "--date", "2023-04-10", "--json"]);
+    assert!(again.status.success(), "{}", all_text(&again));
+    assert_eq!(bot.fake.delivered().len(), delivered, "the second run sent");
+    let deliveries = json(&again)["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .clone();
+    assert_eq!(deliveries.len(), 13);
+    assert!(
+        deliveries.iter().all(|d| d["status"] == "skipped"),
+        "{deliveries:?}"
+    );
+}
+
+// ─── 2. a long menu in numbered parts ───────────────────────────────────────────────────
+
+/// The DGU page in its real encoding, its selector and lunch lines from the ground truth.
+fn dgu_truth() -> (String, Vec<(String, Vec<String>)>) {
+    let text = std::fs::read_to_string(pages_dir().join("dgu-coop-week-2026-09-27.json"))
+        .expect("read the DGU ground truth");
+    let truth: Value = serde_json::from_str(&text).expect("ground truth is JSON");
+    // "div#sdetail > table:nth-of-type(2)  (no id/class …)": the selector, then a remark.
+    let selector = truth["table_selector"]
+        .as_str()
+        .expect("table_selector")
+        .split("  (")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let groups = truth["days"]["2026-09-28"]["lunch"]
+        .as_object()
+        .expect("lunch on 2026-09-28")
+        .iter()
+        .map(|(label, lines)| {
+            let lines = lines
+                .as_array()
+                .expect("lines")
+                .iter()
+                .map(|l| l.as_str().unwrap_or_default().to_string())
+                .collect();
+            (label.clone(), lines)
+        })
+        .collect();
+    (selector, groups)
+}
+
+#[test]
+fn a_long_menu_arrives_as_numbered_parts_of_at_most_200_characters_in_order_everywhere() {
+    let friends = &TWELVE[..3];
+    let bot = Bot::new(friends);
+    bot.fake.configure(|c| c.long_text = LongText::Reject);
+    let (selector, groups) = dgu_truth();
+    bot.config(
+        "dgu-coop-week-2026-09-27-euckr",
+        &selector,
+        &recipients(&[friends[0].1, friends[1].0, friends[2].1]),
+    );
+    bot.login();
+    let args = ["lunch", "--date", "2026-09-28"];
+
+    let preview = bot.kbot(&["preview", "lunch", "--date", "2026-09-28", "--json"]);
+    assert!(preview.status.success(), "{}", all_text(&preview));
+    let planned: Vec<String> = json(&preview)["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .map(|p| {
+            p["template_object"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+
+    let output = bot.send(&args);
+    assert!(output.status.success(), "{}", all_text(&output));
+
+    let mine = bot.texts("me");
+    let n = mine.len();
+    assert!(n > 1, "a menu this long needs several parts: {mine:?}");
+    assert_eq!(mine, planned, "what arrived is what preview showed");
+    let title = mine[0].lines().next().unwrap_or_default().to_string();
+    let title = title.rsplit_once(" (").map_or(title.as_str(), |(t, _)| t);
+    for (i, text) in mine.iter().enumerate() {
+        assert!(
+            text.chars().count() <= 200,
+            "part {} has {} characters",
+            i + 1,
+            text.chars().count()
+        );
+        let first = text.lines().next().unwrap_or_default();
+        assert_eq!(first, format!("{title} ({}/{n})", i + 1), "part {}", i + 1);
+    }
+    for (uuid, nick) in friends {
+        assert_eq!(
+            bot.texts(uuid),
+            mine,
+            "{nick} got other parts or another order"
+        );
+    }
+
+    // Every lunch line of the ground truth arrives under its heading, in page order, even
+    // where a part boundary falls inside a group.
+    let body: Vec<&str> = mine.iter().flat_map(|t| t.lines().skip(1)).collect();
+    for (label, lines) in &groups {
+        let heading = format!("[학생식당 · {label}]");
+        let at = body
+            .iter()
+            .position(|l| *l == heading)
+            .unwrap_or_else(|| panic!("no {heading} in {body:#?}"));
+        assert_eq!(
+            &body[at + 1..(at + 1 + lines.len()).min(body.len())],
+            lines.as_slice(),
+            "{label}"
+        );
+    }
+
+    // Sent once: a second run sends none of the parts again.
+    let delivered = bot.fake.delivered().len();
+    assert_eq!(delivered, n * 4);
+    let again = bot.send(&args);
+    assert!(again.status.success(), "{}", all_text(&again));
+    assert_eq!(bot.fake.delivered().len(), delivered);
+}
+
+// ─── 3. faults ──────────────────────────────────────────────────────────────────────────
+
+#[test]
+fn server_errors_and_a_reset_on_the_friends_call_still_serve_every_recipient_once() {
+    let bot = Bot::new(&TWELVE);
+    bot.jbnu_to(&twelve_as_configured(), "");
+    bot.login();
+    bot.fake.inject(FRIENDS_PATH, Fault::Reset);
+    bot.fake.inject(FRIENDS_PATH, Fault::ServerError);
+    bot.fake.inject(MEMO_PATH, Fault::ServerError);
+    for _ in 0..2 {
+        bot.fake.inject(FRIENDS_SEND_PATH, Fault::ServerError);
+    }
+
+    let output = bot.send(&JBNU_LUNCH);
+    assert!(output.status.success(), "{}", all_text(&output));
+    assert_eq!(bot.fake.pending_faults(), 0, "every fault was hit");
+    assert_eq!(bot.fake.count(FRIENDS_PATH), 3, "reset, 500, answer");
+    assert_eq!(bot.copies("me"), 1);
+    for (uuid, nick) in TWELVE {
+        assert_eq!(bot.copies(uuid), 1, "{nick}");
+    }
+    assert!(bot.statuses().values().all(|s| s == "sent"));
+}
+
+#[test]
+fn a_daily_quota_refusal_fails_only_that_friend_and_history_shows_its_code() {
+    let friends = &TWELVE[..3];
+    let bot = Bot::new(friends);
+    // The sender may send two messages today: the third receiver of the batch trips -532.
+    bot.fake.configure(|c| c.sender_daily_quota = 2);
+    bot.jbnu_to(&[friends[0].1, friends[1].1, friends[2].1], "");
+    bot.login();
+
+    let output = bot.send(&JBNU_LUNCH);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+    assert_eq!(batches(&bot.fake).len(), 1, "one call for three friends");
+    let (refused, refused_nick) = friends[2];
+    assert_eq!(bot.copies(refused), 0);
+    for (uuid, _) in &friends[..2] {
+        assert_eq!(bot.copies(uuid), 1);
+    }
+    assert_eq!(bot.copies("me"), 1);
+    let text = stdout(&output);
+    assert!(line_of(&text, refused).contains("-532"), "{text}");
+    for (uuid, _) in &friends[..2] {
+        assert!(!line_of(&text, uuid).contains("-532"), "{text}");
+    }
+    assert!(
+        stderr(&output).contains(refused_nick),
+        "the error names who was not served: {}",
+        stderr(&output)
+    );
+
+    let rows = bot.history();
+    let row = rows
+        .iter()
+        .find(|r| r["recipient"] == refused)
+        .expect("a history row for the refused friend");
+    assert_eq!(row["status"], "failed");
+    assert_eq!(row["code"], -532);
+    let others: Vec<&Value> = rows.iter().filter(|r| r["recipient"] != refused).collect();
+    assert_eq!(others.len(), 3);
+    assert!(others.iter().all(|r| r["status"] == "sent"), "{others:?}");
+
+    let history = bot.kbot(&["history"]);
+    assert!(history.status.success(), "{}", all_text(&history));
+    let text = stdout(&history);
+    let line = line_of(&text, refused);
+    assert!(line.contains("failed") && line.contains("-532"), "{text}");
+}
+
+// ─── 4. kill -9 mid-run ─────────────────────────────────────────────────────────────────
+
+/// Kill `child` with SIGKILL and reap it.
+fn kill_9(mut child: Child) {
+    child.kill().expect("SIGKILL kbot");
+    let status = child.wait().expect("reap kbot");
+    assert!(
+        !status.success(),
+        "kbot finished before the kill: {status:?}"
+    );
+}
+
+/// A SQLite write lock on the ledger, held by the test: kbot's next ledger write waits for
+/// it (busy timeout), which holds kbot right after Kakao accepted a call and before the
+/// ledger records it.
+struct LedgerLock {
+    _held: rusqlite::Connection,
+}
+
+impl LedgerLock {
+    fn take(bot: &Bot) -> LedgerLock {
+        let conn = rusqlite::Connection::open(bot.env.data_dir().join("ledger.sqlite3"))
+            .expect("open the ledger");
+        conn.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .expect("take the ledger's write lock");
+        LedgerLock { _held: conn }
+    }
+}
+
+#[test]
+fn kill_9_mid_send_then_send_now_again_leaves_nobody_without_the_menu() {
+    let bot = Bot::new(&TWELVE);
+    bot.jbnu_to(&twelve_as_configured(), "");
+    bot.login();
+    bot.fake.configure(|c| c.delay = KAKAO_PAUSE);
+
+    let child = bot.spawn_send(&JBNU_LUNCH);
+    // The second of three batches has reached the fake and waits in its delay.
+    wait_until("the second batch", Duration::from_secs(20), || {
+        bot.fake.count(FRIENDS_SEND_PATH) >= 2
+    });
+    kill_9(child);
+    let at_kill = bot.statuses();
+    let pending: BTreeSet<&String> = at_kill
+        .iter()
+        .filter(|(_, s)| *s == "pending")
+        .map(|(r, _)| r)
+        .collect();
+    assert!(
+        bot.fake.delivered().len() < 13,
+        "the kill landed after the run"
+    );
+    // Only the call in flight is pending: the batch not tried yet has no row at all.
+    let in_flight = batches(&bot.fake).pop().unwrap_or_default();
+    assert_eq!(
+        pending,
+        in_flight.iter().collect::<BTreeSet<_>>(),
+        "{at_kill:?}"
+    );
+    // And nobody Kakao was not asked about yet has a row at all.
+    let asked: BTreeSet<String> = batches(&bot.fake).into_iter().flatten().collect();
+    assert!(
+        at_kill.keys().all(|r| r == "me" || asked.contains(r)),
+        "{at_kill:?}"
+    );
+    assert!(asked.len() < 12, "every friend was asked before the kill");
+
+    bot.fake.configure(|c| c.delay = Duration::ZERO);
+    let again = bot.send(&JBNU_LUNCH);
+    assert!(again.status.success(), "{}", all_text(&again));
+    for recipient in std::iter::once("me").chain(TWELVE.iter().map(|(u, _)| *u)) {
+        let copies = bot.copies(recipient);
+        assert!(copies >= 1, "{recipient} is missing the menu");
+        assert!(
+            copies == 1 || (copies == 2 && pending.contains(&recipient.to_string())),
+            "{recipient} got {copies} copies; its row at the kill was {:?}",
+            at_kill.get(recipient)
+        );
+    }
+    assert!(bot.statuses().values().all(|s| s == "sent"));
+}
+
+#[test]
+fn a_kill_after_kakao_accepted_a_batch_duplicates_only_that_batch() {
+    let bot = Bot::new(&TWELVE);
+    bot.jbnu_to(&twelve_as_configured(), "");
+    bot.login();
+    bot.fake.configure(|c| c.delay = KAKAO_PAUSE);
+
+    let child = bot.spawn_send(&JBNU_LUNCH);
+    wait_until("the first batch", Duration::from_secs(20), || {
+        bot.fake.count(FRIENDS_SEND_PATH) >= 1
+    });
+    // Kakao is holding the first batch; hold the ledger so its answer cannot be recorded.
+    let lock = LedgerLock::take(&bot);
+    let first = batches(&bot.fake).remove(0);
+    wait_until(
+        "Kakao to accept the first batch",
+        Duration::from_secs(20),
+        || first.iter().all(|u| bot.copies(u) == 1),
+    );
+    kill_9(child);
+    drop(lock);
+
+    let at_kill = bot.statuses();
+    for uuid in &first {
+        assert_eq!(
+            at_kill.get(uuid).map(String::as_str),
+            Some("pending"),
+            "{uuid}"
+        );
+    }
+    let again = bot.send(&JBNU_LUNCH);
+    assert!(again.status.success(), "{}", all_text(&again));
+    for (uuid, nick) in TWELVE {
+        let expected = if first.contains(&uuid.to_string()) {
+            2
+        } else {
+            1
+        };
+        assert_eq!(bot.copies(uuid), expected, "{nick} ({uuid})");
+    }
+    assert_eq!(bot.copies("me"), 1);
+}
+
+#[test]
+fn at_most_once_turns_an_interrupted_batch_into_unknown_and_never_resends_it() {
+    let bot = Bot::new(&TWELVE);
+    bot.jbnu_to(
+        &twelve_as_configured(),
+        "[message]\ndelivery = \"at-most-once\"\n",
+    );
+    bot.login();
+    bot.fake.configure(|c| c.delay = KAKAO_PAUSE);
+
+    let child = bot.spawn_send(&JBNU_LUNCH);
+    wait_until("the first batch", Duration::from_secs(20), || {
+        bot.fake.count(FRIENDS_SEND_PATH) >= 1
+    });
+    let lock = LedgerLock::take(&bot);
+    let first = batches(&bot.fake).remove(0);
+    wait_until(
+        "Kakao to accept the first batch",
+        Duration::from_secs(20),
+        || first.iter().all(|u| bot.copies(u) == 1),
+    );
+    kill_9(child);
+    drop(lock);
+    let pending: Vec<String> = bot
+        .statuses()
+        .into_iter()
+        .filter(|(_, s)| s == "pending")
+        .map(|(r, _)| r)
+        .collect();
+    assert_eq!(
+        pending.iter().collect::<BTreeSet<_>>(),
+        first.iter().collect::<BTreeSet<_>>(),
+        "only the batch in flight is pending"
+    );
+
+    bot.fake.configure(|c| c.delay = Duration::ZERO);
+    let again = bot.send(&JBNU_LUNCH);
+    assert_eq!(again.status.code(), Some(5), "{}", all_text(&again));
+    let after = bot.statuses();
+    for (uuid, nick) in TWELVE {
+        assert_eq!(bot.copies(uuid), 1, "{nick} ({uuid})");
+        let expected = if first.contains(&uuid.to_string()) {
+            "unknown"
+        } else {
+            "sent"
+        };
+        assert_eq!(
+            after.get(uuid).map(String::as_str),
+            Some(expected),
+            "{nick}"
+        );
+    }
+    // And a third run still leaves them alone.
+    let third = bot.send(&JBNU_LUNCH);
+    assert_eq!(third.status.code(), Some(5), "{}", all_text(&third));
+    assert!(TWELVE.iter().all(|(uuid, _)| bot.copies(uuid) == 1));
+}
+
+#[test]
+fn at_most_once_does_not_retry_a_send_whose_answer_was_lost() {
+    let bot = Bot::new(&TWELVE[..2]);
+    bot.jbnu_to(
+        &[TWELVE[0].1, TWELVE[1].1],
+        "[message]\ndelivery = \"at-most-once\"\n",
+    );
+    bot.login();
+    bot.fake
+        .inject(FRIENDS_SEND_PATH, Fault::ResetAfterRecording);
+
+    let output = bot.send(&JBNU_LUNCH);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+    assert_eq!(bot.fake.count(FRIENDS_SEND_PATH), 1, "never retried");
+    let statuses = bot.statuses();
+    for (uuid, _) in &TWELVE[..2] {
+        assert_eq!(bot.copies(uuid), 1);
+        assert_eq!(statuses.get(*uuid).map(String::as_str), Some("unknown"));
+    }
+    let again = bot.send(&JBNU_LUNCH);
+    assert_eq!(again.status.code(), Some(5), "{}", all_text(&again));
+    assert_eq!(bot.fake.count(FRIENDS_SEND_PATH), 1, "not resent");
+}
+
+// ─── 5. an access token that expires mid-run ────────────────────────────────────────────
+
+#[test]
+fn an_access_token_that_expires_mid_run_is_refreshed_once_and_the_run_completes() {
+    let bot = Bot::new(&TWELVE);
+    bot.jbnu_to(&twelve_as_configured(), "");
+    bot.login();
+    bot.fake.configure(|c| c.delay = KAKAO_PAUSE / 2);
+
+    let child = bot.spawn_send(&JBNU_LUNCH);
+    // kbot holds a token it believes good for hours; Kakao expires it after the first call.
+    wait_until("the friends call", Duration::from_secs(20), || {
+        bot.fake.count(FRIENDS_PATH) >= 1
+    });
+    bot.fake.expire_access_tokens();
+    let status = child.wait_with_output().expect("kbot finishes").status;
+    assert!(status.success(), "{status:?}");
+
+    assert!(bot.fake.saw_error_code("-401"), "the old token was refused");
+    let refreshes = bot
+        .fake
+        .requests_to(TOKEN_PATH)
+        .iter()
+        .filter(|r| r.form_field("grant_type") == Some("refresh_token"))
+        .count();
+    assert_eq!(refreshes, 1);
+    assert_eq!(bot.copies("me"), 1);
+    for (uuid, nick) in TWELVE {
+        assert_eq!(bot.copies(uuid), 1, "{nick}");
+    }
+}
+
+// ─── recipients ─────────────────────────────────────────────────────────────────────────
+
+#[test]
+fn an_unknown_or_ambiguous_nickname_is_reported_and_the_others_are_still_served() {
+    let bot = Bot::new(&TWELVE[..3]);
+    bot.fake.add_friend("fuuid-kim-1", "김민수", true);
+    bot.fake.add_friend("fuuid-kim-2", "김민수", true);
+    // "이서현" is one letter off "이서연".
+    bot.jbnu_to(&["이서현", "김민수", TWELVE[1].1, TWELVE[2].0], "");
+    bot.login();
+
+    let output = bot.send(&JBNU_LUNCH);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+    let text = stdout(&output);
+    let unknown = line_of(&text, "\"이서현\"");
+    assert!(
+        unknown.contains("closest") && unknown.contains("이서연"),
+        "{text}"
+    );
+    let ambiguous = line_of(&text, "\"김민수\"");
+    assert!(
+        ambiguous.contains("fuuid-kim-1") && ambiguous.contains("fuuid-kim-2"),
+        "{text}"
+    );
+    assert_eq!(bot.copies("me"), 1);
+    assert_eq!(bot.copies(TWELVE[1].0), 1);
+    assert_eq!(bot.copies(TWELVE[2].0), 1);
+    for nobody in [TWELVE[0].0, "fuuid-kim-1", "fuuid-kim-2"] {
+        assert_eq!(bot.copies(nobody), 0, "{nobody}");
+    }
+    assert!(stderr(&output).contains("이서현"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("hint: correct `friends` under [recipients]"),
+        "{}",
+        stderr(&output)
+    );
+    let history = stdout(&bot.kbot(&["history"]));
+    let note = line_of(&history, "note:");
+    assert!(
+        note.contains("이서현") && note.contains("김민수"),
+        "{history}"
     );
 }
 
 #[test]
-fn send_now_reaches_me_and_friends_once_and_a_second_run_sends_nothing() {
-    let fake = FakeKakao::start_on_thread();
-    fake.add_friend("uuid-a", "이서연", true);
-    fake.add_friend("uuid-b", "박민준", true);
-    let env = TestEnv::new();
-    logged_in(
-        &fake,
-        &env,
-        "jbnu-jinsuwon-2023-04-10",
-        "[recipients]\nme = true\nfriends = [\"이서연\", \"uuid-b\"]\n",
+fn a_friend_who_blocks_messages_is_skipped_with_a_warning() {
+    let bot = Bot::new(&TWELVE[..2]);
+    bot.fake.add_friend("fuuid-blocked", "차단한친구", false);
+    bot.jbnu_to(&[TWELVE[0].1, "차단한친구", TWELVE[1].1], "");
+    bot.login();
+
+    let output = bot.send(&JBNU_LUNCH);
+    assert!(output.status.success(), "{}", all_text(&output));
+    assert!(
+        line_of(&stdout(&output), "차단한친구").contains("skipped"),
+        "{}",
+        stdout(&output)
     );
-    let output = env
-        .kbot()
-        .args(["send-now", "lunch", "--date", "2023-04-10"])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    assert_eq!(fake.delivered_to("me").len(), 1);
-    assert_eq!(fake.delivered_to("uuid-a").len(), 1);
-    assert_eq!(fake.delivered_to("uuid-b").len(), 1);
-    let again = env
-        .kbot()
-        .args(["send-now", "lunch", "--date", "2023-04-10", "--json"])
-        .output()
-        .unwrap();
-    assert!(again.status.success(), "{again:?}");
-    let statuses: Vec<String> = json(&again)["deliveries"]
-        .as_array()
-        .unwrap()
+    assert!(
+        stderr(&output).contains("차단한친구"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        batches(&bot.fake)
+            .iter()
+            .flatten()
+            .all(|u| u != "fuuid-blocked"),
+        "kbot asked Kakao to message a friend who blocks it"
+    );
+    assert_eq!(bot.copies(TWELVE[0].0), 1);
+    assert_eq!(bot.copies(TWELVE[1].0), 1);
+}
+
+#[test]
+fn a_missing_consent_names_the_login_scope_that_fixes_it() {
+    let bot = Bot::new(&TWELVE[..1]);
+    bot.jbnu_to(&[TWELVE[0].1], "");
+    bot.login();
+
+    // No talk_message consent: "send to me" is refused with -402.
+    bot.fake.configure(|c| c.scopes = vec!["friends".into()]);
+    let output = bot.send(&["lunch", "--date", "2023-04-10", "--to", "me"]);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+    assert!(
+        stderr(&output).contains("hint: kbot login --scope talk_message"),
+        "{}",
+        all_text(&output)
+    );
+    assert!(
+        line_of(&stdout(&output), "me").contains("-402"),
+        "{}",
+        all_text(&output)
+    );
+
+    // No friends consent: the friends list is refused, "me" still gets the menu.
+    bot.fake
+        .configure(|c| c.scopes = vec!["talk_message".into()]);
+    let output = bot.send(&JBNU_LUNCH);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+    assert!(
+        stderr(&output).contains("hint: kbot login --scope friends"),
+        "{}",
+        all_text(&output)
+    );
+    assert_eq!(bot.copies("me"), 1);
+    assert_eq!(bot.copies(TWELVE[0].0), 0);
+    assert!(
+        stdout(&output).contains("cannot read the friends list"),
+        "{}",
+        all_text(&output)
+    );
+    // History says so too, instead of looking like a run that served everyone.
+    let history = stdout(&bot.kbot(&["history"]));
+    assert!(
+        line_of(&history, "note:").contains("cannot read the friends list"),
+        "{history}"
+    );
+}
+
+#[test]
+fn to_me_and_to_friends_each_send_only_their_part_of_the_run() {
+    let bot = Bot::new(&TWELVE[..2]);
+    bot.jbnu_to(&[TWELVE[0].1, TWELVE[1].0], "");
+    bot.login();
+
+    let me = bot.send(&["lunch", "--date", "2023-04-10", "--to", "me"]);
+    assert!(me.status.success(), "{}", all_text(&me));
+    assert_eq!(bot.copies("me"), 1);
+    assert_eq!(bot.fake.count(FRIENDS_PATH), 0, "--to me reads no friends");
+    assert_eq!(bot.fake.count(FRIENDS_SEND_PATH), 0);
+
+    let friends = bot.send(&["lunch", "--date", "2023-04-10", "--to", "friends"]);
+    assert!(friends.status.success(), "{}", all_text(&friends));
+    assert_eq!(bot.copies("me"), 1, "--to friends sent to me");
+    assert_eq!(bot.copies(TWELVE[0].0), 1);
+    assert_eq!(bot.copies(TWELVE[1].0), 1);
+}
+
+#[test]
+fn force_sends_again_what_was_already_delivered() {
+    let bot = Bot::new(&TWELVE[..2]);
+    bot.jbnu_to(&[TWELVE[0].1, TWELVE[1].0], "");
+    bot.login();
+    let first = bot.send(&JBNU_LUNCH);
+    assert!(first.status.success(), "{}", all_text(&first));
+
+    let forced = bot.send(&["lunch", "--date", "2023-04-10", "--force"]);
+    assert!(forced.status.success(), "{}", all_text(&forced));
+    assert_eq!(bot.copies("me"), 2);
+    assert_eq!(bot.copies(TWELVE[0].0), 2);
+    assert_eq!(bot.copies(TWELVE[1].0), 2);
+    assert_eq!(bot.texts("me")[0], bot.texts("me")[1]);
+}
+
+#[test]
+fn a_page_that_changed_sends_nothing_to_friends_and_a_warning_to_me() {
+    let bot = Bot::new(&TWELVE[..2]);
+    bot.config(
+        JBNU,
+        "table.menu-that-is-gone",
+        &recipients(&[TWELVE[0].1, TWELVE[1].0]),
+    );
+    bot.login();
+
+    let output = bot.send(&JBNU_LUNCH);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+    assert_eq!(bot.fake.count(FRIENDS_SEND_PATH), 0);
+    let mine = bot.texts("me");
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert!(
+        mine[0].contains("학생식당") && mine[0].contains("⚠"),
+        "{}",
+        mine[0]
+    );
+    assert!(
+        stdout(&output).contains("not_found"),
+        "{}",
+        all_text(&output)
+    );
+}
+
+// ─── preview ────────────────────────────────────────────────────────────────────────────
+
+#[test]
+fn preview_shows_friends_as_uuids_when_logged_in_and_as_configured_names_offline() {
+    let bot = Bot::new(&TWELVE[..3]);
+    bot.jbnu_to(&[TWELVE[0].1, TWELVE[1].0, TWELVE[2].1], "");
+    let preview = |bot: &Bot| {
+        let output = bot.kbot(&["preview", "lunch", "--date", "2023-04-10", "--json"]);
+        assert!(output.status.success(), "{}", all_text(&output));
+        json(&output)["parts"][0]["recipients"].clone()
+    };
+
+    // No login: the names as written in the config, and no call to Kakao.
+    assert_eq!(
+        preview(&bot),
+        serde_json::json!(["me", TWELVE[0].1, TWELVE[1].0, TWELVE[2].1])
+    );
+    assert_eq!(bot.fake.requests().len(), 0);
+
+    bot.login();
+    assert_eq!(
+        preview(&bot),
+        serde_json::json!(["me", TWELVE[0].0, TWELVE[1].0, TWELVE[2].0])
+    );
+    let text = bot.kbot(&["preview", "lunch", "--date", "2023-04-10"]);
+    assert!(text.status.success(), "{}", all_text(&text));
+    let text = stdout(&text);
+    let header = line_of(&text, "part 1/1");
+    for (uuid, nick) in &TWELVE[..3] {
+        assert!(header.contains(uuid) && header.contains(nick), "{header}");
+    }
+    let dry = bot.send(&[
+        "lunch",
+        "--date",
+        "2023-04-10",
+        "--dry-run",
+        "--to",
+        "friends",
+        "--json",
+    ]);
+    assert!(dry.status.success(), "{}", all_text(&dry));
+    assert_eq!(
+        json(&dry)["parts"][0]["recipients"],
+        serde_json::json!([TWELVE[0].0, TWELVE[1].0, TWELVE[2].0])
+    );
+    assert_eq!(
+        bot.fake.count(FRIENDS_SEND_PATH),
+        0,
+        "preview sent something"
+    );
+    assert_eq!(bot.fake.count(MEMO_PATH), 0, "preview sent something");
+}
+
+// ─── 7. machine-readable history and friends, and history for people ────────────────────
+
+#[test]
+fn history_and_friends_json_follow_the_documented_shapes() {
+    let bot = Bot::new(&TWELVE[..3]);
+    bot.fake.add_friend("fuuid-blocked", "차단한친구", false);
+    bot.fake.set_favorite(TWELVE[0].0, true);
+    bot.fake.configure(|c| c.sender_daily_quota = 2);
+    bot.jbnu_to(&[TWELVE[0].1, TWELVE[1].1, TWELVE[2].1], "");
+    bot.login();
+    let output = bot.send(&JBNU_LUNCH);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+
+    let rows = bot.history();
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        let keys: BTreeSet<&str> = row
+            .as_object()
+            .expect("each row is an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for key in [
+            "date",
+            "meal",
+            "recipient",
+            "nickname",
+            "part",
+            "status",
+            "code",
+            "detail",
+            "updated_at",
+        ] {
+            assert!(keys.contains(key), "{key} missing from {row}");
+        }
+        assert_eq!(row["date"], "2023-04-10");
+        assert_eq!(row["meal"], "lunch");
+        let recipient = row["recipient"].as_str().expect("recipient is a string");
+        assert!(
+            recipient == "me" || recipient.starts_with("fuuid-"),
+            "{row}"
+        );
+        assert!(
+            row["nickname"].is_string() || row["nickname"].is_null(),
+            "{row}"
+        );
+        assert_eq!(row["part"].as_u64(), Some(1), "{row}");
+        let status = row["status"].as_str().expect("status is a string");
+        assert!(
+            ["pending", "sent", "failed", "unknown", "missed"].contains(&status),
+            "{row}"
+        );
+        assert!(row["code"].is_i64() || row["code"].is_null(), "{row}");
+        assert!(
+            row["detail"].is_string() || row["detail"].is_null(),
+            "{row}"
+        );
+        let at = row["updated_at"].as_str().expect("updated_at is a string");
+        chrono::DateTime::parse_from_rfc3339(at).expect("updated_at is RFC 3339");
+    }
+    let failed = rows
         .iter()
-        .map(|d| d["status"].as_str().unwrap().to_string())
+        .find(|r| r["status"] == "failed")
+        .expect("failed");
+    assert_eq!(failed["code"], -532);
+    assert_eq!(failed["nickname"], TWELVE[2].1);
+
+    let friends = bot.kbot(&["friends", "--json"]);
+    assert!(friends.status.success(), "{}", all_text(&friends));
+    let list = json(&friends);
+    let list = list.as_array().expect("an array");
+    assert_eq!(list.len(), 4);
+    for friend in list {
+        let keys: BTreeSet<&str> = friend
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from(["uuid", "nickname", "allowed_msg", "favorite"]),
+            "{friend}"
+        );
+        assert!(friend["uuid"].is_string() && friend["nickname"].is_string());
+        assert!(friend["allowed_msg"].is_boolean() && friend["favorite"].is_boolean());
+    }
+    let by_uuid = |uuid: &str| {
+        list.iter()
+            .find(|f| f["uuid"] == uuid)
+            .unwrap_or_else(|| panic!("{uuid} not listed"))
+            .clone()
+    };
+    assert_eq!(by_uuid("fuuid-blocked")["allowed_msg"], false);
+    assert_eq!(by_uuid(TWELVE[0].0)["favorite"], true);
+    assert_eq!(by_uuid(TWELVE[0].0)["nickname"], TWELVE[0].1);
+
+    // The same list for people: one line each, the uuid column lined up.
+    let people = bot.kbot(&["friends"]);
+    assert!(people.status.success(), "{}", all_text(&people));
+    let text = stdout(&people);
+    let header = column_of(line_of(&text, "nickname"), "uuid");
+    for friend in list {
+        let uuid = friend["uuid"].as_str().unwrap_or_default();
+        let line = line_of(&text, uuid);
+        assert_eq!(column_of(line, uuid), header, "misaligned:\n{text}");
+        let allowed = friend["allowed_msg"] == true;
+        assert!(
+            line.contains(if allowed { "allowed" } else { "blocked" }),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn history_shows_sent_failed_unknown_and_missed_at_a_glance() {
+    let bot = Bot::new(&TWELVE[..3]);
+    bot.fake.configure(|c| c.sender_daily_quota = 2);
+    bot.jbnu_to(
+        &[TWELVE[0].1, TWELVE[1].1, TWELVE[2].1],
+        "[message]\ndelivery = \"at-most-once\"\n",
+    );
+    bot.login();
+    // Lunch: two friends get it, the third hits the daily quota (-532).
+    let lunch = bot.send(&JBNU_LUNCH);
+    assert_eq!(lunch.status.code(), Some(5), "{}", all_text(&lunch));
+    // Dinner, to me only: the answer is lost, so (at-most-once) its fate is unknown.
+    bot.fake.inject(MEMO_PATH, Fault::ResetAfterRecording);
+    let dinner = bot.send(&["dinner", "--date", "2023-04-10", "--to", "me"]);
+    assert_eq!(dinner.status.code(), Some(5), "{}", all_text(&dinner));
+    // Breakfast on the next day passed while kbot was not running (the daemon records it).
+    let ledger = kbot::ledger::Ledger::open(&bot.env.data_dir().join("ledger.sqlite3"))
+        .expect("open the ledger");
+    let tuesday = chrono::NaiveDate::from_ymd_opt(2023, 4, 11).expect("a date");
+    ledger
+        .record_missed(
+            tuesday,
+            kbot::meal::Meal::Breakfast,
+            kbot::clock::Clock::now(&kbot::clock::SystemClock),
+        )
+        .expect("record a missed slot");
+    drop(ledger);
+
+    let output = bot.kbot(&["history"]);
+    assert!(output.status.success(), "{}", all_text(&output));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    let find = |first: &str, needle: &[&str]| {
+        lines
+            .iter()
+            .position(|l| {
+                l.split_whitespace().next() == Some(first) && needle.iter().all(|n| l.contains(n))
+            })
+            .unwrap_or_else(|| panic!("no line {first} … {needle:?} in:\n{text}"))
+    };
+    // Newest slot first, each under a heading that counts its recipients by outcome.
+    let missed = find("2023-04-11", &["breakfast", "missed"]);
+    let dinner_at = find("2023-04-10", &["dinner", "1 unknown"]);
+    let lunch_at = find("2023-04-10", &["lunch", "3 sent, 1 failed"]);
+    assert!(missed < dinner_at && dinner_at < lunch_at, "{text}");
+    let unknown = find("unknown", &["me"]);
+    assert!(dinner_at < unknown && unknown < lunch_at, "{text}");
+    let failed = find("failed", &[TWELVE[2].1, TWELVE[2].0, "-532"]);
+    assert!(lunch_at < failed, "{text}");
+    let sent: Vec<usize> = ["me", TWELVE[0].1, TWELVE[1].1]
+        .iter()
+        .map(|who| find("sent", &[who]))
         .collect();
-    assert_eq!(statuses, ["skipped", "skipped", "skipped"]);
-    assert_eq!(fake.delivered().len(), 3);
+    // Problems come before what went well, so they are seen first.
+    assert!(sent.iter().all(|at| failed < *at), "{text}");
+    assert!(
+        !text.contains("note:"),
+        "nothing more to say than the rows:\n{text}"
+    );
+    // The columns line up: every entry's parts column starts at the same place, although
+    // Hangul nicknames are twice as wide as Latin letters.
+    let columns: BTreeSet<usize> = lines
+        .iter()
+        .filter(|l| l.starts_with("  ") && !l.trim_start().starts_with("note:"))
+        .map(|l| {
+            let before = &l[..l.find(" #").expect("a parts column")];
+            unicode_width::UnicodeWidthStr::width(before)
+        })
+        .collect();
+    assert_eq!(columns.len(), 1, "{text}");
 }
