@@ -14,9 +14,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::account::Account;
+use crate::auth::AuthError;
 use crate::clock::Clock;
 use crate::config::{Config, Delivery, Paths};
 use crate::deliver::{self, Options, To};
+use crate::error::{Exit, Report};
 use crate::ledger::Ledger;
 use crate::meal::Meal;
 use crate::schedule::{self, Jobs};
@@ -120,8 +122,7 @@ pub async fn run(
 ) -> crate::Result<()> {
     let _lock = schedule::lock_instance(&paths.data_dir)?;
     let account = Account::open(config, paths, clock.clone(), env)?;
-    // Fail now, not at breakfast, when there is no login.
-    account.session.access_token().await?;
+    check_login(&account).await?;
     let ledger = Ledger::open(&ledger_path(&paths.data_dir))?;
     let plan = config.plan();
     let mut bot = Bot {
@@ -143,6 +144,25 @@ pub async fn run(
     schedule::run(&plan, clock, &mut bot, shutdown_signal()).await;
     notify(&[sd_notify::NotifyState::Stopping]);
     Ok(())
+}
+
+/// Fail now, not at breakfast, when there is no login (or the config or the secret store
+/// is wrong): those need the user. A token endpoint that cannot be reached or answers
+/// garbage is not fatal: at boot the network is often not up yet, and a daemon that exits
+/// then is restarted a few times and given up on by systemd. The first slot tries again.
+async fn check_login(account: &Account) -> crate::Result<()> {
+    match account.session.access_token().await {
+        Ok(_) => Ok(()),
+        Err(err @ (AuthError::Http { .. } | AuthError::BadResponse { .. })) => {
+            tracing::warn!("cannot check the login now, going on (the next run retries): {err}");
+            Ok(())
+        }
+        Err(err @ AuthError::Kakao(_)) if err.exit() == Exit::Failure => {
+            tracing::warn!("cannot check the login now, going on (the next run retries): {err}");
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// Crash recovery (DESIGN §5): runs a crash left half-sent are finished now (at-least-once)

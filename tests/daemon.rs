@@ -444,6 +444,42 @@ fn sigterm_during_a_slow_send_finishes_the_call_records_it_and_exits_0() {
 }
 
 #[test]
+fn a_daemon_started_while_kakao_is_unreachable_keeps_running_and_delivers_at_the_slot() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let slot = slot_from_now(chrono::Duration::seconds(4));
+    let tokens = fake.issue_tokens();
+    logged_in(
+        &fake,
+        &env,
+        &format!("lunch = \"{}\"", daily_at(slot)),
+        "me = true",
+    );
+    // As after a night switched off: the cached access token has expired, so the start-up
+    // login check must refresh, and the network is not up yet (a 500, then a cut connection).
+    seed_login(
+        &env.data_dir(),
+        CLIENT_ID,
+        &tokens.access_token,
+        &tokens.refresh_token,
+        -chrono::Duration::hours(8),
+    );
+    fake.inject(TOKEN_PATH, Fault::ServerError);
+    fake.inject(TOKEN_PATH, Fault::Reset);
+    let mut daemon = Daemon::start(&env, "daemon");
+    daemon.wait_for_log(&["run finished", "lunch"]);
+    assert_eq!(texts(&fake, "me").len(), 1);
+    assert_eq!(statuses(&env, slot.date_naive(), "lunch"), ["me:sent"]);
+    assert_eq!(
+        fake.count(TOKEN_PATH),
+        3,
+        "start-up check, keep-alive, the run"
+    );
+    let (status, log) = daemon.terminate();
+    assert!(status.success(), "{status}: {log}");
+}
+
+#[test]
 fn the_daemon_refreshes_the_login_at_start_and_keeps_a_rotated_refresh_token() {
     let fake = FakeKakao::start_on_thread();
     let env = TestEnv::new();
