@@ -1030,6 +1030,40 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn meals_stay_on_local_time_across_the_autumn_change_and_the_repeated_hour_fires_once() {
+        // Europe/Berlin runs 02:00-03:00 twice on 2026-10-25 (CEST, then CET).
+        let plan = Plan::new(
+            BTreeMap::from([
+                (Meal::Breakfast, cron("30 2 * * *")),
+                (Meal::Lunch, cron("0 12 * * *")),
+            ]),
+            Berlin,
+            Duration::from_secs(45 * 60),
+            BTreeSet::new(),
+        );
+        let clock = Arc::new(TokioClock::new(at("2026-10-24T00:00:00+02:00")));
+        let mut jobs = Recorder::new(clock);
+        run_for(&plan, &mut jobs, 2).await;
+        assert_eq!(
+            jobs.runs(),
+            [
+                "breakfast 2026-10-24T02:30:00+02:00",
+                "lunch 2026-10-24T12:00:00+02:00",
+                "breakfast 2026-10-25T02:30:00+02:00",
+                "lunch 2026-10-25T12:00:00+01:00",
+            ]
+        );
+        assert!(
+            !jobs
+                .events()
+                .iter()
+                .any(|e| matches!(e, Event::Missed { .. })),
+            "{:?}",
+            jobs.events()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn skip_dates_are_not_run() {
         let mut plan = weekday_plan(Seoul);
         plan.skip_dates.insert("2026-03-06".parse().unwrap());
