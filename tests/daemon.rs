@@ -444,6 +444,41 @@ fn sigterm_during_a_slow_send_finishes_the_call_records_it_and_exits_0() {
 }
 
 #[test]
+fn a_daemon_without_a_working_login_stops_at_once_with_exit_3_and_says_kbot_login() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let slot = slot_from_now(chrono::Duration::hours(3));
+    let tokens = logged_in(
+        &fake,
+        &env,
+        &format!("lunch = \"{}\"", daily_at(slot)),
+        "me = true",
+    );
+    // The user unlinked the app while the cached access token had expired.
+    seed_login(
+        &env.data_dir(),
+        CLIENT_ID,
+        &tokens.access_token,
+        &tokens.refresh_token,
+        -chrono::Duration::hours(8),
+    );
+    fake.revoke_all();
+    let rejected = env.kbot().arg("daemon").output().unwrap();
+    assert_eq!(rejected.status.code(), Some(3), "{rejected:?}");
+    let stderr = String::from_utf8_lossy(&rejected.stderr);
+    assert!(stderr.contains("hint: kbot login"), "{stderr}");
+    assert!(!stderr.contains(&tokens.refresh_token), "{stderr}");
+
+    std::fs::remove_file(env.data_dir().join("secrets.json")).unwrap();
+    let none = env.kbot().arg("daemon").output().unwrap();
+    assert_eq!(none.status.code(), Some(3), "{none:?}");
+    let stderr = String::from_utf8_lossy(&none.stderr);
+    assert!(stderr.contains("not logged in"), "{stderr}");
+    assert!(stderr.contains("hint: kbot login"), "{stderr}");
+    assert!(fake.delivered().is_empty());
+}
+
+#[test]
 fn a_daemon_started_while_kakao_is_unreachable_keeps_running_and_delivers_at_the_slot() {
     let fake = FakeKakao::start_on_thread();
     let env = TestEnv::new();
