@@ -298,6 +298,16 @@ fn a_slot_a_few_seconds_ahead_is_delivered_once_to_every_recipient_and_a_restart
         statuses(&env, date, "lunch"),
         ["me:sent", "uuid-a:sent", "uuid-b:sent"]
     );
+    // status tells what the daemon did and when it runs next.
+    let status = env.kbot().args(["status", "--json"]).output().unwrap();
+    let status = json(&status);
+    assert_eq!(status["last_runs"][0]["date"], date.to_string());
+    assert_eq!(status["last_runs"][0]["meal"], "lunch");
+    assert_eq!(status["last_runs"][0]["outcome"], "menu");
+    assert_eq!(
+        status["next"]["lunch"],
+        (slot + chrono::Duration::days(1)).to_rfc3339()
+    );
     let first_log = daemon.log();
 
     // kill -9, then start again while the slot is still inside catch_up.
@@ -430,7 +440,7 @@ fn sigterm_during_a_slow_send_finishes_the_call_records_it_and_exits_0() {
         &format!("lunch = \"{}\"", daily_at(slot)),
         "me = true",
     );
-    fake.inject(MEMO_PATH, Fault::Slow(Duration::from_millis(1500)));
+    fake.inject(MEMO_PATH, Fault::Slow(Duration::from_secs(3)));
     let mut daemon = Daemon::start(&env, "daemon");
     // The send has reached Kakao, which takes its time to answer.
     wait_for_requests(&mut daemon, &fake, MEMO_PATH, 1);
