@@ -397,6 +397,40 @@ fn a_slot_older_than_catch_up_is_recorded_as_missed_and_nothing_is_sent() {
     );
 }
 
+/// Leave the ledger as a daemon killed during the Kakao call to "me" would: the run started
+/// and the delivery is `pending`, `ago` before now.
+fn crashed_mid_send(env: &TestEnv, date: NaiveDate, ago: chrono::Duration) {
+    let then = now() - ago;
+    let ledger = kbot::ledger::Ledger::open(&kbot::daemon::ledger_path(&env.data_dir())).unwrap();
+    ledger.start_run(date, kbot::Meal::Lunch, then).unwrap();
+    let key = kbot::ledger::Key::new(date, kbot::Meal::Lunch, "me", 1);
+    assert!(ledger.mark_pending(&key, None, false, then).unwrap());
+}
+
+#[test]
+fn a_send_a_crash_left_pending_is_finished_once_at_the_next_start_even_if_stopped_meanwhile() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let slot = slot_from_now(chrono::Duration::seconds(-40));
+    logged_in(
+        &fake,
+        &env,
+        &format!("lunch = \"{}\"\ncatch_up = \"45m\"", daily_at(slot)),
+        "me = true",
+    );
+    crashed_mid_send(&env, slot.date_naive(), chrono::Duration::seconds(30));
+    // The resend is slow, and systemd stops the daemon while it is in flight.
+    fake.inject(MEMO_PATH, Fault::Slow(Duration::from_secs(3)));
+    let mut daemon = Daemon::start(&env, "daemon");
+    wait_for_requests(&mut daemon, &fake, MEMO_PATH, 1);
+    assert!(fake.delivered().is_empty(), "still in flight");
+    let (status, log) = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "{status}: {log}");
+    assert_eq!(texts(&fake, "me").len(), 1);
+    assert_eq!(statuses(&env, slot.date_naive(), "lunch"), ["me:sent"]);
+    assert!(log.contains("finishing a run a crash interrupted"), "{log}");
+}
+
 #[test]
 fn a_second_daemon_refuses_to_start_and_names_the_lock() {
     let fake = FakeKakao::start_on_thread();
@@ -449,7 +483,10 @@ fn sigterm_during_a_slow_send_finishes_the_call_records_it_and_exits_0() {
     assert_eq!(status.code(), Some(0), "{status}: {log}");
     assert_eq!(texts(&fake, "me").len(), 1);
     assert_eq!(statuses(&env, slot.date_naive(), "lunch"), ["me:sent"]);
-    assert!(log.contains("SIGTERM"), "the log notes the signal:\n{log}");
+    // The journal shows the stop request when it comes, not only once the call is over.
+    let stopping = log.find("SIGTERM").expect("the log notes the signal");
+    let finished = log.find("run finished").expect("the run finished");
+    assert!(stopping < finished, "{log}");
     assert!(log.contains("daemon stopped"), "{log}");
 }
 
