@@ -426,7 +426,13 @@ pub async fn run<J: Jobs>(
             let mut ran = BTreeSet::new();
             for (meal, slot) in &slots {
                 let date = slot.date_naive();
-                if jobs.has_run(date, *meal).await {
+                // A slot reached on time runs even when the ledger knows it: a manual
+                // `send-now` earlier that day (perhaps only `--to me`) must not stand in for
+                // it, and the run itself skips every message that already went out. Only a
+                // late slot (catch-up after a restart or a suspend) is left alone then.
+                let on_time = now.signed_duration_since(*slot) < duration(ON_TIME);
+                if !on_time && jobs.has_run(date, *meal).await {
+                    tracing::info!(%date, %meal, %slot, "already in the ledger; not run again");
                     ran.insert((date, *meal));
                 }
             }
@@ -1141,6 +1147,19 @@ mod tests {
         let stop = tokio::time::sleep(Duration::from_secs(60));
         run(&weekday_plan(Seoul), jobs.clock.clone(), &mut jobs, stop).await;
         assert!(jobs.runs().is_empty(), "{:?}", jobs.events());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_reached_on_time_runs_even_when_the_ledger_already_knows_it() {
+        let clock = Arc::new(TokioClock::new(at("2026-03-05T11:00:00+09:00")));
+        let mut jobs = Recorder::new(clock);
+        // `kbot send-now lunch --to me` at 10:00; the slot itself is at 11:30.
+        jobs.ledger
+            .insert(("2026-03-05".parse().unwrap(), Meal::Lunch));
+        jobs.last_activity = Some(at("2026-03-05T10:00:00+09:00"));
+        let stop = tokio::time::sleep(Duration::from_secs(3600));
+        run(&weekday_plan(Seoul), jobs.clock.clone(), &mut jobs, stop).await;
+        assert_eq!(jobs.runs(), ["lunch 2026-03-05T11:30:00+09:00"]);
     }
 
     /// A clock that can be pushed forward, like a laptop waking from suspend.

@@ -337,6 +337,39 @@ fn a_slot_a_few_seconds_ahead_is_delivered_once_to_every_recipient_and_a_restart
 }
 
 #[test]
+fn a_manual_send_to_me_before_the_slot_does_not_stop_the_slot_reaching_friends() {
+    let fake = FakeKakao::start_on_thread();
+    fake.add_friend("uuid-a", "이서연", true);
+    let env = TestEnv::new();
+    let slot = slot_from_now(chrono::Duration::seconds(5));
+    logged_in(
+        &fake,
+        &env,
+        &format!("lunch = \"{}\"", daily_at(slot)),
+        "me = true\nfriends = [\"이서연\"]",
+    );
+    // Trying it out in the morning: only to me.
+    let tried = env
+        .kbot()
+        .args(["send-now", "lunch", "--to", "me"])
+        .output()
+        .unwrap();
+    assert!(tried.status.success(), "{tried:?}");
+    assert_eq!(texts(&fake, "me").len(), 1);
+
+    let mut daemon = Daemon::start(&env, "daemon");
+    daemon.wait_for_log(&["run finished", "lunch"]);
+    assert_eq!(texts(&fake, "uuid-a").len(), 1, "the friend got lunch");
+    assert_eq!(texts(&fake, "me").len(), 1, "not twice to me");
+    assert_eq!(
+        statuses(&env, slot.date_naive(), "lunch"),
+        ["me:sent", "uuid-a:sent"]
+    );
+    let (status, log) = daemon.terminate();
+    assert!(status.success(), "{status}: {log}");
+}
+
+#[test]
 fn a_slot_that_passed_inside_catch_up_is_sent_once_at_start() {
     let fake = FakeKakao::start_on_thread();
     let env = TestEnv::new();
