@@ -12,11 +12,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
+use tokio::sync::watch;
 
 use crate::account::Account;
+use crate::auth::AuthError;
 use crate::clock::Clock;
 use crate::config::{Config, Delivery, Paths};
 use crate::deliver::{self, Options, To};
+use crate::error::{Exit, Report};
 use crate::ledger::Ledger;
 use crate::meal::Meal;
 use crate::schedule::{self, Jobs};
@@ -119,9 +122,9 @@ pub async fn run(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> crate::Result<()> {
     let _lock = schedule::lock_instance(&paths.data_dir)?;
+    let stop = listen_for_stop();
     let account = Account::open(config, paths, clock.clone(), env)?;
-    // Fail now, not at breakfast, when there is no login.
-    account.session.access_token().await?;
+    check_login(&account).await?;
     let ledger = Ledger::open(&ledger_path(&paths.data_dir))?;
     let plan = config.plan();
     let mut bot = Bot {
@@ -131,7 +134,7 @@ pub async fn run(
         ledger,
         clock: clock.clone(),
     };
-    recover(&mut bot).await;
+    recover(&mut bot, &stop).await;
     if let Some((meal, at)) = plan.next_fire(clock.now()) {
         tracing::info!(%meal, at = %at, "next slot");
         notify_status(&format!(
@@ -140,14 +143,34 @@ pub async fn run(
         ));
     }
     notify(&[sd_notify::NotifyState::Ready]);
-    schedule::run(&plan, clock, &mut bot, shutdown_signal()).await;
+    schedule::run(&plan, clock, &mut bot, stopped(stop)).await;
     notify(&[sd_notify::NotifyState::Stopping]);
     Ok(())
 }
 
+/// Fail now, not at breakfast, when there is no login (or the config or the secret store
+/// is wrong): those need the user. A token endpoint that cannot be reached or answers
+/// garbage is not fatal: at boot the network is often not up yet, and a daemon that exits
+/// then is restarted a few times and given up on by systemd. The first slot tries again.
+async fn check_login(account: &Account) -> crate::Result<()> {
+    match account.session.access_token().await {
+        Ok(_) => Ok(()),
+        Err(err @ (AuthError::Http { .. } | AuthError::BadResponse { .. })) => {
+            tracing::warn!("cannot check the login now, going on (the next run retries): {err}");
+            Ok(())
+        }
+        Err(err @ AuthError::Kakao(_)) if err.exit() == Exit::Failure => {
+            tracing::warn!("cannot check the login now, going on (the next run retries): {err}");
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// Crash recovery (DESIGN §5): runs a crash left half-sent are finished now (at-least-once)
-/// or their open rows turned `unknown` (at-most-once; the ledger does that).
-async fn recover(bot: &mut Bot<'_>) {
+/// or their open rows turned `unknown` (at-most-once; the ledger does that). After a stop
+/// request no further run starts.
+async fn recover(bot: &mut Bot<'_>, stop: &watch::Receiver<bool>) {
     let at_most_once = bot.config.message.delivery == Delivery::AtMostOnce;
     let window = bot.config.schedule.catch_up.max(schedule::ON_TIME);
     let recovery = match bot.ledger.recover(at_most_once, window, bot.clock.now()) {
@@ -166,6 +189,9 @@ async fn recover(bot: &mut Bot<'_>) {
         .map(|r| (r.key.date, r.key.meal))
         .collect();
     for (date, meal) in runs {
+        if *stop.borrow() {
+            return;
+        }
         tracing::info!(%date, %meal, "finishing a run a crash interrupted");
         if let Err(err) = bot.deliver(date, meal).await {
             tracing::error!(%date, %meal, "resending after a crash failed: {err}");
@@ -173,28 +199,55 @@ async fn recover(bot: &mut Bot<'_>) {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
+/// Listen for SIGTERM and SIGINT (Ctrl-C) from now on; the receiver turns `true` when one
+/// arrives. The listeners are registered at once, not when a future is first polled, so a
+/// stop during start-up (the login check, crash recovery) waits for the call in flight
+/// instead of killing the process mid-call; and a task logs the signal the moment it
+/// arrives, not after the call it waits for.
+fn listen_for_stop() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM: stopping after the call in flight"),
-                    _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: stopping after the call in flight"),
-                }
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut interrupt)) => {
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = term.recv() => tracing::info!("SIGTERM: stopping after the call in flight"),
+                        _ = interrupt.recv() => tracing::info!("interrupted: stopping after the call in flight"),
+                    }
+                    let _ = tx.send(true);
+                });
             }
-            Err(err) => {
+            (Err(err), _) | (_, Err(err)) => {
                 tracing::warn!("cannot listen for SIGTERM: {err}");
-                let _ = tokio::signal::ctrl_c().await;
+                tokio::spawn(stop_on_ctrl_c(tx));
             }
         }
     }
     #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+    tokio::spawn(stop_on_ctrl_c(tx));
+    rx
+}
+
+async fn stop_on_ctrl_c(tx: watch::Sender<bool>) {
+    if tokio::signal::ctrl_c().await.is_ok() {
         tracing::info!("interrupted: stopping after the call in flight");
+        let _ = tx.send(true);
+    } else {
+        // No way to hear a stop: keep running; the service manager's SIGKILL still works.
+        tx.closed().await;
+    }
+}
+
+/// Resolves once a stop was requested.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    if stop.wait_for(|stopped| *stopped).await.is_err() {
+        // The listener is gone without a signal (it cannot be); keep running.
+        std::future::pending::<()>().await;
     }
 }
 

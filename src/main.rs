@@ -12,7 +12,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let env = cli::Env::from_process(&cli);
-    let runtime = match tokio::runtime::Runtime::new() {
+    // The daemon idles for hours: one thread that wakes for its naps instead of a worker per
+    // core waking to hand every nap over to the main thread (scripts/measure-idle.sh).
+    let runtime = match cli.command {
+        cli::Command::Daemon => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Runtime::new(),
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("kbot: error: cannot start the async runtime: {e}");

@@ -39,6 +39,10 @@ pub const MAX_NAP: Duration = Duration::from_secs(60);
 /// How often the keep-alive hook runs (DESIGN §4: refresh at least weekly).
 pub const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// How soon a failed keep-alive is tried again: a daemon started before the network was
+/// up must not wait a week for its next refresh.
+pub const KEEP_ALIVE_RETRY: Duration = Duration::from_secs(3600);
+
 /// How far back [`Plan::catch_up`] looks at start-up. Only each meal's latest slot in this
 /// window is considered, so a fresh install or a bot that was off for a month records at
 /// most one missed slot per meal, and nothing older than a day.
@@ -343,7 +347,7 @@ pub trait Jobs {
     fn last_activity(&mut self) -> impl Future<Output = Option<DateTime<Utc>>> + Send;
 
     /// Keep the login alive (refresh the token); called at start and every
-    /// [`KEEP_ALIVE_EVERY`].
+    /// [`KEEP_ALIVE_EVERY`], or [`KEEP_ALIVE_RETRY`] after a failure.
     fn keep_alive(&mut self) -> impl Future<Output = crate::Result<()>> + Send;
 }
 
@@ -391,9 +395,10 @@ fn log_failure(what: &str, date: Option<NaiveDate>, meal: Option<Meal>, err: &cr
 /// The daemon: sleep until the earliest slot in naps of at most [`MAX_NAP`], look at the
 /// clock after every nap (so a suspend or a clock jump is noticed), handle every slot that
 /// passed since the last look (each slot once: send, or record as missed, see
-/// [`Plan::due`]), catch up at start from [`Plan::start_floor`], call the keep-alive hook at start and
-/// every [`KEEP_ALIVE_EVERY`], and return once `shutdown` resolves. A job in flight when
-/// `shutdown` resolves is finished first; no new one starts after it.
+/// [`Plan::due`]), catch up at start from [`Plan::start_floor`], call the keep-alive hook at
+/// start and every [`KEEP_ALIVE_EVERY`] ([`KEEP_ALIVE_RETRY`] after a failed one), and
+/// return once `shutdown` resolves. A job in flight when `shutdown` resolves is finished
+/// first; no new one starts after it.
 pub async fn run<J: Jobs>(
     plan: &Plan,
     clock: Arc<dyn Clock>,
@@ -421,7 +426,13 @@ pub async fn run<J: Jobs>(
             let mut ran = BTreeSet::new();
             for (meal, slot) in &slots {
                 let date = slot.date_naive();
-                if jobs.has_run(date, *meal).await {
+                // A slot reached on time runs even when the ledger knows it: a manual
+                // `send-now` earlier that day (perhaps only `--to me`) must not stand in for
+                // it, and the run itself skips every message that already went out. Only a
+                // late slot (catch-up after a restart or a suspend) is left alone then.
+                let on_time = now.signed_duration_since(*slot) < duration(ON_TIME);
+                if !on_time && jobs.has_run(date, *meal).await {
+                    tracing::info!(%date, %meal, %slot, "already in the ledger; not run again");
                     ran.insert((date, *meal));
                 }
             }
@@ -449,10 +460,14 @@ pub async fn run<J: Jobs>(
         }
         // After the slots: a slow token endpoint must not delay a meal.
         if now >= next_keep_alive && !shutdown.is_done().await {
-            if let Err(err) = jobs.keep_alive().await {
-                log_failure("keep-alive", None, None, &err);
-            }
-            next_keep_alive = now + duration(KEEP_ALIVE_EVERY);
+            let wait = match jobs.keep_alive().await {
+                Ok(()) => KEEP_ALIVE_EVERY,
+                Err(err) => {
+                    log_failure("keep-alive", None, None, &err);
+                    KEEP_ALIVE_RETRY
+                }
+            };
+            next_keep_alive = now + duration(wait);
         }
 
         // Sleep towards the next slot (or keep-alive), at most MAX_NAP at a time. The clock
@@ -886,6 +901,8 @@ mod tests {
         ledger: BTreeSet<(NaiveDate, Meal)>,
         last_activity: Option<DateTime<Utc>>,
         run_takes: Duration,
+        /// How many keep-alives fail before they work again.
+        keep_alive_failures: u32,
     }
 
     impl Recorder {
@@ -896,6 +913,7 @@ mod tests {
                 ledger: BTreeSet::new(),
                 last_activity: None,
                 run_takes: Duration::ZERO,
+                keep_alive_failures: 0,
             }
         }
 
@@ -959,6 +977,14 @@ mod tests {
         async fn keep_alive(&mut self) -> crate::Result<()> {
             let at = self.clock.now();
             self.events.lock().unwrap().push(Event::KeepAlive { at });
+            if self.keep_alive_failures > 0 {
+                self.keep_alive_failures -= 1;
+                return Err(crate::error::Usage {
+                    message: "cannot reach the token endpoint".into(),
+                    hint: None,
+                }
+                .into());
+            }
             Ok(())
         }
     }
@@ -1030,6 +1056,40 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn meals_stay_on_local_time_across_the_autumn_change_and_the_repeated_hour_fires_once() {
+        // Europe/Berlin runs 02:00-03:00 twice on 2026-10-25 (CEST, then CET).
+        let plan = Plan::new(
+            BTreeMap::from([
+                (Meal::Breakfast, cron("30 2 * * *")),
+                (Meal::Lunch, cron("0 12 * * *")),
+            ]),
+            Berlin,
+            Duration::from_secs(45 * 60),
+            BTreeSet::new(),
+        );
+        let clock = Arc::new(TokioClock::new(at("2026-10-24T00:00:00+02:00")));
+        let mut jobs = Recorder::new(clock);
+        run_for(&plan, &mut jobs, 2).await;
+        assert_eq!(
+            jobs.runs(),
+            [
+                "breakfast 2026-10-24T02:30:00+02:00",
+                "lunch 2026-10-24T12:00:00+02:00",
+                "breakfast 2026-10-25T02:30:00+02:00",
+                "lunch 2026-10-25T12:00:00+01:00",
+            ]
+        );
+        assert!(
+            !jobs
+                .events()
+                .iter()
+                .any(|e| matches!(e, Event::Missed { .. })),
+            "{:?}",
+            jobs.events()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn skip_dates_are_not_run() {
         let mut plan = weekday_plan(Seoul);
         plan.skip_dates.insert("2026-03-06".parse().unwrap());
@@ -1087,6 +1147,19 @@ mod tests {
         let stop = tokio::time::sleep(Duration::from_secs(60));
         run(&weekday_plan(Seoul), jobs.clock.clone(), &mut jobs, stop).await;
         assert!(jobs.runs().is_empty(), "{:?}", jobs.events());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_reached_on_time_runs_even_when_the_ledger_already_knows_it() {
+        let clock = Arc::new(TokioClock::new(at("2026-03-05T11:00:00+09:00")));
+        let mut jobs = Recorder::new(clock);
+        // `kbot send-now lunch --to me` at 10:00; the slot itself is at 11:30.
+        jobs.ledger
+            .insert(("2026-03-05".parse().unwrap(), Meal::Lunch));
+        jobs.last_activity = Some(at("2026-03-05T10:00:00+09:00"));
+        let stop = tokio::time::sleep(Duration::from_secs(3600));
+        run(&weekday_plan(Seoul), jobs.clock.clone(), &mut jobs, stop).await;
+        assert_eq!(jobs.runs(), ["lunch 2026-03-05T11:30:00+09:00"]);
     }
 
     /// A clock that can be pushed forward, like a laptop waking from suspend.
@@ -1186,6 +1259,35 @@ mod tests {
                 Event::KeepAlive { at: start + week },
                 Event::KeepAlive {
                     at: start + week * 2
+                },
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_keep_alive_is_tried_again_an_hour_later_not_a_week() {
+        let plan = Plan::new(
+            BTreeMap::new(),
+            Seoul,
+            Duration::from_secs(45 * 60),
+            BTreeSet::new(),
+        );
+        let start = at("2026-03-05T00:00:00+09:00");
+        let mut jobs = Recorder::new(Arc::new(TokioClock::new(start)));
+        // The network is not up at boot, nor an hour later.
+        jobs.keep_alive_failures = 2;
+        run_for(&plan, &mut jobs, 8).await;
+        let hour = chrono::Duration::hours(1);
+        assert_eq!(
+            jobs.events(),
+            [
+                Event::KeepAlive { at: start },
+                Event::KeepAlive { at: start + hour },
+                Event::KeepAlive {
+                    at: start + hour * 2
+                },
+                Event::KeepAlive {
+                    at: start + hour * 2 + chrono::Duration::days(7)
                 },
             ]
         );
