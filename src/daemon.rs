@@ -183,11 +183,18 @@ async fn recover(bot: &mut Bot<'_>, stop: &watch::Receiver<bool>) {
     for row in &recovery.unknown {
         tracing::warn!(date = %row.key.date, meal = %row.key.meal, recipient = %row.key.recipient, part = row.key.part, "a send was interrupted; its fate is unknown and it is not resent");
     }
-    let runs: BTreeSet<(NaiveDate, Meal)> = recovery
+    // Pending rows to resend, and runs cut short before every part was even claimed.
+    let mut runs: BTreeSet<(NaiveDate, Meal)> = recovery
         .resend
         .iter()
         .map(|r| (r.key.date, r.key.meal))
         .collect();
+    let since =
+        bot.clock.now() - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+    match bot.ledger.interrupted_runs(since) {
+        Ok(cut_short) => runs.extend(cut_short),
+        Err(err) => tracing::error!("cannot read the interrupted runs: {err}"),
+    }
     for (date, meal) in runs {
         if *stop.borrow() {
             return;

@@ -596,6 +596,32 @@ impl Ledger {
             .map_err(self.err("read the runs"))
     }
 
+    /// Slots whose latest run started at or after `since` and never finished: a crash
+    /// interrupted them, possibly before every part or recipient was claimed. Re-running
+    /// such a slot is safe: the deliveries already `sent` are skipped.
+    pub fn interrupted_runs(&self, since: DateTime<Utc>) -> Result<Vec<(NaiveDate, Meal)>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT r.date, r.meal FROM runs r
+                 WHERE r.finished_at IS NULL AND r.started_at >= ?1
+                   AND NOT EXISTS (SELECT 1 FROM runs later
+                                   WHERE later.date = r.date AND later.meal = r.meal
+                                     AND later.id > r.id)
+                 ORDER BY r.started_at",
+            )
+            .map_err(self.err("read the runs"))?;
+        let raw = stmt
+            .query_map(params![fmt_time(since)], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(self.err("read the runs"))?;
+        raw.into_iter()
+            .map(|(date, meal)| Ok((self.parse(date, "date")?, self.parse(meal, "meal")?)))
+            .collect()
+    }
+
     /// When the ledger last recorded anything (a run started or finished, a delivery
     /// changed); `None` when it is empty. The daemon's start-up catch-up looks at the slots
     /// after it.
@@ -903,6 +929,36 @@ mod tests {
 
     fn key(recipient: &str, part: u32) -> Key {
         Key::new(day("2026-03-02"), Meal::Lunch, recipient, part)
+    }
+
+    #[test]
+    fn a_run_a_crash_cut_short_is_listed_until_a_later_run_finishes_it() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let date = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let t0: DateTime<Utc> = "2026-11-23T02:30:00Z".parse().unwrap();
+        ledger.start_run(date, Meal::Lunch, t0).unwrap();
+        ledger.start_run(date, Meal::Breakfast, t0).unwrap();
+        ledger
+            .finish_run(date, Meal::Breakfast, "menu", None, t0)
+            .unwrap();
+        let since = t0 - chrono::Duration::minutes(45);
+        assert_eq!(
+            ledger.interrupted_runs(since).unwrap(),
+            [(date, Meal::Lunch)]
+        );
+        // Too old to matter.
+        assert!(
+            ledger
+                .interrupted_runs(t0 + chrono::Duration::seconds(1))
+                .unwrap()
+                .is_empty()
+        );
+        // A later attempt that finished settles it.
+        ledger.start_run(date, Meal::Lunch, t0).unwrap();
+        ledger
+            .finish_run(date, Meal::Lunch, "menu", None, t0)
+            .unwrap();
+        assert!(ledger.interrupted_runs(since).unwrap().is_empty());
     }
 
     #[test]

@@ -465,6 +465,40 @@ fn a_send_a_crash_left_pending_is_finished_once_at_the_next_start_even_if_stoppe
 }
 
 #[test]
+fn a_run_a_crash_cut_short_before_any_send_is_finished_at_the_next_start() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    // Late enough that the slot itself is not "on time" any more, inside catch_up.
+    let slot = slot_from_now(chrono::Duration::minutes(-5));
+    logged_in(
+        &fake,
+        &env,
+        &format!("lunch = \"{}\"\ncatch_up = \"45m\"", daily_at(slot)),
+        "me = true",
+    );
+    // The crash came right after the run started: nothing was claimed, nothing sent.
+    let ledger = kbot::ledger::Ledger::open(&kbot::daemon::ledger_path(&env.data_dir())).unwrap();
+    ledger
+        .start_run(
+            slot.date_naive(),
+            kbot::Meal::Lunch,
+            now() - chrono::Duration::minutes(4),
+        )
+        .unwrap();
+    drop(ledger);
+    let mut daemon = Daemon::start(&env, "daemon");
+    wait_for_requests(&mut daemon, &fake, MEMO_PATH, 1);
+    let (status, log) = daemon.terminate();
+    assert!(status.success(), "{status}: {log}");
+    assert_eq!(
+        texts(&fake, "me").len(),
+        1,
+        "the interrupted run was finished"
+    );
+    assert_eq!(statuses(&env, slot.date_naive(), "lunch"), ["me:sent"]);
+}
+
+#[test]
 fn a_second_daemon_refuses_to_start_and_names_the_lock() {
     let fake = FakeKakao::start_on_thread();
     let env = TestEnv::new();
