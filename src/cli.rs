@@ -33,6 +33,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "KBOT_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
 
+    /// The data directory: ledger, file secret store, locks [default: the platform data dir's kbot]
+    #[arg(long, global = true, env = "KBOT_DATA_DIR", value_name = "PATH")]
+    pub data_dir: Option<PathBuf>,
+
     /// More log output on stderr (-v info, -vv debug); KBOT_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -222,7 +226,7 @@ impl Env {
     pub fn from_process(cli: &Cli) -> Env {
         let var = |k: &str| std::env::var(k).ok();
         Env {
-            paths: Paths::resolve(cli.config.as_deref(), var),
+            paths: Paths::resolve(cli.config.as_deref(), cli.data_dir.as_deref(), var),
             clock: Arc::new(SystemClock),
             var: Box::new(var),
         }
@@ -965,6 +969,8 @@ fn service(
         .map_err(|e| PathIo::new("cannot locate", "the kbot executable", e))?;
     let config = std::path::absolute(&env.paths.config)
         .map_err(|e| PathIo::new("cannot resolve", &env.paths.config, e))?;
+    let data_dir = std::path::absolute(&env.paths.data_dir)
+        .map_err(|e| PathIo::new("cannot resolve", &env.paths.data_dir, e))?;
     let home = (env.var)("HOME")
         .or_else(|| (env.var)("USERPROFILE"))
         .map(PathBuf::from)
@@ -977,8 +983,8 @@ fn service(
     match action {
         ServiceAction::Print => {
             let text = match kind {
-                Kind::Systemd => service::systemd_unit(&exe, &config),
-                Kind::Windows => service::task_xml(&exe, &config, None),
+                Kind::Systemd => service::systemd_unit(&exe, &config, &data_dir),
+                Kind::Windows => service::task_xml(&exe, &config, &data_dir, None),
             };
             write_out(out, &text)
         }

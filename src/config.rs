@@ -1053,9 +1053,14 @@ pub struct Paths {
 }
 
 impl Paths {
-    /// `--config` > `KBOT_CONFIG` > the platform config dir; `KBOT_DATA_DIR` > the platform
-    /// data dir. `env` is passed in so tests don't touch the process environment.
-    pub fn resolve(flag: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Paths {
+    /// `--config` > `KBOT_CONFIG` > the platform config dir; `--data-dir` > `KBOT_DATA_DIR`
+    /// > the platform data dir. `env` is passed in so tests don't touch the process
+    /// environment.
+    pub fn resolve(
+        flag: Option<&Path>,
+        data_flag: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Paths {
         let config = flag
             .map(Path::to_path_buf)
             .or_else(|| {
@@ -1069,9 +1074,13 @@ impl Paths {
                     .join("kbot")
                     .join("config.toml")
             });
-        let data_dir = env("KBOT_DATA_DIR")
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
+        let data_dir = data_flag
+            .map(Path::to_path_buf)
+            .or_else(|| {
+                env("KBOT_DATA_DIR")
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from)
+            })
             .unwrap_or_else(|| {
                 dirs::data_dir()
                     .unwrap_or_else(|| PathBuf::from("."))
@@ -1203,12 +1212,14 @@ mod tests {
             "KBOT_DATA_DIR" => Some("/env/data".to_string()),
             _ => None,
         };
-        let p = Paths::resolve(Some(Path::new("/flag.toml")), env);
+        let p = Paths::resolve(Some(Path::new("/flag.toml")), None, env);
         assert_eq!(p.config, Path::new("/flag.toml"));
         assert_eq!(p.data_dir, Path::new("/env/data"));
         assert_eq!(
-            Paths::resolve(None, env).config,
+            Paths::resolve(None, None, env).config,
             Path::new("/env/config.toml")
         );
+        let flagged = Paths::resolve(None, Some(Path::new("/flag/data")), env);
+        assert_eq!(flagged.data_dir, Path::new("/flag/data"));
     }
 }

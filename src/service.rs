@@ -99,19 +99,23 @@ fn systemd_word(word: &str) -> String {
     out
 }
 
-/// The systemd user unit that runs `<exe> --config <config> daemon`. Both paths should be
-/// absolute (systemd requires an absolute `ExecStart`; [`install`] makes them so).
+/// The systemd user unit that runs `<exe> --config <config> --data-dir <data_dir> daemon`.
+/// The paths should be absolute (systemd requires an absolute `ExecStart`; [`install`]
+/// makes them so). The data dir is written out so the daemon finds the login and ledger
+/// the commands used, even when they came from `KBOT_DATA_DIR` in the user's shell.
 ///
 /// Hardening: only settings that work in an unprivileged *user* manager. Seccomp-based
 /// ones (`SystemCallArchitectures`, `MemoryDenyWriteExecute`, `LockPersonality`,
 /// `RestrictRealtime`, `RestrictSUIDSGID`) need only `NoNewPrivileges`. Mount-namespace
 /// ones (`PrivateTmp`, `ProtectSystem`, `ProtectHome`) need user namespaces in a user
 /// unit and make the service fail to start where those are disabled, so they are left out.
-pub fn systemd_unit(exe: &Path, config: &Path) -> String {
+pub fn systemd_unit(exe: &Path, config: &Path, data_dir: &Path) -> String {
     let exec = [
         systemd_word(&exe.to_string_lossy()),
         "--config".into(),
         systemd_word(&config.to_string_lossy()),
+        "--data-dir".into(),
+        systemd_word(&data_dir.to_string_lossy()),
         "daemon".into(),
     ]
     .join(" ");
@@ -190,19 +194,20 @@ fn windows_arg(arg: &str) -> String {
 }
 
 /// The Task Scheduler definition: at logon of `user` (any user when `None`) run
-/// `<exe> --config <config> daemon` hidden, with no time limit, never a second copy
+/// `<exe> --config <config> --data-dir <data_dir> daemon` hidden, with no time limit, never a second copy
 /// (`IgnoreNew`), restarted every minute on failure (up to 60 times).
 ///
 /// The text declares `encoding="UTF-16"` because `schtasks /Create /XML` reads the file
 /// as UTF-16; write it with [`utf16_file`] (little-endian with a BOM), as [`install`] does.
-pub fn task_xml(exe: &Path, config: &Path, user: Option<&str>) -> String {
+pub fn task_xml(exe: &Path, config: &Path, data_dir: &Path, user: Option<&str>) -> String {
     let user_id = user
         .map(|u| format!("\n      <UserId>{}</UserId>", xml_escape(u)))
         .unwrap_or_default();
     let command = xml_escape(&windows_arg(&exe.to_string_lossy()));
     let arguments = xml_escape(&format!(
-        "--config {} daemon",
-        windows_arg(&config.to_string_lossy())
+        "--config {} --data-dir {} daemon",
+        windows_arg(&config.to_string_lossy()),
+        windows_arg(&data_dir.to_string_lossy())
     ));
     format!(
         r#"<?xml version="1.0" encoding="UTF-16"?>
@@ -368,12 +373,12 @@ fn absolute(path: &Path) -> Result<PathBuf, Error> {
 /// `exe` and `config` are made absolute. systemd: `<config_home>/systemd/user/kbot.service`;
 /// Windows: `<data_dir>/kbot-task.xml` (UTF-16), registered by the printed `schtasks` line.
 pub fn install(kind: Kind, exe: &Path, config: &Path, dirs: &Dirs) -> Result<Installed, Error> {
-    let (exe, config) = (absolute(exe)?, absolute(config)?);
+    let (exe, config, data_dir) = (absolute(exe)?, absolute(config)?, absolute(&dirs.data_dir)?);
     match kind {
         Kind::Systemd => {
             let path = unit_path(&dirs.config_home);
             let replaced = path.exists();
-            write_atomic(&path, systemd_unit(&exe, &config).as_bytes())?;
+            write_atomic(&path, systemd_unit(&exe, &config, &data_dir).as_bytes())?;
             Ok(Installed {
                 path,
                 replaced,
@@ -389,7 +394,10 @@ pub fn install(kind: Kind, exe: &Path, config: &Path, dirs: &Dirs) -> Result<Ins
         Kind::Windows => {
             let path = task_path(&dirs.data_dir);
             let replaced = path.exists();
-            write_atomic(&path, &utf16_file(&task_xml(&exe, &config, None)))?;
+            write_atomic(
+                &path,
+                &utf16_file(&task_xml(&exe, &config, &data_dir, None)),
+            )?;
             Ok(Installed {
                 // /F replaces a task registered by an earlier install.
                 command: format!("schtasks /Create /TN {NAME} /XML \"{}\" /F", path.display()),
@@ -443,6 +451,7 @@ mod tests {
     const AWKWARD_CONFIG: &str = "/home/kim/.config/kbot/100% \"menu\" $HOME.toml";
     const WIN_EXE: &str = r"C:\Program Files\kbot & co\kbot.exe";
     const WIN_CONFIG: &str = r"C:\Users\Kim O'Brien & Lee\AppData\Roaming\kbot\config.toml";
+    const WIN_DATA: &str = r"C:\Users\Kim O'Brien & Lee\AppData\Roaming\kbot";
 
     fn exec_start(unit: &str) -> &str {
         unit.lines()
@@ -477,10 +486,11 @@ mod tests {
         let unit = systemd_unit(
             Path::new("/usr/local/bin/kbot"),
             Path::new("/home/kim/.config/kbot/config.toml"),
+            Path::new("/home/kim/.local/share/kbot"),
         );
         assert_eq!(
             exec_start(&unit),
-            "/usr/local/bin/kbot --config /home/kim/.config/kbot/config.toml daemon"
+            "/usr/local/bin/kbot --config /home/kim/.config/kbot/config.toml --data-dir /home/kim/.local/share/kbot daemon"
         );
         assert_key_lines(&unit);
         insta::assert_snapshot!(unit);
@@ -488,10 +498,14 @@ mod tests {
 
     #[test]
     fn systemd_unit_quotes_spaces_and_escapes_specifiers() {
-        let unit = systemd_unit(Path::new(AWKWARD_EXE), Path::new(AWKWARD_CONFIG));
+        let unit = systemd_unit(
+            Path::new(AWKWARD_EXE),
+            Path::new(AWKWARD_CONFIG),
+            Path::new("/srv/kbot data"),
+        );
         assert_eq!(
             exec_start(&unit),
-            r#""/home/kim/My Apps & Co/kbot" --config "/home/kim/.config/kbot/100%% \"menu\" $$HOME.toml" daemon"#
+            r#""/home/kim/My Apps & Co/kbot" --config "/home/kim/.config/kbot/100%% \"menu\" $$HOME.toml" --data-dir "/srv/kbot data" daemon"#
         );
         insta::assert_snapshot!(unit);
     }
@@ -514,7 +528,7 @@ mod tests {
             std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let config = apps.join("100% config.toml");
-        let unit = systemd_unit(&exe, &config);
+        let unit = systemd_unit(&exe, &config, &apps.join("data"));
         assert_key_lines(&unit);
         let unit_file = dir.path().join("kbot.service");
         std::fs::write(&unit_file, &unit).unwrap();
@@ -571,6 +585,7 @@ mod tests {
         let xml = task_xml(
             Path::new(WIN_EXE),
             Path::new(WIN_CONFIG),
+            Path::new(WIN_DATA),
             Some(r"KIM-PC\김 & 이"),
         );
         let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
@@ -604,7 +619,7 @@ mod tests {
         assert_eq!(one("Command"), format!("\"{WIN_EXE}\""));
         assert_eq!(
             one("Arguments"),
-            format!("--config \"{WIN_CONFIG}\" daemon")
+            format!("--config \"{WIN_CONFIG}\" --data-dir \"{WIN_DATA}\" daemon")
         );
     }
 
@@ -613,6 +628,7 @@ mod tests {
         let xml = task_xml(
             Path::new(r"C:\kbot\kbot.exe"),
             Path::new(r"C:\kbot\config.toml"),
+            Path::new(r"C:\kbot\data"),
             None,
         );
         let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
@@ -626,6 +642,7 @@ mod tests {
         insta::assert_snapshot!(task_xml(
             Path::new(WIN_EXE),
             Path::new(WIN_CONFIG),
+            Path::new(WIN_DATA),
             Some(r"KIM-PC\kim")
         ));
     }
@@ -641,7 +658,12 @@ mod tests {
 
     #[test]
     fn task_file_is_utf16le_with_a_bom() {
-        let xml = task_xml(Path::new(WIN_EXE), Path::new(WIN_CONFIG), Some("김"));
+        let xml = task_xml(
+            Path::new(WIN_EXE),
+            Path::new(WIN_CONFIG),
+            Path::new(WIN_DATA),
+            Some("김"),
+        );
         let bytes = utf16_file(&xml);
         assert_eq!(&bytes[..2], [0xFF, 0xFE]);
         let units: Vec<u16> = bytes[2..]
@@ -688,7 +710,7 @@ mod tests {
         );
         assert_eq!(
             std::fs::read_to_string(&done.path).unwrap(),
-            systemd_unit(&exe, &config)
+            systemd_unit(&exe, &config, &dirs.data_dir)
         );
         assert!(!done.replaced);
         assert_eq!(
@@ -730,7 +752,7 @@ mod tests {
         assert_eq!(done.path, dirs.data_dir.join("kbot-task.xml"));
         assert_eq!(
             std::fs::read(&done.path).unwrap(),
-            utf16_file(&task_xml(&exe, &config, None))
+            utf16_file(&task_xml(&exe, &config, &dirs.data_dir, None))
         );
         assert_eq!(
             done.command,

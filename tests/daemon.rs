@@ -790,9 +790,10 @@ fn service_print_systemd_runs_this_binary_with_the_absolute_config_and_passes_sy
     assert_eq!(
         exec_start(&unit),
         format!(
-            "{} --config {} daemon",
+            "{} --config {} --data-dir {} daemon",
             kbot_exe(&env).display(),
-            config.display()
+            config.display(),
+            env.data_dir().display()
         )
     );
     for line in [
@@ -859,7 +860,11 @@ fn service_print_windows_is_a_well_formed_task_running_this_binary_as_a_daemon()
     assert_eq!(text("Command"), [kbot_exe(&env).display().to_string()]);
     assert_eq!(
         text("Arguments"),
-        [format!("--config {} daemon", env.config_path().display())]
+        [format!(
+            "--config {} --data-dir {} daemon",
+            env.config_path().display(),
+            env.data_dir().display()
+        )]
     );
     assert_eq!(
         doc.descendants()
