@@ -1053,9 +1053,9 @@ pub struct Paths {
 }
 
 impl Paths {
-    /// `--config` > `KBOT_CONFIG` > the platform config dir; `--data-dir` > `KBOT_DATA_DIR`
-    /// > the platform data dir. `env` is passed in so tests don't touch the process
-    /// environment.
+    /// The config path is `--config`, else `KBOT_CONFIG`, else the platform config dir; the
+    /// data dir is `--data-dir`, else `KBOT_DATA_DIR`, else the platform data dir. `env` is
+    /// passed in so tests don't touch the process environment.
     pub fn resolve(
         flag: Option<&Path>,
         data_flag: Option<&Path>,
