@@ -12,7 +12,6 @@
 //! I/O: the texts are pure; [`install`] writes one file atomically and [`uninstall`]
 //! removes it.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Exit, Report};
@@ -347,19 +346,10 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(NAME);
     std::fs::create_dir_all(dir).map_err(err)?;
-    let tmp = path.with_extension("tmp");
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        // Best effort: do not leave the temporary file behind.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(err)
+    // The same temp-file, fsync, rename (and 0600) the secret store uses.
+    crate::secrets::write_atomic(dir, name, bytes).map_err(err)
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, Error> {
