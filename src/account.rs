@@ -214,8 +214,8 @@ pub async fn logout(account: &Account, revoke: bool, out: &mut impl Write) -> Re
     } else {
         None
     };
-    let result = account.session.logout(false).await?;
-    let mut text = if result.deleted {
+    let deleted = account.session.logout().await?;
+    let mut text = if deleted {
         format!(
             "deleted the local tokens from the {}\n",
             account.session.store().describe()

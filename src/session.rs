@@ -164,16 +164,6 @@ pub struct Refreshed {
     pub refresh_token_expires_at: Option<DateTime<Utc>>,
 }
 
-/// What `logout` removed, and the access token to revoke with `/v1/user/logout`.
-#[derive(Debug)]
-pub struct Logout {
-    /// Local tokens existed and were deleted.
-    pub deleted: bool,
-    /// With `revoke`: a valid access token for the revoke call (tokens are already gone
-    /// locally, as the SDKs do, whether or not that call succeeds).
-    pub revoke_with: Option<SecretString>,
-}
-
 /// The token lifecycle of one Kakao app for one process.
 #[derive(Debug)]
 pub struct Session {
@@ -266,28 +256,16 @@ impl Session {
         Ok(summarize(&self.store, tokens.as_ref(), self.clock.now()))
     }
 
-    /// Delete the local tokens and forget the remembered store. With `revoke`, first get a
-    /// valid access token for the caller's `/v1/user/logout` call (none when the login was
-    /// already dead).
-    pub async fn logout(&self, revoke: bool) -> Result<Logout, AuthError> {
-        let revoke_with = if revoke {
-            match self.access_token().await {
-                Ok(token) => Some(token),
-                Err(AuthError::NotLoggedIn { .. } | AuthError::RefreshRejected { .. }) => None,
-                Err(err) => return Err(err),
-            }
-        } else {
-            None
-        };
+    /// Delete the local tokens and forget the remembered store; true when there were any.
+    /// Revoking at Kakao (`/v1/user/logout`) is the caller's, before this, with a token
+    /// this session hands out (`kbot logout --revoke` does it through the -401 retry path).
+    pub async fn logout(&self) -> Result<bool, AuthError> {
         let mut cache = self.cache.lock().await;
         let _lock = refresh_lock(&self.data_dir).await?;
         let deleted = self.store.delete().await?;
         secrets::forget(&self.data_dir)?;
         *cache = None;
-        Ok(Logout {
-            deleted,
-            revoke_with,
-        })
+        Ok(deleted)
     }
 
     async fn load(&self) -> Result<Tokens, AuthError> {
