@@ -8,10 +8,10 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::view;
 use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::ExposeSecret;
 use serde_json::json;
-use unicode_width::UnicodeWidthStr;
 
 use crate::auth::{self, App, LoginOptions};
 use crate::clock::Clock;
@@ -360,18 +360,21 @@ pub async fn friends(account: &Account, json: bool, out: &mut impl Write) -> Res
         );
     }
     // Columns by terminal width, not chars: a Hangul syllable takes two columns.
-    let width = friends
+    let columns = friends
         .iter()
-        .map(|f| f.nickname.width())
+        .map(|f| view::width(&f.nickname))
         .max()
         .unwrap_or(0)
         .max("nickname".len());
-    let mut text = format!("{:<width$}  {:<24}  messages\n", "nickname", "uuid");
+    let mut text = format!(
+        "{}  {:<24}  messages\n",
+        view::pad("nickname", columns),
+        "uuid"
+    );
     for f in &friends {
-        let pad = " ".repeat(width - f.nickname.width());
         text.push_str(&format!(
-            "{}{pad}  {:<24}  {}{}\n",
-            f.nickname,
+            "{}  {:<24}  {}{}\n",
+            view::pad(&f.nickname, columns),
             f.uuid,
             if f.allowed_msg { "allowed" } else { "blocked" },
             if f.favorite { "  ★" } else { "" }

@@ -639,7 +639,7 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         });
         write_out(out, &format!("{}\n", pretty(&value)))?;
     } else {
-        write_out(out, &summary_text(&summary))?;
+        write_out(out, &crate::view::summary(&summary))?;
     }
     if summary.has_failures() {
         return Err(deliver::DeliveryFailed {
@@ -651,99 +651,6 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         .into());
     }
     Ok(())
-}
-
-/// A per-recipient account of a run, for people.
-fn summary_text(summary: &deliver::Summary) -> String {
-    let run = &summary.run;
-    let mut text = format!(
-        "{}: {} part{}\n",
-        crate::message::title(run.date, run.meal),
-        run.rendered.parts.len(),
-        if run.rendered.parts.len() == 1 {
-            ""
-        } else {
-            "s"
-        }
-    );
-    for report in &run.reports {
-        if deliver::is_failure(&report.outcome) {
-            text.push_str(&format!(
-                "  source {}: {}{}\n",
-                report.name,
-                report.outcome.as_str(),
-                report
-                    .detail
-                    .as_deref()
-                    .map(|d| format!(" — {d}"))
-                    .unwrap_or_default()
-            ));
-        }
-    }
-    if run.rendered.parts.is_empty() {
-        text.push_str("  nothing to send\n");
-    }
-    // One line per recipient: the worst outcome of its parts.
-    let who_width = summary
-        .deliveries
-        .iter()
-        .map(|d| match &d.nickname {
-            Some(n) if d.recipient != deliver::ME => width(n) + width(&d.recipient) + 3,
-            _ => width(&d.recipient),
-        })
-        .max()
-        .unwrap_or(0);
-    let mut seen: Vec<&str> = Vec::new();
-    for d in &summary.deliveries {
-        if seen.contains(&d.recipient.as_str()) {
-            continue;
-        }
-        seen.push(&d.recipient);
-        let rows: Vec<&deliver::Delivered> = summary
-            .deliveries
-            .iter()
-            .filter(|x| x.recipient == d.recipient)
-            .collect();
-        let who = match &d.nickname {
-            Some(n) if d.recipient != deliver::ME => format!("{n} ({})", d.recipient),
-            _ => d.recipient.clone(),
-        };
-        let count = |status: &str| rows.iter().filter(|r| r.status == status).count();
-        let mut line = format!("  {}", pad(&who, who_width));
-        for status in ["sent", "skipped", "failed", "unknown"] {
-            let n = count(status);
-            if n > 0 {
-                let label = if status == "skipped" {
-                    "already sent"
-                } else {
-                    status
-                };
-                line.push_str(&format!(" {label} {n}/{}", rows.len()));
-            }
-        }
-        if let Some(bad) = rows
-            .iter()
-            .find(|r| matches!(r.status, "failed" | "unknown"))
-        {
-            line.push_str(&format!(
-                " — {}{}",
-                bad.code.map(|c| format!("{c}: ")).unwrap_or_default(),
-                bad.detail.as_deref().unwrap_or("")
-            ));
-        }
-        text.push_str(&line);
-        text.push('\n');
-    }
-    for u in &summary.unresolved {
-        text.push_str(&format!("  {}\n", u.describe()));
-    }
-    // One fix goes on the error's `hint:` line; several are listed here.
-    if summary.hint().is_none() {
-        for hint in summary.hints() {
-            text.push_str(&format!("  hint: {hint}\n"));
-        }
-    }
-    text
 }
 
 fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<()> {
@@ -765,7 +672,7 @@ fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<
     if rows.is_empty() {
         return write_out(out, "no runs yet\n");
     }
-    let mut text = history_text(&rows);
+    let mut text = crate::view::history(&rows);
     if rows.len() == limit {
         text.push_str(&format!(
             "(the newest {limit} entries; kbot history --limit {} shows more)\n",
@@ -773,183 +680,6 @@ fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<
         ));
     }
     write_out(out, &text)
-}
-
-/// `history` for people: one block per slot (newest first) under a heading that counts
-/// the recipients by outcome, then one line per recipient and outcome, problems first,
-/// with the parts it covers and Kakao's code. Columns line up by display width (Hangul
-/// takes two columns). Pure.
-fn history_text(rows: &[crate::ledger::HistoryRow]) -> String {
-    use crate::ledger::Status;
-    // Slots in the order met (newest first); inside a slot, rows oldest first = send order.
-    let mut slots: Vec<(NaiveDate, Meal, Vec<&crate::ledger::HistoryRow>)> = Vec::new();
-    for row in rows {
-        match slots
-            .iter_mut()
-            .find(|(d, m, _)| *d == row.date && *m == row.meal)
-        {
-            Some((_, _, slot)) => slot.insert(0, row),
-            None => slots.push((row.date, row.meal, vec![row])),
-        }
-    }
-    struct Line {
-        status: Status,
-        who: String,
-        parts: Vec<u32>,
-        why: String,
-    }
-    let severity = |s: Status| match s {
-        Status::Failed => 0,
-        Status::Unknown => 1,
-        Status::Pending => 2,
-        Status::Missed => 3,
-        Status::Sent => 4,
-    };
-    let mut blocks: Vec<(String, Option<String>, Vec<Line>)> = Vec::new();
-    for (date, meal, slot) in &slots {
-        let mut lines: Vec<Line> = Vec::new();
-        let mut heading = format!("{date} {:<9}", meal.as_str());
-        for row in slot {
-            let (Some(recipient), Some(part), Some(status)) =
-                (&row.recipient, row.part, row.status)
-            else {
-                // A slot without deliveries: missed, skipped when closed, or a scrape
-                // failure nobody was told about.
-                let what = match (row.status, row.outcome.as_deref()) {
-                    (Some(Status::Missed), _) | (_, Some("missed")) => {
-                        "missed: kbot was not running when it was due; not sent".to_string()
-                    }
-                    (_, Some(outcome)) => format!("{outcome}: nothing sent"),
-                    (_, None) => "running or interrupted: nothing sent yet".to_string(),
-                };
-                heading.push_str(&format!(" {what}"));
-                if let Some(detail) = &row.detail {
-                    heading.push_str(&format!(" ({detail})"));
-                }
-                continue;
-            };
-            let who = match &row.nickname {
-                Some(nick) if recipient != deliver::ME => format!("{nick} ({recipient})"),
-                _ => recipient.clone(),
-            };
-            match lines
-                .iter_mut()
-                .find(|l| l.who == who && l.status == status)
-            {
-                Some(line) => line.parts.push(part),
-                None => lines.push(Line {
-                    status,
-                    who,
-                    parts: vec![part],
-                    why: match (row.code, &row.detail) {
-                        (Some(code), Some(detail)) => format!("[{code}] {detail}"),
-                        (Some(code), None) => format!("[{code}]"),
-                        (None, Some(detail)) => detail.clone(),
-                        (None, None) => String::new(),
-                    },
-                }),
-            }
-        }
-        if !lines.is_empty() {
-            // Each recipient counts once, by its worst outcome.
-            let mut worst: Vec<(&str, Status)> = Vec::new();
-            for line in &lines {
-                match worst.iter_mut().find(|(w, _)| *w == line.who) {
-                    Some((_, s)) if severity(line.status) < severity(*s) => *s = line.status,
-                    Some(_) => {}
-                    None => worst.push((&line.who, line.status)),
-                }
-            }
-            let counts: Vec<String> = [
-                Status::Sent,
-                Status::Failed,
-                Status::Unknown,
-                Status::Pending,
-            ]
-            .iter()
-            .filter_map(|status| {
-                let n = worst.iter().filter(|(_, s)| s == status).count();
-                (n > 0).then(|| format!("{n} {status}"))
-            })
-            .collect();
-            let outcome = slot.iter().find_map(|r| r.outcome.as_deref());
-            heading.push_str(&format!(
-                " {}{} recipient{}: {}",
-                outcome.map(|o| format!("{o} · ")).unwrap_or_default(),
-                worst.len(),
-                if worst.len() == 1 { "" } else { "s" },
-                counts.join(", ")
-            ));
-        }
-        lines.sort_by_key(|l| severity(l.status));
-        // What no delivery row shows: friends not resolved, a friends list not readable.
-        let note = slot
-            .iter()
-            .filter(|r| r.recipient.is_some())
-            .find_map(|r| r.run_detail.clone())
-            .filter(|d| deliver::detail_says_more(d));
-        blocks.push((heading, note, lines));
-    }
-    let who_width = blocks
-        .iter()
-        .flat_map(|(_, _, lines)| lines.iter().map(|l| width(&l.who)))
-        .max()
-        .unwrap_or(0);
-    let mut text = String::new();
-    for (heading, note, lines) in blocks {
-        text.push_str(heading.trim_end());
-        text.push('\n');
-        if let Some(note) = note {
-            text.push_str(&format!("  note: {note}\n"));
-        }
-        for line in lines {
-            let entry = format!(
-                "  {:<8} {}  {:<6} {}",
-                line.status.as_str(),
-                pad(&line.who, who_width),
-                part_ranges(&line.parts),
-                line.why
-            );
-            text.push_str(entry.trim_end());
-            text.push('\n');
-        }
-    }
-    text
-}
-
-/// `#1`, `#1-3`, `#1,3,5-7`: the parts a history line covers.
-fn part_ranges(parts: &[u32]) -> String {
-    let mut sorted = parts.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut ranges: Vec<(u32, u32)> = Vec::new();
-    for part in sorted {
-        match ranges.last_mut() {
-            Some((_, end)) if *end + 1 == part => *end = part,
-            _ => ranges.push((part, part)),
-        }
-    }
-    let list: Vec<String> = ranges
-        .into_iter()
-        .map(|(a, b)| {
-            if a == b {
-                a.to_string()
-            } else {
-                format!("{a}-{b}")
-            }
-        })
-        .collect();
-    format!("#{}", list.join(","))
-}
-
-/// How many terminal columns `text` takes (Hangul and other wide characters take two).
-fn width(text: &str) -> usize {
-    unicode_width::UnicodeWidthStr::width(text)
-}
-
-/// `text` padded with spaces to `columns` terminal columns.
-fn pad(text: &str, columns: usize) -> String {
-    format!("{text}{}", " ".repeat(columns.saturating_sub(width(text))))
 }
 
 fn service(
@@ -1037,45 +767,6 @@ mod tests {
         };
         assert_eq!(args.run.meal, Some(Meal::Lunch));
         assert_eq!(args.run.date, NaiveDate::from_ymd_opt(2023, 4, 10));
-    }
-
-    #[test]
-    fn history_text_folds_parts_per_recipient_and_puts_problems_first() {
-        use crate::ledger::{HistoryRow, Status};
-        let date = NaiveDate::from_ymd_opt(2026, 9, 28).unwrap();
-        let at = "2026-09-28T02:30:00Z".parse().unwrap();
-        let row = |recipient: &str, part: u32, status: Status, code: Option<i64>| HistoryRow {
-            date,
-            meal: Meal::Lunch,
-            recipient: Some(recipient.into()),
-            nickname: (recipient != "me").then(|| "이서연".to_string()),
-            part: Some(part),
-            status: Some(status),
-            code,
-            detail: code.map(|_| "daily message limit per sender has been exceeded.".into()),
-            updated_at: at,
-            outcome: Some("menu".into()),
-            run_detail: None,
-        };
-        // Newest first, as the ledger returns them.
-        let rows = vec![
-            row("fuuid-a", 4, Status::Failed, Some(-532)),
-            row("fuuid-a", 3, Status::Sent, None),
-            row("fuuid-a", 2, Status::Sent, None),
-            row("fuuid-a", 1, Status::Sent, None),
-            row("me", 4, Status::Sent, None),
-            row("me", 3, Status::Sent, None),
-            row("me", 2, Status::Sent, None),
-            row("me", 1, Status::Sent, None),
-        ];
-        assert_eq!(
-            history_text(&rows),
-            "2026-09-28 lunch     menu · 2 recipients: 1 sent, 1 failed\n\
-             \x20 failed   이서연 (fuuid-a)  #4     [-532] daily message limit per sender has been exceeded.\n\
-             \x20 sent     me                #1-4\n\
-             \x20 sent     이서연 (fuuid-a)  #1-3\n"
-        );
-        assert_eq!(part_ranges(&[5, 1, 2, 3, 7]), "#1-3,5,7");
     }
 
     #[test]

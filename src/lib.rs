@@ -22,6 +22,7 @@ pub mod scrape;
 pub mod secrets;
 pub mod service;
 pub mod session;
+pub mod view;
 
 pub use error::{Error, Exit, Report};
 pub use meal::Meal;
