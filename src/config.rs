@@ -1205,6 +1205,87 @@ mod tests {
         assert_eq!(problems(&text)[0].key, "kakao.redirect_uri");
     }
 
+    mod never_panics {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Lines that look like kbot config: real keys and sections with random values,
+        /// so the walker sees every type in every place, not only syntax errors.
+        fn line() -> impl Strategy<Value = String> {
+            let key = prop::sample::select(vec![
+                "timezone",
+                "client_id",
+                "redirect_uri",
+                "auth_url",
+                "store",
+                "name",
+                "url",
+                "encoding",
+                "table",
+                "exclude",
+                "unlabeled",
+                "closed",
+                "template",
+                "link",
+                "on_closed",
+                "delivery",
+                "me",
+                "friends",
+                "breakfast",
+                "lunch",
+                "dinner",
+                "catch_up",
+                "skip_dates",
+                "lunch",
+                "colour",
+            ]);
+            let value = prop_oneof![
+                "\"[^\"\\\\\n]{0,20}\"",
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<bool>().prop_map(|b| b.to_string()),
+                Just("[\"a\", 1, true]".to_string()),
+                Just("{ x = 1 }".to_string()),
+                Just("2026-12-25".to_string()),
+                "[ -~]{0,12}",
+            ];
+            let section = prop::sample::select(vec![
+                "[kakao]",
+                "[secrets]",
+                "[[source]]",
+                "[source.select]",
+                "[message]",
+                "[recipients]",
+                "[schedule]",
+                "[[schedule]]",
+                "[source]",
+            ]);
+            prop_oneof![
+                3 => (key, value).prop_map(|(k, v)| format!("{k} = {v}")),
+                1 => section.prop_map(str::to_string),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+            #[test]
+            fn arbitrary_text_is_an_error_or_a_config_never_a_panic(text in "\\PC{0,400}") {
+                let _ = Config::from_toml(&text, Some(Path::new("/x/config.toml")));
+            }
+
+            #[test]
+            fn config_shaped_text_is_an_error_or_a_config_never_a_panic(
+                lines in prop::collection::vec(line(), 0..30)
+            ) {
+                let text = lines.join("\n");
+                if let Err(Error::Invalid { problems, .. }) = Config::from_toml(&text, None) {
+                    // Every problem says what it is about.
+                    prop_assert!(problems.iter().all(|p| !p.message.is_empty()));
+                }
+            }
+        }
+    }
+
     #[test]
     fn paths_prefer_flag_then_env() {
         let env = |k: &str| match k {
