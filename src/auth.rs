@@ -384,7 +384,16 @@ impl fmt::Display for Rejection {
                     Grant::Code => "login",
                     Grant::Refresh => "refresh",
                 };
-                write!(f, "kakao refused the {call} token request: {}", self.body)
+                let body = self.body.to_string();
+                if body.trim().is_empty() {
+                    // E.g. a 5xx whose body is not an OAuth error: nothing to quote.
+                    write!(
+                        f,
+                        "kakao refused the {call} token request without an OAuth error (a passing problem at Kakao?)"
+                    )
+                } else {
+                    write!(f, "kakao refused the {call} token request: {body}")
+                }
             }
         }
     }
@@ -1201,6 +1210,24 @@ mod tests {
         let err = rejected(Grant::Refresh, "KOE999", "something new");
         assert_eq!(err.exit(), Exit::Failure);
         assert_eq!(err.hint(), None);
+
+        // A 5xx whose body is no OAuth error (every field defaulted) still says something.
+        let url = app().token_endpoint().unwrap();
+        let empty = KakaoOAuthError {
+            error: String::new(),
+            error_description: None,
+            error_code: None,
+        };
+        let err = request_error(
+            RequestTokenError::ServerResponse(empty),
+            Grant::Refresh,
+            &app(),
+            &url,
+        );
+        assert_eq!(
+            err.to_string(),
+            "kakao refused the refresh token request without an OAuth error (a passing problem at Kakao?)"
+        );
     }
 
     #[test]

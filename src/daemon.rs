@@ -134,6 +134,9 @@ pub async fn run(
         ledger,
         clock: clock.clone(),
     };
+    // Ready before crash recovery: resends after a crash may take longer than systemd's
+    // start timeout, and the daemon is fully up while it makes them.
+    notify(&[sd_notify::NotifyState::Ready]);
     recover(&mut bot, &stop).await;
     if let Some((meal, at)) = plan.next_fire(clock.now()) {
         tracing::info!(%meal, at = %at, "next slot");
@@ -142,7 +145,6 @@ pub async fn run(
             at.format("%Y-%m-%d %H:%M %Z")
         ));
     }
-    notify(&[sd_notify::NotifyState::Ready]);
     schedule::run(&plan, clock, &mut bot, stopped(stop)).await;
     notify(&[sd_notify::NotifyState::Stopping]);
     Ok(())
