@@ -254,10 +254,19 @@ pub async fn status(
     out: &mut impl Write,
 ) -> Result<()> {
     let now = clock.now();
+    // A store that cannot be read (a locked keyring, a 0644 file) must not hide the rest
+    // of the status: show it as "not logged in", say why, and fail at the end.
+    let mut store_error: Option<crate::Error> = None;
     let login = match config.kakao.require_client_id() {
         Ok(_) => {
             let store = store(config, paths, None)?;
-            let tokens = store.load().await?;
+            let tokens = match store.load().await {
+                Ok(tokens) => tokens,
+                Err(err) => {
+                    store_error = Some(err.into());
+                    None
+                }
+            };
             Some(session::summarize(&store, tokens.as_ref(), now))
         }
         Err(_) => None,
@@ -282,13 +291,14 @@ pub async fn status(
             "next": next.iter().map(|(meal, at)| (meal.as_str().to_string(), json!(at.to_rfc3339()))).collect::<serde_json::Map<_, _>>(),
             "last_runs": last_runs,
         });
-        return write(
+        write(
             out,
             &format!(
                 "{}\n",
                 serde_json::to_string_pretty(&value).expect("a Value serializes")
             ),
-        );
+        )?;
+        return store_error.map_or(Ok(()), Err);
     }
     let mut text = format!("config: {}\n", paths.config.display());
     text.push_str(&format!("data:   {}\n", paths.data_dir.display()));
@@ -311,6 +321,10 @@ pub async fn status(
                 if let Some(attention) = &l.attention {
                     text.push_str(&format!("warning: {attention}\n"));
                 }
+            } else if store_error.is_some() {
+                text.push_str(
+                    "login:  unknown: the secret store cannot be read (see the error below)\n",
+                );
             } else {
                 text.push_str("login:  not logged in (kbot login)\n");
             }
@@ -338,7 +352,8 @@ pub async fn status(
                 .unwrap_or_default()
         ));
     }
-    write(out, &text)
+    write(out, &text)?;
+    store_error.map_or(Ok(()), Err)
 }
 
 /// `kbot friends [--json]`.

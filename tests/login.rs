@@ -670,6 +670,14 @@ fn an_unreachable_keyring_stops_with_a_hint_naming_the_file_store() {
 
     let status = run(&env, &["status"], &no_bus);
     status.assert_error(1, "unreachable", "--secret-store file");
+    // The rest of the status still shows; only the login is unknown.
+    assert!(status.stdout.contains("config: "), "{status:#?}");
+    assert!(
+        status
+            .stdout
+            .contains("login:  unknown: the secret store cannot be read"),
+        "{status:#?}"
+    );
 
     // Login says so before the person goes through Kakao's pages for nothing.
     let login = run(
