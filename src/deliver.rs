@@ -486,6 +486,14 @@ impl Pipeline<'_> {
         meal: Meal,
         options: Options,
     ) -> Result<Summary, crate::Error> {
+        // One run sends at a time across processes (the daemon and a send-now): each then
+        // sees the other's rows settled, never in flight.
+        let db = ledger.path().to_path_buf();
+        let _runs = tokio::task::spawn_blocking(move || crate::ledger::lock_runs(&db))
+            .await
+            .map_err(|join| {
+                crate::error::PathIo::new("cannot lock", ledger.path(), std::io::Error::other(join))
+            })??;
         let (config, clock) = (self.config, self.clock);
         let at_most_once = config.message.delivery == crate::config::Delivery::AtMostOnce;
         let window = config.schedule.catch_up.max(crate::schedule::ON_TIME);

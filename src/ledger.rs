@@ -92,6 +92,15 @@ pub enum Error {
         /// The `user_version` found in the file.
         found: i64,
     },
+    /// The lock that serialises runs across processes could not be taken.
+    #[error("cannot lock {}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A stored value does not parse (hand-edited or damaged file).
     #[error("ledger {}: unreadable {column} value {value:?}", path.display())]
     Corrupt {
@@ -111,7 +120,7 @@ impl Report for Error {
 
     fn hint(&self) -> Option<String> {
         match self {
-            Error::CreateDir { path, .. } => Some(format!(
+            Error::CreateDir { path, .. } | Error::Lock { path, .. } => Some(format!(
                 "make {} writable, or set KBOT_DATA_DIR to a writable directory",
                 path.display()
             )),
@@ -898,6 +907,40 @@ fn query_deliveries(
             },
         )
         .collect()
+}
+
+/// The name of the lock, beside the database, that lets one run at a time send.
+pub const RUNS_LOCK: &str = "runs.lock";
+
+/// Take the lock that serialises runs across processes (`runs.lock` beside the database
+/// at `db`), waiting while another kbot (the daemon, a `send-now`) is sending. Held until
+/// the returned file is dropped or the process ends. `None` for an in-memory ledger.
+/// Blocking: call it off the async threads.
+pub fn lock_runs(db: &Path) -> Result<Option<std::fs::File>, Error> {
+    let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(None);
+    };
+    let path = dir.join(RUNS_LOCK);
+    let err = |source| Error::Lock {
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(err)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::info!(lock = %path.display(), "another kbot run is sending; waiting for it");
+            file.lock().map_err(err)?;
+        }
+        Err(std::fs::TryLockError::Error(source)) => return Err(err(source)),
+    }
+    Ok(Some(file))
 }
 
 /// Create `dir` (and its parents) readable only by the user: the data directory also

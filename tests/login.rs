@@ -19,7 +19,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta};
-use common::TestEnv;
+use common::{TestEnv, flock_waiters};
 use login_helpers::*;
 use serde_json::Value;
 use support::fake_kakao::FakeKakao;
@@ -376,25 +376,6 @@ fn a_rotated_refresh_token_is_kept_and_the_old_one_is_never_sent_again() {
     assert_eq!(fake.valid_refresh_tokens(), vec![new_rt]);
     assert!(fake.saw_error_code("-401"));
     assert_eq!(fake.count(FRIENDS_PATH), 3, "one call, one -401, one retry");
-}
-
-/// Pids of the processes waiting (blocked) for an flock on the file with this inode.
-#[cfg(target_os = "linux")]
-fn flock_waiters(inode: u64) -> Vec<u32> {
-    let locks = std::fs::read_to_string("/proc/locks")
-        .expect("/proc/locks shows who waits for the refresh lock");
-    locks
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            // "7: -> FLOCK  ADVISORY  WRITE 1234 fe:00:5678 0 EOF"
-            if fields.get(1) != Some(&"->") || fields.get(2) != Some(&"FLOCK") {
-                return None;
-            }
-            let on = fields.get(6)?.rsplit(':').next()?.parse::<u64>().ok()?;
-            (on == inode).then(|| fields.get(5)?.parse().ok())?
-        })
-        .collect()
 }
 
 #[cfg(target_os = "linux")]

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[cfg(target_os = "linux")]
+use common::flock_waiters;
 use common::{TestEnv, json, kakao_section, pages_dir, seed_login, source_block};
 use support::fake_kakao::api::{FRIENDS_PATH, FRIENDS_SEND_PATH, MEMO_PATH};
 use support::fake_kakao::oauth::TOKEN_PATH;
@@ -495,6 +497,60 @@ impl LedgerLock {
         conn.execute_batch("BEGIN IMMEDIATE")
             .expect("take the ledger's write lock");
         LedgerLock { _held: conn }
+    }
+}
+
+/// A `send-now` while another run (the daemon's, say) is sending waits for it, then finds
+/// that run's deliveries settled and sends nothing twice.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_send_now_waits_while_another_run_is_sending_and_then_sends_nothing_twice() {
+    use std::os::unix::fs::MetadataExt;
+
+    let bot = Bot::new(&TWELVE[..2]);
+    bot.jbnu_to(&twelve_as_configured()[..2], "");
+    bot.login();
+    // The test plays the other run: it holds the runs lock beside the ledger.
+    let path = bot.env.data_dir().join(kbot::ledger::RUNS_LOCK);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    lock.lock().unwrap();
+    let inode = std::fs::metadata(&path).unwrap().ino();
+    let mut waiting = bot.spawn_send(&JBNU_LUNCH);
+    let pid = waiting.id();
+    wait_until(
+        "send-now to wait for the runs lock",
+        Duration::from_secs(20),
+        || flock_waiters(inode).contains(&pid),
+    );
+    assert!(
+        bot.fake.delivered().is_empty(),
+        "nothing is sent while another run holds the lock"
+    );
+
+    // Meanwhile the other run delivered to me (its rows are in the ledger as sent).
+    let ledger =
+        kbot::ledger::Ledger::open(&kbot::daemon::ledger_path(&bot.env.data_dir())).unwrap();
+    let date = chrono::NaiveDate::from_ymd_opt(2023, 4, 10).unwrap();
+    let key = kbot::ledger::Key::new(date, kbot::Meal::Lunch, "me", 1);
+    let now = kbot::clock::Clock::now(&kbot::clock::SystemClock);
+    assert!(ledger.mark_pending(&key, None, false, now).unwrap());
+    ledger.mark_sent(&key, now).unwrap();
+    drop(ledger);
+    drop(lock);
+
+    assert!(waiting.wait().unwrap().success());
+    assert_eq!(
+        bot.copies("me"),
+        0,
+        "what the other run sent is not sent again"
+    );
+    for (uuid, nick) in &TWELVE[..2] {
+        assert_eq!(bot.copies(uuid), 1, "{nick} ({uuid})");
     }
 }
 

@@ -118,3 +118,22 @@ pub fn seed_login(
     });
     kbot::secrets::remember(data_dir, StoreKind::File).expect("remember the store");
 }
+
+/// Pids of the processes waiting (blocked) for an flock on the file with this inode.
+#[cfg(target_os = "linux")]
+pub fn flock_waiters(inode: u64) -> Vec<u32> {
+    let locks =
+        std::fs::read_to_string("/proc/locks").expect("/proc/locks shows who waits for a lock");
+    locks
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // "7: -> FLOCK  ADVISORY  WRITE 1234 fe:00:5678 0 EOF"
+            if fields.get(1) != Some(&"->") || fields.get(2) != Some(&"FLOCK") {
+                return None;
+            }
+            let on = fields.get(6)?.rsplit(':').next()?.parse::<u64>().ok()?;
+            (on == inode).then(|| fields.get(5)?.parse().ok())?
+        })
+        .collect()
+}
