@@ -58,11 +58,7 @@ impl Bot<'_> {
             .iter()
             .filter(|d| d.status == "sent")
             .count();
-        let failed = summary
-            .deliveries
-            .iter()
-            .filter(|d| matches!(d.status, "failed" | "unknown"))
-            .count();
+        let failed = summary.deliveries.iter().filter(|d| d.is_problem()).count();
         tracing::info!(%date, %meal, sent, failed, "run finished");
         for d in summary.deliveries.iter().filter(|d| d.status != "sent") {
             tracing::warn!(%date, %meal, recipient = %d.recipient, part = d.part, status = d.status, code = d.code, detail = d.detail.as_deref(), "not delivered");

@@ -324,6 +324,13 @@ pub struct Delivered {
     pub hint: Option<String>,
 }
 
+impl Delivered {
+    /// Failed, or its fate unknown: something that should have arrived may not have.
+    pub fn is_problem(&self) -> bool {
+        matches!(self.status, "failed" | "unknown")
+    }
+}
+
 /// The result of one run.
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -338,9 +345,7 @@ pub struct Summary {
 impl Summary {
     /// Whether anything that should have arrived did not (exit code 5).
     pub fn has_failures(&self) -> bool {
-        self.deliveries
-            .iter()
-            .any(|d| matches!(d.status, "failed" | "unknown"))
+        self.deliveries.iter().any(|d| d.is_problem())
             || self
                 .unresolved
                 .iter()
@@ -559,10 +564,7 @@ fn describe_run(run: &Run, deliveries: &[Delivered], unresolved: &[Unresolved]) 
         .iter()
         .filter_map(|r| r.detail.as_ref().map(|d| format!("{}: {d}", r.name)))
         .collect();
-    let failed = deliveries
-        .iter()
-        .filter(|d| matches!(d.status, "failed" | "unknown"))
-        .count();
+    let failed = deliveries.iter().filter(|d| d.is_problem()).count();
     if failed > 0 {
         notes.push(failed_note(failed));
     }
@@ -829,11 +831,7 @@ impl Summary {
     /// `recipient (status)` for every recipient that did not get everything.
     pub fn failed_recipients(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for d in self
-            .deliveries
-            .iter()
-            .filter(|d| matches!(d.status, "failed" | "unknown"))
-        {
+        for d in self.deliveries.iter().filter(|d| d.is_problem()) {
             let name = d.nickname.clone().unwrap_or_else(|| d.recipient.clone());
             let entry = format!("{name} ({})", d.status);
             if !out.contains(&entry) {
@@ -859,7 +857,7 @@ impl Summary {
         let failed = self
             .deliveries
             .iter()
-            .filter(|d| matches!(d.status, "failed" | "unknown"))
+            .filter(|d| d.is_problem())
             .filter_map(|d| d.hint.clone());
         let unresolved = self.unresolved.iter().filter_map(Unresolved::hint);
         for hint in failed.chain(unresolved) {

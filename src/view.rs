@@ -78,10 +78,7 @@ pub fn summary(summary: &deliver::Summary) -> String {
                 line.push_str(&format!(" {label} {n}/{}", rows.len()));
             }
         }
-        if let Some(bad) = rows
-            .iter()
-            .find(|r| matches!(r.status, "failed" | "unknown"))
-        {
+        if let Some(bad) = rows.iter().find(|r| r.is_problem()) {
             line.push_str(&format!(
                 " — {}{}",
                 bad.code.map(|c| format!("{c}: ")).unwrap_or_default(),

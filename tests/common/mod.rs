@@ -95,10 +95,7 @@ pub fn seed_login(
     access_expires_in: chrono::Duration,
 ) {
     use kbot::secrets::{Store, StoreKind, Tokens};
-    let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T00:00:00Z")
-        .unwrap()
-        .with_timezone(&chrono::Utc)
-        .max(kbot::clock::Clock::now(&kbot::clock::SystemClock));
+    let now = kbot::clock::Clock::now(&kbot::clock::SystemClock);
     let tokens = Tokens {
         refresh_token: refresh_token.to_string().into(),
         refresh_token_expires_at: Some(now + chrono::Duration::days(59)),
