@@ -141,16 +141,23 @@ pub async fn login(
     out: &mut impl Write,
 ) -> Result<()> {
     let mut app = app(config, env)?;
+    let store = store(config, paths, args.secret_store)?;
+    // Try the store before anything else (the client-secret prompt, Kakao's pages): an
+    // unreachable keyring, a file store others can read or a full disk would otherwise only
+    // show once a fresh code was spent.
+    let replaces_unreadable = match store.load().await {
+        Ok(_) => false,
+        // A newer kbot's login is not ours to overwrite with an older format.
+        Err(err @ secrets::SecretsError::NewerVersion { .. }) => return Err(err.into()),
+        Err(err) if err.is_unreadable() => {
+            write(out, &format!("note: {err}\n      this login replaces it\n"))?;
+            true
+        }
+        Err(err) => return Err(err.into()),
+    };
+    store.check_writable().await?;
     if app.client_secret.is_none() {
         app.client_secret = auth::client_secret_from_env_or_prompt()?;
-    }
-    let store = store(config, paths, args.secret_store)?;
-    // Try the store before the person goes through Kakao's pages: an unreachable keyring
-    // (or a file store others can read) would otherwise only show once the tokens exist.
-    // A corrupt entry is no reason to stop: the login replaces it.
-    match store.load().await {
-        Ok(_) | Err(secrets::SecretsError::Corrupt { .. }) => {}
-        Err(err) => return Err(err.into()),
     }
     let options = LoginOptions {
         scopes: args.scopes,
@@ -172,6 +179,9 @@ pub async fn login(
             Ok(user) => tokens.nickname = user.nickname,
             Err(err) => tracing::warn!("logged in, but cannot read the nickname: {err}"),
         }
+    }
+    if replaces_unreadable {
+        store.delete().await?;
     }
     session::save_login(&store, &paths.data_dir, &tokens).await?;
 
@@ -207,21 +217,23 @@ pub async fn login(
 
 /// `kbot logout [--revoke]`. With `--revoke`, Kakao is asked first, while the tokens still
 /// exist: a rejected access token can then be refreshed and the call retried. The local
-/// tokens go whatever Kakao answers, as the SDKs do.
+/// tokens go whatever Kakao answers, as the SDKs do. A damaged entry is removed too (that is
+/// the way out the error for it names). Nothing stored is "not logged in" (exit 3).
 pub async fn logout(account: &Account, revoke: bool, out: &mut impl Write) -> Result<()> {
     let revoked = if revoke {
         Some(account.sender().revoke().await)
     } else {
         None
     };
-    let deleted = account.session.logout().await?;
-    let mut text = if deleted {
-        format!(
-            "deleted the local tokens from the {}\n",
-            account.session.store().describe()
-        )
-    } else {
-        "no local tokens to delete\n".to_string()
+    let store = account.session.store().describe();
+    let mut text = match account.session.logout().await? {
+        session::LoggedOut::Removed => format!("deleted the local tokens from the {store}\n"),
+        session::LoggedOut::RemovedUnreadable(why) => {
+            format!("deleted the unreadable kbot entry ({why})\nnext: kbot login\n")
+        }
+        session::LoggedOut::NothingStored => {
+            return Err(auth::AuthError::NotLoggedIn { store }.into());
+        }
     };
     match revoked {
         None => {}
@@ -229,12 +241,25 @@ pub async fn logout(account: &Account, revoke: bool, out: &mut impl Write) -> Re
         Some(Err(err)) if is_login_gone(&err) => text.push_str(
             "nothing to revoke at Kakao: the login had already ended (expired, revoked or never made)\n",
         ),
+        Some(Err(err)) if is_unreadable(&err) => text.push_str(
+            "nothing revoked at Kakao: the stored login could not be read (it ends on its own when the refresh token expires)\n",
+        ),
         Some(Err(err)) => {
             write(out, &text)?;
             return Err(err);
         }
     }
     write(out, &text)
+}
+
+/// The store held something this kbot cannot read.
+fn is_unreadable(err: &crate::Error) -> bool {
+    match err.downcast_ref::<auth::AuthError>() {
+        Some(auth::AuthError::Secrets(err)) => err.is_unreadable(),
+        _ => err
+            .downcast_ref::<secrets::SecretsError>()
+            .is_some_and(secrets::SecretsError::is_unreadable),
+    }
 }
 
 /// No login left to revoke: none stored, or Kakao refused its refresh token.
@@ -257,11 +282,23 @@ pub async fn status(
     // A store that cannot be read (a locked keyring, a 0644 file) must not hide the rest
     // of the status: show it as "not logged in", say why, and fail at the end.
     let mut store_error: Option<crate::Error> = None;
+    let mut unchecked_keyring: Option<String> = None;
     let login = match config.kakao.require_client_id() {
         Ok(_) => {
             let store = store(config, paths, None)?;
             let tokens = match store.load().await {
                 Ok(tokens) => tokens,
+                // After `kbot logout` no note says which store a login used: an unreachable
+                // keyring then only means nothing can be found, not a login in danger.
+                Err(err @ secrets::SecretsError::KeyringUnavailable { .. })
+                    if secrets::remembered(&paths.data_dir)
+                        .ok()
+                        .flatten()
+                        .is_none() =>
+                {
+                    unchecked_keyring = Some(err.to_string());
+                    None
+                }
                 Err(err) => {
                     store_error = Some(err.into());
                     None
@@ -298,7 +335,9 @@ pub async fn status(
                 serde_json::to_string_pretty(&value).expect("a Value serializes")
             ),
         )?;
-        return store_error.map_or(Ok(()), Err);
+        return store_error
+            .or_else(|| not_logged_in(login.as_ref()))
+            .map_or(Ok(()), Err);
     }
     let mut text = format!("config: {}\n", paths.config.display());
     text.push_str(&format!("data:   {}\n", paths.data_dir.display()));
@@ -325,6 +364,11 @@ pub async fn status(
                 text.push_str(
                     "login:  unknown: the secret store cannot be read (see the error below)\n",
                 );
+            } else if let Some(why) = &unchecked_keyring {
+                text.push_str(&format!(
+                    "login:  not logged in: no login recorded in {} ({why})\n",
+                    paths.data_dir.display()
+                ));
             } else {
                 text.push_str("login:  not logged in (kbot login)\n");
             }
@@ -353,7 +397,19 @@ pub async fn status(
         ));
     }
     write(out, &text)?;
-    store_error.map_or(Ok(()), Err)
+    store_error
+        .or_else(|| not_logged_in(login.as_ref()))
+        .map_or(Ok(()), Err)
+}
+
+/// `kbot status` without a login ends with exit 3, as every command that needs one does.
+fn not_logged_in(login: Option<&session::LoginStatus>) -> Option<crate::Error> {
+    login.filter(|l| !l.logged_in).map(|l| {
+        auth::AuthError::NotLoggedIn {
+            store: l.secret_store.clone(),
+        }
+        .into()
+    })
 }
 
 /// `kbot friends [--json]`.

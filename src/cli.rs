@@ -261,7 +261,8 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
         Command::SendNow(args) if args.dry_run => dry_run(args, &env, &mut out).await,
         Command::SendNow(args) => send_now(args, &env, &mut out).await,
         Command::Login(args) => {
-            let config = env.load_config()?;
+            // Login uses only [kakao] and [secrets]: an unfinished [[source]] must not stop it.
+            let config = config::load_without_sources(&env.paths.config)?;
             let args = account::LoginArgs {
                 no_browser: args.no_browser,
                 scopes: args.scopes,

@@ -260,14 +260,47 @@ pub fn load(path: &Path) -> Result<Config, Error> {
     Config::from_toml(&text, Some(path))
 }
 
+/// [`load`] for commands that use no `[[source]]` (`kbot login`): a missing or invalid
+/// source is logged as a warning and the config comes back without sources; any other
+/// problem is still an error.
+pub fn load_without_sources(path: &Path) -> Result<Config, Error> {
+    match load(path) {
+        Err(Error::Invalid {
+            path: file,
+            problems,
+        }) if problems
+            .iter()
+            .all(|p| p.key == "source" || p.key.starts_with("source[")) =>
+        {
+            for problem in &problems {
+                tracing::warn!("ignored for this command: {problem}");
+            }
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let mut config = Config::parse(&text, file.as_deref(), true)?;
+            config.sources.clear();
+            Ok(config)
+        }
+        other => other,
+    }
+}
+
 impl Config {
     /// Parse and validate configuration text. `path` names the file in errors and anchors
     /// relative source paths; nothing is read from disk.
     pub fn from_toml(text: &str, path: Option<&Path>) -> Result<Config, Error> {
+        Config::parse(text, path, false)
+    }
+
+    /// [`Config::from_toml`]; with `skip_sources`, `[[source]]` is not validated at all.
+    fn parse(text: &str, path: Option<&Path>, skip_sources: bool) -> Result<Config, Error> {
         let mut v = Validator {
             text,
             problems: Vec::new(),
             base_dir: path.and_then(Path::parent).map(Path::to_path_buf),
+            skip_sources,
         };
         let (root, syntax) = DeTable::parse_recoverable(text);
         for err in syntax {
@@ -331,6 +364,8 @@ struct Validator<'t> {
     text: &'t str,
     problems: Vec<Problem>,
     base_dir: Option<PathBuf>,
+    /// For commands that use no source (`load_without_sources`).
+    skip_sources: bool,
 }
 
 impl Validator<'_> {
@@ -542,7 +577,11 @@ impl Validator<'_> {
         };
         let kakao = self.kakao(root);
         let secret_store = self.secrets(root);
-        let sources = self.sources(root);
+        let sources = if self.skip_sources {
+            Some(Vec::new())
+        } else {
+            self.sources(root)
+        };
         let message = self.message(root);
         let recipients = self.recipients(root);
         let schedule = self.schedule(root);

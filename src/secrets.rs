@@ -83,10 +83,14 @@ impl Tokens {
     }
 
     /// Parse what [`Tokens::to_json`] wrote. The error never quotes the input.
-    pub fn from_json(json: &str) -> Result<Tokens, String> {
+    pub fn from_json(json: &str) -> Result<Tokens, Unreadable> {
+        let value: serde_json::Value = serde_json::from_str(json)
+            .map_err(|err| Unreadable::Corrupt(describe_json_error(err)))?;
+        check_version(&value)?;
+        // From the text again (not the value), so the error can say where.
         serde_json::from_str::<Entry>(json)
             .map(|entry| entry.tokens)
-            .map_err(describe_json_error)
+            .map_err(|err| Unreadable::Corrupt(describe_json_error(err)))
     }
 }
 
@@ -103,13 +107,75 @@ fn format_version() -> u32 {
     FORMAT_VERSION
 }
 
-/// The file store: every app's entry, keyed by client_id.
-#[derive(Serialize, Deserialize, Default)]
+/// The file store: every app's entry, keyed by client_id. Entries stay raw JSON until one
+/// is asked for, so one damaged entry neither hides nor loses the others.
+#[derive(Default)]
 struct FileContents {
-    #[serde(default = "format_version")]
-    version: u32,
-    #[serde(default)]
-    apps: BTreeMap<String, Tokens>,
+    apps: BTreeMap<String, serde_json::Value>,
+}
+
+/// Why stored bytes are not a kbot entry (never quoting them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unreadable {
+    /// Not what kbot writes: what is wrong and where.
+    Corrupt(String),
+    /// Written by a newer kbot, in a format this one does not know.
+    NewerVersion(u64),
+}
+
+/// Refuse a `"version"` this kbot does not know (a newer kbot's format would otherwise be
+/// read as far as it goes and rewritten as an older one).
+fn check_version(value: &serde_json::Value) -> Result<(), Unreadable> {
+    match value.get("version") {
+        None => Ok(()),
+        Some(serde_json::Value::Number(n)) => match n.as_u64() {
+            Some(v) if v <= u64::from(FORMAT_VERSION) => Ok(()),
+            Some(v) => Err(Unreadable::NewerVersion(v)),
+            None => Err(Unreadable::Corrupt(
+                "\"version\" is not a whole number".into(),
+            )),
+        },
+        Some(_) => Err(Unreadable::Corrupt("\"version\" is not a number".into())),
+    }
+}
+
+/// Parse the whole `secrets.json` (pure): an object with a known `version` and an `apps`
+/// object. Which entries are sound is checked per entry, on use.
+fn parse_file(text: &str) -> Result<FileContents, Unreadable> {
+    if text.trim().is_empty() {
+        return Err(Unreadable::Corrupt("the file is empty".into()));
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|err| Unreadable::Corrupt(describe_json_error(err)))?;
+    let serde_json::Value::Object(mut top) = value else {
+        return Err(Unreadable::Corrupt(format!(
+            "expected a JSON object, found {}",
+            json_kind(&value)
+        )));
+    };
+    check_version(&serde_json::Value::Object(top.clone()))?;
+    let apps = match top.remove("apps") {
+        None => BTreeMap::new(),
+        Some(serde_json::Value::Object(apps)) => apps.into_iter().collect(),
+        Some(other) => {
+            return Err(Unreadable::Corrupt(format!(
+                "\"apps\" should be an object, found {}",
+                json_kind(&other)
+            )));
+        }
+    };
+    Ok(FileContents { apps })
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 fn expose<S: Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
@@ -134,6 +200,15 @@ fn describe_json_error(err: serde_json::Error) -> String {
         serde_json::error::Category::Data => "missing or mistyped field",
         serde_json::error::Category::Eof => "truncated JSON",
     };
+    if err.line() == 0 {
+        // From a parsed value: no position. serde names a missing field without its value;
+        // other messages quote the value (possibly a token), so they are not repeated.
+        let message = err.to_string();
+        return match message.strip_prefix("missing field ") {
+            Some(field) => format!("missing field {field}"),
+            None => "a field of the wrong type".to_string(),
+        };
+    }
     format!("{what} at line {} column {}", err.line(), err.column())
 }
 
@@ -197,14 +272,32 @@ pub enum SecretsError {
         reason: String,
     },
     /// The stored entry is not what kbot wrote.
-    #[error("cannot parse the kbot entry for client_id {client_id} in {place}: {detail}")]
+    #[error("cannot read the kbot entry for client_id {client_id} in the {place}: {detail}")]
     Corrupt {
-        /// The keyring or the file path.
+        /// The keyring or the file (as [`Store::describe`] says it).
         place: String,
         /// The entry's user.
         client_id: String,
         /// What is wrong (never the content).
         detail: String,
+    },
+    /// The whole `secrets.json` is not what kbot writes (empty, not JSON, `null`, …).
+    #[error("cannot read the secrets file {path}: {detail}")]
+    CorruptFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (never the content).
+        detail: String,
+    },
+    /// A newer kbot wrote the entry in a format this one does not know.
+    #[error(
+        "the {place} holds a kbot entry in format version {version}, newer than this kbot reads ({FORMAT_VERSION})"
+    )]
+    NewerVersion {
+        /// The keyring or the file (as [`Store::describe`] says it).
+        place: String,
+        /// The version found.
+        version: u64,
     },
     /// The file store can be read or written by other users.
     #[error("refusing to use {path}: other users can access it (mode {mode:04o})")]
@@ -244,7 +337,9 @@ pub enum SecretsError {
 impl Report for SecretsError {
     fn exit(&self) -> Exit {
         match self {
-            SecretsError::Corrupt { .. } => Exit::Login,
+            SecretsError::Corrupt { .. }
+            | SecretsError::CorruptFile { .. }
+            | SecretsError::NewerVersion { .. } => Exit::Login,
             SecretsError::UnknownKind(_) => Exit::Usage,
             SecretsError::Remembered { .. } => Exit::Config,
             _ => Exit::Failure,
@@ -259,7 +354,18 @@ impl Report for SecretsError {
             SecretsError::Keyring { .. } => {
                 Some("kbot logout, then kbot login (or kbot login --secret-store file)".to_string())
             }
-            SecretsError::Corrupt { .. } => Some("kbot logout && kbot login".to_string()),
+            SecretsError::Corrupt { .. } => Some(
+                "kbot logout removes the damaged entry (other apps' entries stay), then kbot login"
+                    .to_string(),
+            ),
+            SecretsError::CorruptFile { path, .. } => Some(format!(
+                "kbot logout removes the damaged file (or delete {} yourself), then kbot login",
+                path.display()
+            )),
+            SecretsError::NewerVersion { .. } => Some(
+                "use the newer kbot that wrote it; or kbot logout to delete the entry, then kbot login"
+                    .to_string(),
+            ),
             SecretsError::TooOpen { path, .. } => Some(format!("chmod 600 {}", path.display())),
             SecretsError::Remembered { path, .. } => Some(format!(
                 "kbot login --secret-store keyring|file (or delete {})",
@@ -269,6 +375,30 @@ impl Report for SecretsError {
                 Some("use --secret-store keyring or --secret-store file".to_string())
             }
             SecretsError::Io { .. } | SecretsError::Task(_) => None,
+        }
+    }
+}
+
+impl SecretsError {
+    /// The store answered, but what it holds is not a login this kbot can read: damaged, or
+    /// from a newer kbot. `kbot logout` removes it; `kbot login` may replace it.
+    pub fn is_unreadable(&self) -> bool {
+        matches!(
+            self,
+            SecretsError::Corrupt { .. }
+                | SecretsError::CorruptFile { .. }
+                | SecretsError::NewerVersion { .. }
+        )
+    }
+
+    fn unreadable(why: Unreadable, place: String, client_id: &str) -> SecretsError {
+        match why {
+            Unreadable::Corrupt(detail) => SecretsError::Corrupt {
+                place,
+                client_id: client_id.to_string(),
+                detail,
+            },
+            Unreadable::NewerVersion(version) => SecretsError::NewerVersion { place, version },
         }
     }
 }
@@ -404,10 +534,12 @@ impl Store {
                     Some(json) => {
                         Tokens::from_json(json.expose_secret())
                             .map(Some)
-                            .map_err(|detail| SecretsError::Corrupt {
-                                place: KEYRING_NAME.to_string(),
-                                client_id: k.client_id.clone(),
-                                detail,
+                            .map_err(|why| {
+                                SecretsError::unreadable(
+                                    why,
+                                    KEYRING_NAME.to_string(),
+                                    &k.client_id,
+                                )
                             })
                     }
                 }
@@ -430,6 +562,19 @@ impl Store {
             Store::File(f) => {
                 let (f, tokens) = (f.clone(), tokens.clone());
                 blocking(move || f.save(tokens)).await
+            }
+        }
+    }
+
+    /// Prove the store can take an entry before anything depends on it (`kbot login` asks
+    /// before the browser opens): the file store writes and removes a temp file of an
+    /// entry's size in the data dir. The keyring is proved reachable by [`Store::load`].
+    pub async fn check_writable(&self) -> Result<(), SecretsError> {
+        match self {
+            Store::Keyring(_) => Ok(()),
+            Store::File(f) => {
+                let f = f.clone();
+                blocking(move || f.probe()).await
             }
         }
     }
@@ -578,35 +723,76 @@ impl FileStore {
         self.dir.join(SECRETS_FILE)
     }
 
+    fn place(&self) -> String {
+        format!("file {}", self.path().display())
+    }
+
     fn load(&self) -> Result<Option<Tokens>, SecretsError> {
-        Ok(self.read_all()?.apps.remove(&self.client_id))
+        let Some(value) = self.read_all()?.apps.remove(&self.client_id) else {
+            return Ok(None);
+        };
+        self.entry(value).map(Some)
+    }
+
+    /// One app's entry (pure apart from naming the file in the error).
+    fn entry(&self, value: serde_json::Value) -> Result<Tokens, SecretsError> {
+        check_version(&value)
+            .and_then(|()| {
+                serde_json::from_value::<Tokens>(value)
+                    .map_err(|err| Unreadable::Corrupt(describe_json_error(err)))
+            })
+            .map_err(|why| SecretsError::unreadable(why, self.place(), &self.client_id))
+    }
+
+    fn probe(&self) -> Result<(), SecretsError> {
+        ensure_private_dir(&self.dir).map_err(io_err("create", &self.dir))?;
+        let probe = self
+            .dir
+            .join(format!(".{SECRETS_FILE}.probe-{}", std::process::id()));
+        let result = write_temp(&probe, &[b' '; PROBE_SIZE]);
+        let _ = fs::remove_file(&probe);
+        result.map_err(io_err("write", &probe))
     }
 
     fn save(&self, tokens: Tokens) -> Result<(), SecretsError> {
-        self.modify(|apps| {
-            apps.insert(self.client_id.clone(), tokens);
+        let value = serde_json::to_value(&tokens).unwrap_or_default();
+        self.modify(false, |apps| {
+            apps.insert(self.client_id.clone(), value);
             true
         })
         .map(drop)
     }
 
+    /// Remove this app's entry, damaged or not. A file that cannot be read as a whole (or
+    /// that a newer kbot wrote) is removed: nothing in it can be used by this kbot.
     fn delete(&self) -> Result<bool, SecretsError> {
-        self.modify(|apps| apps.remove(&self.client_id).is_some())
+        self.modify(true, |apps| apps.remove(&self.client_id).is_some())
     }
 
     /// Read-modify-write under `secrets.lock`; `change` says whether it changed anything.
-    /// The file is removed when its last app goes.
+    /// The file is removed when its last app goes, or, with `drop_unreadable`, when it
+    /// cannot be read at all.
     fn modify(
         &self,
-        change: impl FnOnce(&mut BTreeMap<String, Tokens>) -> bool,
+        drop_unreadable: bool,
+        change: impl FnOnce(&mut BTreeMap<String, serde_json::Value>) -> bool,
     ) -> Result<bool, SecretsError> {
         ensure_private_dir(&self.dir).map_err(io_err("create", &self.dir))?;
         let _lock = lock_file(&self.dir.join(FILE_LOCK))?;
-        let mut contents = self.read_all()?;
+        let path = self.path();
+        let mut contents = match self.read_all() {
+            Ok(contents) => contents,
+            Err(err) if drop_unreadable && err.is_unreadable() => {
+                tracing::warn!(file = %path.display(), "removing an unreadable secrets file: {err}");
+                return fs::remove_file(&path)
+                    .map(|()| true)
+                    .map_err(io_err("remove", &path));
+            }
+            Err(err) => return Err(err),
+        };
         if !change(&mut contents.apps) {
             return Ok(false);
         }
-        let path = self.path();
         if contents.apps.is_empty() {
             return match fs::remove_file(&path) {
                 Ok(()) => Ok(true),
@@ -614,8 +800,7 @@ impl FileStore {
                 Err(err) => Err(io_err("remove", &path)(err)),
             };
         }
-        contents.version = FORMAT_VERSION;
-        let json = SecretString::from(serde_json::to_string_pretty(&contents).unwrap_or_default());
+        let json = SecretString::from(file_json(&contents));
         write_atomic(&self.dir, SECRETS_FILE, json.expose_secret().as_bytes())
             .map_err(io_err("write", &path))?;
         Ok(true)
@@ -632,16 +817,35 @@ impl FileStore {
         if let Some(mode) = too_open_mode(&meta) {
             return Err(SecretsError::TooOpen { path, mode });
         }
-        let mut text = String::new();
-        file.read_to_string(&mut text)
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
             .map_err(io_err("read", &path))?;
-        let text = SecretString::from(text);
-        serde_json::from_str(text.expose_secret()).map_err(|err| SecretsError::Corrupt {
-            place: path.display().to_string(),
-            client_id: self.client_id.clone(),
-            detail: describe_json_error(err),
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => SecretString::from(text),
+            Err(_) => {
+                return Err(SecretsError::CorruptFile {
+                    path,
+                    detail: "not UTF-8 text".into(),
+                });
+            }
+        };
+        parse_file(text.expose_secret()).map_err(|why| match why {
+            Unreadable::Corrupt(detail) => SecretsError::CorruptFile { path, detail },
+            Unreadable::NewerVersion(version) => SecretsError::NewerVersion {
+                place: self.place(),
+                version,
+            },
         })
     }
+}
+
+/// The text of `secrets.json` for `contents` (carries secrets: wrap it at once).
+fn file_json(contents: &FileContents) -> String {
+    let value = serde_json::json!({
+        "version": FORMAT_VERSION,
+        "apps": contents.apps,
+    });
+    serde_json::to_string_pretty(&value).unwrap_or_default()
 }
 
 /// Whether permission bits let group or others at a file (pure, so it is testable).
@@ -682,6 +886,23 @@ pub(crate) fn ensure_private_dir(dir: &Path) -> io::Result<()> {
     {
         fs::create_dir_all(dir)
     }
+}
+
+/// How much a login's entry takes, rounded up generously (tokens, scopes, secret, JSON).
+const PROBE_SIZE: usize = 4096;
+
+/// Write `bytes` to a new 0600 file at `path` and fsync it.
+fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// Write `dir/name` so that readers see the old or the new content, never a mix, and a
@@ -810,12 +1031,103 @@ mod tests {
 
     #[test]
     fn a_parse_error_does_not_quote_the_stored_value() {
-        let err = Tokens::from_json(r#"{"refresh_token": 12345678, "x": "abcdefgh"}"#).unwrap_err();
+        let Unreadable::Corrupt(err) =
+            Tokens::from_json(r#"{"refresh_token": 12345678, "x": "abcdefgh"}"#).unwrap_err()
+        else {
+            panic!("a mistyped field is corrupt, not a newer version")
+        };
         assert!(
             !err.contains("12345678") && !err.contains("abcdefgh"),
             "{err}"
         );
         assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn a_keyring_entry_from_a_newer_kbot_is_refused_not_downgraded() {
+        assert_eq!(
+            Tokens::from_json(r#"{"version":2,"refresh_token":"r"}"#).unwrap_err(),
+            Unreadable::NewerVersion(2)
+        );
+        assert!(matches!(
+            Tokens::from_json(r#"{"version":"one","refresh_token":"r"}"#),
+            Err(Unreadable::Corrupt(_))
+        ));
+        assert!(Tokens::from_json(r#"{"version":1,"refresh_token":"r"}"#).is_ok());
+    }
+
+    #[test]
+    fn every_kind_of_damaged_secrets_file_is_named_as_damaged() {
+        for (text, says) in [
+            ("", "the file is empty"),
+            ("  \n", "the file is empty"),
+            ("{\"version\":1,\"apps\":{", "truncated JSON"),
+            ("not json", "not valid JSON"),
+            ("null", "expected a JSON object, found null"),
+            ("[1,2]", "expected a JSON object, found an array"),
+            (
+                "{\"apps\":[]}",
+                "\"apps\" should be an object, found an array",
+            ),
+            ("{\"version\":\"1\"}", "\"version\" is not a number"),
+        ] {
+            match parse_file(text) {
+                Err(Unreadable::Corrupt(detail)) => {
+                    assert!(detail.contains(says), "{text:?}: {detail}")
+                }
+                other => panic!("{text:?} gave {:?}", other.map(|_| ())),
+            }
+        }
+        assert!(matches!(
+            parse_file("{\"version\":7,\"apps\":{}}"),
+            Err(Unreadable::NewerVersion(7))
+        ));
+        assert!(parse_file("{\"version\":1,\"apps\":{}}").is_ok());
+    }
+
+    #[tokio::test]
+    async fn logout_removes_a_damaged_file_and_login_can_save_again() {
+        for text in [
+            "",
+            "{oops",
+            "null",
+            "{\"apps\":{\"app\":{\"refresh_token\":5}}}",
+            "{\"version\":9}",
+        ] {
+            let dir = temp();
+            let store = Store::new(StoreKind::File, dir.path(), "app");
+            write_atomic(dir.path(), SECRETS_FILE, text.as_bytes()).unwrap();
+            let err = store.load().await.unwrap_err();
+            assert!(err.is_unreadable(), "{text:?}: {err}");
+            assert_eq!(err.exit(), Exit::Login);
+            assert!(err.hint().unwrap().contains("kbot logout"), "{text:?}");
+            assert!(store.delete().await.unwrap(), "{text:?}");
+            assert!(store.load().await.unwrap().is_none(), "{text:?}");
+            store.save(&sample()).await.unwrap();
+            assert!(store.load().await.unwrap().is_some(), "{text:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_damaged_entry_goes_alone_and_other_apps_keep_theirs() {
+        let dir = temp();
+        let other = Store::new(StoreKind::File, dir.path(), "other");
+        other.save(&sample()).await.unwrap();
+        let text = fs::read_to_string(dir.path().join(SECRETS_FILE)).unwrap();
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        value["apps"]["app"] = serde_json::json!({"refresh_token": null});
+        write_atomic(dir.path(), SECRETS_FILE, value.to_string().as_bytes()).unwrap();
+
+        let store = Store::new(StoreKind::File, dir.path(), "app");
+        let err = store.load().await.unwrap_err();
+        assert!(matches!(err, SecretsError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("client_id app"), "{err}");
+        assert!(store.delete().await.unwrap());
+        assert!(store.load().await.unwrap().is_none());
+        assert!(
+            other.load().await.unwrap().is_some(),
+            "the other app's login stays"
+        );
     }
 
     #[test]

@@ -164,6 +164,17 @@ pub struct Refreshed {
     pub refresh_token_expires_at: Option<DateTime<Utc>>,
 }
 
+/// What `kbot logout` found and removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoggedOut {
+    /// A login was stored and is gone.
+    Removed,
+    /// What was stored could not be read (damaged, or from a newer kbot); it is gone. Why.
+    RemovedUnreadable(String),
+    /// Nothing was stored.
+    NothingStored,
+}
+
 /// The token lifecycle of one Kakao app for one process.
 #[derive(Debug)]
 pub struct Session {
@@ -256,16 +267,33 @@ impl Session {
         Ok(summarize(&self.store, tokens.as_ref(), self.clock.now()))
     }
 
-    /// Delete the local tokens and forget the remembered store; true when there were any.
-    /// Revoking at Kakao (`/v1/user/logout`) is the caller's, before this, with a token
-    /// this session hands out (`kbot logout --revoke` does it through the -401 retry path).
-    pub async fn logout(&self) -> Result<bool, AuthError> {
+    /// Delete the local tokens (a damaged or newer-format entry too) and forget the
+    /// remembered store. Revoking at Kakao (`/v1/user/logout`) is the caller's, before this,
+    /// with a token this session hands out (`kbot logout --revoke` does it through the -401
+    /// retry path).
+    pub async fn logout(&self) -> Result<LoggedOut, AuthError> {
         let mut cache = self.cache.lock().await;
         let _lock = refresh_lock(&self.data_dir).await?;
+        let before = match self.store.load().await {
+            Ok(Some(_)) => LoggedOut::Removed,
+            Ok(None) => LoggedOut::NothingStored,
+            Err(err) if err.is_unreadable() => LoggedOut::RemovedUnreadable(err.to_string()),
+            // No note of a login here and a keyring that cannot be asked: nothing to log out
+            // of that kbot knows of (the usual case after a logout on a headless machine).
+            Err(SecretsError::KeyringUnavailable { .. })
+                if secrets::remembered(&self.data_dir).ok().flatten().is_none() =>
+            {
+                return Ok(LoggedOut::NothingStored);
+            }
+            Err(err) => return Err(err.into()),
+        };
         let deleted = self.store.delete().await?;
         secrets::forget(&self.data_dir)?;
         *cache = None;
-        Ok(deleted)
+        Ok(match before {
+            LoggedOut::NothingStored if deleted => LoggedOut::Removed,
+            other => other,
+        })
     }
 
     async fn load(&self) -> Result<Tokens, AuthError> {

@@ -684,8 +684,11 @@ async fn login_is_remembered_and_logout_with_revoke_hands_back_a_live_token() {
         format!("file {}", dir.path().join("secrets.json").display())
     );
 
-    assert!(session.logout().await.unwrap());
+    assert_eq!(session.logout().await.unwrap(), session::LoggedOut::Removed);
     assert!(store_in(dir.path(), &app).load().await.unwrap().is_none());
     assert_eq!(secrets::remembered(dir.path()).unwrap(), None);
-    assert!(!session.logout().await.unwrap());
+    assert_eq!(
+        session.logout().await.unwrap(),
+        session::LoggedOut::NothingStored
+    );
 }

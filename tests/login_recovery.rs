@@ -1,0 +1,181 @@
+//! Logging in when things are broken or hostile (issue 10, and the login items of issue 11),
+//! end to end through the real `kbot` binary against the fake Kakao server: a damaged or
+//! newer-format `secrets.json`, stray requests to the login listener, control characters in
+//! what the redirect carries, the browser's environment, a rotated refresh token that
+//! cannot be saved, and a config without `[[source]]`.
+//!
+//! I/O: child processes, loopback TCP, temp dirs; the disk-full tests mount a small tmpfs
+//! (they need root, as CI has).
+
+mod common;
+mod login_helpers;
+mod support;
+
+use std::io::Write;
+
+use chrono::TimeDelta;
+use common::TestEnv;
+use login_helpers::*;
+use support::fake_kakao::FakeKakao;
+use support::fake_kakao::oauth::TOKEN_PATH;
+
+/// Put `text` where the file store lives, as a damaged disk or a hand edit would leave it.
+fn write_secrets(env: &TestEnv, text: &str) {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(env.data_dir())
+        .unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(env.data_dir().join("secrets.json"))
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+    std::fs::write(env.data_dir().join("store"), "file\n").unwrap();
+}
+
+/// Log in through the listener, as a browser would; the login's outcome.
+fn login_with_browser(env: &TestEnv) -> Finished {
+    let mut login = spawn(env, &["login", "--no-browser"], &[]);
+    let (status, page) = browse(&login.authorize_url());
+    assert_eq!(status, 200, "{page}");
+    login.finish()
+}
+
+/// Every kind of damage the issue lists, and a file from a newer kbot.
+const DAMAGED: [(&str, &str); 7] = [
+    ("", "the file is empty"),
+    ("{\"version\":1,\"apps\":{", "truncated JSON"),
+    ("not json at all", "not valid JSON"),
+    ("null", "expected a JSON object, found null"),
+    (
+        "{\"version\":1,\"apps\":[\"x\"]}",
+        "\"apps\" should be an object",
+    ),
+    (
+        "{\"version\":1,\"apps\":{\"fake-rest-api-key\":{\"refresh_token\":42}}}",
+        "a field of the wrong type",
+    ),
+    (
+        "{\"version\":3,\"apps\":{}}",
+        "format version 3, newer than this kbot reads (1)",
+    ),
+];
+
+#[test]
+fn each_damaged_secrets_file_is_named_with_its_fix_and_logout_then_login_recovers() {
+    let fake = FakeKakao::start_on_thread();
+    with_friend(&fake);
+    for (text, why) in DAMAGED {
+        let env = TestEnv::new();
+        let redirect = loopback_redirect(&fake);
+        write_config(&env, &fake, &redirect, "file");
+        write_secrets(&env, text);
+        let file = env.data_dir().join("secrets.json");
+
+        // Every command names the file, what is wrong and the way out.
+        let friends = run(&env, &["friends"], &[]);
+        friends.assert_error(3, why, "kbot logout");
+        assert!(
+            friends.stderr.contains(&file.display().to_string()),
+            "{text:?}: {friends:#?}"
+        );
+        assert!(friends.stderr.contains("then kbot login"), "{friends:#?}");
+
+        // logout removes it, and says so.
+        let logout = run(&env, &["logout"], &[]);
+        logout.assert_success();
+        assert!(
+            logout.stdout.contains("deleted the unreadable kbot entry"),
+            "{text:?}: {logout:#?}"
+        );
+        // login then works and the login is usable.
+        let requests_before = fake.count(TOKEN_PATH);
+        login_with_browser(&env).assert_success();
+        assert_eq!(fake.count(TOKEN_PATH), requests_before + 1);
+        assert!(stored(&env).is_some(), "{text:?}");
+        run(&env, &["friends"], &[]).assert_success();
+    }
+}
+
+#[test]
+fn login_over_a_damaged_entry_says_it_replaces_it_before_opening_kakao() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "file");
+    write_secrets(&env, "null");
+
+    let mut login = spawn(&env, &["login", "--no-browser"], &[]);
+    let note = login.line_starting("note: ");
+    assert!(note.contains("secrets.json"), "{note}");
+    let link = login.authorize_url();
+    assert_eq!(fake.count(TOKEN_PATH), 0);
+    let (status, _) = browse(&link);
+    assert_eq!(status, 200);
+    let done = login.finish();
+    done.assert_success();
+    assert!(done.stdout.contains("this login replaces it"), "{done:#?}");
+    assert!(stored(&env).is_some());
+}
+
+#[test]
+fn login_refuses_to_overwrite_a_newer_kbots_secrets_before_spending_a_code() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "file");
+    let newer = "{\"version\":2,\"apps\":{}}";
+    write_secrets(&env, newer);
+
+    let done = run(&env, &["login", "--no-browser"], &[]);
+    done.assert_error(3, "format version 2", "kbot logout");
+    assert!(!done.stdout.contains("oauth/authorize"), "{done:#?}");
+    assert_eq!(
+        std::fs::read_to_string(env.data_dir().join("secrets.json")).unwrap(),
+        newer,
+        "left as the newer kbot wrote it"
+    );
+}
+
+#[test]
+fn login_works_with_a_config_that_has_no_source_yet() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    env.write_config(&format!(
+        "[kakao]\nclient_id = {:?}\nredirect_uri = {redirect:?}\nauth_url = {url:?}\napi_url = {url:?}\n\
+         [secrets]\nstore = \"file\"\n",
+        fake.config().client_id,
+        url = fake.url(),
+    ));
+    let done = login_with_browser(&env);
+    done.assert_success();
+    assert!(done.stdout.contains("logged in as 홍길동"), "{done:#?}");
+    assert!(stored(&env).is_some());
+}
+
+#[test]
+fn after_logout_status_and_logout_say_not_logged_in_with_exit_3() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    // The configured store is the keyring, unreachable here; the login used the file store.
+    write_config(&env, &fake, "http://localhost:8765/callback", "keyring");
+    seed(&env, &fake, TimeDelta::hours(5), TimeDelta::days(50));
+    let nowhere = format!("unix:path={}", env.path("no-bus").display());
+    let no_bus = [("DBUS_SESSION_BUS_ADDRESS", nowhere.as_str())];
+
+    run(&env, &["logout"], &no_bus).assert_success();
+    for args in [&["status"][..], &["status", "--json"], &["logout"]] {
+        let done = run(&env, args, &no_bus);
+        done.assert_error(3, "not logged in", "kbot login");
+        assert!(
+            !done.stderr.contains("kbot: error: the OS keyring"),
+            "{done:#?}"
+        );
+    }
+}
