@@ -31,7 +31,7 @@ use url::Url;
 
 use crate::clock::Clock;
 use crate::error::{Exit, Report};
-use crate::listener::Listener;
+use crate::listener::{Listener, Outcome, Redirect};
 use crate::secrets::{SecretsError, Tokens};
 
 /// How long `kbot login` waits for the redirect by default.
@@ -102,12 +102,12 @@ pub struct KakaoOAuthError {
 
 impl fmt::Display for KakaoOAuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.error)?;
+        write!(f, "{}", printable(&self.error))?;
         if let Some(code) = &self.error_code {
-            write!(f, " {code}")?;
+            write!(f, " {}", printable(code))?;
         }
         if let Some(description) = &self.error_description {
-            write!(f, " ({})", scrub(description))?;
+            write!(f, " ({})", printable(&scrub(description)))?;
         }
         Ok(())
     }
@@ -198,6 +198,10 @@ pub enum AuthError {
     Timeout {
         /// The timeout.
         after: Duration,
+        /// `--no-browser` was given (the hint does not suggest it again).
+        no_browser: bool,
+        /// `kakao.redirect_uri`, for the hint.
+        redirect_uri: String,
     },
     /// Neither the listener nor stdin can deliver the redirect.
     #[error(
@@ -284,8 +288,15 @@ impl Report for AuthError {
             AuthError::MissingCode => {
                 "kbot login, then paste the whole address the browser ends up on".to_string()
             }
-            AuthError::Timeout { .. } => {
-                "kbot login --no-browser, open the printed link yourself and paste the address you end up on".to_string()
+            AuthError::Timeout { no_browser, redirect_uri, .. } => {
+                let retry = if *no_browser {
+                    "run kbot login again, open the printed link yourself and paste the address you end up on"
+                } else {
+                    "kbot login --no-browser, open the printed link yourself and paste the address you end up on"
+                };
+                format!(
+                    "if Kakao's page showed KOE006, register exactly {redirect_uri} as a Redirect URI in the Kakao console; KOE101: set kakao.client_id to the app's REST API key. Otherwise: {retry}"
+                )
             }
             AuthError::NoWayBack { redirect_uri } => format!(
                 "free the port of {redirect_uri}, or run kbot login in a terminal and paste the redirected address"
@@ -397,6 +408,25 @@ impl fmt::Display for Rejection {
             }
         }
     }
+}
+
+/// `text` without control characters (C0, C1, DEL: ESC sequences, OSC titles, newlines
+/// that forge a `kbot: error:` line) and without bidi controls (U+202A–U+202E, U+2066–U+2069,
+/// marks), so text from a redirect or a page cannot rewrite a terminal or a log line.
+/// Tabs and newlines become spaces.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| match c {
+            '\t' | '\n' | '\r' => Some(' '),
+            c if c.is_control() => None,
+            '\u{200e}'
+            | '\u{200f}'
+            | '\u{061c}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}' => None,
+            c => Some(c),
+        })
+        .collect()
 }
 
 /// Remove values that follow `code=`, `token=`, `verifier=` or `secret=` (Kakao echoes the
@@ -555,8 +585,11 @@ pub fn parse_redirect(input: &str, expected_state: &str) -> Result<SecretString,
     parse_query(&query, expected_state)
 }
 
+/// Kakao's codes are long (tens of characters); a short word is a mistake, not a code.
+const MIN_BARE_CODE: usize = 20;
+
 fn is_bare_code(input: &str) -> bool {
-    !input.is_empty()
+    input.len() >= MIN_BARE_CODE
         && input
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
@@ -569,8 +602,8 @@ pub fn parse_query(query: &str, expected_state: &str) -> Result<SecretString, Au
         match key.as_ref() {
             "code" => code = Some(value.into_owned()),
             "state" => state = Some(value.into_owned()),
-            "error" => error = Some(value.into_owned()),
-            "error_description" => description = Some(scrub(&value)),
+            "error" => error = Some(printable(&value)),
+            "error_description" => description = Some(printable(&scrub(&value))),
             _ => {}
         }
     }
@@ -759,16 +792,18 @@ where
         open_browser(request.url.to_string());
     }
 
-    let code = receive_code(
-        listener.as_ref(),
-        input,
-        &request.state,
-        options.timeout,
-        &app.redirect_uri,
-    )
-    .await?;
+    let (code, tab) =
+        receive_code(listener.as_ref(), input, &request.state, options, app, out).await?;
     drop(listener); // stop accepting before the (slower) exchange
-    exchange_code(app, http, &code, &request.verifier, clock).await
+    let exchanged = exchange_code(app, http, &code, &request.verifier, clock).await;
+    if let Some(tab) = tab {
+        tab.reply(match &exchanged {
+            Ok(_) => Outcome::LoggedIn,
+            Err(err) => Outcome::Failed(format!("kakao did not issue the tokens: {err}")),
+        })
+        .await;
+    }
+    exchanged
 }
 
 /// Stdin for [`login`], read on a detached thread. `tokio::io::stdin` cannot cancel its
@@ -804,14 +839,42 @@ fn open_browser(url: String) {
     });
 }
 
-async fn receive_code<R: AsyncBufRead + Unpin>(
+/// What a pasted line is.
+#[derive(Debug)]
+enum Pasted {
+    /// The code of this login.
+    Code(SecretString),
+    /// This login's redirect, telling why there is no code (cancelled, refused).
+    Ended(AuthError),
+    /// Not this login's redirect: say why and read the next line.
+    Again(&'static str),
+}
+
+/// Classify a pasted line (pure): only this login's redirect (or a bare code) ends the wait.
+fn read_pasted(line: &str, state: &str) -> Pasted {
+    match parse_redirect(line, state) {
+        Ok(code) => Pasted::Code(code),
+        Err(AuthError::MissingCode) => Pasted::Again(
+            "that is not the address the browser ended up on (it looks like http://…/callback?code=…&state=…): paste it again",
+        ),
+        Err(AuthError::StateMismatch) => Pasted::Again(
+            "that address belongs to another login (its state differs): paste the one this login's link leads to",
+        ),
+        Err(err) => Pasted::Ended(err),
+    }
+}
+
+/// Wait for this login's redirect: on the listener, or pasted on `input`. With the
+/// listener's redirect comes its browser tab, to be told how the login ended.
+async fn receive_code<R: AsyncBufRead + Unpin, W: std::io::Write>(
     listener: Option<&Listener>,
     input: R,
     state: &str,
-    timeout: Duration,
-    redirect_uri: &Url,
-) -> Result<SecretString, AuthError> {
-    let deadline = tokio::time::sleep(timeout);
+    options: &LoginOptions,
+    app: &App,
+    out: &mut W,
+) -> Result<(SecretString, Option<Redirect>), AuthError> {
+    let deadline = tokio::time::sleep(options.timeout);
     tokio::pin!(deadline);
     let from_listener = async {
         match listener {
@@ -825,21 +888,43 @@ async fn receive_code<R: AsyncBufRead + Unpin>(
     loop {
         if !reading && listener.is_none() {
             return Err(AuthError::NoWayBack {
-                redirect_uri: redirect_uri.to_string(),
+                redirect_uri: app.redirect_uri.to_string(),
             });
         }
         tokio::select! {
-            result = &mut from_listener => return result,
+            redirect = &mut from_listener => {
+                return match parse_query(secrecy::ExposeSecret::expose_secret(&redirect.query), state) {
+                    Ok(code) => Ok((code, Some(redirect))),
+                    Err(err) => {
+                        redirect.reply(Outcome::Failed(err.to_string())).await;
+                        Err(err)
+                    }
+                };
+            }
             line = lines.next_line(), if reading => match line {
                 Ok(Some(line)) if line.trim().is_empty() => {}
-                Ok(Some(line)) => return parse_redirect(&line, state),
+                Ok(Some(line)) => match read_pasted(&line, state) {
+                    Pasted::Code(code) => return Ok((code, None)),
+                    Pasted::Ended(err) => return Err(err),
+                    Pasted::Again(why) => {
+                        writeln!(out, "kbot: {why}")
+                            .and_then(|()| out.flush())
+                            .map_err(|source| AuthError::Terminal { action: "write to the terminal", source })?;
+                    }
+                },
                 Ok(None) => reading = false, // EOF: keep waiting for the listener
                 Err(err) => {
                     tracing::debug!(error = %err, "stdin unreadable; waiting for the listener only");
                     reading = false;
                 }
             },
-            () = &mut deadline => return Err(AuthError::Timeout { after: timeout }),
+            () = &mut deadline => {
+                return Err(AuthError::Timeout {
+                    after: options.timeout,
+                    no_browser: options.no_browser,
+                    redirect_uri: app.redirect_uri.to_string(),
+                });
+            }
         }
     }
 }
@@ -993,8 +1078,11 @@ mod tests {
         assert_eq!(code_of(parse_redirect("?code=c0de&state=s1", "s1")), "c0de");
         assert_eq!(code_of(parse_redirect("state=s1&code=c0de", "s1")), "c0de");
         assert_eq!(
-            code_of(parse_redirect("  c0de-XYZ_9  \n", "s1")),
-            "c0de-XYZ_9"
+            code_of(parse_redirect(
+                "  c0de-XYZ_9-long-enough-to-be-one  \n",
+                "s1"
+            )),
+            "c0de-XYZ_9-long-enough-to-be-one"
         );
     }
 
@@ -1055,6 +1143,76 @@ mod tests {
                 "{input:?}"
             );
         }
+    }
+
+    #[test]
+    fn callback_text_loses_control_and_bidi_characters() {
+        assert_eq!(
+            printable("a\u{1b}]0;title\u{7}b\u{1b}[2Jc\nkbot: error: forged\u{202e}dcba\u{9b}"),
+            "a]0;titleb[2Jc kbot: error: forgeddcba"
+        );
+        let err = parse_redirect(
+            "error=x%1B%5B2J&error_description=hi%0Akbot%3A%20error%3A%20forged%E2%80%AE&state=s1",
+            "s1",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\n') && !text.contains('\u{202e}'),
+            "{text:?}"
+        );
+        assert_eq!(
+            text,
+            "kakao refused the authorization: x[2J (hi kbot: error: forged)"
+        );
+    }
+
+    #[test]
+    fn a_pasted_line_that_is_not_this_logins_redirect_is_asked_again() {
+        for line in [
+            "hello",
+            "yes",
+            "https://example.com/",
+            "http://localhost:8765/callback",
+        ] {
+            assert!(
+                matches!(read_pasted(line, "s1"), Pasted::Again(why) if why.contains("not the address")),
+                "{line}"
+            );
+        }
+        assert!(matches!(
+            read_pasted("http://localhost:8765/callback?code=c&state=other", "s1"),
+            Pasted::Again(why) if why.contains("another login")
+        ));
+        assert!(matches!(
+            read_pasted(
+                "http://localhost:8765/callback?error=access_denied&state=s1",
+                "s1"
+            ),
+            Pasted::Ended(AuthError::AccessDenied { .. })
+        ));
+        assert!(matches!(
+            read_pasted("http://localhost:8765/callback?code=c&state=s1", "s1"),
+            Pasted::Code(_)
+        ));
+    }
+
+    #[test]
+    fn the_timeout_hint_names_koe006_and_koe101_and_no_flag_already_given() {
+        let timeout = |no_browser| AuthError::Timeout {
+            after: Duration::from_secs(1),
+            no_browser,
+            redirect_uri: "http://localhost:8765/callback".into(),
+        };
+        let hint = timeout(false).hint().unwrap();
+        assert!(hint.contains("KOE006") && hint.contains("KOE101"), "{hint}");
+        assert!(hint.contains("http://localhost:8765/callback"), "{hint}");
+        assert!(hint.contains("kbot login --no-browser"), "{hint}");
+        let hint = timeout(true).hint().unwrap();
+        assert!(
+            hint.contains("KOE006") && !hint.contains("--no-browser"),
+            "{hint}"
+        );
     }
 
     #[test]

@@ -146,6 +146,29 @@ fn login_on_a_headless_server_takes_the_pasted_redirect_address() {
 }
 
 #[test]
+fn a_pasted_line_that_is_not_a_redirect_address_is_refused_as_such_and_asked_again() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "file");
+
+    let mut login = spawn(&env, &["login", "--no-browser"], &[]);
+    let link = login.authorize_url();
+    writeln!(login.stdin(), "yes").expect("type into kbot");
+    let told = login.line_starting("kbot: that is not the address");
+    assert!(told.contains("paste it again"), "{told}");
+    writeln!(login.stdin(), "{}", redirect_location(&fake, &link)).expect("paste into kbot");
+    let done = login.finish();
+    done.assert_success();
+    assert!(!done.all().contains("KOE320"), "{done:#?}");
+    assert_eq!(
+        fake.count(TOKEN_PATH),
+        1,
+        "only the real code was exchanged"
+    );
+}
+
+#[test]
 fn a_taken_redirect_port_is_said_and_a_pasted_address_still_logs_in() {
     let fake = FakeKakao::start_on_thread();
     let env = TestEnv::new();
@@ -170,7 +193,7 @@ fn a_taken_redirect_port_is_said_and_a_pasted_address_still_logs_in() {
 }
 
 #[test]
-fn a_redirect_with_another_state_is_refused_in_the_browser_and_exits_3() {
+fn a_stray_callback_gets_an_error_page_and_the_login_then_succeeds() {
     let fake = FakeKakao::start_on_thread();
     let env = TestEnv::new();
     let redirect = loopback_redirect(&fake);
@@ -178,18 +201,32 @@ fn a_redirect_with_another_state_is_refused_in_the_browser_and_exits_3() {
 
     let mut login = spawn(&env, &["login", "--no-browser"], &[]);
     let link = login.authorize_url();
-    let forged = with_param(&redirect_location(&fake, &link), "state", "not-this-login");
-    let (status, _, page) = http_get(&forged);
-    assert_eq!(status, 400, "{page:?}");
-    assert!(page.contains("state does not match"), "{page}");
-    let done = login.finish();
-    done.assert_error(
-        3,
-        "state does not match this login",
-        "kbot login, and use the link it prints this time",
+    // Any local process or web page can hit the port: another state, none at all, and an
+    // error with terminal escapes in its description.
+    let location = redirect_location(&fake, &link);
+    let forged = with_param(&location, "state", "not-this-login");
+    let hostile = format!(
+        "{redirect}?error=access_denied&error_description=%1B%5D0%3Bpwned%07%0Akbot%3A%20error%3A%20forged%E2%80%AE"
     );
-    assert_eq!(fake.count(TOKEN_PATH), 0, "the code was never exchanged");
-    assert!(stored(&env).is_none());
+    for stray in [forged.as_str(), redirect.as_str(), hostile.as_str()] {
+        let (status, _, page) = http_get(stray);
+        assert_eq!(status, 400, "{stray}: {page:?}");
+        assert!(page.contains("kbot keeps waiting"), "{page}");
+    }
+    assert_eq!(fake.count(TOKEN_PATH), 0, "nothing was exchanged yet");
+
+    // The real redirect still finds kbot listening.
+    let (status, _, page) = http_get(&location);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("login complete"), "{page}");
+    let done = login.finish();
+    done.assert_success();
+    assert!(stored(&env).is_some());
+    assert!(
+        !done.all().contains('\u{1b}') && !done.all().contains("pwned"),
+        "{done:#?}"
+    );
+    assert!(!done.stderr.contains("kbot: error"), "{done:#?}");
 }
 
 #[test]
@@ -224,10 +261,19 @@ fn no_redirect_before_the_timeout_ends_the_login_with_its_own_message() {
     let mut login = spawn(&env, &["login", "--no-browser", "--timeout", "1s"], &[]);
     login.authorize_url();
     let done = login.finish();
-    done.assert_error(
-        3,
-        "no login redirect arrived within 1s",
-        "kbot login --no-browser, open the printed link yourself and paste",
+    done.assert_error(3, "no login redirect arrived within 1s", "KOE006");
+    let hint = done
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("hint: "))
+        .unwrap();
+    assert!(
+        hint.contains("KOE101") && hint.contains(&redirect),
+        "{hint}"
+    );
+    assert!(
+        !hint.contains("--no-browser"),
+        "the flag was already given: {hint}"
     );
     assert_eq!(fake.count(TOKEN_PATH), 0);
 }
@@ -242,7 +288,10 @@ fn a_missing_client_secret_is_koe010_and_kbot_client_secret_fixes_it() {
     write_config(&env, &fake, &redirect, "file");
 
     let mut login = spawn(&env, &["login", "--no-browser"], &[]);
-    browse(&login.authorize_url());
+    let (status, page) = browse(&login.authorize_url());
+    // The browser tab waits for the exchange and tells the truth.
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("login failed, see the terminal"), "{page}");
     let done = login.finish();
     assert!(fake.saw_error_code("KOE010"));
     done.assert_error(
@@ -295,8 +344,11 @@ fn a_link_whose_pkce_challenge_was_changed_cannot_be_exchanged() {
         foreign.as_str(),
     ))
     .unwrap();
-    let (status, _) = browse(&tampered);
-    assert_eq!(status, 200, "the listener got a code with the right state");
+    // The listener takes the code (its state is right); the exchange fails, and the tab
+    // says so.
+    let (status, page) = browse(&tampered);
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("login failed, see the terminal"), "{page}");
     let done = login.finish();
     assert!(fake.saw_error_code(KOE_PKCE), "{:?}", fake.errors());
     done.assert_error(
