@@ -831,12 +831,30 @@ pub fn detached_stdin() -> impl AsyncBufRead + Unpin + Send + 'static {
 }
 
 /// Open the browser without waiting for it (a text browser would block until it exits).
+/// The browser must not inherit [`CLIENT_SECRET_ENV`], and the opener (the `webbrowser`
+/// crate) spawns it with this process's environment: so a child `kbot open-browser` does
+/// the opening, started without the secret.
 fn open_browser(url: String) {
-    tokio::task::spawn_blocking(move || {
-        if let Err(err) = webbrowser::open(&url) {
-            tracing::info!(error = %err, "could not open a browser; open the printed link yourself");
-        }
+    let child = std::env::current_exe().and_then(|kbot| {
+        std::process::Command::new(kbot)
+            .args(["open-browser", &url])
+            .env_remove(CLIENT_SECRET_ENV)
+            .spawn()
     });
+    match child {
+        // Reaped off the async threads; it ends when the browser has been handed the link.
+        Ok(mut child) => drop(tokio::task::spawn_blocking(move || child.wait())),
+        Err(err) => {
+            tracing::info!(error = %err, "could not open a browser; open the printed link yourself")
+        }
+    }
+}
+
+/// `kbot open-browser URL`: hand the link to the platform's browser (blocking).
+pub fn open_browser_here(url: &str) {
+    if let Err(err) = webbrowser::open(url) {
+        tracing::info!(error = %err, "could not open a browser; open the printed link yourself");
+    }
 }
 
 /// What a pasted line is.

@@ -104,6 +104,13 @@ pub enum Command {
     /// Write, check or locate the configuration file
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Internal: open URL in the browser (`kbot login` starts this without its secrets in
+    /// the environment, which the browser would inherit)
+    #[command(hide = true)]
+    OpenBrowser {
+        /// The link to open
+        url: String,
+    },
     /// Print shell completions
     Completions {
         /// The shell
@@ -254,6 +261,10 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
             clap_mangen::Man::new(Cli::command())
                 .render(&mut out)
                 .map_err(|e| PathIo::new("cannot write", "<stdout>", e))?;
+            Ok(())
+        }
+        Command::OpenBrowser { url } => {
+            crate::auth::open_browser_here(&url);
             Ok(())
         }
         Command::Scrape(args) => scrape(args, &env, &mut out).await,

@@ -179,3 +179,63 @@ fn after_logout_status_and_logout_say_not_logged_in_with_exit_3() {
         );
     }
 }
+
+#[test]
+fn the_browser_kbot_opens_does_not_inherit_the_client_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    const CLIENT_SECRET: &str = "console-client-secret-4711";
+    let fake = FakeKakao::start_on_thread();
+    fake.configure(|c| c.client_secret = Some(CLIENT_SECRET.into()));
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "file");
+    // A "browser" that writes down its environment and the link it was given.
+    let dump = env.path("browser-env");
+    let browser = env.path("browser.sh");
+    std::fs::write(
+        &browser,
+        format!(
+            "#!/bin/sh\nenv > {0}.tmp\necho \"ARG=$1\" >> {0}.tmp\nmv {0}.tmp {0}\n",
+            dump.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let browser_var = browser.display().to_string();
+    let mut login = spawn(
+        &env,
+        &["login"],
+        &[
+            ("KBOT_CLIENT_SECRET", CLIENT_SECRET),
+            ("BROWSER", browser_var.as_str()),
+        ],
+    );
+    let link = login.authorize_url();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !dump.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let seen = std::fs::read_to_string(&dump).expect("kbot started the browser");
+    assert!(seen.contains(&format!("ARG={link}")), "{seen}");
+    assert!(
+        seen.contains("KBOT_DATA_DIR="),
+        "the rest of the environment is kept: {seen}"
+    );
+    assert!(!seen.contains("KBOT_CLIENT_SECRET"), "{seen}");
+    assert!(!seen.contains(CLIENT_SECRET), "{seen}");
+
+    // kbot itself still has the secret: the exchange works.
+    let (status, _) = browse(&link);
+    assert_eq!(status, 200);
+    login.finish().assert_success();
+    assert_eq!(
+        stored(&env)
+            .unwrap()
+            .client_secret
+            .as_ref()
+            .map(secret)
+            .as_deref(),
+        Some(CLIENT_SECRET)
+    );
+}
