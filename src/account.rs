@@ -82,7 +82,7 @@ impl Account {
     ) -> Result<Account> {
         let app = app(config, env)?;
         let store = store(config, paths, None)?;
-        let session = Session::new(
+        let mut session = Session::new(
             app,
             store,
             http::oauth_client(timeouts()),
@@ -90,6 +90,9 @@ impl Account {
             clock,
         );
         let retry = retry_policy(env);
+        if env("KBOT_RETRY_BASE_MS").is_some() {
+            session.set_save_retry(retry.base);
+        }
         let client = http::client(timeouts());
         let api = config.kakao.api_url.clone();
         let send_retry = match config.message.delivery {
@@ -308,6 +311,9 @@ pub async fn status(
         }
         Err(_) => None,
     };
+    // A refresh whose result (maybe a rotated refresh token) was not saved: the stored
+    // login may be dead. Not while a refresh runs (it holds the lock).
+    let unsaved_refresh = login.is_some() && secrets::is_refresh_result_lost(&paths.data_dir);
     let next = config.plan().next_per_meal(now);
     let ledger_path = crate::daemon::ledger_path(&paths.data_dir);
     let last_runs = if ledger_path.exists() {
@@ -324,7 +330,8 @@ pub async fn status(
             "scopes": login.as_ref().map(|l| l.scopes.clone()).unwrap_or_default(),
             "access_token_expires_at": login.as_ref().and_then(|l| l.access_token_expires_at).map(rfc3339),
             "refresh_token_expires_at": login.as_ref().and_then(|l| l.refresh_token_expires_at).map(rfc3339),
-            "needs_attention": login.as_ref().is_some_and(|l| l.needs_attention),
+            "needs_attention": login.as_ref().is_some_and(|l| l.needs_attention) || unsaved_refresh,
+            "refresh_token_unsaved": unsaved_refresh,
             "next": next.iter().map(|(meal, at)| (meal.as_str().to_string(), json!(at.to_rfc3339()))).collect::<serde_json::Map<_, _>>(),
             "last_runs": last_runs,
         });
@@ -359,6 +366,12 @@ pub async fn status(
                 }
                 if let Some(attention) = &l.attention {
                     text.push_str(&format!("warning: {attention}\n"));
+                }
+                if unsaved_refresh {
+                    text.push_str(&format!(
+                        "warning: a refresh's result was not saved in the {}: if Kakao rotated the refresh token, the stored one no longer works (a running kbot daemon keeps the new one and saves it once it can; otherwise kbot login)\n",
+                        l.secret_store
+                    ));
                 }
             } else if store_error.is_some() {
                 text.push_str(

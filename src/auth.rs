@@ -246,6 +246,29 @@ pub enum AuthError {
     /// The secret store failed.
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    /// There is no room to save what a refresh returns, so kbot did not ask Kakao.
+    #[error(
+        "did not refresh the Kakao login: no room to save its result in the {store} (the stored login still works)"
+    )]
+    NoRoomToRefresh {
+        /// The store, as [`crate::secrets::Store::describe`] says it.
+        store: String,
+        /// Why the space could not be reserved.
+        #[source]
+        source: SecretsError,
+    },
+    /// Kakao rotated the refresh token and kbot could not save the new one: the stored one
+    /// no longer works and the new one is gone with this process.
+    #[error(
+        "kakao rotated the refresh token, but kbot could not save the new one in the {store}: the new refresh token is lost and the stored one no longer works"
+    )]
+    RotatedTokenNotSaved {
+        /// The store, as [`crate::secrets::Store::describe`] says it.
+        store: String,
+        /// Why the save failed.
+        #[source]
+        source: SecretsError,
+    },
 }
 
 fn code_suffix(code: &Option<String>) -> String {
@@ -269,6 +292,8 @@ impl Report for AuthError {
                 Exit::Failure
             }
             AuthError::Secrets(err) => err.exit(),
+            AuthError::NoRoomToRefresh { .. } => Exit::Failure,
+            AuthError::RotatedTokenNotSaved { .. } => Exit::Login,
         }
     }
 
@@ -303,6 +328,12 @@ impl Report for AuthError {
             ),
             AuthError::Config { .. } => "check [kakao] in the config: kbot config check".to_string(),
             AuthError::Secrets(err) => return err.hint(),
+            AuthError::NoRoomToRefresh { .. } => {
+                "free some space in kbot's data dir (or fix what the error names), then run the command again".to_string()
+            }
+            AuthError::RotatedTokenNotSaved { .. } => {
+                "fix what the error names (free disk space), then kbot login; a running kbot daemon keeps the new token in memory and saves it by itself once it can".to_string()
+            }
             AuthError::Http { .. } | AuthError::BadResponse { .. } | AuthError::Terminal { .. } => {
                 return None;
             }

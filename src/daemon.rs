@@ -120,6 +120,8 @@ pub async fn run(
     let _lock = schedule::lock_instance(&paths.data_dir)?;
     let stop = listen_for_stop();
     let account = Account::open(config, paths, clock.clone(), env)?;
+    // A rotated token that cannot be saved is kept and its save retried, not lost.
+    account.session.hold_unsaved_tokens();
     check_login(&account).await?;
     let ledger = Ledger::open(&ledger_path(&paths.data_dir))?;
     let plan = config.plan();

@@ -35,6 +35,18 @@ pub const SECRETS_FILE: &str = "secrets.json";
 /// File name of the note that remembers which store `kbot login` used.
 pub const STORE_FILE: &str = "store";
 
+/// A refresh in flight: the space its result needs (file store), reserved in the data dir
+/// before Kakao is called, and renamed over `secrets.json` once the result is written into
+/// it. Left behind, it says a refresh's result was not saved (`kbot status` reports it).
+pub const REFRESH_PENDING: &str = "refresh.pending";
+
+/// The lock that serialises refreshes across processes (taken by `session.rs`).
+pub const REFRESH_LOCK: &str = "refresh.lock";
+
+/// How much more than the current `secrets.json` a refresh reserves (a new refresh token,
+/// its expiry and scopes fit many times over).
+const RESERVE_MARGIN: u64 = 4096;
+
 /// Lock taken around read-modify-write of `secrets.json` (several apps share one file).
 const FILE_LOCK: &str = "secrets.lock";
 
@@ -579,6 +591,57 @@ impl Store {
         }
     }
 
+    /// Before a refresh (under the refresh lock): write `<data_dir>/refresh.pending`, as
+    /// big as `secrets.json` will be, so that the result can be saved even if the disk
+    /// fills meanwhile. For the keyring it is only the marker (empty).
+    pub async fn reserve(&self, data_dir: &Path) -> Result<(), SecretsError> {
+        let (dir, size) = match self {
+            Store::Keyring(_) => (data_dir.to_path_buf(), 0),
+            Store::File(f) => {
+                let size = fs::metadata(f.path()).map(|m| m.len()).unwrap_or(0) + RESERVE_MARGIN;
+                (f.dir.clone(), size)
+            }
+        };
+        blocking(move || {
+            ensure_private_dir(&dir).map_err(io_err("create", &dir))?;
+            let path = dir.join(REFRESH_PENDING);
+            let filler = vec![b' '; usize::try_from(size).unwrap_or(usize::MAX)];
+            write_temp(&path, &filler).map_err(|err| {
+                let _ = fs::remove_file(&path);
+                io_err("reserve space in", &path)(err)
+            })
+        })
+        .await
+    }
+
+    /// Save the result of a refresh into the space [`Store::reserve`] set aside, which
+    /// ends the pending mark. Without a reservation (it was lost), like [`Store::save`].
+    pub async fn save_reserved(
+        &self,
+        tokens: &Tokens,
+        data_dir: &Path,
+    ) -> Result<(), SecretsError> {
+        match self {
+            Store::Keyring(_) => {
+                self.save(tokens).await?;
+                end_pending(data_dir);
+                Ok(())
+            }
+            Store::File(f) => {
+                let (f, tokens) = (f.clone(), tokens.clone());
+                let value = serde_json::to_value(&tokens).unwrap_or_default();
+                blocking(move || {
+                    f.modify_into(false, true, |apps| {
+                        apps.insert(f.client_id.clone(), value);
+                        true
+                    })
+                    .map(drop)
+                })
+                .await
+            }
+        }
+    }
+
     /// Delete the app's tokens; `false` when there were none.
     pub async fn delete(&self) -> Result<bool, SecretsError> {
         match self {
@@ -777,6 +840,17 @@ impl FileStore {
         drop_unreadable: bool,
         change: impl FnOnce(&mut BTreeMap<String, serde_json::Value>) -> bool,
     ) -> Result<bool, SecretsError> {
+        self.modify_into(drop_unreadable, false, change)
+    }
+
+    /// [`FileStore::modify`]; with `reserved`, the new file is written into the space of
+    /// `refresh.pending` when that exists.
+    fn modify_into(
+        &self,
+        drop_unreadable: bool,
+        reserved: bool,
+        change: impl FnOnce(&mut BTreeMap<String, serde_json::Value>) -> bool,
+    ) -> Result<bool, SecretsError> {
         ensure_private_dir(&self.dir).map_err(io_err("create", &self.dir))?;
         let _lock = lock_file(&self.dir.join(FILE_LOCK))?;
         let path = self.path();
@@ -801,8 +875,19 @@ impl FileStore {
             };
         }
         let json = SecretString::from(file_json(&contents));
-        write_atomic(&self.dir, SECRETS_FILE, json.expose_secret().as_bytes())
+        let pending = self.dir.join(REFRESH_PENDING);
+        if reserved && pending.exists() {
+            write_reserved(
+                &pending,
+                &self.dir,
+                SECRETS_FILE,
+                json.expose_secret().as_bytes(),
+            )
             .map_err(io_err("write", &path))?;
+        } else {
+            write_atomic(&self.dir, SECRETS_FILE, json.expose_secret().as_bytes())
+                .map_err(io_err("write", &path))?;
+        }
         Ok(true)
     }
 
@@ -903,6 +988,62 @@ fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+/// End the pending mark of a refresh whose result is saved (best effort: a mark left
+/// behind only makes `kbot status` warn).
+pub(crate) fn end_pending(data_dir: &Path) {
+    match fs::remove_file(data_dir.join(REFRESH_PENDING)) {
+        Ok(()) => {}
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => tracing::warn!(
+            "cannot remove {}: {err}",
+            data_dir.join(REFRESH_PENDING).display()
+        ),
+    }
+}
+
+/// Whether a refresh's result was left unsaved: its pending mark is there and no process
+/// holds the refresh lock ([`REFRESH_LOCK`]) while refreshing.
+pub fn is_refresh_result_lost(data_dir: &Path) -> bool {
+    if !data_dir.join(REFRESH_PENDING).exists() {
+        return false;
+    }
+    // Opened without creating it: status may run on a read-only data dir.
+    match File::open(data_dir.join(REFRESH_LOCK)) {
+        Ok(lock) => match lock.try_lock() {
+            Ok(()) => true,
+            Err(std::fs::TryLockError::WouldBlock) => false,
+            Err(std::fs::TryLockError::Error(_)) => true,
+        },
+        Err(_) => true,
+    }
+}
+
+/// [`write_atomic`] through a file whose blocks were reserved beforehand: overwrite it in
+/// place from the start (the blocks are reused, so a full disk does not stop it), cut it to
+/// length, fsync, rename over `dir/name`, fsync the dir. On failure the reserved file keeps
+/// no secret: it is blanked again, as far as that goes.
+fn write_reserved(reserved: &Path, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let result = (|| {
+        let mut file = OpenOptions::new().write(true).open(reserved)?;
+        file.write_all(bytes)?;
+        file.set_len(bytes.len() as u64)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(reserved, dir.join(name))?;
+        sync_dir(dir)
+    })();
+    if result.is_err() && reserved.exists() {
+        let blank = OpenOptions::new()
+            .write(true)
+            .open(reserved)
+            .and_then(|mut f| f.write_all(&vec![b' '; bytes.len()]));
+        if let Err(err) = blank {
+            tracing::debug!("cannot blank {}: {err}", reserved.display());
+        }
+    }
+    result
 }
 
 /// Write `dir/name` so that readers see the old or the new content, never a mix, and a

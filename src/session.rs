@@ -14,6 +14,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -30,7 +32,7 @@ pub const REFRESH_MARGIN: TimeDelta = TimeDelta::minutes(5);
 pub const ATTENTION_WINDOW: TimeDelta = TimeDelta::days(14);
 
 /// The lock file that serialises refreshes across processes.
-pub const REFRESH_LOCK: &str = "refresh.lock";
+pub const REFRESH_LOCK: &str = secrets::REFRESH_LOCK;
 
 /// Whether the cached access token can still be used: present and more than
 /// [`REFRESH_MARGIN`] from expiry. No known expiry counts as stale.
@@ -135,6 +137,8 @@ pub fn summarize(store: &Store, tokens: Option<&Tokens>, now: DateTime<Utc>) -> 
 pub async fn save_login(store: &Store, data_dir: &Path, tokens: &Tokens) -> Result<(), AuthError> {
     let _lock = refresh_lock(data_dir).await?;
     store.save(tokens).await?;
+    // A refresh whose result was lost is moot now.
+    secrets::end_pending(data_dir);
     secrets::remember(data_dir, store.kind())?;
     Ok(())
 }
@@ -185,7 +189,26 @@ pub struct Session {
     clock: Arc<dyn Clock>,
     /// Tokens as last read or written by this process; also serialises in-process callers.
     cache: tokio::sync::Mutex<Option<Tokens>>,
+    /// Keep a rotated refresh token that could not be saved, and retry (the daemon).
+    holds_unsaved: AtomicBool,
+    /// That token, while its save is retried.
+    unsaved: Arc<std::sync::Mutex<Option<Unsaved>>>,
+    /// The first pause between retries of that save (doubling to [`SAVE_RETRY_CAP`]).
+    save_retry: Duration,
 }
+
+/// A refresh result whose save failed after Kakao rotated the refresh token.
+#[derive(Debug, Clone)]
+struct Unsaved {
+    /// The tokens to save: the only working refresh token.
+    tokens: Tokens,
+    /// The refresh token the store still holds (dead). A different one in the store means
+    /// someone logged in anew meanwhile: then the unsaved tokens are dropped.
+    replaced: SecretString,
+}
+
+/// The longest pause between retries of an unsaved rotated token's save.
+const SAVE_RETRY_CAP: Duration = Duration::from_secs(5 * 60);
 
 impl Session {
     /// A session over `store`; `http` should be `http::oauth_client(..)`; `data_dir` holds
@@ -204,6 +227,52 @@ impl Session {
             data_dir: data_dir.to_path_buf(),
             clock,
             cache: tokio::sync::Mutex::new(None),
+            holds_unsaved: AtomicBool::new(false),
+            unsaved: Arc::new(std::sync::Mutex::new(None)),
+            save_retry: Duration::from_secs(30),
+        }
+    }
+
+    /// For a long-running process (the daemon): a rotated refresh token that cannot be
+    /// saved is kept in memory, used, and its save retried in the background until it
+    /// lands, instead of failing the call. `first_retry` is the first pause (it doubles).
+    pub fn hold_unsaved_tokens(&self) {
+        self.holds_unsaved.store(true, Ordering::Relaxed);
+    }
+
+    /// Shorten the pause before the first retry of an unsaved token's save (tests).
+    pub fn set_save_retry(&mut self, first_retry: Duration) {
+        self.save_retry = first_retry;
+    }
+
+    /// Whether this process holds a rotated refresh token it could not save yet.
+    pub fn has_unsaved_tokens(&self) -> bool {
+        self.unsaved.lock().is_ok_and(|u| u.is_some())
+    }
+
+    fn unsaved_tokens(&self) -> Option<Tokens> {
+        self.unsaved
+            .lock()
+            .ok()
+            .and_then(|u| u.as_ref().map(|u| u.tokens.clone()))
+    }
+
+    /// Keep `tokens` (whose save failed) and retry the save until it lands.
+    fn keep_unsaved(&self, tokens: Tokens, replaced: SecretString) {
+        let Ok(mut slot) = self.unsaved.lock() else {
+            return;
+        };
+        let first = slot.is_none();
+        let replaced = slot.as_ref().map_or(replaced, |u| u.replaced.clone());
+        *slot = Some(Unsaved { tokens, replaced });
+        drop(slot);
+        if first {
+            let (unsaved, store, dir) = (
+                self.unsaved.clone(),
+                self.store.clone(),
+                self.data_dir.clone(),
+            );
+            tokio::spawn(retry_save(unsaved, store, dir, self.save_retry));
         }
     }
 
@@ -306,24 +375,121 @@ impl Session {
     }
 
     /// Under the cross-process lock: re-read the store, use what another process saved if
-    /// that satisfies `need`, else refresh and save before returning.
+    /// that satisfies `need`, else refresh and save before returning. The room for the
+    /// result is reserved before Kakao is called: once Kakao rotates the refresh token the
+    /// stored one is dead, so its successor must not be lost to a full disk.
     async fn refresh_locked(&self, need: &Need) -> Result<(Tokens, bool), AuthError> {
         let _lock = refresh_lock(&self.data_dir).await?;
-        let stored = self.load().await?;
+        // A rotated token this process could not save yet is the only one that works.
+        let held = self.unsaved_tokens();
+        let stored = match &held {
+            Some(tokens) => tokens.clone(),
+            None => self.load().await?,
+        };
         let now = self.clock.now();
         if decide(&stored, now, need) == Decision::UseStored {
             tracing::debug!("another process refreshed the access token; using it");
             return Ok((stored, false));
         }
+        self.store
+            .reserve(&self.data_dir)
+            .await
+            .map_err(|source| AuthError::NoRoomToRefresh {
+                store: self.store.describe(),
+                source,
+            })?;
         tracing::debug!("refreshing the Kakao access token");
-        let (tokens, rotated) = auth::refresh_grant(&self.app, &self.http, &stored, now).await?;
+        let (tokens, rotated) = match auth::refresh_grant(&self.app, &self.http, &stored, now).await
+        {
+            Ok(refreshed) => refreshed,
+            Err(err) => {
+                secrets::end_pending(&self.data_dir);
+                return Err(err);
+            }
+        };
         // The old refresh token is dead once Kakao rotates it: save before anything else.
-        self.store.save(&tokens).await?;
-        if rotated {
-            tracing::info!(expires = ?tokens.refresh_token_expires_at, "kakao rotated the refresh token; saved the new one");
+        match self.store.save_reserved(&tokens, &self.data_dir).await {
+            Ok(()) => {
+                if let Ok(mut unsaved) = self.unsaved.lock() {
+                    *unsaved = None;
+                }
+                if rotated {
+                    tracing::info!(expires = ?tokens.refresh_token_expires_at, "kakao rotated the refresh token; saved the new one");
+                }
+                Ok((tokens, rotated))
+            }
+            Err(source) if rotated || held.is_some() => {
+                let store = self.store.describe();
+                if !self.holds_unsaved.load(Ordering::Relaxed) {
+                    return Err(AuthError::RotatedTokenNotSaved { store, source });
+                }
+                tracing::error!(
+                    "kakao rotated the refresh token, but kbot could not save the new one in the {store}: {source}; keeping it in memory and retrying the save"
+                );
+                self.keep_unsaved(tokens.clone(), stored.refresh_token.clone());
+                Ok((tokens, rotated))
+            }
+            Err(err) => {
+                // Not rotated: the stored refresh token still works; only the new access
+                // token is not cached for other processes.
+                secrets::end_pending(&self.data_dir);
+                tracing::warn!(
+                    "cannot keep the new access token in the {}: {err}",
+                    self.store.describe()
+                );
+                Ok((tokens, false))
+            }
         }
-        Ok((tokens, rotated))
     }
+}
+
+/// Retry saving an unsaved rotated token until it lands (or a new login replaced it).
+async fn retry_save(
+    unsaved: Arc<std::sync::Mutex<Option<Unsaved>>>,
+    store: Store,
+    data_dir: PathBuf,
+    first: Duration,
+) {
+    let mut pause = first;
+    loop {
+        tokio::time::sleep(pause).await;
+        let Some(pending) = unsaved.lock().ok().and_then(|u| u.clone()) else {
+            return; // a later refresh saved it
+        };
+        match save_unsaved(&store, &data_dir, &pending).await {
+            Ok(()) => {
+                if let Ok(mut slot) = unsaved.lock() {
+                    let same = slot.as_ref().is_some_and(|u| {
+                        u.tokens.refresh_token.expose_secret()
+                            == pending.tokens.refresh_token.expose_secret()
+                    });
+                    if same {
+                        *slot = None;
+                    }
+                }
+                return;
+            }
+            Err(err) => {
+                tracing::warn!("still cannot save the rotated refresh token: {err}");
+                pause = (pause * 2).min(SAVE_RETRY_CAP);
+            }
+        }
+    }
+}
+
+/// One retry: under the refresh lock, save the held tokens unless the store meanwhile holds
+/// another login than the one they replaced.
+async fn save_unsaved(store: &Store, data_dir: &Path, pending: &Unsaved) -> Result<(), AuthError> {
+    let _lock = refresh_lock(data_dir).await?;
+    if let Ok(Some(stored)) = store.load().await
+        && stored.refresh_token.expose_secret() != pending.replaced.expose_secret()
+    {
+        tracing::info!("a new login replaced the one whose rotated token was not saved");
+        return Ok(());
+    }
+    store.save_reserved(&pending.tokens, data_dir).await?;
+    tracing::info!("saved the rotated refresh token kept in memory");
+    Ok(())
 }
 
 fn access_token_of(tokens: &Tokens) -> SecretString {

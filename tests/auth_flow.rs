@@ -701,3 +701,73 @@ async fn login_is_remembered_and_logout_with_revoke_hands_back_a_live_token() {
         session::LoggedOut::NothingStored
     );
 }
+
+#[tokio::test]
+async fn a_daemon_keeps_a_rotated_token_it_cannot_save_uses_it_and_saves_it_once_it_can() {
+    use std::os::unix::fs::DirBuilderExt;
+    let fake = FakeKakao::start().await;
+    let app = app_for(&fake, "https://example.com/cb");
+    let (dir, clock) = (tempfile::tempdir().unwrap(), TestClock::new());
+    let tokens = logged_in(&fake, &clock, TimeDelta::minutes(1));
+    store_in(dir.path(), &app).save(&tokens).await.unwrap();
+    fake.advance(31 * DAY); // Kakao rotates the refresh token at the next refresh
+    let mut session = session(&app, dir.path(), &clock);
+    session.hold_unsaved_tokens();
+    session.set_save_retry(Duration::from_millis(20));
+
+    // While Kakao answers (slowly), the secrets file stops being writable.
+    fake.configure(|c| c.delay = Duration::from_millis(200));
+    let file = dir.path().join(secrets::SECRETS_FILE);
+    let aside = dir.path().join("aside");
+    let refresh = tokio::spawn(async move {
+        let token = session.access_token().await;
+        (session, token)
+    });
+    while fake.count(TOKEN_PATH) == 0 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    std::fs::rename(&file, &aside).unwrap();
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&file)
+        .unwrap();
+    let (session, token) = refresh.await.unwrap();
+    fake.configure(|c| c.delay = Duration::ZERO);
+
+    // The daemon goes on with the new token instead of failing, and says it holds one.
+    let token = token.expect("the daemon keeps working with the unsaved token");
+    assert!(
+        fake.access_tokens()
+            .iter()
+            .any(|t| t.valid && t.token == token.expose_secret())
+    );
+    assert!(session.has_unsaved_tokens());
+    assert!(
+        secrets::is_refresh_result_lost(dir.path()),
+        "status would warn"
+    );
+    let new_rt = fake.valid_refresh_tokens();
+    assert_eq!(
+        new_rt.len(),
+        1,
+        "the stored token is dead; only the held one works"
+    );
+
+    // The disk is fixed: the retry saves the held token without being asked.
+    std::fs::remove_dir(&file).unwrap();
+    std::fs::rename(&aside, &file).unwrap();
+    let saved = async {
+        loop {
+            let stored = store_in(dir.path(), &app).load().await.unwrap().unwrap();
+            if stored.refresh_token.expose_secret() == new_rt[0] && !session.has_unsaved_tokens() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), saved)
+        .await
+        .expect("the held token is saved once the store takes it");
+    assert!(!secrets::is_refresh_result_lost(dir.path()));
+    assert_eq!(fake.count(TOKEN_PATH), 1, "saved without another refresh");
+}

@@ -12,6 +12,7 @@ mod login_helpers;
 mod support;
 
 use std::io::Write;
+use std::time::Duration;
 
 use chrono::TimeDelta;
 use common::TestEnv;
@@ -238,4 +239,169 @@ fn the_browser_kbot_opens_does_not_inherit_the_client_secret() {
             .as_deref(),
         Some(CLIENT_SECRET)
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// A refresh whose result cannot be saved.
+
+/// A small tmpfs mounted on `dir` for one test (needs root, as CI has), unmounted on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        mount(
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ],
+            dir,
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+
+    /// Fill it to the last byte.
+    fn fill(&self) -> std::path::PathBuf {
+        let filler = self.0.join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.write_all(&[0]);
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+fn mount(args: &[&str], dir: &std::path::Path) {
+    let status = std::process::Command::new("mount")
+        .args(args)
+        .arg(dir)
+        .status()
+        .expect("run mount");
+    assert!(
+        status.success(),
+        "mount {args:?} {} failed: these tests need root (CI runs as root)",
+        dir.display()
+    );
+}
+
+#[test]
+fn a_full_disk_stops_a_refresh_before_kakao_can_rotate_the_token_away() {
+    let fake = FakeKakao::start_on_thread();
+    with_friend(&fake);
+    let env = TestEnv::new();
+    let disk = Tmpfs::mount(&env.data_dir(), "64k");
+    write_config(&env, &fake, "http://localhost:8765/callback", "file");
+    let seeded = seed(&env, &fake, -TimeDelta::minutes(1), TimeDelta::days(25));
+    fake.advance(35 * DAY); // in its last month: a refresh would rotate it
+    let filler = disk.fill();
+
+    let done = run(&env, &["friends"], &[]);
+    done.assert_error(
+        1,
+        "did not refresh the Kakao login: no room to save its result",
+        "free some space",
+    );
+    assert!(
+        done.stderr.contains("the stored login still works"),
+        "{done:#?}"
+    );
+    assert_eq!(fake.count(TOKEN_PATH), 0, "Kakao was not asked");
+    assert_eq!(
+        fake.valid_refresh_tokens(),
+        vec![secret(&seeded.refresh_token)]
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    run(&env, &["friends"], &[]).assert_success();
+    let after = stored(&env).unwrap();
+    assert_ne!(secret(&after.refresh_token), secret(&seeded.refresh_token));
+    assert_eq!(
+        fake.valid_refresh_tokens(),
+        vec![secret(&after.refresh_token)]
+    );
+    run(&env, &["status"], &[]).assert_success();
+}
+
+#[test]
+fn a_rotated_refresh_token_that_cannot_be_saved_is_named_as_lost_and_status_says_so() {
+    let fake = FakeKakao::start_on_thread();
+    with_friend(&fake);
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "file");
+    seed(&env, &fake, -TimeDelta::minutes(1), TimeDelta::days(25));
+    fake.advance(35 * DAY);
+    // The space was reserved before Kakao was called, so a full disk cannot fail the save
+    // any more (the test above); any other write failure still can. Injected while Kakao
+    // answers (slowly): `secrets.json` turns into a directory.
+    fake.configure(|c| c.delay = Duration::from_millis(300));
+    let file = env.data_dir().join("secrets.json");
+    let aside = env.path("secrets.json.aside");
+    let friends = spawn(&env, &["friends"], &[]);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while fake.count(TOKEN_PATH) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::fs::rename(&file, &aside).unwrap();
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&file)
+            .unwrap();
+    }
+    let done = friends.finish();
+    std::fs::remove_dir(&file).unwrap();
+    std::fs::rename(&aside, &file).unwrap();
+    fake.configure(|c| c.delay = Duration::ZERO);
+
+    done.assert_error(
+        3,
+        "kakao rotated the refresh token, but kbot could not save the new one in the file",
+        "kbot login",
+    );
+    assert!(
+        done.stderr.contains("the new refresh token is lost"),
+        "{done:#?}"
+    );
+    assert!(
+        done.stderr.contains("cannot read"),
+        "the cause is named: {done:#?}"
+    );
+    // Never the token itself.
+    let valid = fake.valid_refresh_tokens();
+    assert_eq!(valid.len(), 1);
+    assert!(!done.all().contains(&valid[0]));
+
+    // status no longer shows a sound login.
+    let status = run(&env, &["status"], &[]);
+    assert!(
+        status
+            .stdout
+            .contains("warning: a refresh's result was not saved"),
+        "{status:#?}"
+    );
+    let json = run(&env, &["status", "--json"], &[]);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(value["refresh_token_unsaved"], true);
+    assert_eq!(value["needs_attention"], true);
+    assert!(!json.all().contains(&valid[0]));
+
+    // A new login clears it.
+    login_with_browser(&env).assert_success();
+    let status = run(&env, &["status"], &[]);
+    status.assert_success();
+    assert!(!status.stdout.contains("was not saved"), "{status:#?}");
 }
