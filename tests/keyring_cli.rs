@@ -136,3 +136,42 @@ fn a_keyring_login_is_used_refreshed_and_deleted_by_later_processes() {
     assert!(keyring_entry(&client_id).is_none(), "the entry is gone");
     assert!(!env.data_dir().join("secrets.json").exists());
 }
+
+#[test]
+fn a_damaged_keyring_entry_is_named_with_its_fix_and_logout_then_login_recovers() {
+    use keyring_core::api::CredentialStoreApi;
+    let bus = bus_env();
+    let bus: Vec<(&str, &str)> = bus.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let fake = FakeKakao::start_on_thread();
+    let client_id = format!("kbot-keyring-damaged-test-{}", std::process::id());
+    let id = client_id.clone();
+    fake.configure(move |c| c.client_id = id);
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "keyring");
+    // What a crash or another program could leave: not kbot's JSON.
+    zbus_secret_service_keyring_store::Store::new()
+        .and_then(|store| store.build("kbot", &client_id, None))
+        .and_then(|entry| entry.set_password("{\"refresh_token\": nul"))
+        .unwrap_or_else(|err| panic!("cannot write the keyring entry: {err}\n{HOWTO}"));
+
+    let status = run(&env, &["friends"], &bus);
+    status.assert_error(3, "cannot read the kbot entry", "kbot logout");
+    assert!(status.stderr.contains("OS keyring"), "{status:#?}");
+
+    let logout = run(&env, &["logout"], &bus);
+    assert_ok(&logout);
+    assert!(
+        logout.stdout.contains("deleted the unreadable kbot entry"),
+        "{logout:#?}"
+    );
+    assert!(keyring_entry(&client_id).is_none());
+
+    let mut login = spawn(&env, &["login", "--no-browser"], &bus);
+    let (status, page) = browse(&login.authorize_url());
+    assert_ok(&login.finish());
+    assert_eq!(status, 200, "{page}");
+    assert!(keyring_entry(&client_id).is_some(), "the new login is kept");
+    block_on(Store::new(StoreKind::Keyring, Path::new("/nonexistent"), &client_id).delete())
+        .unwrap_or_else(|err| keyring_failure(&err));
+}
