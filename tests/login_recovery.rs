@@ -405,3 +405,49 @@ fn a_rotated_refresh_token_that_cannot_be_saved_is_named_as_lost_and_status_says
     status.assert_success();
     assert!(!status.stdout.contains("was not saved"), "{status:#?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Out of file descriptors.
+
+/// CPU time (user + system, in clock ticks) the process has used so far.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process runs");
+    let after_name = &stat[stat.rfind(')').expect("(comm)") + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5): the 12th and 13th after the state.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn out_of_file_descriptors_the_login_listener_backs_off_instead_of_spinning_and_still_logs_in() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "file");
+    let port = url::Url::parse(&redirect).unwrap().port().unwrap();
+
+    let mut login = spawn_with_fd_limit(&env, 40, &["login", "--no-browser"]);
+    let link = login.authorize_url();
+    // Idle connections until kbot has no descriptor left: each further accept fails
+    // (EMFILE) while the connections wait in the backlog.
+    let idle: Vec<std::net::TcpStream> = (0..60)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let before = cpu_ticks(login.pid());
+    std::thread::sleep(Duration::from_millis(500));
+    let used = cpu_ticks(login.pid()) - before;
+    // A spinning accept loop burns the whole half second (about 50 ticks at 100 Hz).
+    assert!(
+        used < 10,
+        "kbot used {used} ticks of CPU in 0.5 s while out of descriptors"
+    );
+
+    // Descriptors free up: the real redirect is still received.
+    drop(idle);
+    let (status, page) = browse(&link);
+    assert_eq!(status, 200, "{page}");
+    login.finish().assert_success();
+    assert!(stored(&env).is_some());
+}

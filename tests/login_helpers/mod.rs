@@ -133,6 +133,27 @@ impl Finished {
 pub fn spawn(env: &TestEnv, args: &[&str], extra_env: &[(&str, &str)]) -> Running {
     let template = env.kbot();
     let mut cmd = std::process::Command::new(template.get_program());
+    spawn_command(env, &mut cmd, args, extra_env)
+}
+
+/// [`spawn`] with at most `max_files` open file descriptors (`ulimit -n`).
+#[cfg(unix)]
+pub fn spawn_with_fd_limit(env: &TestEnv, max_files: u32, args: &[&str]) -> Running {
+    let template = env.kbot();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {max_files} && exec \"$0\" \"$@\""))
+        .arg(template.get_program());
+    spawn_command(env, &mut cmd, args, &[])
+}
+
+fn spawn_command(
+    env: &TestEnv,
+    cmd: &mut std::process::Command,
+    args: &[&str],
+    extra_env: &[(&str, &str)],
+) -> Running {
+    let template = env.kbot();
     cmd.env_clear();
     for (key, value) in template.get_envs() {
         if let Some(value) = value {
