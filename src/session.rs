@@ -357,6 +357,10 @@ impl Session {
             Err(err) => return Err(err.into()),
         };
         let deleted = self.store.delete().await?;
+        secrets::end_pending(&self.data_dir);
+        if let Ok(mut unsaved) = self.unsaved.lock() {
+            *unsaved = None;
+        }
         secrets::forget(&self.data_dir)?;
         *cache = None;
         Ok(match before {
