@@ -451,3 +451,27 @@ fn out_of_file_descriptors_the_login_listener_backs_off_instead_of_spinning_and_
     login.finish().assert_success();
     assert!(stored(&env).is_some());
 }
+
+#[test]
+fn the_room_reserved_before_a_refresh_takes_its_result_on_a_disk_that_filled_meanwhile() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let disk = Tmpfs::mount(&env.data_dir(), "64k");
+    let seeded = seed(&env, &fake, -TimeDelta::minutes(1), TimeDelta::days(25));
+    let store = file_store(&env);
+    block_on(store.reserve(&env.data_dir())).expect("room for the result");
+    assert!(
+        kbot::secrets::is_refresh_result_lost(&env.data_dir()),
+        "marked until saved"
+    );
+    disk.fill();
+
+    let mut rotated = seeded.clone();
+    rotated.refresh_token = "rotated-refresh-token-from-kakao".to_string().into();
+    block_on(store.save_reserved(&rotated, &env.data_dir())).expect("saved on a full disk");
+    assert_eq!(
+        secret(&stored(&env).unwrap().refresh_token),
+        "rotated-refresh-token-from-kakao"
+    );
+    assert!(!kbot::secrets::is_refresh_result_lost(&env.data_dir()));
+}
