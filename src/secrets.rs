@@ -2,14 +2,16 @@
 //!
 //! Owns the [`Tokens`] record (one per Kakao app: service `"kbot"`, user = client_id), the two
 //! backends behind [`Store`], the choice between them ([`resolve_kind`]) and the small `store`
-//! file that remembers which one `kbot login` used. Secrets in memory are
-//! [`SecretString`]s, so `Debug` never shows them, and nothing here logs a value.
+//! file that remembers which one `kbot login` used; telling a damaged or newer-format entry
+//! ([`SecretsError::is_unreadable`]) from a missing one, and removing it; the room a refresh
+//! reserves for its result (`refresh.pending`). Secrets in memory are [`SecretString`]s, so
+//! `Debug` never shows them, and nothing here logs a value.
 //!
 //! Does not decide when tokens are refreshed or how they are obtained (`auth.rs`).
 //!
 //! I/O: the keyring (Secret Service over D-Bus, macOS Keychain, Windows Credential Manager),
 //! always through `spawn_blocking` with a fresh connection per call; and files in the data dir
-//! (`secrets.json`, `secrets.lock`, `store`), written atomically. Everything that decides
+//! (`secrets.json`, `secrets.lock`, `store`, `refresh.pending`), written atomically. Everything that decides
 //! something — serialisation, permission checks, store resolution — is pure and tested here.
 
 use std::collections::BTreeMap;

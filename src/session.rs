@@ -3,8 +3,10 @@
 //! Owns when an access token is reused (until 5 minutes before expiry) and when it is
 //! refreshed, the cross-process refresh lock (`<data_dir>/refresh.lock`), re-reading the
 //! store after taking it (another process may have rotated the refresh token already),
-//! saving a rotated refresh token before the new access token is used, the `-401` path,
-//! the daemon's keep-alive, logout, and the login summary for `kbot status`.
+//! reserving room for a refresh's result before Kakao is called and saving a rotated refresh
+//! token before the new access token is used (a daemon keeps one it cannot save and retries
+//! the save), the `-401` path, the daemon's keep-alive, logout (a damaged entry too), and
+//! the login summary for `kbot status`.
 //!
 //! Does not own the OAuth protocol (`auth.rs`: the login flow and the token-endpoint call)
 //! or where tokens live (`secrets.rs`).
