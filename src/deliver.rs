@@ -52,6 +52,10 @@ pub fn style(config: &Config, date: NaiveDate) -> Style {
             .link_for(date)
             .unwrap_or_else(|| "https://kakao.com".into()),
         button_title: config.message.button_title.clone(),
+        noise: config.message.noise.clone(),
+        max_parts: config.message.max_parts,
+        highlight: config.highlight.clone(),
+        is_test: false,
     }
 }
 
