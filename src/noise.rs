@@ -105,17 +105,24 @@ static ALLERGEN: LazyLock<Regex> = LazyLock::new(|| {
 /// reads `ingredient: …산` (`돼지:국내산`, `배추,고춧가루:국내산`, `스팸-돼지:국내산,외국산`).
 fn is_origin(text: &str) -> bool {
     let mut any = false;
+    // A short piece with no colon shares the next one's origin (`돼지/소:국내산`).
+    let mut waiting = false;
     for piece in text.split('/').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((_, place)) = piece.rsplit_once(':') else {
-            return false;
+            if piece.chars().count() > 8 {
+                return false;
+            }
+            waiting = true;
+            continue;
         };
         let place = place.trim().trim_end_matches(['.', ',']);
         if !place.ends_with('산') || place.chars().count() > 12 {
             return false;
         }
+        waiting = false;
         any = true;
     }
-    any
+    any && !waiting
 }
 
 fn has_hangul(s: &str) -> bool {
@@ -247,6 +254,8 @@ mod tests {
         assert_eq!(c("(돼지:국내산)"), None);
         assert_eq!(c("쌀:국내산"), None);
         assert_eq!(c("(배추,고춧가루:국내산)"), None);
+        assert_eq!(c("(돼지/소:국내산)"), None);
+        assert_eq!(c("짜장/짬뽕").as_deref(), Some("짜장/짬뽕"));
         assert_eq!(
             c("삼겹-돼지:독일산/닭:국내산/소:미국산/스팸-돼지:국내산,외국산/쌀:국내산"),
             None

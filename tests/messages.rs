@@ -1,0 +1,326 @@
+//! Messages people want to read (issue 12), through `message::render` on real saved pages
+//! and random menus: a meal in at most two parts with nothing cut silently, no heading left
+//! at the end of a part, no part over Kakao's 200 characters, favourites and avoided dishes.
+//!
+//! I/O: reads the saved DGU page and its ground truth from `tests/fixtures/pages/`.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use encoding_rs::UTF_8;
+use kbot::Meal;
+use kbot::highlight::Highlight;
+use kbot::message::{self, Audience, Rendered, Style, TEXT_LIMIT};
+use kbot::noise;
+use kbot::scrape::{self, Group, Outcome, Rule, SourceReport};
+use proptest::prelude::*;
+use serde_json::Value;
+
+const DGU: &str = "dgu-coop-week-2026-09-27";
+const DGU_TABLE: &str = "div#sdetail > table:nth-of-type(2)";
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pages")
+}
+
+fn dgu_html() -> String {
+    let bytes = std::fs::read(fixtures().join(format!("{DGU}.html"))).expect("fixture page");
+    scrape::decode(&bytes, None, Some(UTF_8)).0
+}
+
+fn dgu_truth() -> Value {
+    let text = std::fs::read_to_string(fixtures().join(format!("{DGU}.json"))).expect("truth");
+    serde_json::from_str(&text).expect("ground truth is JSON")
+}
+
+fn dgu_rule() -> Rule {
+    Rule {
+        encoding: Some(UTF_8),
+        ..Rule::table(DGU_TABLE)
+    }
+}
+
+fn report(name: &str, outcome: Outcome) -> SourceReport {
+    SourceReport {
+        name: name.into(),
+        url: "https://dgucoop.dongguk.edu/".into(),
+        outcome,
+        detail: None,
+        explain: None,
+    }
+}
+
+fn style() -> Style {
+    Style::new("https://dgucoop.dongguk.edu/")
+}
+
+fn texts(rendered: &Rendered, audience: Audience) -> Vec<String> {
+    rendered
+        .parts
+        .iter()
+        .filter(|p| p.audience == audience)
+        .map(|p| {
+            p.template["text"]
+                .as_str()
+                .expect("a text part")
+                .to_string()
+        })
+        .collect()
+}
+
+/// The weekdays of the DGU week the ground truth has a lunch for.
+fn dgu_lunch_days(truth: &Value) -> Vec<String> {
+    truth["days"]
+        .as_object()
+        .expect("days")
+        .iter()
+        .filter(|(_, meals)| {
+            meals
+                .get("lunch")
+                .is_some_and(|l| !l.as_object().unwrap().is_empty())
+        })
+        .map(|(day, _)| day.clone())
+        .collect()
+}
+
+/// The ground truth's lunch lines of one day in page order, with the default noise removed:
+/// the dishes a reader should get (or be told were left out).
+fn expected_dishes(truth: &Value, day: &str) -> Vec<String> {
+    // The ground-truth object keeps the page's corner order (serde_json preserve_order is
+    // not on, so order the corners by the scraper's own group order instead).
+    let groups = truth["days"][day]["lunch"].as_object().expect("lunch");
+    let parsed = scrape::parse(&dgu_html(), &dgu_rule(), day.parse().unwrap(), Meal::Lunch);
+    let Outcome::Menu(found) = parsed.outcome else {
+        panic!("the scraper reads the DGU lunch of {day}");
+    };
+    let all = noise::all();
+    found
+        .iter()
+        .flat_map(|g| {
+            let lines = groups
+                .get(&g.label)
+                .unwrap_or_else(|| panic!("{day}: the ground truth has corner {:?}", g.label));
+            lines
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|l| noise::clean(l.as_str().unwrap(), &all))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn is_subsequence(shown: &[String], all: &[String]) -> bool {
+    let mut rest = all.iter();
+    shown.iter().all(|s| rest.any(|a| a == s))
+}
+
+#[test]
+fn every_dgu_week_lunch_fits_two_parts_and_every_dish_is_shown_in_order_or_counted() {
+    let truth = dgu_truth();
+    let days = dgu_lunch_days(&truth);
+    assert!(days.len() >= 5, "the week has five lunches: {days:?}");
+    for day in days {
+        let date: NaiveDate = day.parse().unwrap();
+        let parsed = scrape::parse(&dgu_html(), &dgu_rule(), date, Meal::Lunch);
+        let r = message::render(
+            date,
+            Meal::Lunch,
+            &[report("동국대", parsed.outcome)],
+            &style(),
+        );
+        let parts = texts(&r, Audience::Everyone);
+        assert!(
+            !parts.is_empty() && parts.len() <= 2,
+            "{day}: {} parts",
+            parts.len()
+        );
+        let expected = expected_dishes(&truth, &day);
+        assert!(
+            is_subsequence(&r.shown, &expected),
+            "{day}: shown dishes are the ground truth's, in order\nshown: {:?}\nexpected: {expected:?}",
+            r.shown
+        );
+        assert_eq!(
+            r.shown.len() + r.omitted,
+            expected.len(),
+            "{day}: every non-noise dish is shown or counted"
+        );
+        let body = parts.join("\n");
+        for dish in &r.shown {
+            assert!(
+                body.lines().any(|l| l == dish),
+                "{day}: {dish} is in the text"
+            );
+        }
+        if r.omitted > 0 {
+            let last = parts.last().unwrap().lines().last().unwrap().to_string();
+            assert_eq!(last, format!("… 외 {}개 · 전체 메뉴", r.omitted));
+        }
+        // No noise reaches the reader, and the source is not repeated.
+        for noise in ["국내산", "￦", "11:00~14:00", "동국대"] {
+            assert!(!body.contains(noise), "{day}: {noise:?} in\n{body}");
+        }
+    }
+}
+
+#[test]
+fn max_parts_zero_keeps_every_line() {
+    let date: NaiveDate = "2026-09-28".parse().unwrap();
+    let parsed = scrape::parse(&dgu_html(), &dgu_rule(), date, Meal::Lunch);
+    let all_style = Style {
+        max_parts: 0,
+        ..style()
+    };
+    let r = message::render(
+        date,
+        Meal::Lunch,
+        &[report("동국대", parsed.outcome)],
+        &all_style,
+    );
+    assert_eq!(r.omitted, 0);
+    assert_eq!(r.shown, expected_dishes(&dgu_truth(), "2026-09-28"));
+    assert!(r.menu_parts() > 2);
+    assert!(!texts(&r, Audience::Everyone).join("\n").contains("외 "));
+}
+
+#[test]
+fn several_sources_are_each_named_once_as_a_heading() {
+    let date: NaiveDate = "2026-09-28".parse().unwrap();
+    let menu = |dishes: &[&str]| {
+        Outcome::Menu(vec![Group {
+            label: String::new(),
+            dishes: dishes.iter().map(|d| d.to_string()).collect(),
+        }])
+    };
+    let r = message::render(
+        date,
+        Meal::Lunch,
+        &[
+            report("학생식당", menu(&["돈까스", "￦ 5,000"])),
+            report("교직원식당", menu(&["비빔밥"])),
+        ],
+        &style(),
+    );
+    assert_eq!(
+        texts(&r, Audience::Everyone),
+        ["9월 28일 (월) 점심\n《학생식당》\n돈까스\n《교직원식당》\n비빔밥"]
+    );
+}
+
+#[test]
+fn favourites_are_starred_avoided_words_warned_and_only_the_day_with_a_favourite_alerts_me() {
+    let truth = dgu_truth();
+    let highlighted = Style {
+        highlight: Highlight {
+            favorites: vec!["칼 국수".into()],
+            avoid: vec!["고로케".into()],
+            notify_me: true,
+        },
+        ..style()
+    };
+    let mut alerts = Vec::new();
+    for day in dgu_lunch_days(&truth) {
+        let date: NaiveDate = day.parse().unwrap();
+        let parsed = scrape::parse(&dgu_html(), &dgu_rule(), date, Meal::Lunch);
+        let r = message::render(
+            date,
+            Meal::Lunch,
+            &[report("동국대", parsed.outcome)],
+            &highlighted,
+        );
+        let to_me = texts(&r, Audience::Me);
+        let menu = texts(&r, Audience::Everyone).join("\n");
+        if day == "2026-10-01" {
+            assert!(menu.contains("★ 육개장칼국수(뚝)"), "{menu}");
+            assert!(menu.contains("⚠ 고구마고로케"), "{menu}");
+        }
+        alerts.extend(to_me.into_iter().map(|t| (day.clone(), t)));
+    }
+    assert_eq!(
+        alerts,
+        [(
+            "2026-10-01".to_string(),
+            "★ 10월 1일 (목) 점심: 육개장칼국수(뚝)".to_string()
+        )],
+        "one alert, on Thursday only"
+    );
+}
+
+#[test]
+fn a_wrong_date_warning_is_one_korean_message_with_the_command_and_no_year() {
+    let date: NaiveDate = "2026-11-24".parse().unwrap();
+    let mut wrong = report("동국대", Outcome::WrongDate);
+    wrong.detail = Some("the page is for 2025-11-17 .. 2025-11-23 (year guessed)".into());
+    let failed = [wrong, report("학생식당", Outcome::FetchFailed)];
+    let r = message::render(date, Meal::Lunch, &failed, &style());
+    let to_me = texts(&r, Audience::Me);
+    assert_eq!(to_me.len(), 1, "one message: {to_me:?}");
+    let text = &to_me[0];
+    assert!(text.chars().count() <= TEXT_LIMIT);
+    assert!(text.contains("kbot scrape 점심 --explain"), "{text}");
+    assert!(
+        !text.contains("2025") && !text.contains("2026"),
+        "no year: {text}"
+    );
+    assert!(
+        !text
+            .chars()
+            .any(|c| c.is_ascii_alphabetic() && !"kbotscrapexplain".contains(c)),
+        "Korean apart from the command: {text}"
+    );
+}
+
+/// Headings as the renderer writes them: a source, a restaurant, a corner.
+fn is_heading(line: &str) -> bool {
+    line.starts_with('《') || line.starts_with("■ ") || line.starts_with('[')
+}
+
+fn hangul_word(max: usize) -> impl Strategy<Value = String> {
+    proptest::collection::vec(0xAC00u32..0xD7A3, 1..max)
+        .prop_map(|cs| cs.into_iter().filter_map(char::from_u32).collect())
+}
+
+fn group() -> impl Strategy<Value = Group> {
+    (
+        proptest::option::of(hangul_word(14)),
+        hangul_word(40),
+        proptest::collection::vec(hangul_word(120), 0..12),
+    )
+        .prop_map(|(restaurant, corner, dishes)| Group {
+            label: match restaurant {
+                Some(r) => format!("{r} > {corner}"),
+                None => corner,
+            },
+            dishes,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn no_part_ends_with_a_heading_or_exceeds_200_characters(
+        sources in proptest::collection::vec(
+            (hangul_word(12), proptest::collection::vec(group(), 0..8)),
+            1..4,
+        ),
+        max_parts in 0usize..4,
+    ) {
+        let reports: Vec<SourceReport> = sources
+            .into_iter()
+            .map(|(name, groups)| report(&name, Outcome::Menu(groups)))
+            .collect();
+        let s = Style { max_parts, ..style() };
+        let r = message::render("2026-11-24".parse().unwrap(), Meal::Lunch, &reports, &s);
+        let parts = texts(&r, Audience::Everyone);
+        if max_parts > 0 {
+            prop_assert!(parts.len() <= max_parts, "{} parts > {max_parts}", parts.len());
+        }
+        for part in &parts {
+            prop_assert!(part.chars().count() <= TEXT_LIMIT, "too long: {part}");
+            let last = part.lines().last().unwrap();
+            prop_assert!(part.lines().count() == 1 || !is_heading(last), "ends with a heading: {part}");
+        }
+    }
+}
