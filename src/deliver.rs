@@ -528,6 +528,50 @@ impl Pipeline<'_> {
     }
 }
 
+impl Pipeline<'_> {
+    /// `send-now --test`: scrape and render as a run would, mark the title `[테스트]`, and
+    /// send every part to "me" only, recording nothing in the ledger, so the real run of
+    /// the same date and meal still sends everything.
+    pub async fn send_test(&self, date: NaiveDate, meal: Meal) -> Result<Summary, crate::Error> {
+        let reports = scrape_all(self.config, self.http, date, meal).await;
+        let test_style = Style {
+            is_test: true,
+            ..style(self.config, date)
+        };
+        let rendered = message::render(date, meal, &reports, &test_style);
+        let run = Run {
+            date,
+            meal,
+            reports,
+            rendered,
+        };
+        let me = Recipient::me();
+        let mut deliveries = Vec::new();
+        for (index, part) in run.rendered.parts.iter().enumerate() {
+            let part_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
+            let kakao = self.sender.kakao_send;
+            let template = &part.template;
+            let result = self
+                .sender
+                .call(|token| async move { kakao.send_to_me(&token, template).await })
+                .await;
+            match result {
+                Ok(()) => deliveries.push(delivered(&me, part_no, "sent", None, None)),
+                Err(CallError::Kakao(err)) => deliveries.push(Delivered {
+                    hint: err.hint(),
+                    ..delivered(&me, part_no, "failed", err.code(), Some(err.to_string()))
+                }),
+                Err(CallError::Auth(err)) => return Err(err.into()),
+            }
+        }
+        Ok(Summary {
+            run,
+            deliveries,
+            unresolved: Vec::new(),
+        })
+    }
+}
+
 /// The run's outcome word for the ledger: the first source's, or `menu` if any has one.
 fn run_outcome(run: &Run) -> &'static str {
     if run
@@ -612,9 +656,15 @@ async fn send_parts(
         Err(err) => return Err(err),
     };
     let mut deliveries = Vec::new();
+    // Notices for "me" (warnings, the favourite alert) reach the logged-in user even when
+    // `recipients.me` is off: they are about kbot, not the menu (issue 12).
+    let me_anyway = (options.to != To::Friends).then(Recipient::me);
     for (index, part) in run.rendered.parts.iter().enumerate() {
         let part_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
         let mut targets: Vec<&Recipient> = me.iter().collect();
+        if part.audience == Audience::Me && targets.is_empty() {
+            targets.extend(me_anyway.iter());
+        }
         if part.audience == Audience::Everyone {
             targets.extend(friends.iter());
         }

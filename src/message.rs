@@ -335,8 +335,15 @@ impl Menu {
                 }
                 Line::Dish { text, .. } => {
                     if !open {
+                        let names: Vec<&str> = headings
+                            .iter()
+                            .map(|h| {
+                                h.trim_start_matches("■ ")
+                                    .trim_matches(['《', '》', '[', ']'])
+                            })
+                            .collect();
                         sections.push(Section {
-                            heading: headings.join(" "),
+                            heading: names.join(" · "),
                             lines: Vec::new(),
                         });
                         open = true;

@@ -324,3 +324,122 @@ proptest! {
         }
     }
 }
+
+// ─── Through the real binary, against the fake Kakao ───────────────────────────────────
+
+mod common;
+mod support;
+
+use common::{TestEnv, kakao_section, pages_dir, seed_login, source_block};
+use support::fake_kakao::FakeKakao;
+
+const CLIENT_ID: &str = "fake-rest-api-key";
+const JBNU: &str = "jbnu-jinsuwon-2023-04-10";
+const JBNU_LUNCH: [&str; 3] = ["lunch", "--date", "2023-04-10"];
+const FRIEND: (&str, &str) = ("fuuid-01-seoyeon", "이서연");
+
+/// A fake Kakao with one friend, a kbot home reading the small JBNU page, and a login.
+fn bot(rest: &str) -> (FakeKakao, TestEnv) {
+    let fake = FakeKakao::start_on_thread();
+    fake.add_friend(FRIEND.0, FRIEND.1, true);
+    let env = TestEnv::new();
+    let page = pages_dir().join(format!("{JBNU}.html"));
+    env.write_config(&format!(
+        "{}{}{rest}",
+        kakao_section(&fake.url(), CLIENT_ID),
+        source_block("진수원", &page, "table.tblType03", "")
+    ));
+    let tokens = fake.issue_tokens();
+    seed_login(
+        &env.data_dir(),
+        CLIENT_ID,
+        &tokens.access_token,
+        &tokens.refresh_token,
+        chrono::Duration::hours(5),
+    );
+    (fake, env)
+}
+
+fn kbot(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    let output = env
+        .kbot()
+        .env("KBOT_RETRY_BASE_MS", "1")
+        .args(args)
+        .output()
+        .expect("run kbot");
+    assert!(
+        output.status.success(),
+        "kbot {args:?}: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn received(fake: &FakeKakao, recipient: &str) -> Vec<String> {
+    fake.delivered_to(recipient)
+        .iter()
+        .map(|t| t["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn a_test_send_reaches_only_me_and_the_real_run_after_it_still_sends_everything() {
+    let (fake, env) = bot(&format!(
+        "[recipients]\nme = true\nfriends = [{:?}]\n",
+        FRIEND.1
+    ));
+    let mut args = vec!["send-now"];
+    args.extend(JBNU_LUNCH);
+    let mut test_args = args.clone();
+    test_args.extend(["--to", "me", "--test"]);
+
+    kbot(&env, &test_args);
+    let to_me = received(&fake, "me");
+    assert_eq!(to_me.len(), 1);
+    assert!(
+        to_me[0].starts_with("[테스트] 4월 10일 (월) 점심"),
+        "{}",
+        to_me[0]
+    );
+    assert!(
+        received(&fake, FRIEND.0).is_empty(),
+        "a test never reaches friends"
+    );
+    let history = kbot(&env, &["history", "--json"]);
+    assert_eq!(
+        common::json(&history),
+        serde_json::json!([]),
+        "nothing recorded"
+    );
+
+    kbot(&env, &args);
+    let to_me = received(&fake, "me");
+    assert_eq!(to_me.len(), 2, "the real run sends to me after the test");
+    assert!(
+        to_me[1].starts_with("4월 10일 (월) 점심\n소고기사골우거지국"),
+        "{}",
+        to_me[1]
+    );
+    assert_eq!(received(&fake, FRIEND.0), [to_me[1].clone()]);
+}
+
+#[test]
+fn a_favourite_alerts_me_once_even_when_i_do_not_get_the_menu() {
+    let (fake, env) = bot(&format!(
+        "[recipients]\nme = false\nfriends = [{:?}]\n[highlight]\nfavorites = [\"돈 불고기\"]\nnotify_me = true\n",
+        FRIEND.1
+    ));
+    let mut args = vec!["send-now"];
+    args.extend(JBNU_LUNCH);
+    kbot(&env, &args);
+    kbot(&env, &args);
+    assert_eq!(
+        received(&fake, "me"),
+        ["★ 4월 10일 (월) 점심: 숯불바베큐돈불고기"],
+        "one alert, and the second run sends it no more"
+    );
+    let friend = received(&fake, FRIEND.0);
+    assert_eq!(friend.len(), 1);
+    assert!(friend[0].contains("★ 숯불바베큐돈불고기"), "{}", friend[0]);
+}
