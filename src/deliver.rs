@@ -511,8 +511,18 @@ impl Pipeline<'_> {
             tracing::warn!(recipient = %row.key.recipient, part = row.key.part, "an interrupted send is marked unknown and not resent");
         }
         ledger.start_run(date, meal, clock.now())?;
-        let run = prepare(config, self.http, date, meal).await;
+        let mut run = prepare(config, self.http, date, meal).await;
         let outcome = run_outcome(&run);
+        // The vacation pause (issue 12): quiet for several runs, tell me once, then hush.
+        let recent = ledger.recent_outcomes(meal, date, crate::pause::AFTER_RUNS)?;
+        let decision = crate::pause::decide(crate::pause::streak(&recent), outcome);
+        crate::pause::apply(
+            &mut run.rendered,
+            decision,
+            date,
+            meal,
+            &style(config, date),
+        );
         let result = send_parts(config, &self.sender, ledger, clock, &run, options).await;
         let detail = match &result {
             Ok((deliveries, unresolved)) => describe_run(&run, deliveries, unresolved),

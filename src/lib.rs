@@ -20,6 +20,7 @@ pub mod listener;
 pub mod meal;
 pub mod message;
 pub mod noise;
+pub mod pause;
 pub mod schedule;
 pub mod scrape;
 pub mod secrets;

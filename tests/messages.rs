@@ -443,3 +443,131 @@ fn a_favourite_alerts_me_once_even_when_i_do_not_get_the_menu() {
     assert_eq!(friend.len(), 1);
     assert!(friend[0].contains("★ 숯불바베큐돈불고기"), "{}", friend[0]);
 }
+
+/// The JBNU page rewritten for the week before, every cell `방학 휴무`.
+fn closed_week_page() -> String {
+    let page = std::fs::read_to_string(pages_dir().join(format!("{JBNU}.html"))).unwrap();
+    let page = page.replace("4월 10일 ~ 4월 14일", "4월 3일 ~ 4월 7일");
+    let cell = regex::Regex::new(r"<td>.*?</td>").unwrap();
+    cell.replace_all(&page, "<td>방학 휴무</td>").into_owned()
+}
+
+#[test]
+fn five_closed_weekdays_give_one_pause_notice_and_the_first_menu_after_is_sent() {
+    let fake = FakeKakao::start_on_thread();
+    fake.add_friend(FRIEND.0, FRIEND.1, true);
+    let env = TestEnv::new();
+    let pages = env.path("pages");
+    std::fs::create_dir_all(&pages).unwrap();
+    let closed = closed_week_page();
+    for day in 3..=7 {
+        std::fs::write(pages.join(format!("2023040{day}.html")), &closed).unwrap();
+    }
+    std::fs::copy(
+        pages_dir().join(format!("{JBNU}.html")),
+        pages.join("20230410.html"),
+    )
+    .unwrap();
+    let url = format!(
+        "{}/{{date:%Y%m%d}}.html",
+        url::Url::from_file_path(&pages).unwrap()
+    );
+    env.write_config(&format!(
+        "{}[[source]]\nname = \"진수원\"\nurl = {url:?}\ntable = \"table.tblType03\"\n[recipients]\nme = true\nfriends = [{:?}]\n",
+        kakao_section(&fake.url(), CLIENT_ID),
+        FRIEND.1
+    ));
+    let tokens = fake.issue_tokens();
+    seed_login(
+        &env.data_dir(),
+        CLIENT_ID,
+        &tokens.access_token,
+        &tokens.refresh_token,
+        chrono::Duration::hours(5),
+    );
+    for date in [
+        "2023-04-03",
+        "2023-04-04",
+        "2023-04-05",
+        "2023-04-06",
+        "2023-04-07",
+        "2023-04-10",
+    ] {
+        kbot(&env, &["send-now", "lunch", "--date", date]);
+    }
+    let to_me = received(&fake, "me");
+    let pauses: Vec<&String> = to_me.iter().filter(|t| t.starts_with("⏸")).collect();
+    assert_eq!(pauses.len(), 1, "one pause notice: {to_me:#?}");
+    assert!(pauses[0].contains("4월 5일 (수) 점심"), "{}", pauses[0]);
+    assert_eq!(
+        to_me.len(),
+        4,
+        "two closed notices, the pause, the menu: {to_me:#?}"
+    );
+    assert!(to_me[0].contains("방학 휴무") && to_me[1].contains("방학 휴무"));
+    assert!(
+        to_me[3].starts_with("4월 10일 (월) 점심\n소고기사골우거지국"),
+        "{}",
+        to_me[3]
+    );
+    let friend = received(&fake, FRIEND.0);
+    assert_eq!(friend.len(), 3, "friends get no pause notice: {friend:#?}");
+    assert_eq!(
+        friend[2], to_me[3],
+        "the first menu after the pause is sent normally"
+    );
+}
+
+/// Records the slots the daemon loop runs.
+struct Runs(Vec<(NaiveDate, Meal)>);
+
+impl kbot::schedule::Jobs for Runs {
+    async fn run(
+        &mut self,
+        date: NaiveDate,
+        meal: Meal,
+        _slot: chrono::DateTime<chrono_tz::Tz>,
+    ) -> kbot::Result<()> {
+        self.0.push((date, meal));
+        Ok(())
+    }
+
+    async fn has_run(&mut self, date: NaiveDate, meal: Meal) -> bool {
+        self.0.contains(&(date, meal))
+    }
+
+    async fn missed(
+        &mut self,
+        _date: NaiveDate,
+        _meal: Meal,
+        _slot: chrono::DateTime<chrono_tz::Tz>,
+    ) -> kbot::Result<()> {
+        Ok(())
+    }
+
+    async fn last_activity(&mut self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
+    }
+
+    async fn keep_alive(&mut self) -> kbot::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn skip_holidays_skips_the_substitute_for_gaecheonjeol_and_hangeul_day_in_the_daemon() {
+    let config = kbot::config::Config::from_toml(
+        "[[source]]\nurl = \"https://example.ac.kr/menu\"\ntable = \"table\"\n\
+         [schedule]\nlunch = \"30 11 * * Mon-Fri\"\nskip_holidays = true\n",
+        None,
+    )
+    .expect("valid config");
+    let start: chrono::DateTime<chrono::Utc> = "2026-10-04T12:00:00+09:00".parse().unwrap();
+    let clock = std::sync::Arc::new(kbot::schedule::TokioClock::new(start));
+    let mut jobs = Runs(Vec::new());
+    // Monday 10-05 to Monday 10-12 at 00:00 KST, in paused time.
+    let stop = tokio::time::sleep(std::time::Duration::from_secs(7 * 24 * 3600 + 12 * 3600));
+    kbot::schedule::run(&config.plan(), clock, &mut jobs, stop).await;
+    let days: Vec<String> = jobs.0.iter().map(|(d, _)| d.to_string()).collect();
+    assert_eq!(days, ["2026-10-06", "2026-10-07", "2026-10-08"]);
+}
