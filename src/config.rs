@@ -966,13 +966,14 @@ impl Validator<'_> {
             _ => None,
         };
         parsed.unwrap_or_else(|| {
+            let found = match value.get_ref() {
+                DeValue::Integer(i) => i.as_str().to_string(),
+                other => kind(other).to_string(),
+            };
             self.problem(
                 &join(p, "max_parts"),
                 value.span(),
-                format!(
-                    "expected a whole number from 0 to 20, found {}",
-                    kind(value.get_ref())
-                ),
+                format!("expected a whole number from 0 to 20, found {found}"),
                 Some("max_parts = 2 (the default); 0 sends every line in as many parts as needed"),
             );
             crate::message::DEFAULT_MAX_PARTS

@@ -318,32 +318,32 @@ impl Menu {
             .collect()
     }
 
-    /// The menu as (heading, dishes) sections, for the list template: the nearest
-    /// headings above a run of dishes joined into one title.
+    /// The menu as (heading, dishes) sections, for the list template: each run of dishes
+    /// under the source, restaurant and corner names above it (`상록원3층식당 · 한그릇`).
     fn sections(&self) -> Vec<Section> {
         let mut sections: Vec<Section> = Vec::new();
-        let mut headings: Vec<String> = Vec::new();
+        // The current heading at each level: source, restaurant, corner.
+        let mut names: [Option<String>; 3] = [None, None, None];
         let mut open = false;
         for line in &self.lines {
             match line {
                 Line::Heading(h) => {
-                    if open {
-                        headings.clear();
-                        open = false;
+                    let level = heading_level(h);
+                    names[level] = Some(
+                        h.trim_start_matches("■ ")
+                            .trim_matches(['《', '》', '[', ']'])
+                            .to_string(),
+                    );
+                    for deeper in names.iter_mut().skip(level + 1) {
+                        *deeper = None;
                     }
-                    headings.push(h.clone());
+                    open = false;
                 }
                 Line::Dish { text, .. } => {
                     if !open {
-                        let names: Vec<&str> = headings
-                            .iter()
-                            .map(|h| {
-                                h.trim_start_matches("■ ")
-                                    .trim_matches(['《', '》', '[', ']'])
-                            })
-                            .collect();
+                        let title: Vec<&str> = names.iter().flatten().map(String::as_str).collect();
                         sections.push(Section {
-                            heading: names.join(" · "),
+                            heading: title.join(" · "),
                             lines: Vec::new(),
                         });
                         open = true;
@@ -357,6 +357,17 @@ impl Menu {
             }
         }
         sections
+    }
+}
+
+/// 0 for a source heading, 1 for a restaurant, 2 for a corner.
+fn heading_level(heading: &str) -> usize {
+    if heading.starts_with('《') {
+        0
+    } else if heading.starts_with("■ ") {
+        1
+    } else {
+        2
     }
 }
 
@@ -572,15 +583,7 @@ fn fit(title: &str, lines: &[Line], max_parts: usize, limit: usize) -> Fitted {
 /// Drop headings that no dish follows before the next heading of the same or a higher
 /// level (a heading is only there to name the dishes under it).
 fn without_orphans(lines: Vec<Line>) -> Vec<Line> {
-    let level = |h: &str| {
-        if h.starts_with('《') {
-            0
-        } else if h.starts_with("■ ") {
-            1
-        } else {
-            2
-        }
-    };
+    let level = heading_level;
     let mut keep = vec![true; lines.len()];
     for (i, line) in lines.iter().enumerate() {
         if let Line::Heading(h) = line {

@@ -571,3 +571,63 @@ async fn skip_holidays_skips_the_substitute_for_gaecheonjeol_and_hangeul_day_in_
     let days: Vec<String> = jobs.0.iter().map(|(d, _)| d.to_string()).collect();
     assert_eq!(days, ["2026-10-06", "2026-10-07", "2026-10-08"]);
 }
+
+#[test]
+fn a_list_template_previews_as_readable_entries_not_json() {
+    let date: NaiveDate = "2026-09-28".parse().unwrap();
+    let parsed = scrape::parse(&dgu_html(), &dgu_rule(), date, Meal::Lunch);
+    let list = Style {
+        template: kbot::config::Template::List,
+        ..style()
+    };
+    let r = message::render(
+        date,
+        Meal::Lunch,
+        &[report("동국대", parsed.outcome)],
+        &list,
+    );
+    let first = kbot::view::list_template(&r.parts[0].template);
+    assert!(first.starts_with("9월 28일 (월) 점심 (1/"), "{first}");
+    assert!(
+        first.contains("\n• 상록원3층식당 · 집밥\n  돈갈비김치찌개(뚝), 치킨가라아게"),
+        "{first}"
+    );
+    assert!(first.contains("\n• 상록원3층식당 · 한그릇\n"), "{first}");
+    assert!(!first.contains('{') && !first.contains("국내산"), "{first}");
+}
+
+#[test]
+fn the_new_keys_are_validated_with_their_key_path_and_a_hint() {
+    let base = "[[source]]\nurl = \"https://example.ac.kr/menu\"\ntable = \"table\"\n";
+    let err = kbot::config::Config::from_toml(
+        &format!(
+            "{base}[message]\nnoise = [\"origin\", \"calories\"]\nmax_parts = -1\n\
+             [highlight]\nfavorites = [\" \"]\nnotify_me = true\nfavourites = []\n\
+             [schedule]\nskip_holidays = \"yes\"\n"
+        ),
+        None,
+    )
+    .expect_err("invalid");
+    let text = err.to_string();
+    for expected in [
+        "message.noise[1]: unknown noise kind \"calories\"",
+        "message.max_parts: expected a whole number from 0 to 20, found -1",
+        "highlight.favorites[0]: empty word",
+        "highlight.notify_me: notify_me is set but favorites is empty",
+        "highlight.favourites: unknown key",
+        "schedule.skip_holidays: expected true or false",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in:\n{text}");
+    }
+    let ok = kbot::config::Config::from_toml(
+        &format!("{base}[message]\nnoise = []\nmax_parts = 0\n"),
+        None,
+    )
+    .expect("valid");
+    assert!(ok.message.noise.is_empty());
+    assert_eq!(ok.message.max_parts, 0);
+    let defaults = kbot::config::Config::from_toml(base, None).expect("valid");
+    assert_eq!(defaults.message.noise, noise::all());
+    assert_eq!(defaults.message.max_parts, 2);
+    assert!(!defaults.schedule.skip_holidays);
+}
