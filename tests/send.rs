@@ -384,7 +384,7 @@ fn a_long_menu_arrives_as_numbered_parts_of_at_most_200_characters_in_order_ever
     let dishes: Vec<&str> = body
         .iter()
         .copied()
-        .filter(|l| !l.starts_with("■ ") && !(l.starts_with('[') && l.ends_with(']')))
+        .filter(|l| !(l.starts_with("■ ") || (l.starts_with('[') && l.ends_with(']'))))
         .collect();
     for (label, lines) in &groups {
         assert!(
