@@ -125,6 +125,11 @@ fn is_origin(text: &str) -> bool {
     any && !waiting
 }
 
+/// Latin letters and no Hangul: a translation line.
+fn is_english(s: &str) -> bool {
+    !has_hangul(s) && s.chars().any(|c| c.is_ascii_alphabetic())
+}
+
 fn has_hangul(s: &str) -> bool {
     s.chars()
         .any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c) || ('\u{3131}'..='\u{318E}').contains(&c))
@@ -142,10 +147,7 @@ pub fn clean(line: &str, kinds: &Kinds) -> Option<String> {
     if kinds.contains(&Kind::Hours) && HOURS_LINE.is_match(&text) {
         return None;
     }
-    if kinds.contains(&Kind::English)
-        && !has_hangul(&text)
-        && text.chars().any(|c| c.is_ascii_alphabetic())
-    {
+    if kinds.contains(&Kind::English) && is_english(&text) {
         return None;
     }
     if kinds.contains(&Kind::Origin) {
@@ -176,6 +178,10 @@ pub fn clean(line: &str, kinds: &Kinds) -> Option<String> {
         text = ALLERGEN.replace(&text, "").into_owned();
     }
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    // What is left of `4,000원 624kcal` once the price is gone is not a dish either.
+    if kinds.contains(&Kind::English) && is_english(&text) {
+        return None;
+    }
     has_words(&text).then_some(text)
 }
 
@@ -294,6 +300,7 @@ mod tests {
         assert_eq!(c("11:00~14:00"), None);
         assert_eq!(c("(15:00~16:00 휴게시간)"), None);
         assert_eq!(c("beef seaweed soup"), None);
+        assert_eq!(c("4,000원 624kcal"), None);
         assert_eq!(c("쇠고기미역국 5.6.16.").as_deref(), Some("쇠고기미역국"));
         assert_eq!(c("돈까스(1.2.5.10)").as_deref(), Some("돈까스"));
     }
