@@ -231,7 +231,7 @@ pub fn is_minor(line: &str) -> bool {
     if t.starts_with(['*', '-', '<', '※', '[', '+', '#']) || t.ends_with(['*', '-']) {
         return true;
     }
-    if ["한정판매", "자율배식", "휴게시간", "부탁", "운영", "셀프"]
+    if ["한정판매", "자율배식", "휴게시간", "부탁"]
         .iter()
         .any(|w| t.contains(w))
     {
