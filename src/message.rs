@@ -473,9 +473,9 @@ fn favorite_alert(title: &str, favorites: &[String]) -> String {
 /// The notice "me" gets once when a meal has had no menu for `days` weekdays in a row.
 pub fn pause_notice(date: NaiveDate, meal: Meal, days: usize, style: &Style) -> Part {
     let text = format!(
-        "⏸ kbot · {}\n{} 메뉴가 {days}일째 없어 알림을 멈춥니다 (방학·휴무).\n메뉴가 다시 올라오면 저절로 다시 보냅니다.",
+        "⏸ kbot · {}\n{meal_ko} 메뉴가 {days}일째 없어 알림을 멈춥니다 (방학·휴무).\n메뉴가 다시 올라오면 저절로 다시 보냅니다.\n페이지가 바뀐 것 같다면: kbot scrape {meal_ko} --explain",
         title(date, meal),
-        meal.korean()
+        meal_ko = meal.korean()
     );
     Part {
         audience: Audience::Me,
@@ -946,6 +946,21 @@ mod tests {
             r.parts[1].template["header_title"],
             "11월 23일 (월) 점심 (2/2)"
         );
+    }
+
+    #[test]
+    fn the_pause_notice_is_one_korean_message_to_me_with_the_check_to_run() {
+        let part = pause_notice(
+            date(),
+            Meal::Lunch,
+            3,
+            &style(Template::Text, OnClosed::Notify),
+        );
+        assert_eq!(part.audience, Audience::Me);
+        let text = part.template["text"].as_str().unwrap();
+        assert!(text.chars().count() <= TEXT_LIMIT);
+        assert!(text.starts_with("⏸ kbot · 11월 23일 (월) 점심\n점심 메뉴가 3일째 없어"));
+        assert!(text.ends_with("kbot scrape 점심 --explain"), "{text}");
     }
 
     #[test]
