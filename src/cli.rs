@@ -157,6 +157,9 @@ pub struct SendNowArgs {
     /// Send again what the ledger says was already delivered
     #[arg(long, conflicts_with = "dry_run")]
     pub force: bool,
+    /// Send to your own chat only, titled [테스트], recording nothing: the real run still sends
+    #[arg(long, conflicts_with_all = ["dry_run", "force"])]
+    pub test: bool,
 }
 
 /// `kbot login`.
@@ -270,6 +273,7 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
         Command::Scrape(args) => scrape(args, &env, &mut out).await,
         Command::Preview(args) => preview(args, &env, &mut out).await,
         Command::SendNow(args) if args.dry_run => dry_run(args, &env, &mut out).await,
+        Command::SendNow(args) if args.test => send_test(args, &env, &mut out).await,
         Command::SendNow(args) => send_now(args, &env, &mut out).await,
         Command::Login(args) => {
             // Login uses only [kakao] and [secrets]: an unfinished [[source]] must not stop it.
@@ -531,7 +535,7 @@ impl Shown {
         );
         match self {
             Shown::Configured => {
-                if config.recipients.me && with_me {
+                if (config.recipients.me || audience == Audience::Me) && with_me {
                     list.push(deliver::ME.to_string());
                 }
                 if with_friends {
@@ -540,6 +544,9 @@ impl Shown {
             }
             Shown::Resolved { me, friends, .. } => {
                 list.extend(me.iter().filter(|_| with_me).map(&resolved));
+                if me.is_none() && with_me && audience == Audience::Me {
+                    list.push(deliver::ME.to_string());
+                }
                 if with_friends {
                     list.extend(friends.iter().map(&resolved));
                 }
@@ -601,6 +608,7 @@ fn print_parts(
         text.push_str(&format!("── part {}/{n} → {}\n", i + 1, names.join(", ")));
         match template["object_type"].as_str() {
             Some("text") => text.push_str(template["text"].as_str().unwrap_or_default()),
+            Some("list") => text.push_str(&crate::view::list_template(template)),
             _ => text.push_str(&pretty(template)),
         }
         text.push_str("\n\n");
@@ -652,6 +660,53 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         write_out(out, &format!("{}\n", pretty(&value)))?;
     } else {
         write_out(out, &crate::view::summary(&summary))?;
+    }
+    if summary.has_failures() {
+        return Err(deliver::DeliveryFailed {
+            date,
+            meal,
+            failed: summary.failed_recipients(),
+            hint: summary.hint(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// `send-now --test`: the run's parts to "me" only, nothing recorded (issue 12).
+async fn send_test(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<()> {
+    if args.to == To::Friends {
+        return Err(Usage {
+            message: "--test sends only to your own chat, not to friends".into(),
+            hint: Some("kbot send-now --to me --test".into()),
+        }
+        .into());
+    }
+    let config = env.load_config()?;
+    let (date, meal) = pick(&args.run, &config, env.clock.now())?;
+    let account = env.account(&config)?;
+    let client = http::client(http::Timeouts::default());
+    let pipeline = deliver::Pipeline {
+        config: &config,
+        http: &client,
+        sender: account.sender(),
+        clock: env.clock.as_ref(),
+    };
+    let summary = pipeline.send_test(date, meal).await?;
+    if args.run.json {
+        let value = json!({
+            "date": date.to_string(),
+            "meal": meal,
+            "test": true,
+            "sources": summary.run.reports,
+            "deliveries": summary.deliveries,
+            "unresolved": Vec::<String>::new(),
+        });
+        write_out(out, &format!("{}\n", pretty(&value)))?;
+    } else {
+        let mut text = crate::view::summary(&summary);
+        text.push_str("  (test: sent to me only, not recorded; the real run still sends)\n");
+        write_out(out, &text)?;
     }
     if summary.has_failures() {
         return Err(deliver::DeliveryFailed {

@@ -45,6 +45,8 @@ pub struct Config {
     pub recipients: Recipients,
     /// When it is sent.
     pub schedule: Schedule,
+    /// Favourite and avoided dishes (`[highlight]`).
+    pub highlight: crate::highlight::Highlight,
 }
 
 /// `[kakao]`: the app and the hosts it talks to.
@@ -115,6 +117,10 @@ pub struct Message {
     pub delivery: Delivery,
     /// The button label.
     pub button_title: String,
+    /// The kinds of noise rendering drops (`noise`, default all of them).
+    pub noise: crate::noise::Kinds,
+    /// At most this many menu parts; 0 for no limit (`max_parts`, default 2).
+    pub max_parts: usize,
 }
 
 /// `[recipients]`.
@@ -135,6 +141,8 @@ pub struct Schedule {
     pub catch_up: Duration,
     /// Dates on which nothing is sent.
     pub skip_dates: BTreeSet<NaiveDate>,
+    /// Send nothing on Korean public holidays (`crate::holiday`).
+    pub skip_holidays: bool,
 }
 
 /// One thing wrong with the configuration.
@@ -333,8 +341,17 @@ impl Config {
             self.schedule.meals.clone(),
             self.timezone,
             self.schedule.catch_up,
-            self.schedule.skip_dates.clone(),
+            self.skipped_dates(),
         )
+    }
+
+    /// `skip_dates`, plus the public holidays when `skip_holidays` is set.
+    pub fn skipped_dates(&self) -> BTreeSet<NaiveDate> {
+        let mut dates = self.schedule.skip_dates.clone();
+        if self.schedule.skip_holidays {
+            dates.extend(crate::holiday::all());
+        }
+        dates
     }
 
     /// The link messages carry: `message.link`, else the first source's URL for `date`.
@@ -558,6 +575,7 @@ impl Validator<'_> {
                 "message",
                 "recipients",
                 "schedule",
+                "highlight",
             ],
         );
         let timezone = match self.string("", root, "timezone") {
@@ -585,6 +603,7 @@ impl Validator<'_> {
         let message = self.message(root);
         let recipients = self.recipients(root);
         let schedule = self.schedule(root);
+        let highlight = self.highlight(root);
         Some(Config {
             path: None,
             timezone,
@@ -594,6 +613,7 @@ impl Validator<'_> {
             message,
             recipients,
             schedule,
+            highlight,
         })
     }
 
@@ -901,7 +921,15 @@ impl Validator<'_> {
         self.unknown_keys(
             P,
             t,
-            &["template", "link", "on_closed", "delivery", "button_title"],
+            &[
+                "template",
+                "link",
+                "on_closed",
+                "delivery",
+                "button_title",
+                "noise",
+                "max_parts",
+            ],
         );
         let template = self.choice(
             P,
@@ -932,12 +960,105 @@ impl Validator<'_> {
         let button_title = self
             .string(P, t, "button_title")
             .map_or_else(|| "메뉴 보기".to_string(), |(s, _)| s);
+        let noise = self.noise(P, t);
+        let max_parts = self.max_parts(P, t);
         Message {
             template,
             link,
             on_closed,
             delivery,
             button_title,
+            noise,
+            max_parts,
+        }
+    }
+
+    /// `message.noise`: the kinds of noise to drop; all of them when unset.
+    fn noise(&mut self, p: &str, t: &Table<'_>) -> crate::noise::Kinds {
+        if get(t, "noise").is_none() {
+            return crate::noise::all();
+        }
+        let mut kinds = crate::noise::Kinds::new();
+        for (i, (word, span)) in self.strings(p, t, "noise").into_iter().enumerate() {
+            match word.parse::<crate::noise::Kind>() {
+                Ok(kind) => {
+                    kinds.insert(kind);
+                }
+                Err(message) => self.problem(
+                    &format!("{}[{i}]", join(p, "noise")),
+                    span,
+                    message,
+                    Some("noise = [] keeps every line; the default drops all five kinds"),
+                ),
+            }
+        }
+        kinds
+    }
+
+    /// `message.max_parts`: a small non-negative integer, 2 when unset.
+    fn max_parts(&mut self, p: &str, t: &Table<'_>) -> usize {
+        let Some(value) = get(t, "max_parts") else {
+            return crate::message::DEFAULT_MAX_PARTS;
+        };
+        let parsed = match value.get_ref() {
+            DeValue::Integer(i) => i.as_str().parse::<usize>().ok().filter(|n| *n <= 20),
+            _ => None,
+        };
+        parsed.unwrap_or_else(|| {
+            let found = match value.get_ref() {
+                DeValue::Integer(i) => i.as_str().to_string(),
+                other => kind(other).to_string(),
+            };
+            self.problem(
+                &join(p, "max_parts"),
+                value.span(),
+                format!("expected a whole number from 0 to 20, found {found}"),
+                Some("max_parts = 2 (the default); 0 sends every line in as many parts as needed"),
+            );
+            crate::message::DEFAULT_MAX_PARTS
+        })
+    }
+
+    /// `[highlight]`: favourite and avoided words.
+    fn highlight(&mut self, root: &Table<'_>) -> crate::highlight::Highlight {
+        const P: &str = "highlight";
+        let empty = Table::default();
+        let t = self.table("", root, P).unwrap_or(&empty);
+        self.unknown_keys(P, t, &["favorites", "avoid", "notify_me"]);
+        let mut words = |key: &str| -> Vec<String> {
+            let mut out = Vec::new();
+            for (i, (word, span)) in self.strings(P, t, key).into_iter().enumerate() {
+                if crate::highlight::normalize(&word).is_empty() {
+                    self.problem(
+                        &format!("highlight.{key}[{i}]"),
+                        span,
+                        "empty word".into(),
+                        Some("write a dish or part of one, e.g. \"돈까스\""),
+                    );
+                } else {
+                    out.push(word);
+                }
+            }
+            out
+        };
+        let favorites = words("favorites");
+        let avoid = words("avoid");
+        let notify_me = self.boolean(P, t, "notify_me").unwrap_or(false);
+        if notify_me
+            && favorites.is_empty()
+            && let Some(value) = get(t, "notify_me")
+        {
+            self.problem(
+                "highlight.notify_me",
+                value.span(),
+                "notify_me is set but favorites is empty".into(),
+                Some("add favorites = [\"돈까스\"] under [highlight]"),
+            );
+        }
+        crate::highlight::Highlight {
+            favorites,
+            avoid,
+            notify_me,
         }
     }
 
@@ -978,7 +1099,14 @@ impl Validator<'_> {
         self.unknown_keys(
             P,
             t,
-            &["breakfast", "lunch", "dinner", "catch_up", "skip_dates"],
+            &[
+                "breakfast",
+                "lunch",
+                "dinner",
+                "catch_up",
+                "skip_dates",
+                "skip_holidays",
+            ],
         );
         let mut meals = BTreeMap::new();
         for meal in Meal::ALL {
@@ -1047,10 +1175,12 @@ impl Validator<'_> {
                 ),
             }
         }
+        let skip_holidays = self.boolean(P, t, "skip_holidays").unwrap_or(false);
         Schedule {
             meals,
             catch_up,
             skip_dates,
+            skip_holidays,
         }
     }
 }

@@ -52,6 +52,10 @@ pub fn style(config: &Config, date: NaiveDate) -> Style {
             .link_for(date)
             .unwrap_or_else(|| "https://kakao.com".into()),
         button_title: config.message.button_title.clone(),
+        noise: config.message.noise.clone(),
+        max_parts: config.message.max_parts,
+        highlight: config.highlight.clone(),
+        is_test: false,
     }
 }
 
@@ -507,8 +511,18 @@ impl Pipeline<'_> {
             tracing::warn!(recipient = %row.key.recipient, part = row.key.part, "an interrupted send is marked unknown and not resent");
         }
         ledger.start_run(date, meal, clock.now())?;
-        let run = prepare(config, self.http, date, meal).await;
+        let mut run = prepare(config, self.http, date, meal).await;
         let outcome = run_outcome(&run);
+        // The vacation pause (issue 12): quiet for several runs, tell me once, then hush.
+        let recent = ledger.recent_outcomes(meal, date, crate::pause::AFTER_RUNS)?;
+        let decision = crate::pause::decide(crate::pause::streak(&recent), outcome);
+        crate::pause::apply(
+            &mut run.rendered,
+            decision,
+            date,
+            meal,
+            &style(config, date),
+        );
         let result = send_parts(config, &self.sender, ledger, clock, &run, options).await;
         let detail = match &result {
             Ok((deliveries, unresolved)) => describe_run(&run, deliveries, unresolved),
@@ -520,6 +534,50 @@ impl Pipeline<'_> {
             run,
             deliveries,
             unresolved,
+        })
+    }
+}
+
+impl Pipeline<'_> {
+    /// `send-now --test`: scrape and render as a run would, mark the title `[테스트]`, and
+    /// send every part to "me" only, recording nothing in the ledger, so the real run of
+    /// the same date and meal still sends everything.
+    pub async fn send_test(&self, date: NaiveDate, meal: Meal) -> Result<Summary, crate::Error> {
+        let reports = scrape_all(self.config, self.http, date, meal).await;
+        let test_style = Style {
+            is_test: true,
+            ..style(self.config, date)
+        };
+        let rendered = message::render(date, meal, &reports, &test_style);
+        let run = Run {
+            date,
+            meal,
+            reports,
+            rendered,
+        };
+        let me = Recipient::me();
+        let mut deliveries = Vec::new();
+        for (index, part) in run.rendered.parts.iter().enumerate() {
+            let part_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
+            let kakao = self.sender.kakao_send;
+            let template = &part.template;
+            let result = self
+                .sender
+                .call(|token| async move { kakao.send_to_me(&token, template).await })
+                .await;
+            match result {
+                Ok(()) => deliveries.push(delivered(&me, part_no, "sent", None, None)),
+                Err(CallError::Kakao(err)) => deliveries.push(Delivered {
+                    hint: err.hint(),
+                    ..delivered(&me, part_no, "failed", err.code(), Some(err.to_string()))
+                }),
+                Err(CallError::Auth(err)) => return Err(err.into()),
+            }
+        }
+        Ok(Summary {
+            run,
+            deliveries,
+            unresolved: Vec::new(),
         })
     }
 }
@@ -608,9 +666,15 @@ async fn send_parts(
         Err(err) => return Err(err),
     };
     let mut deliveries = Vec::new();
+    // Notices for "me" (warnings, the favourite alert) reach the logged-in user even when
+    // `recipients.me` is off: they are about kbot, not the menu (issue 12).
+    let me_anyway = (options.to != To::Friends).then(Recipient::me);
     for (index, part) in run.rendered.parts.iter().enumerate() {
         let part_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
         let mut targets: Vec<&Recipient> = me.iter().collect();
+        if part.audience == Audience::Me && targets.is_empty() {
+            targets.extend(me_anyway.iter());
+        }
         if part.audience == Audience::Everyone {
             targets.extend(friends.iter());
         }

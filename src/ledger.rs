@@ -779,6 +779,39 @@ impl Ledger {
             .collect()
     }
 
+    /// The outcome of each of the newest `n` dates before `before` on which `meal` ran
+    /// (the latest finished run of each date; missed slots left out), newest first. The
+    /// vacation pause (`crate::pause`) counts the days in a row without a menu from it.
+    pub fn recent_outcomes(
+        &self,
+        meal: Meal,
+        before: NaiveDate,
+        n: usize,
+    ) -> Result<Vec<(NaiveDate, String)>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT r.date, r.outcome FROM runs r
+                 WHERE r.meal = ?1 AND r.date < ?2 AND r.outcome IS NOT NULL
+                   AND r.outcome != 'missed'
+                   AND r.id = (SELECT MAX(x.id) FROM runs x
+                               WHERE x.date = r.date AND x.meal = r.meal
+                                 AND x.outcome IS NOT NULL AND x.outcome != 'missed')
+                 ORDER BY r.date DESC LIMIT ?3",
+            )
+            .map_err(self.err("read the runs"))?;
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        let raw = stmt
+            .query_map(params![meal.as_str(), fmt_date(before), n], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(self.err("read the runs"))?;
+        raw.into_iter()
+            .map(|(date, outcome)| Ok((self.parse(date, "date")?, outcome)))
+            .collect()
+    }
+
     /// The newest `n` runs, newest first.
     pub fn last_runs(&self, n: usize) -> Result<Vec<Run>, Error> {
         let mut stmt = self

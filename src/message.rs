@@ -3,12 +3,20 @@
 //! Pure: takes the scrape reports and the message settings, returns the parts to send and
 //! who gets each. Owns the wording of every message (Korean by default); does not decide
 //! who "friends" are (that is `deliver`) and does no I/O.
+//!
+//! A menu is rendered compactly (docs/messages.md): noise (`noise`) dropped, the source
+//! named only when there are several, a restaurant named once above its corners, a heading
+//! never left at the end of a part, favourites and avoided dishes marked (`highlight`).
+//! With `max_parts` set, a menu that needs more parts is shortened, minor lines first, and
+//! its last part says how many dishes were left out (`… 외 14개 · 전체 메뉴`).
 
 use chrono::{Datelike, NaiveDate};
 use serde_json::{Value, json};
 
 use crate::config::{OnClosed, Template};
+use crate::highlight::Highlight;
 use crate::meal::Meal;
+use crate::noise;
 use crate::scrape::{Outcome, SourceReport};
 
 /// Kakao's text template shows at most this many characters (kakao-api.md §4.2).
@@ -25,14 +33,43 @@ pub struct Style {
     pub link: String,
     /// The button label.
     pub button_title: String,
+    /// The kinds of noise to drop (`message.noise`).
+    pub noise: noise::Kinds,
+    /// At most this many menu parts; 0 keeps every line (`message.max_parts`).
+    pub max_parts: usize,
+    /// Favourite and avoided dishes (`[highlight]`).
+    pub highlight: Highlight,
+    /// A test message (`send-now --test`): the title says so.
+    pub is_test: bool,
 }
+
+impl Style {
+    /// The defaults of a config with only a link: text, notify, every noise kind dropped,
+    /// at most two parts, nothing highlighted.
+    pub fn new(link: impl Into<String>) -> Style {
+        Style {
+            template: Template::Text,
+            on_closed: OnClosed::Notify,
+            link: link.into(),
+            button_title: "메뉴 보기".into(),
+            noise: noise::all(),
+            max_parts: DEFAULT_MAX_PARTS,
+            highlight: Highlight::default(),
+            is_test: false,
+        }
+    }
+}
+
+/// `message.max_parts` when the config does not set it.
+pub const DEFAULT_MAX_PARTS: usize = 2;
 
 /// Who a part is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Audience {
     /// Everyone configured: me and the friends.
     Everyone,
-    /// Only the logged-in user: problems with the scrape ("the page may have changed").
+    /// Only the logged-in user, whether or not `recipients.me` is set: problems with the
+    /// scrape, the favourite alert, the vacation pause notice.
     Me,
 }
 
@@ -52,6 +89,22 @@ pub struct Rendered {
     pub parts: Vec<Part>,
     /// True when at least one source failed (not found, wrong date, fetch failed).
     pub has_problems: bool,
+    /// The dish lines the menu parts show, in order, as shown (marks included).
+    pub shown: Vec<String>,
+    /// How many dish lines `max_parts` left out (counted in the `… 외 N개` line).
+    pub omitted: usize,
+    /// The dishes with a favourite word in them, in menu order.
+    pub favorites: Vec<String>,
+}
+
+impl Rendered {
+    /// How many parts go to everyone (the menu itself): what a day costs per recipient.
+    pub fn menu_parts(&self) -> usize {
+        self.parts
+            .iter()
+            .filter(|p| p.audience == Audience::Everyone)
+            .count()
+    }
 }
 
 /// `4월 10일 (월) 점심`.
@@ -68,56 +121,292 @@ pub fn title(date: NaiveDate, meal: Meal) -> String {
 
 /// Render the reports of one run.
 pub fn render(date: NaiveDate, meal: Meal, reports: &[SourceReport], style: &Style) -> Rendered {
-    let title = title(date, meal);
-    let mut sections: Vec<Section> = Vec::new();
-    let mut problems: Vec<String> = Vec::new();
-    let mut has_menu = false;
+    let mut title = title(date, meal);
+    if style.is_test {
+        title = format!("[테스트] {title}");
+    }
+    let menu = Menu::build(reports, style);
+    let mut problems: Vec<(&str, &Outcome)> = Vec::new();
     for report in reports {
-        match &report.outcome {
-            Outcome::Menu(groups) => {
-                has_menu = true;
-                for group in groups {
-                    sections.push(Section {
-                        heading: heading(&report.name, &group.label),
-                        lines: group.dishes.clone(),
-                    });
-                }
-            }
-            Outcome::Closed { notice } => sections.push(Section {
-                heading: heading(&report.name, ""),
-                lines: vec![format!("오늘은 운영하지 않습니다 ({notice})")],
-            }),
-            other => problems.push(problem_line(&report.name, other, report.detail.as_deref())),
+        if matches!(
+            report.outcome,
+            Outcome::NotFound | Outcome::WrongDate | Outcome::FetchFailed
+        ) {
+            problems.push((&report.name, &report.outcome));
         }
     }
-    let send_menu = has_menu || (!sections.is_empty() && style.on_closed == OnClosed::Notify);
+    let send_menu =
+        menu.has_menu || (!menu.lines.is_empty() && style.on_closed == OnClosed::Notify);
     let mut parts = Vec::new();
+    let mut shown = Vec::new();
+    let mut omitted = 0;
     if send_menu {
         let templates = match style.template {
-            Template::List if sections.len() >= 2 => list_parts(&title, &sections, style),
-            _ => text_parts(&title, &flatten(&sections), style),
+            Template::List if menu.sections().len() >= 2 => {
+                shown = menu.dishes();
+                list_parts(&title, &menu.sections(), style)
+            }
+            _ => {
+                let fitted = fit(&title, &menu.lines, style.max_parts, TEXT_LIMIT);
+                shown = fitted.shown;
+                omitted = fitted.omitted;
+                fitted
+                    .texts
+                    .into_iter()
+                    .map(|text| text_template(text, style))
+                    .collect()
+            }
         };
         parts.extend(templates.into_iter().map(|template| Part {
             audience: Audience::Everyone,
             template,
         }));
     }
+    if style.highlight.notify_me && !menu.favorites.is_empty() {
+        parts.push(Part {
+            audience: Audience::Me,
+            template: text_template(favorite_alert(&title, &menu.favorites), style),
+        });
+    }
     if !problems.is_empty() {
-        let notice_title = format!("⚠ kbot: {title}");
-        let mut lines = problems;
-        lines.push("kbot scrape --explain 로 확인하세요".into());
-        parts.extend(
-            text_parts(&notice_title, &lines, style)
-                .into_iter()
-                .map(|template| Part {
-                    audience: Audience::Me,
-                    template,
-                }),
-        );
+        parts.push(Part {
+            audience: Audience::Me,
+            template: text_template(warning(&title, meal, &problems), style),
+        });
     }
     Rendered {
-        has_problems: parts.iter().any(|p| p.audience == Audience::Me),
+        has_problems: !problems.is_empty(),
         parts,
+        shown,
+        omitted,
+        favorites: menu.favorites,
+    }
+}
+
+/// One line of a rendered menu.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Line {
+    /// A source, restaurant or corner name; never the last line of a part.
+    Heading(String),
+    /// A dish (or a closed notice), with how much it matters when shortening.
+    Dish { text: String, rank: Rank },
+}
+
+/// What to drop first when a menu must be shortened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    /// Sides and notes (`배추김치`, `*자율배식*`).
+    Minor,
+    /// A dish.
+    Normal,
+    /// A favourite: kept longest.
+    Favorite,
+}
+
+impl Line {
+    fn text(&self) -> &str {
+        match self {
+            Line::Heading(t) | Line::Dish { text: t, .. } => t,
+        }
+    }
+
+    fn is_heading(&self) -> bool {
+        matches!(self, Line::Heading(_))
+    }
+}
+
+/// The menu of one run as lines, before splitting into parts.
+struct Menu {
+    lines: Vec<Line>,
+    has_menu: bool,
+    favorites: Vec<String>,
+}
+
+/// Headings longer than this are shortened with `…` (a corner label is a label).
+const HEADING_MAX: usize = 30;
+
+impl Menu {
+    fn build(reports: &[SourceReport], style: &Style) -> Menu {
+        let shown: Vec<&SourceReport> = reports
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Menu(_) | Outcome::Closed { .. }))
+            .collect();
+        let several = shown.len() > 1;
+        let mut menu = Menu {
+            lines: Vec::new(),
+            has_menu: false,
+            favorites: Vec::new(),
+        };
+        for report in shown {
+            let mut lines = Vec::new();
+            match &report.outcome {
+                Outcome::Menu(groups) => {
+                    let restaurants: Vec<&str> = {
+                        let mut r: Vec<&str> = groups
+                            .iter()
+                            .filter_map(|g| split_label(&g.label).0)
+                            .collect();
+                        r.dedup();
+                        r
+                    };
+                    let named_groups = groups
+                        .iter()
+                        .filter(|g| !short_corner(split_label(&g.label).1).is_empty())
+                        .count();
+                    let mut last_restaurant = None;
+                    for group in groups {
+                        let dishes: Vec<String> = group
+                            .dishes
+                            .iter()
+                            .filter_map(|d| noise::clean(d, &style.noise))
+                            .collect();
+                        if dishes.is_empty() {
+                            continue;
+                        }
+                        menu.has_menu = true;
+                        let (restaurant, corner) = split_label(&group.label);
+                        if restaurants.len() > 1 && restaurant != last_restaurant {
+                            if let Some(r) = restaurant {
+                                lines.push(Line::Heading(shorten(&format!("■ {r}"))));
+                            }
+                            last_restaurant = restaurant;
+                        }
+                        let corner = short_corner(corner);
+                        if named_groups > 1 && !corner.is_empty() {
+                            lines.push(Line::Heading(shorten(&format!("[{corner}]"))));
+                        }
+                        for dish in dishes {
+                            let is_favorite = !style.highlight.favorites_in(&dish).is_empty();
+                            if is_favorite {
+                                menu.favorites.push(dish.clone());
+                            }
+                            let rank = if is_favorite {
+                                Rank::Favorite
+                            } else if noise::is_minor(&dish) {
+                                Rank::Minor
+                            } else {
+                                Rank::Normal
+                            };
+                            lines.push(Line::Dish {
+                                text: style.highlight.mark(&dish),
+                                rank,
+                            });
+                        }
+                    }
+                }
+                Outcome::Closed { notice } => lines.push(Line::Dish {
+                    text: format!("오늘은 운영하지 않습니다 ({notice})"),
+                    rank: Rank::Normal,
+                }),
+                _ => {}
+            }
+            if several && !lines.is_empty() {
+                menu.lines
+                    .push(Line::Heading(shorten(&format!("《{}》", report.name))));
+            }
+            menu.lines.extend(lines);
+        }
+        menu
+    }
+
+    /// The dish lines, in order.
+    fn dishes(&self) -> Vec<String> {
+        self.lines
+            .iter()
+            .filter(|l| !l.is_heading())
+            .map(|l| l.text().to_string())
+            .collect()
+    }
+
+    /// The menu as (heading, dishes) sections, for the list template: each run of dishes
+    /// under the source, restaurant and corner names above it (`상록원3층식당 · 한그릇`).
+    fn sections(&self) -> Vec<Section> {
+        let mut sections: Vec<Section> = Vec::new();
+        // The current heading at each level: source, restaurant, corner.
+        let mut names: [Option<String>; 3] = [None, None, None];
+        let mut open = false;
+        for line in &self.lines {
+            match line {
+                Line::Heading(h) => {
+                    let level = heading_level(h);
+                    names[level] = Some(
+                        h.trim_start_matches("■ ")
+                            .trim_matches(['《', '》', '[', ']'])
+                            .to_string(),
+                    );
+                    for deeper in names.iter_mut().skip(level + 1) {
+                        *deeper = None;
+                    }
+                    open = false;
+                }
+                Line::Dish { text, .. } => {
+                    if !open {
+                        let title: Vec<&str> = names.iter().flatten().map(String::as_str).collect();
+                        sections.push(Section {
+                            heading: title.join(" · "),
+                            lines: Vec::new(),
+                        });
+                        open = true;
+                    }
+                    sections
+                        .last_mut()
+                        .expect("pushed above")
+                        .lines
+                        .push(text.clone());
+                }
+            }
+        }
+        sections
+    }
+}
+
+/// 0 for a source heading, 1 for a restaurant, 2 for a corner.
+fn heading_level(heading: &str) -> usize {
+    if heading.starts_with('《') {
+        0
+    } else if heading.starts_with("■ ") {
+        1
+    } else {
+        2
+    }
+}
+
+/// `("상록원3층식당", "집밥")` from `"상록원3층식당 > 집밥"`; `(None, "백반")` from `"백반"`.
+fn split_label(label: &str) -> (Option<&str>, &str) {
+    match label.split_once(" > ") {
+        Some((restaurant, corner)) => (Some(restaurant.trim()), corner.trim()),
+        None => (None, label.trim()),
+    }
+}
+
+/// A corner label as a heading: without notes in parentheses (`한그릇(한정판매)` →
+/// `한그릇`), nested levels joined by a space, and nothing for a generic `메뉴`.
+fn short_corner(corner: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0usize;
+    for c in corner.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    let out = out.replace(" > ", " ");
+    let out = out.trim();
+    if out == "메뉴" || out.is_empty() {
+        String::new()
+    } else {
+        out.to_string()
+    }
+}
+
+fn shorten(heading: &str) -> String {
+    if chars(heading) <= HEADING_MAX {
+        heading.to_string()
+    } else {
+        let cut: String = heading.chars().take(HEADING_MAX - 1).collect();
+        format!("{cut}…")
     }
 }
 
@@ -126,58 +415,201 @@ struct Section {
     lines: Vec<String>,
 }
 
-fn heading(source: &str, label: &str) -> String {
-    if label.is_empty() {
-        format!("[{source}]")
-    } else {
-        format!("[{source} · {label}]")
-    }
-}
-
-fn problem_line(source: &str, outcome: &Outcome, detail: Option<&str>) -> String {
-    let what = match outcome {
-        Outcome::NotFound => "메뉴를 찾지 못했습니다 (페이지가 바뀌었을 수 있음)",
-        Outcome::WrongDate => "페이지의 날짜가 맞지 않습니다",
-        Outcome::FetchFailed => "페이지를 가져오지 못했습니다",
-        Outcome::Menu(_) | Outcome::Closed { .. } => "",
-    };
-    match detail {
-        Some(detail) => format!("[{source}] {what}: {detail}"),
-        None => format!("[{source}] {what}"),
-    }
-}
-
-fn flatten(sections: &[Section]) -> Vec<String> {
-    sections
+/// The one message "me" gets about failed sources: Korean, what happened and what to run.
+/// Never a year: the page may not state one, and a guessed one would read as a fact.
+fn warning(title: &str, meal: Meal, problems: &[(&str, &Outcome)]) -> String {
+    let head = format!("⚠ kbot · {title}");
+    let fix = format!("확인: kbot scrape {} --explain", meal.korean());
+    let mut lines: Vec<String> = problems
         .iter()
-        .flat_map(|s| std::iter::once(s.heading.clone()).chain(s.lines.iter().cloned()))
-        .collect()
+        .map(|(source, outcome)| {
+            let what = match outcome {
+                Outcome::NotFound => "메뉴를 찾지 못했습니다. 페이지가 바뀌었을 수 있습니다.",
+                Outcome::WrongDate => "페이지에 오늘 날짜의 메뉴가 없습니다.",
+                Outcome::FetchFailed => "페이지를 가져오지 못했습니다.",
+                Outcome::Menu(_) | Outcome::Closed { .. } => "",
+            };
+            format!("{source}: {what}")
+        })
+        .collect();
+    // One message: drop sources from the end (counted) until it fits.
+    let fits = |lines: &[String], more: usize| {
+        let extra = if more > 0 {
+            format!("\n외 {more}곳")
+        } else {
+            String::new()
+        };
+        chars(&head)
+            + lines.iter().map(|l| chars(l) + 1).sum::<usize>()
+            + chars(&extra)
+            + 1
+            + chars(&fix)
+            <= TEXT_LIMIT
+    };
+    let mut more = 0;
+    while lines.len() > 1 && !fits(&lines, more) {
+        lines.pop();
+        more += 1;
+    }
+    let mut text = head;
+    for line in lines {
+        text.push('\n');
+        text.push_str(&line);
+    }
+    if more > 0 {
+        text.push_str(&format!("\n외 {more}곳"));
+    }
+    text.push('\n');
+    text.push_str(&fix);
+    truncate(&text, TEXT_LIMIT)
+}
+
+/// The short alert "me" gets when a favourite is on the menu.
+fn favorite_alert(title: &str, favorites: &[String]) -> String {
+    let text = format!("★ {title}: {}", favorites.join(", "));
+    truncate(&text, TEXT_LIMIT)
+}
+
+/// The notice "me" gets once when a meal has had no menu for `days` weekdays in a row.
+pub fn pause_notice(date: NaiveDate, meal: Meal, days: usize, style: &Style) -> Part {
+    let text = format!(
+        "⏸ kbot · {}\n{meal_ko} 메뉴가 {days}일째 없어 알림을 멈춥니다 (방학·휴무).\n메뉴가 다시 올라오면 저절로 다시 보냅니다.\n페이지가 바뀐 것 같다면: kbot scrape {meal_ko} --explain",
+        title(date, meal),
+        meal_ko = meal.korean()
+    );
+    Part {
+        audience: Audience::Me,
+        template: text_template(truncate(&text, TEXT_LIMIT), style),
+    }
+}
+
+fn truncate(text: &str, limit: usize) -> String {
+    if chars(text) <= limit {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(limit - 1).collect();
+        format!("{cut}…")
+    }
 }
 
 fn link(style: &Style) -> Value {
     json!({"web_url": style.link, "mobile_web_url": style.link})
 }
 
-/// Text templates: `title (i/n)` then as many whole lines as fit in [`TEXT_LIMIT`] characters.
-fn text_parts(title: &str, lines: &[String], style: &Style) -> Vec<Value> {
-    split_text(title, lines, TEXT_LIMIT)
-        .into_iter()
-        .map(|text| {
-            json!({
-                "object_type": "text",
-                "text": text,
-                "link": link(style),
-                "button_title": style.button_title,
-            })
+fn text_template(text: String, style: &Style) -> Value {
+    json!({
+        "object_type": "text",
+        "text": text,
+        "link": link(style),
+        "button_title": style.button_title,
+    })
+}
+
+/// The texts of a menu within `max_parts`, which dishes they show and how many were left
+/// out.
+struct Fitted {
+    texts: Vec<String>,
+    shown: Vec<String>,
+    omitted: usize,
+}
+
+/// `… 외 14개 · 전체 메뉴`: the last line of a shortened menu.
+pub fn omitted_line(n: usize) -> String {
+    format!("… 외 {n}개 · 전체 메뉴")
+}
+
+/// Split `lines` into at most `max_parts` texts (0: no limit). When they need more, dishes
+/// are left out, minor ones first (last first), then the rest from the end, favourites
+/// last; headings left without dishes go with them, and the last line counts what is out.
+fn fit(title: &str, lines: &[Line], max_parts: usize, limit: usize) -> Fitted {
+    let dishes = |lines: &[Line]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| !l.is_heading())
+            .map(|l| l.text().to_string())
+            .collect()
+    };
+    let texts = pack(title, lines, limit);
+    if max_parts == 0 || texts.len() <= max_parts {
+        return Fitted {
+            texts,
+            shown: dishes(lines),
+            omitted: 0,
+        };
+    }
+    let mut order: Vec<(Rank, std::cmp::Reverse<usize>)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| match l {
+            Line::Dish { rank, .. } => Some((*rank, std::cmp::Reverse(i))),
+            Line::Heading(_) => None,
         })
+        .collect();
+    order.sort();
+    let mut removed = vec![false; lines.len()];
+    let mut kept: Vec<Line> = Vec::new();
+    for (n, (_, std::cmp::Reverse(index))) in order.iter().enumerate() {
+        removed[*index] = true;
+        kept = without_orphans(
+            lines
+                .iter()
+                .zip(&removed)
+                .filter(|(_, r)| !**r)
+                .map(|(l, _)| l.clone())
+                .collect(),
+        );
+        let shown = dishes(&kept);
+        kept.push(Line::Dish {
+            text: omitted_line(n + 1),
+            rank: Rank::Normal,
+        });
+        let texts = pack(title, &kept, limit);
+        if texts.len() <= max_parts {
+            return Fitted {
+                texts,
+                shown,
+                omitted: n + 1,
+            };
+        }
+    }
+    // Not even the count fits (a title longer than a part): send the count alone.
+    Fitted {
+        texts: pack(title, &kept, limit),
+        shown: Vec::new(),
+        omitted: order.len(),
+    }
+}
+
+/// Drop headings that no dish follows before the next heading of the same or a higher
+/// level (a heading is only there to name the dishes under it).
+fn without_orphans(lines: Vec<Line>) -> Vec<Line> {
+    let level = heading_level;
+    let mut keep = vec![true; lines.len()];
+    for (i, line) in lines.iter().enumerate() {
+        if let Line::Heading(h) = line {
+            let own = level(h);
+            let has_dish = lines[i + 1..]
+                .iter()
+                .take_while(|l| match l {
+                    Line::Heading(next) => level(next) > own,
+                    Line::Dish { .. } => true,
+                })
+                .any(|l| !l.is_heading());
+            keep[i] = has_dish;
+        }
+    }
+    lines
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(l, _)| l)
         .collect()
 }
 
-/// Split `lines` under a title into texts of at most `limit` characters each. Lines are
-/// never reordered and are broken only when a single line is longer than a whole part.
-/// With more than one part, each title carries `(i/n)`.
-pub fn split_text(title: &str, lines: &[String], limit: usize) -> Vec<String> {
-    // The header's length depends on n, and n on the header's length: iterate to a fixed point.
+/// Split lines into texts of at most `limit` characters: `title (i/n)` then whole lines.
+/// A heading goes to the next part with the first dish under it rather than end a part;
+/// a line longer than a whole part is broken, never lost.
+fn pack(title: &str, lines: &[Line], limit: usize) -> Vec<String> {
     let mut count = 1;
     loop {
         let header = |i: usize| {
@@ -187,20 +619,47 @@ pub fn split_text(title: &str, lines: &[String], limit: usize) -> Vec<String> {
                 format!("{title} ({i}/{count})")
             }
         };
-        let widest = chars(&header(count));
-        let room = limit.saturating_sub(widest + 1).max(1);
+        let budget = limit.saturating_sub(chars(&header(count))).max(8);
+        // Headings are short and at most three stand together (source, restaurant,
+        // corner), so a dish broken to `room` always fits in one part with the headings
+        // above it: a heading never has to end a part.
+        let heading_room = HEADING_MAX.min(budget / 4);
+        let room = budget.saturating_sub(3 * (heading_room + 1) + 1).max(1);
+        let mut pieces: Vec<(bool, String)> = Vec::new();
+        for line in lines {
+            if line.is_heading() {
+                pieces.push((true, truncate(line.text(), heading_room)));
+            } else {
+                let room = if pieces.last().is_some_and(|(h, _)| *h) {
+                    room
+                } else {
+                    budget - 1
+                };
+                for piece in break_line(line.text(), room) {
+                    pieces.push((false, piece));
+                }
+            }
+        }
         let mut bodies: Vec<Vec<String>> = vec![Vec::new()];
         let mut used = 0;
-        for line in lines.iter().flat_map(|l| break_line(l, room)) {
-            let len = chars(&line) + 1;
-            let current = bodies.last_mut().expect("never empty");
-            if !current.is_empty() && used + len > room + 1 {
-                bodies.push(vec![line]);
-                used = len;
-            } else {
-                used += len;
-                current.push(line);
+        let mut i = 0;
+        while i < pieces.len() {
+            // A heading travels with what follows it, up to the first dish piece.
+            let end = pieces[i..]
+                .iter()
+                .position(|(is_heading, _)| !is_heading)
+                .map_or(pieces.len(), |p| i + p + 1);
+            let unit: usize = pieces[i..end].iter().map(|(_, t)| chars(t) + 1).sum();
+            if !bodies.last().expect("never empty").is_empty() && used + unit > budget {
+                bodies.push(Vec::new());
+                used = 0;
             }
+            let current = bodies.last_mut().expect("never empty");
+            for (_, text) in &pieces[i..end] {
+                used += chars(text) + 1;
+                current.push(text.clone());
+            }
+            i = end;
         }
         if bodies.len() == count {
             return bodies
@@ -220,11 +679,25 @@ pub fn split_text(title: &str, lines: &[String], limit: usize) -> Vec<String> {
     }
 }
 
+/// Split plain `lines` under a title into texts of at most `limit` characters each (every
+/// line a dish: no heading rules). With more than one part, each title carries `(i/n)`.
+pub fn split_text(title: &str, lines: &[String], limit: usize) -> Vec<String> {
+    let lines: Vec<Line> = lines
+        .iter()
+        .map(|l| Line::Dish {
+            text: l.clone(),
+            rank: Rank::Normal,
+        })
+        .collect();
+    pack(title, &lines, limit)
+}
+
 fn chars(s: &str) -> usize {
     s.chars().count()
 }
 
 fn break_line(line: &str, room: usize) -> Vec<String> {
+    let room = room.max(1);
     if chars(line) <= room {
         return vec![line.to_string()];
     }
@@ -282,8 +755,7 @@ mod tests {
         Style {
             template,
             on_closed,
-            link: "https://example.ac.kr/menu".into(),
-            button_title: "메뉴 보기".into(),
+            ..Style::new("https://example.ac.kr/menu")
         }
     }
 
@@ -325,7 +797,7 @@ mod tests {
         assert_eq!(r.parts[0].audience, Audience::Everyone);
         assert_eq!(
             r.parts[0].template["text"],
-            "11월 23일 (월) 점심\n[진수원 · 백반]\n쌀밥\n된장국"
+            "11월 23일 (월) 점심\n쌀밥\n된장국"
         );
         assert_eq!(r.parts[0].template["object_type"], "text");
         assert_eq!(
@@ -345,7 +817,10 @@ mod tests {
             date(),
             Meal::Dinner,
             &[report("학생식당", menu("", &refs))],
-            &style(Template::Text, OnClosed::Notify),
+            &Style {
+                max_parts: 0,
+                ..style(Template::Text, OnClosed::Notify)
+            },
         );
         assert!(r.parts.len() > 3);
         let n = r.parts.len();
@@ -360,9 +835,7 @@ mod tests {
             );
             seen.extend(lines.map(str::to_string));
         }
-        let mut expected = vec!["[학생식당]".to_string()];
-        expected.extend(dishes);
-        assert_eq!(seen, expected);
+        assert_eq!(seen, dishes);
     }
 
     #[test]
@@ -420,7 +893,10 @@ mod tests {
         assert_eq!(r.parts.len(), 1);
         assert_eq!(r.parts[0].audience, Audience::Me);
         let text = r.parts[0].template["text"].as_str().unwrap();
-        assert!(text.contains("no table matches table.tblType03"));
+        assert_eq!(
+            text,
+            "⚠ kbot · 11월 23일 (월) 점심\n진수원: 메뉴를 찾지 못했습니다. 페이지가 바뀌었을 수 있습니다.\n확인: kbot scrape 점심 --explain"
+        );
         assert!(r.has_problems);
     }
 
@@ -470,6 +946,21 @@ mod tests {
             r.parts[1].template["header_title"],
             "11월 23일 (월) 점심 (2/2)"
         );
+    }
+
+    #[test]
+    fn the_pause_notice_is_one_korean_message_to_me_with_the_check_to_run() {
+        let part = pause_notice(
+            date(),
+            Meal::Lunch,
+            3,
+            &style(Template::Text, OnClosed::Notify),
+        );
+        assert_eq!(part.audience, Audience::Me);
+        let text = part.template["text"].as_str().unwrap();
+        assert!(text.chars().count() <= TEXT_LIMIT);
+        assert!(text.starts_with("⏸ kbot · 11월 23일 (월) 점심\n점심 메뉴가 3일째 없어"));
+        assert!(text.ends_with("kbot scrape 점심 --explain"), "{text}");
     }
 
     #[test]

@@ -277,6 +277,26 @@ pub fn pad(text: &str, columns: usize) -> String {
     format!("{text}{}", " ".repeat(columns.saturating_sub(width(text))))
 }
 
+/// A list template as people read it in the chat: the header, then each entry's title and
+/// description (`template = "list"` in `preview`, issue 12).
+pub fn list_template(template: &serde_json::Value) -> String {
+    let mut text = template["header_title"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    for entry in template["contents"].as_array().into_iter().flatten() {
+        text.push_str(&format!(
+            "\n• {}\n  {}",
+            entry["title"].as_str().unwrap_or_default(),
+            entry["description"].as_str().unwrap_or_default()
+        ));
+    }
+    if let Some(button) = template["button_title"].as_str() {
+        text.push_str(&format!("\n[{button}]"));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
