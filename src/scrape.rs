@@ -17,6 +17,7 @@ mod dom;
 mod explain;
 mod fetch;
 mod grid;
+pub mod json;
 mod labels;
 mod template;
 
@@ -105,6 +106,8 @@ pub enum Mode {
         /// The selector of each meal's element(s); placeholders allowed.
         selectors: BTreeMap<Meal, String>,
     },
+    /// `kind = "json"`: a JSON endpoint read with a jq filter (see [`json`]).
+    Json(json::JsonSpec),
 }
 
 /// The dishes of one corner or restaurant.
@@ -204,6 +207,10 @@ pub fn parse(html: &str, rule: &Rule, date: NaiveDate, meal: Meal) -> Parsed {
     match &rule.mode {
         Mode::Table { selector } => parse_tables(&doc, selector, rule, date, meal),
         Mode::Css { selectors } => parse_css(&doc, selectors, rule, date, meal),
+        Mode::Json(_) => not_found(
+            "a json source is read from its endpoint, not from a page".into(),
+            Explain::default(),
+        ),
     }
 }
 
@@ -463,6 +470,9 @@ pub async fn scrape_with(
     meal: Meal,
     retry: &Retry,
 ) -> SourceReport {
+    if let Mode::Json(spec) = &source.rule.mode {
+        return json::scrape(client, source, spec, date, meal, retry).await;
+    }
     let failed = |url: String, err: FetchError| SourceReport {
         name: source.name.clone(),
         url,
