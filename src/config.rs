@@ -676,7 +676,7 @@ impl Validator<'_> {
                 "exclude",
                 "unlabeled",
                 "closed",
-                // kind = "json": see `source_kind` below.
+                // kind = "json" / "image": see `source_kind` below.
                 "kind",
                 "method",
                 "headers",
@@ -685,6 +685,10 @@ impl Validator<'_> {
                 "filter",
                 "secret_query",
                 "secret_headers",
+                "image",
+                "pdf",
+                "post_link",
+                "title",
             ],
         );
         let name = self.string(p, t, "name").map(|(s, _)| s);
@@ -1041,12 +1045,12 @@ impl Validator<'_> {
         let (kind, kind_span) = self.string(p, t, "kind")?;
         match kind.as_str() {
             "table" => return None,
-            "json" => {}
+            "json" | "image" => {}
             other => {
                 self.problem(
                     &join(p, "kind"),
                     kind_span,
-                    format!("{other:?} is not one of: table, json"),
+                    format!("{other:?} is not one of: table, json, image"),
                     None,
                 );
                 return Some(None);
@@ -1058,11 +1062,38 @@ impl Validator<'_> {
                     &join(p, key),
                     value.span(),
                     format!("{key} is for table sources, not kind = {kind:?}"),
-                    Some("a json source reads its answer with `filter`"),
+                    Some("json sources read with `filter`, image sources with `image`/`pdf`"),
                 );
             }
         }
+        if kind == "image" {
+            return Some(self.image_spec(p, t, span));
+        }
         Some(self.json_spec(p, t, span))
+    }
+
+    fn image_spec(&mut self, p: &str, t: &Table<'_>, span: Range<usize>) -> Option<scrape::Mode> {
+        let mut selector = |key: &str| {
+            let (value, span) = self.string(p, t, key)?;
+            self.selector(&join(p, key), &value, span);
+            Some(value)
+        };
+        let spec = scrape::image::ImageSpec {
+            image: selector("image"),
+            pdf: selector("pdf"),
+            post_link: selector("post_link"),
+            title: selector("title"),
+        };
+        if spec.image.is_none() && spec.pdf.is_none() {
+            self.problem(
+                p,
+                span,
+                "an image source needs `image` or `pdf` (a CSS selector on the post)".into(),
+                Some("image = \".board_view .view_cont img\" (the image must be a public http(s) URL: Kakao fetches it)"),
+            );
+            return None;
+        }
+        Some(scrape::Mode::Image(spec))
     }
 
     fn json_spec(&mut self, p: &str, t: &Table<'_>, span: Range<usize>) -> Option<scrape::Mode> {

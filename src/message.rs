@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::config::{OnClosed, Template};
 use crate::meal::Meal;
+use crate::scrape::image::{Media, MediaKind};
 use crate::scrape::{Outcome, SourceReport};
 
 /// Kakao's text template shows at most this many characters (kakao-api.md §4.2).
@@ -72,8 +73,10 @@ pub fn render(date: NaiveDate, meal: Meal, reports: &[SourceReport], style: &Sty
     let mut sections: Vec<Section> = Vec::new();
     let mut problems: Vec<String> = Vec::new();
     let mut has_menu = false;
+    let mut media = Vec::new();
     for report in reports {
         match &report.outcome {
+            Outcome::Media(found) => media.push(media_template(&title, &report.name, found, style)),
             Outcome::Menu(groups) => {
                 has_menu = true;
                 for group in groups {
@@ -102,6 +105,10 @@ pub fn render(date: NaiveDate, meal: Meal, reports: &[SourceReport], style: &Sty
             template,
         }));
     }
+    parts.extend(media.into_iter().map(|template| Part {
+        audience: Audience::Everyone,
+        template,
+    }));
     if !problems.is_empty() {
         let notice_title = format!("⚠ kbot: {title}");
         let mut lines = problems;
@@ -139,11 +146,49 @@ fn problem_line(source: &str, outcome: &Outcome, detail: Option<&str>) -> String
         Outcome::NotFound => "메뉴를 찾지 못했습니다 (페이지가 바뀌었을 수 있음)",
         Outcome::WrongDate => "페이지의 날짜가 맞지 않습니다",
         Outcome::FetchFailed => "페이지를 가져오지 못했습니다",
-        Outcome::Menu(_) | Outcome::Closed { .. } => "",
+        Outcome::Menu(_) | Outcome::Closed { .. } | Outcome::Media(_) => "",
     };
     match detail {
         Some(detail) => format!("[{source}] {what}: {detail}"),
         None => format!("[{source}] {what}"),
+    }
+}
+
+/// An image menu as a feed template (the image, a link to the post); a PDF as a text
+/// template whose button opens the PDF (kakao-api.md §4.2).
+pub fn media_template(title: &str, source: &str, media: &Media, style: &Style) -> Value {
+    let heading = format!("{title} [{source}]");
+    match media.kind {
+        MediaKind::Image => {
+            let post = json!({"web_url": media.post, "mobile_web_url": media.post});
+            let mut content = json!({
+                "title": heading,
+                "image_url": media.url,
+                "link": post,
+            });
+            if let Some(post_title) = &media.title {
+                content["description"] = json!(post_title);
+            }
+            json!({
+                "object_type": "feed",
+                "content": content,
+                "buttons": [{"title": style.button_title, "link": post}],
+            })
+        }
+        MediaKind::Pdf => {
+            let mut lines = vec![format!("[{source}] 식단표 (PDF)")];
+            lines.extend(media.title.clone());
+            let text = split_text(&heading, &lines, TEXT_LIMIT)
+                .into_iter()
+                .next()
+                .unwrap_or(heading);
+            json!({
+                "object_type": "text",
+                "text": text,
+                "link": {"web_url": media.url, "mobile_web_url": media.url},
+                "button_title": "PDF 보기",
+            })
+        }
     }
 }
 

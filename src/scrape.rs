@@ -17,6 +17,7 @@ mod dom;
 mod explain;
 mod fetch;
 mod grid;
+pub mod image;
 pub mod json;
 mod labels;
 mod template;
@@ -108,6 +109,8 @@ pub enum Mode {
     },
     /// `kind = "json"`: a JSON endpoint read with a jq filter (see [`json`]).
     Json(json::JsonSpec),
+    /// `kind = "image"`: a menu image or PDF in a board post, sent as it is (see [`image`]).
+    Image(image::ImageSpec),
 }
 
 /// The dishes of one corner or restaurant.
@@ -135,13 +138,15 @@ pub enum Outcome {
     WrongDate,
     /// The page could not be fetched.
     FetchFailed,
+    /// An image or PDF menu (image sources), sent as it is; `menu` in `--json` and the ledger.
+    Media(image::Media),
 }
 
 impl Outcome {
     /// The word used in `--json` and the ledger.
     pub fn as_str(&self) -> &'static str {
         match self {
-            Outcome::Menu(_) => "menu",
+            Outcome::Menu(_) | Outcome::Media(_) => "menu",
             Outcome::Closed { .. } => "closed",
             Outcome::NotFound => "not_found",
             Outcome::WrongDate => "wrong_date",
@@ -185,6 +190,8 @@ impl Serialize for SourceReport {
             outcome: &'static str,
             groups: &'a [Group],
             detail: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            media: Option<&'a image::Media>,
         }
         let groups = match &self.outcome {
             Outcome::Menu(groups) => groups.as_slice(),
@@ -196,6 +203,10 @@ impl Serialize for SourceReport {
             outcome: self.outcome.as_str(),
             groups,
             detail: self.detail.as_deref(),
+            media: match &self.outcome {
+                Outcome::Media(media) => Some(media),
+                _ => None,
+            },
         }
         .serialize(serializer)
     }
@@ -207,8 +218,8 @@ pub fn parse(html: &str, rule: &Rule, date: NaiveDate, meal: Meal) -> Parsed {
     match &rule.mode {
         Mode::Table { selector } => parse_tables(&doc, selector, rule, date, meal),
         Mode::Css { selectors } => parse_css(&doc, selectors, rule, date, meal),
-        Mode::Json(_) => not_found(
-            "a json source is read from its endpoint, not from a page".into(),
+        Mode::Json(_) | Mode::Image(_) => not_found(
+            "json and image sources are read by `scrape`, not from one page".into(),
             Explain::default(),
         ),
     }
@@ -470,8 +481,10 @@ pub async fn scrape_with(
     meal: Meal,
     retry: &Retry,
 ) -> SourceReport {
-    if let Mode::Json(spec) = &source.rule.mode {
-        return json::scrape(client, source, spec, date, meal, retry).await;
+    match &source.rule.mode {
+        Mode::Json(spec) => return json::scrape(client, source, spec, date, meal, retry).await,
+        Mode::Image(spec) => return image::scrape(client, source, spec, date, meal, retry).await,
+        Mode::Table { .. } | Mode::Css { .. } => {}
     }
     let failed = |url: String, err: FetchError| SourceReport {
         name: source.name.clone(),
