@@ -1221,7 +1221,8 @@ impl Validator<'_> {
                     self.problem(
                         &join(&prefix, &name),
                         span,
-                        format!("{var:?} is not an environment variable name"),
+                        // Never echo it: it may be the secret itself.
+                        "the value is not an environment variable name".into(),
                         Some("name the variable that holds the secret, e.g. KEY = \"NEIS_API_KEY\"; never the secret itself"),
                     );
                 }

@@ -138,6 +138,14 @@ fn answer(seen: &Seen) -> Result<(Vec<u8>, &'static str), String> {
                 "application/json;charset=UTF-8",
             ))
         }
+        // The POSTECH answer as an older PHP endpoint would give it: EUC-KR, in a JSONP call.
+        "/menujson.php" => {
+            let callback = q("callback").ok_or("callback is required")?;
+            let json = String::from_utf8(body("postech-menus-2026-06-03")).expect("utf-8");
+            let wrapped = format!("{callback}({json});");
+            let (bytes, _, _) = encoding_rs::EUC_KR.encode(&wrapped);
+            Ok((bytes.into_owned(), "text/javascript; charset=euc-kr"))
+        }
         _ => Err(format!("no such endpoint {}", seen.path)),
     }
 }
@@ -526,4 +534,97 @@ fn a_filter_that_raises_is_a_problem_for_its_source_and_the_others_are_still_sen
         "the problem names the source and the filter's message: {sent:?}"
     );
     assert_eq!(fake.count(MEMO_PATH), sent.len());
+}
+
+#[test]
+fn every_toml_example_in_the_docs_passes_config_check() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json-and-image-sources.md"),
+    )
+    .expect("docs");
+    let blocks: Vec<&str> = doc
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .collect();
+    assert_eq!(blocks.len(), 3, "one example per kind and the POST one");
+    for block in blocks {
+        let env = TestEnv::new();
+        env.write_config(block);
+        let output = env
+            .kbot()
+            .args(["config", "check"])
+            .output()
+            .expect("run kbot");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{block}\n{}",
+            all_output(&output)
+        );
+    }
+}
+
+#[test]
+fn bad_json_and_image_source_keys_are_config_problems_naming_them() {
+    let env = TestEnv::new();
+    env.write_config(
+        r#"[[source]]
+name = "a"
+kind = "jsonp"
+url = "http://127.0.0.1:9/a"
+
+[[source]]
+name = "b"
+kind = "json"
+url = "http://127.0.0.1:9/b?d={date:%Y%m%d}"
+secret_query = { KEY = "abc-123-the-key-itself" }
+form = { bgnde = "{week_start:%H}" }
+filter = "."
+
+[[source]]
+name = "c"
+kind = "image"
+url = "http://127.0.0.1:9/c"
+post_link = "a["
+"#,
+    );
+    let output = env
+        .kbot()
+        .args(["config", "check"])
+        .output()
+        .expect("run kbot");
+    let text = all_output(&output);
+    assert_eq!(output.status.code(), Some(4), "{text}");
+    for needle in [
+        "source[0].kind",
+        "\"jsonp\" is not one of: table, json, image",
+        "source[1].secret_query.KEY",
+        "is not an environment variable name",
+        "source[1].form.bgnde",
+        "source[2].post_link",
+        "an image source needs `image` or `pdf`",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains("abc-123-the-key-itself"),
+        "a secret written by mistake is not echoed"
+    );
+}
+
+#[test]
+fn a_jsonp_answer_in_euc_kr_is_decoded_and_unwrapped_like_a_page() {
+    let server = MenuServer::start();
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "[[source]]\nname = \"포스텍\"\nkind = \"json\"\nurl = \"{}?callback=jQuery3600_1718\"\nfilter = '''\n{}'''\n",
+        server.url("/menujson.php"),
+        truth_filter("postech-menus-2026-06-03")
+    ));
+    let date: NaiveDate = "2026-06-03".parse().expect("date");
+    let (report, _) = scrape_json(&env, date, "dinner");
+    let (outcome, groups) = expected(&truth("postech-menus-2026-06-03"), date, "dinner");
+    assert_eq!(report["sources"][0]["outcome"], outcome, "{report}");
+    assert_eq!(report["sources"][0]["groups"], groups, "{report}");
 }

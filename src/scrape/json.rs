@@ -635,8 +635,13 @@ pub async fn scrape(
         source.rule.encoding,
     );
     tracing::debug!(source = %source.name, url = %shown.url, bytes = page.bytes.len(), "fetched json");
+    let status = if real.url.starts_with("file:") {
+        "read from file"
+    } else {
+        "HTTP 200"
+    };
     explain.notes.push(format!(
-        "answer: HTTP 200, {} bytes (Content-Type: {}), decoded as {}",
+        "answer: {status}, {} bytes (Content-Type: {}), decoded as {}",
         page.bytes.len(),
         page.content_type.as_deref().unwrap_or("none"),
         encoding.name()
