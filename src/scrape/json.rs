@@ -29,6 +29,8 @@ use crate::Meal;
 const MAX_BODY_BYTES: usize = 8 << 20;
 /// How much of the filter's output `--explain` shows.
 const MAX_EXPLAINED_OUTPUT: usize = 1500;
+/// How long a filter may run before kbot gives up on it (`last(repeat(1))` never ends).
+const FILTER_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// What a secret looks like in anything kbot prints.
 pub const REDACTED: &str = "***";
 
@@ -271,6 +273,38 @@ pub fn run_filter(
         });
     }
     Ok(out)
+}
+
+/// [`run_filter`] on its own thread, given up after `limit`: a filter that never ends is a
+/// problem for its source, not a hung run. (The thread is left to finish or die with kbot;
+/// jaq cannot be interrupted.)
+pub async fn run_filter_within(
+    code: &str,
+    json: &str,
+    date: NaiveDate,
+    meal: Meal,
+    limit: std::time::Duration,
+) -> Result<Vec<Output>, RunError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (code, json) = (code.to_string(), json.to_string());
+    let spawned = std::thread::Builder::new()
+        .name("kbot-jq".into())
+        .spawn(move || {
+            let _ = tx.send(run_filter(&code, &json, date, meal));
+        });
+    if spawned.is_err() {
+        return Err(RunError::Raised(
+            "cannot start a thread for the filter".into(),
+        ));
+    }
+    match tokio::time::timeout(limit, rx).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(RunError::Raised("the filter crashed".into())),
+        Err(_) => Err(RunError::Raised(format!(
+            "the filter ran longer than {} s and was given up",
+            limit.as_secs_f32()
+        ))),
+    }
 }
 
 /// An `error("text")` shows its text unquoted; anything else as the engine prints it.
@@ -650,29 +684,30 @@ pub async fn scrape(
     if json.len() != text.trim().len() {
         explain.notes.push("stripped a JSONP wrapper".into());
     }
-    let (outcome, detail) = match run_filter(&spec.filter, json, date, meal) {
-        Ok(outputs) => {
-            let shown_output: Vec<&str> = outputs.iter().map(|o| o.text.as_str()).collect();
-            let mut shown_output = shown_output.join("\n");
-            if shown_output.is_empty() {
-                shown_output = "(no output)".into();
+    let (outcome, detail) =
+        match run_filter_within(&spec.filter, json, date, meal, FILTER_TIME_LIMIT).await {
+            Ok(outputs) => {
+                let shown_output: Vec<&str> = outputs.iter().map(|o| o.text.as_str()).collect();
+                let mut shown_output = shown_output.join("\n");
+                if shown_output.is_empty() {
+                    shown_output = "(no output)".into();
+                }
+                if shown_output.len() > MAX_EXPLAINED_OUTPUT {
+                    let cut = (0..=MAX_EXPLAINED_OUTPUT)
+                        .rev()
+                        .find(|&i| shown_output.is_char_boundary(i))
+                        .unwrap_or(0);
+                    shown_output.truncate(cut);
+                    shown_output.push('…');
+                }
+                explain.notes.push(format!("filter output: {shown_output}"));
+                read_outputs(&outputs, &source.rule, date, meal)
             }
-            if shown_output.len() > MAX_EXPLAINED_OUTPUT {
-                let cut = (0..=MAX_EXPLAINED_OUTPUT)
-                    .rev()
-                    .find(|&i| shown_output.is_char_boundary(i))
-                    .unwrap_or(0);
-                shown_output.truncate(cut);
-                shown_output.push('…');
+            Err(err) => {
+                explain.notes.push(format!("filter: {err}"));
+                (Outcome::NotFound, Some(err.to_string()))
             }
-            explain.notes.push(format!("filter output: {shown_output}"));
-            read_outputs(&outputs, &source.rule, date, meal)
-        }
-        Err(err) => {
-            explain.notes.push(format!("filter: {err}"));
-            (Outcome::NotFound, Some(err.to_string()))
-        }
-    };
+        };
     let explain = Explain {
         search: redactor.clean(&explain.search),
         tables: Vec::new(),
@@ -1035,5 +1070,26 @@ mod tests {
         assert_eq!(redactor.clean("key s3cr3t-CK_KEY here"), "key *** here");
         let unset = build("https://x.kr/m", &spec, d(2025, 11, 26), |_| None).expect_err("unset");
         assert!(unset.contains("NEIS_KEY is not set"), "{unset}");
+    }
+
+    #[tokio::test]
+    async fn a_filter_that_runs_too_long_is_given_up_with_a_clear_message() {
+        // Long but finite, so the abandoned thread does not spin for the rest of the tests.
+        let limit = std::time::Duration::from_millis(100);
+        let endless = run_filter_within(
+            "last(range(10000000))",
+            "null",
+            d(2026, 6, 1),
+            Meal::Lunch,
+            limit,
+        )
+        .await;
+        assert!(
+            matches!(&endless, Err(RunError::Raised(m)) if m.contains("ran longer than 0.1 s")),
+            "{endless:?}"
+        );
+        let quick =
+            run_filter_within("[$weekday]", "null", d(2026, 6, 1), Meal::Lunch, limit).await;
+        assert_eq!(values(quick), Ok(vec![serde_json::json!([1])]));
     }
 }
