@@ -439,7 +439,7 @@ fn a_secret_api_key_from_the_environment_reaches_the_server_and_no_output() {
         text.contains("KEY=***"),
         "--explain shows the request redacted: {text}"
     );
-    assert!(text.contains("answer: HTTP 200, 1970 bytes"), "{text}");
+    assert!(text.contains("answer: HTTP 200 OK, 1970 bytes"), "{text}");
     assert!(
         text.contains("filter output: {\"서울대치초등학교\""),
         "{text}"

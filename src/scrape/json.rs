@@ -651,8 +651,8 @@ pub async fn scrape(
         Err(why) => return report(source.url.clone(), Outcome::FetchFailed, Some(why), None),
     };
     explain.notes.push(format!("request: {}", shown.describe()));
-    let page = match send(client, &real, &shown.url, retry).await {
-        Ok(page) => page,
+    let (page, status) = match send(client, &real, &shown.url, retry).await {
+        Ok(answer) => answer,
         Err(err) => {
             explain.notes.push(format!("answer: {}", err.detail()));
             return report(
@@ -669,11 +669,7 @@ pub async fn scrape(
         source.rule.encoding,
     );
     tracing::debug!(source = %source.name, url = %shown.url, bytes = page.bytes.len(), "fetched json");
-    let status = if real.url.starts_with("file:") {
-        "read from file"
-    } else {
-        "HTTP 200"
-    };
+    let status = status.map_or("read from file".to_string(), |s| format!("HTTP {s}"));
     explain.notes.push(format!(
         "answer: {status}, {} bytes (Content-Type: {}), decoded as {}",
         page.bytes.len(),
@@ -723,9 +719,9 @@ async fn send(
     request: &Request,
     shown_url: &str,
     retry: &Retry,
-) -> Result<Page, FetchError> {
+) -> Result<(Page, Option<reqwest::StatusCode>), FetchError> {
     if request.url.starts_with("file:") {
-        return super::fetch(client, &request.url, retry).await;
+        return Ok((super::fetch(client, &request.url, retry).await?, None));
     }
     let parsed = url::Url::parse(&request.url).map_err(|e| FetchError::Url {
         url: shown_url.to_string(),
@@ -755,7 +751,7 @@ async fn send_once(
     request: &Request,
     parsed: &url::Url,
     shown_url: &str,
-) -> Result<Page, FetchError> {
+) -> Result<(Page, Option<reqwest::StatusCode>), FetchError> {
     let network = |source: reqwest::Error| FetchError::Network {
         url: shown_url.to_string(),
         source: source.without_url(),
@@ -808,10 +804,13 @@ async fn send_once(
         }
         bytes.extend_from_slice(&chunk);
     }
-    Ok(Page {
-        bytes,
-        content_type,
-    })
+    Ok((
+        Page {
+            bytes,
+            content_type,
+        },
+        Some(status),
+    ))
 }
 
 #[cfg(test)]
