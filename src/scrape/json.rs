@@ -124,9 +124,12 @@ fn compile(code: &str) -> Result<Filter, FilterError> {
     let defs = jaq_core::defs()
         .chain(jaq_std::defs())
         .chain(jaq_json::defs());
+    // No `env`: a filter must not be able to read secrets (a Kakao client secret, another
+    // source's API key) out of kbot's environment and send them as dishes.
     let funs = jaq_core::funs()
         .chain(jaq_std::funs())
-        .chain(jaq_json::funs());
+        .chain(jaq_json::funs())
+        .filter(|(name, _, _)| *name != "env");
     let arena = Arena::default();
     let loader = Loader::new(defs);
     let modules = loader
@@ -249,8 +252,12 @@ pub fn run_filter(
     ]);
     let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, vars);
     let mut out = Vec::new();
-    for item in filter.id.run((ctx, input)).map(jaq_core::unwrap_valr) {
-        let value = item.map_err(|e| RunError::Raised(error_text(&e)))?;
+    for item in filter.id.run((ctx, input)) {
+        // Not `unwrap_valr`: on `halt` it exits the process (the daemon with it).
+        let value = item.map_err(|exn| match exn.get_err() {
+            Ok(e) => RunError::Raised(error_text(&e)),
+            Err(_) => RunError::Raised("the filter called halt".into()),
+        })?;
         let text = value.to_string();
         let plain = |text: &str| {
             serde_json::from_str::<Value>(text)
@@ -1090,5 +1097,23 @@ mod tests {
         let quick =
             run_filter_within("[$weekday]", "null", d(2026, 6, 1), Meal::Lunch, limit).await;
         assert_eq!(values(quick), Ok(vec![serde_json::json!([1])]));
+    }
+
+    #[test]
+    fn a_filter_can_neither_read_the_environment_nor_stop_kbot() {
+        let env = check_filter("env.KBOT_CLIENT_SECRET").expect_err("no env");
+        assert!(env.message.contains("env"), "{env}");
+        let halted = values(run_filter("halt", "null", d(2026, 6, 1), Meal::Lunch));
+        assert_eq!(
+            halted,
+            Err(RunError::Raised("the filter called halt".into()))
+        );
+        let code = values(run_filter(
+            "halt_error(1)",
+            "null",
+            d(2026, 6, 1),
+            Meal::Lunch,
+        ));
+        assert!(code.is_err());
     }
 }
