@@ -1120,7 +1120,10 @@ impl Validator<'_> {
             }
             (Some(fields), None) => Some(Body::Form(fields)),
             (None, Some((raw, span))) => {
-                self.template(&join(p, "body"), &raw, span);
+                let sample = NaiveDate::from_ymd_opt(2026, 3, 4).expect("valid date");
+                if let Err(e) = scrape::json::expand_body(&raw, sample) {
+                    self.problem(&join(p, "body"), span, e.to_string(), None);
+                }
                 Some(Body::Raw(raw))
             }
             (None, None) => None,

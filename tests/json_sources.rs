@@ -138,6 +138,21 @@ fn answer(seen: &Seen) -> Result<(Vec<u8>, &'static str), String> {
                 "application/json;charset=UTF-8",
             ))
         }
+        // A GET with a JSON body and an API key in a header (as 청강대's API wants).
+        "/api/v2/menu" => {
+            let sent: Value = serde_json::from_str(&seen.body).map_err(|e| format!("body: {e}"))?;
+            let dated = sent["date"]
+                .as_str()
+                .is_some_and(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok());
+            if seen.method != "GET"
+                || !dated
+                || h("x-dreamfactory-api-key") != Some(NEIS_KEY)
+                || h("content-type") != Some("application/json")
+            {
+                return Err("wants GET with a JSON body {date} and the key header".into());
+            }
+            Ok((body("postech-menus-2026-06-03"), "application/json"))
+        }
         // The POSTECH answer as an older PHP endpoint would give it: EUC-KR, in a JSONP call.
         "/menujson.php" => {
             let callback = q("callback").ok_or("callback is required")?;
@@ -627,4 +642,33 @@ fn a_jsonp_answer_in_euc_kr_is_decoded_and_unwrapped_like_a_page() {
     let (outcome, groups) = expected(&truth("postech-menus-2026-06-03"), date, "dinner");
     assert_eq!(report["sources"][0]["outcome"], outcome, "{report}");
     assert_eq!(report["sources"][0]["groups"], groups, "{report}");
+}
+
+#[test]
+fn a_get_with_a_json_body_and_a_secret_header_reaches_the_api() {
+    let server = MenuServer::start();
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "[[source]]\nname = \"포스텍\"\nkind = \"json\"\nurl = \"{}\"\nbody = '{{\"date\": \"{{date}}\", \"meal\": \"all\"}}'\nheaders = {{ Content-Type = \"application/json\" }}\nsecret_headers = {{ X-Dreamfactory-API-Key = \"NEIS_API_KEY\" }}\nfilter = '''\n{}'''\n",
+        server.url("/api/v2/menu"),
+        truth_filter("postech-menus-2026-06-03")
+    ));
+    let date: NaiveDate = "2026-06-03".parse().expect("date");
+    let (report, output) = scrape_json(&env, date, "lunch");
+    let (outcome, groups) = expected(&truth("postech-menus-2026-06-03"), date, "lunch");
+    assert_eq!(report["sources"][0]["outcome"], outcome, "{report}");
+    assert_eq!(report["sources"][0]["groups"], groups, "{report}");
+    assert!(!all_output(&output).contains(NEIS_KEY));
+    let seen = server.requests();
+    let last = seen.last().expect("a request");
+    assert_eq!(last.body, r#"{"date": "2026-06-03", "meal": "all"}"#);
+    let explained = env
+        .kbot()
+        .env("NEIS_API_KEY", NEIS_KEY)
+        .args(["scrape", "lunch", "--date", "2026-06-03", "--explain"])
+        .output()
+        .expect("run kbot");
+    let text = all_output(&explained);
+    assert!(text.contains("X-Dreamfactory-API-Key: ***"), "{text}");
+    assert!(!text.contains(NEIS_KEY), "{text}");
 }

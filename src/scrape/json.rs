@@ -548,7 +548,7 @@ pub fn build(
     let body = match &spec.body {
         None => None,
         Some(Body::Raw(raw)) => Some(RequestBody::Raw(
-            expand(raw, date).map_err(|e| format!("body: {e}"))?,
+            expand_body(raw, date).map_err(|e| format!("body: {e}"))?,
         )),
         Some(Body::Form(fields)) => {
             let mut out = Vec::new();
@@ -590,6 +590,24 @@ pub fn build(
         shown.headers.push((name.clone(), REDACTED.into()));
     }
     Ok((real, shown))
+}
+
+static PLACEHOLDER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"\{(?:date|week_start)(?::[^{}]*)?\}|\{weekday\}").expect("static regex")
+});
+
+/// A raw body's placeholders expanded; every other brace is literal, so a JSON body needs no
+/// `{{`/`}}` (`{"date": "{date}"}`). Pure.
+pub fn expand_body(raw: &str, date: NaiveDate) -> Result<String, super::TemplateError> {
+    let mut out = String::with_capacity(raw.len());
+    let mut last = 0;
+    for found in PLACEHOLDER.find_iter(raw) {
+        out.push_str(&raw[last..found.start()]);
+        out.push_str(&expand(found.as_str(), date)?);
+        last = found.end();
+    }
+    out.push_str(&raw[last..]);
+    Ok(out)
 }
 
 /// Replaces secret values in any text kbot prints about a source.
@@ -1115,5 +1133,18 @@ mod tests {
             Meal::Lunch,
         ));
         assert!(code.is_err());
+    }
+
+    #[test]
+    fn a_json_body_keeps_its_braces_and_fills_its_placeholders() {
+        assert_eq!(
+            expand_body(
+                r#"{"from": "{week_start:%Y%m%d}", "day": {weekday}, "d": "{date}"}"#,
+                d(2025, 11, 26)
+            )
+            .as_deref(),
+            Ok(r#"{"from": "20251124", "day": 3, "d": "2025-11-26"}"#)
+        );
+        assert!(expand_body("{date:%H}", d(2025, 11, 26)).is_err());
     }
 }
