@@ -224,6 +224,11 @@ pub fn find_media(
                 .find_map(|raw| resolve(post_url, raw))
         });
         match found {
+            Some(url) if kind == MediaKind::Image && !url.starts_with("http") => {
+                misses.push(format!(
+                    "the image {url} is not an http(s) URL; Kakao fetches the image itself, so it must be public"
+                ));
+            }
             Some(url) => {
                 return Ok(Media {
                     kind,
@@ -448,6 +453,28 @@ mod tests {
         assert!(
             matches!(stale, Err(Miss::WrongDate(ref why)) if why.contains("10월 1주차")),
             "{stale:?}"
+        );
+    }
+
+    #[test]
+    fn an_image_kakao_cannot_fetch_is_not_sent() {
+        let html = r#"<div class="v"><img src="menu.png"></div>"#;
+        let spec = ImageSpec {
+            image: Some(".v img".into()),
+            pdf: None,
+            post_link: None,
+            title: None,
+        };
+        let miss = find_media(
+            html,
+            "file:///srv/board/post.html",
+            &spec,
+            d(2026, 10, 2),
+            None,
+        );
+        assert!(
+            matches!(miss, Err(Miss::NotFound(ref why)) if why.contains("must be public")),
+            "{miss:?}"
         );
     }
 }
