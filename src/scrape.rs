@@ -6,7 +6,8 @@
 //! The pieces: `template` (`{date:FMT}`, `{weekday}`), `fetch` (http(s) through the one shared
 //! client with two retries on 5xx/network errors, or `file://`), `charset` (bytes → text),
 //! `dom` (lines, headings, stated weeks), `labels` (what text means), `grid` (table mode),
-//! `explain` (what it saw, for `--explain`).
+//! `explain` (what it saw, for `--explain`). Other source kinds, each behind one arm in
+//! [`scrape_with`]: `json` (a JSON endpoint and a jq filter) and `image` (a menu image or PDF).
 //!
 //! I/O only in [`scrape`] / [`fetch`] (network, `file://` reads); everything else is tested
 //! without disk, network or clock. It does not decide what to send (`message`/`deliver`) nor
