@@ -174,7 +174,13 @@ pub fn read_outputs(
             closed_detail,
         );
     }
-    // `{}` / `[]`: the answer covers the date but has nothing for this meal.
+    nothing_for_the_meal(date, meal)
+}
+
+/// `{}` / `[]`: the answer covers the date but has nothing for this meal (closed, or a meal
+/// the place does not serve). DESIGN §8's "no such meal" outcome is not in this tree yet, so
+/// this is `closed` with the notice `식단 없음`; when `no_meal` lands, it belongs here.
+fn nothing_for_the_meal(date: NaiveDate, meal: Meal) -> (Outcome, Option<String>) {
     (
         Outcome::Closed {
             notice: "식단 없음".into(),
