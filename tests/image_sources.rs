@@ -39,6 +39,13 @@ const LIST: &str = r#"<html><body><table class="board_list"><tbody>
 <tr><td class="title"><a href="/article/food/detail/215038?pageIndex=1">동국대학교 남산학사 기숙사식당 주간 식단표 9월 4주차 (26.09.21~26.09.25)</a></td></tr>
 </tbody></table></body></html>"#;
 
+/// The query of the post's menu image (`&amp;` decoded, `//` kept).
+const MENU_IMAGE_QUERY: &str = "path=/ckeditor//food&physical=1790128846944.png&contentType=image";
+
+/// A post whose image link is dead: the site answers it with an HTML page.
+const DEAD_LINK_POST: &str = r#"<div class="board_view"><div class="tit"><p>식단표 (26.09.28~26.10.02)</p></div>
+<div class="view_cont"><p><img src="/cmmn/fileView?path=/ckeditor//food&amp;physical=gone.png&amp;contentType=image"></p></div></div>"#;
+
 fn start_board() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");
@@ -61,6 +68,26 @@ fn start_board() -> SocketAddr {
                     axum::routing::get(move || {
                         let post = post.clone();
                         async move { Html(post) }
+                    }),
+                )
+                .route(
+                    "/article/food/detail/999",
+                    axum::routing::get(|| async { Html(DEAD_LINK_POST) }),
+                )
+                .route(
+                    "/cmmn/fileView",
+                    axum::routing::get(|query: axum::extract::RawQuery| async move {
+                        // The menu image (a PNG signature is enough); anything else is the
+                        // site's HTML error page, as real boards answer a dead file link.
+                        if query.0.as_deref() == Some(MENU_IMAGE_QUERY) {
+                            (
+                                [(axum::http::header::CONTENT_TYPE, "image/png")],
+                                b"\x89PNG\r\n\x1a\n".to_vec(),
+                            )
+                                .into_response()
+                        } else {
+                            Html("<html>파일이 없습니다</html>").into_response()
+                        }
                     }),
                 )
                 .fallback(|| async { (StatusCode::NOT_FOUND, "no such post").into_response() });
@@ -209,5 +236,31 @@ fn a_post_whose_stated_period_does_not_hold_the_date_is_wrong_date() {
     assert!(
         sent.iter().all(|t| t["object_type"] != "feed"),
         "a stale post must not be sent: {sent:?}"
+    );
+}
+
+#[test]
+fn an_image_url_that_answers_a_web_page_is_not_sent_as_the_menu() {
+    let board = Board::new(
+        "url = \"ORIGIN/article/food/detail/999\"\nimage = \".board_view .view_cont img\"\n",
+    );
+    let output = board.kbot(&["send-now", "lunch", "--date", "2026-10-02"]);
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    assert!(
+        board
+            .fake
+            .delivered_to("me")
+            .iter()
+            .all(|t| t["object_type"] != "feed"),
+        "a web page must not go out as the menu image"
+    );
+    let json = common::json(&board.kbot(&["scrape", "lunch", "--date", "2026-10-02", "--json"]));
+    let source = &json["sources"][0];
+    assert_eq!(source["outcome"], "not_found", "{source}");
+    assert!(
+        source["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("answers text/html") && d.contains("not an image")),
+        "{source}"
     );
 }

@@ -8,7 +8,8 @@
 //! A post page with a `title` selector is checked the same way. Kakao fetches the image
 //! itself, so it must be a public http(s) URL.
 //!
-//! Pure except [`scrape`], which fetches the list page and the post.
+//! Pure except [`scrape`], which fetches the list page and the post, and checks that the image
+//! URL answers with an image (`Content-Type: image/*`: the URL itself often does not say).
 
 use std::sync::LazyLock;
 
@@ -317,10 +318,48 @@ pub async fn scrape(
             };
             let detail = format!("{what} {}", media.url);
             explain.notes.push(format!("post {post_url}: {detail}"));
+            if media.kind == MediaKind::Image {
+                match image_type(client, &media.url).await {
+                    Ok(kind) if kind.starts_with("image/") => {
+                        explain.notes.push(format!("the image answers {kind}"));
+                    }
+                    Ok(kind) => {
+                        let why = format!(
+                            "{} answers {kind}, not an image: the page may have changed",
+                            media.url
+                        );
+                        return missed(&post_url, Miss::NotFound(why), explain, &report);
+                    }
+                    Err(why) => return report(&post_url, Outcome::FetchFailed, why, explain),
+                }
+            }
             report(&post_url, Outcome::Media(media), detail, explain)
         }
         Err(miss) => missed(&post_url, miss, explain, &report),
     }
+}
+
+/// The `Content-Type` an image URL answers with: menu images often sit behind a generic
+/// endpoint (`/cmmn/fileView?…`) whose URL says nothing, and a login page or an error page
+/// must not go out as the menu. Reads the headers only.
+async fn image_type(client: &reqwest::Client, url: &str) -> Result<String, String> {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("cannot fetch the image {url}: {}", e.without_url()))?;
+    if !response.status().is_success() {
+        return Err(format!(
+            "the image {url} answered HTTP {}",
+            response.status()
+        ));
+    }
+    Ok(response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("no Content-Type")
+        .to_ascii_lowercase())
 }
 
 fn missed(
