@@ -183,6 +183,18 @@ fn the_image_post_is_sent_as_a_feed_whose_image_is_the_truths_url() {
         "{feed}"
     );
 
+    // The ledger records it like any menu, and a second run does not send it again.
+    let history = common::json(&board.kbot(&["history", "--json"]));
+    let rows = history.as_array().expect("rows");
+    assert!(
+        rows.iter()
+            .any(|r| r["outcome"] == "menu" && r["status"] == "sent"),
+        "{history}"
+    );
+    let again = board.kbot(&["send-now", "lunch", "--date", "2026-10-02"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(board.fake.delivered_to("me").len(), 1, "sent once");
+
     let json = common::json(&board.kbot(&["scrape", "lunch", "--date", "2026-10-02", "--json"]));
     let source = &json["sources"][0];
     assert_eq!(source["outcome"], "menu", "{source}");
