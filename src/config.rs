@@ -1042,7 +1042,44 @@ impl Validator<'_> {
         t: &Table<'_>,
         span: Range<usize>,
     ) -> Option<Option<scrape::Mode>> {
-        let (kind, kind_span) = self.string(p, t, "kind")?;
+        const JSON_KEYS: [&str; 6] = [
+            "method",
+            "headers",
+            "form",
+            "body",
+            "filter",
+            "secret_query",
+        ];
+        const IMAGE_KEYS: [&str; 4] = ["image", "pdf", "post_link", "title"];
+        let kind = self.string(p, t, "kind");
+        let name = kind.as_ref().map_or("table", |(k, _)| k.as_str());
+        let foreign: Vec<(&str, &str)> = match name {
+            "json" => IMAGE_KEYS.iter().map(|k| (*k, "image")).collect(),
+            "image" => JSON_KEYS
+                .iter()
+                .chain(&["secret_headers"])
+                .map(|k| (*k, "json"))
+                .collect(),
+            _ => JSON_KEYS
+                .iter()
+                .chain(&["secret_headers"])
+                .map(|k| (*k, "json"))
+                .chain(IMAGE_KEYS.iter().map(|k| (*k, "image")))
+                .collect(),
+        };
+        for (key, belongs) in foreign {
+            if let Some(value) = get(t, key) {
+                self.problem(
+                    &join(p, key),
+                    value.span(),
+                    format!("{key} is for kind = \"{belongs}\" sources, not \"{name}\""),
+                    Some(&format!(
+                        "add kind = \"{belongs}\" to this [[source]], or remove {key}"
+                    )),
+                );
+            }
+        }
+        let (kind, kind_span) = kind?;
         match kind.as_str() {
             "table" => return None,
             "json" | "image" => {}

@@ -602,6 +602,12 @@ name = "c"
 kind = "image"
 url = "http://127.0.0.1:9/c"
 post_link = "a["
+
+[[source]]
+name = "d"
+url = "http://127.0.0.1:9/d"
+table = "table"
+filter = "."
 "#,
     );
     let output = env
@@ -619,6 +625,8 @@ post_link = "a["
         "source[1].form.bgnde",
         "source[2].post_link",
         "an image source needs `image` or `pdf`",
+        "source[3].filter",
+        "filter is for kind = \"json\" sources, not \"table\"",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
@@ -671,4 +679,22 @@ fn a_get_with_a_json_body_and_a_secret_header_reaches_the_api() {
     let text = all_output(&explained);
     assert!(text.contains("X-Dreamfactory-API-Key: ***"), "{text}");
     assert!(!text.contains(NEIS_KEY), "{text}");
+}
+
+#[test]
+fn a_request_the_endpoint_does_not_accept_is_a_fetch_failure_naming_the_status() {
+    // Hanbat's endpoint wants a POST with the week's Monday; a GET (as one repo does) is refused.
+    let server = MenuServer::start();
+    let env = TestEnv::new();
+    env.write_config(&hanbat_source(&server).replace("method = \"POST\"\n", ""));
+    let (report, output) = scrape_json(&env, "2025-11-26".parse().expect("date"), "lunch");
+    let source = &report["sources"][0];
+    assert_eq!(source["outcome"], "fetch_failed", "{source}");
+    assert!(
+        source["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("answered HTTP 400")),
+        "{source}"
+    );
+    assert_eq!(output.status.code(), Some(5));
 }
