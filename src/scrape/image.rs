@@ -94,7 +94,7 @@ pub fn stated_periods(title: &str, around: NaiveDate) -> Vec<(NaiveDate, NaiveDa
             let from = NaiveDate::from_ymd_opt(y1, c["m1"].parse().ok()?, c["d1"].parse().ok()?)?;
             let mut to = NaiveDate::from_ymd_opt(y2, c["m2"].parse().ok()?, c["d2"].parse().ok()?)?;
             if to < from && c.name("y2").is_none() {
-                to = to.with_year_plus_one()?;
+                to = next_year(to)?;
             }
             (from <= to && (to - from).num_days() <= 31).then_some((from, to))
         })
@@ -108,15 +108,10 @@ pub fn stated_periods(title: &str, around: NaiveDate) -> Vec<(NaiveDate, NaiveDa
     out
 }
 
-trait PlusYear: Sized {
-    fn with_year_plus_one(self) -> Option<Self>;
-}
-
-impl PlusYear for NaiveDate {
-    fn with_year_plus_one(self) -> Option<Self> {
-        use chrono::Datelike;
-        self.with_year(self.year() + 1)
-    }
+/// The same day a year later (a period written `12.28 ~ 01.01` ends in the next year).
+fn next_year(date: NaiveDate) -> Option<NaiveDate> {
+    use chrono::Datelike;
+    date.with_year(date.year() + 1)
 }
 
 fn css(selector: &str, date: NaiveDate, what: &str) -> Result<(String, Selector), Miss> {
