@@ -735,6 +735,19 @@ impl Validator<'_> {
                 "exclude",
                 "unlabeled",
                 "closed",
+                // kind = "json" / "image": see `source_kind` below.
+                "kind",
+                "method",
+                "headers",
+                "form",
+                "body",
+                "filter",
+                "secret_query",
+                "secret_headers",
+                "image",
+                "pdf",
+                "post_link",
+                "title",
             ],
         );
         let name = self.string(p, t, "name").map(|(s, _)| s);
@@ -766,9 +779,11 @@ impl Validator<'_> {
                 }
             },
         };
+        let special = self.source_kind(p, t, span.clone());
         let table = self.string(p, t, "table");
         let select = self.table(p, t, "select");
         let mode = match (table, select) {
+            _ if special.is_some() => special.flatten(),
             (Some(_), Some(_)) => {
                 self.problem(
                     p,
@@ -1183,6 +1198,269 @@ impl Validator<'_> {
             skip_holidays,
         }
     }
+}
+
+// ─── kind = "json" sources (issue 13) ───────────────────────────────────────────────────
+
+impl Validator<'_> {
+    /// `kind`: `None` for table/css sources (the default), else the mode of a json source
+    /// (`None` inside when it has problems). Table-mode keys on such a source are problems.
+    fn source_kind(
+        &mut self,
+        p: &str,
+        t: &Table<'_>,
+        span: Range<usize>,
+    ) -> Option<Option<scrape::Mode>> {
+        const JSON_KEYS: [&str; 6] = [
+            "method",
+            "headers",
+            "form",
+            "body",
+            "filter",
+            "secret_query",
+        ];
+        const IMAGE_KEYS: [&str; 4] = ["image", "pdf", "post_link", "title"];
+        let kind = self.string(p, t, "kind");
+        let name = kind.as_ref().map_or("table", |(k, _)| k.as_str());
+        let foreign: Vec<(&str, &str)> = match name {
+            "json" => IMAGE_KEYS.iter().map(|k| (*k, "image")).collect(),
+            "image" => JSON_KEYS
+                .iter()
+                .chain(&["secret_headers"])
+                .map(|k| (*k, "json"))
+                .collect(),
+            _ => JSON_KEYS
+                .iter()
+                .chain(&["secret_headers"])
+                .map(|k| (*k, "json"))
+                .chain(IMAGE_KEYS.iter().map(|k| (*k, "image")))
+                .collect(),
+        };
+        for (key, belongs) in foreign {
+            if let Some(value) = get(t, key) {
+                self.problem(
+                    &join(p, key),
+                    value.span(),
+                    format!("{key} is for kind = \"{belongs}\" sources, not \"{name}\""),
+                    Some(&format!(
+                        "add kind = \"{belongs}\" to this [[source]], or remove {key}"
+                    )),
+                );
+            }
+        }
+        let (kind, kind_span) = kind?;
+        match kind.as_str() {
+            "table" => return None,
+            "json" | "image" => {}
+            other => {
+                self.problem(
+                    &join(p, "kind"),
+                    kind_span,
+                    format!("{other:?} is not one of: table, json, image"),
+                    None,
+                );
+                return Some(None);
+            }
+        }
+        for key in ["table", "select"] {
+            if let Some(value) = get(t, key) {
+                self.problem(
+                    &join(p, key),
+                    value.span(),
+                    format!("{key} is for table sources, not kind = {kind:?}"),
+                    Some("json sources read with `filter`, image sources with `image`/`pdf`"),
+                );
+            }
+        }
+        if kind == "image" {
+            return Some(self.image_spec(p, t, span));
+        }
+        Some(self.json_spec(p, t, span))
+    }
+
+    fn image_spec(&mut self, p: &str, t: &Table<'_>, span: Range<usize>) -> Option<scrape::Mode> {
+        let mut selector = |key: &str| {
+            let (value, span) = self.string(p, t, key)?;
+            self.selector(&join(p, key), &value, span);
+            Some(value)
+        };
+        let spec = scrape::image::ImageSpec {
+            image: selector("image"),
+            pdf: selector("pdf"),
+            post_link: selector("post_link"),
+            title: selector("title"),
+        };
+        if spec.image.is_none() && spec.pdf.is_none() {
+            self.problem(
+                p,
+                span,
+                "an image source needs `image` or `pdf` (a CSS selector on the post)".into(),
+                Some("image = \".board_view .view_cont img\" (the image must be a public http(s) URL: Kakao fetches it)"),
+            );
+            return None;
+        }
+        Some(scrape::Mode::Image(spec))
+    }
+
+    fn json_spec(&mut self, p: &str, t: &Table<'_>, span: Range<usize>) -> Option<scrape::Mode> {
+        use scrape::json::{Body, JsonSpec, Method};
+        let method = self.choice(
+            p,
+            t,
+            "method",
+            &[("GET", Method::Get), ("POST", Method::Post)],
+            Method::Get,
+        );
+        let headers = self.template_pairs(p, t, "headers");
+        let form = get(t, "form").map(|_| self.template_pairs(p, t, "form"));
+        let body = self.string(p, t, "body");
+        let body = match (form, body) {
+            (Some(_), Some((_, span))) => {
+                self.problem(
+                    &join(p, "body"),
+                    span,
+                    "set either form or body, not both".into(),
+                    None,
+                );
+                None
+            }
+            (Some(fields), None) => Some(Body::Form(fields)),
+            (None, Some((raw, span))) => {
+                let sample = NaiveDate::from_ymd_opt(2026, 3, 4).expect("valid date");
+                if let Err(e) = scrape::json::expand_body(&raw, sample) {
+                    self.problem(&join(p, "body"), span, e.to_string(), None);
+                }
+                Some(Body::Raw(raw))
+            }
+            (None, None) => None,
+        };
+        let secret_query = self.env_names(p, t, "secret_query");
+        let secret_headers = self.env_names(p, t, "secret_headers");
+        let filter = match self.string(p, t, "filter") {
+            Some((filter, fspan)) => match scrape::json::check_filter(&filter) {
+                Ok(()) => Some(filter),
+                Err(err) => {
+                    let at = self.filter_offset(fspan.clone(), &filter, err.line, err.col);
+                    self.problem(
+                        &join(p, "filter"),
+                        at.map_or(fspan, |at| at..at),
+                        err.to_string(),
+                        Some("try the filter with `jq -n --arg date 2026-06-01 --arg meal lunch --argjson weekday 1 -f filter.jq`"),
+                    );
+                    None
+                }
+            },
+            None => {
+                self.problem(
+                    p,
+                    span,
+                    "a json source needs a jq `filter`".into(),
+                    Some("filter = '''…''' (see docs/json-and-image-sources.md)"),
+                );
+                None
+            }
+        };
+        Some(scrape::Mode::Json(JsonSpec {
+            method,
+            headers,
+            body,
+            secret_query,
+            secret_headers,
+            filter: filter?,
+        }))
+    }
+
+    /// Where (line, col) of a filter sits in the file, when the TOML string is literal
+    /// (`'…'` or `'''…'''`, no escapes to shift it); `None` for other strings.
+    fn filter_offset(
+        &self,
+        span: Range<usize>,
+        filter: &str,
+        line: usize,
+        col: usize,
+    ) -> Option<usize> {
+        let raw = self.text.get(span.clone())?;
+        let skip = if let Some(rest) = raw.strip_prefix("'''") {
+            3 + if rest.starts_with("\r\n") {
+                2
+            } else {
+                usize::from(rest.starts_with('\n'))
+            }
+        } else if raw.starts_with('\'') {
+            1
+        } else {
+            return None;
+        };
+        Some(span.start + skip + offset_of(filter, line, col))
+    }
+
+    /// A table of string templates (`headers`, `form`), placeholders checked.
+    fn template_pairs(&mut self, p: &str, t: &Table<'_>, key: &str) -> Vec<(String, String)> {
+        let prefix = join(p, key);
+        let Some(table) = self.table(p, t, key) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (name, _) in table.iter() {
+            let name = name.get_ref().to_string();
+            if let Some((value, span)) = self.string(&prefix, table, &name) {
+                self.template(&join(&prefix, &name), &value, span);
+                out.push((name, value));
+            }
+        }
+        out
+    }
+
+    /// A table of `name = "ENV_VAR"` secrets: the values are environment variable names.
+    fn env_names(&mut self, p: &str, t: &Table<'_>, key: &str) -> Vec<(String, String)> {
+        let prefix = join(p, key);
+        let Some(table) = self.table(p, t, key) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (name, _) in table.iter() {
+            let name = name.get_ref().to_string();
+            if let Some((var, span)) = self.string(&prefix, table, &name) {
+                let valid = !var.is_empty()
+                    && !var.starts_with(|c: char| c.is_ascii_digit())
+                    && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if valid {
+                    out.push((name, var));
+                } else {
+                    self.problem(
+                        &join(&prefix, &name),
+                        span,
+                        // Never echo it: it may be the secret itself.
+                        "the value is not an environment variable name".into(),
+                        Some("name the variable that holds the secret, e.g. KEY = \"NEIS_API_KEY\"; never the secret itself"),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    fn template(&mut self, key: &str, value: &str, span: Range<usize>) {
+        let sample = NaiveDate::from_ymd_opt(2026, 3, 4).expect("valid date");
+        if let Err(e) = scrape::expand(value, sample) {
+            self.problem(key, span, e.to_string(), None);
+        }
+    }
+}
+
+/// The byte offset of 1-based (line, col in characters) in `text`.
+fn offset_of(text: &str, line: usize, col: usize) -> usize {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let rest = &text[start.min(text.len())..];
+    start
+        + rest
+            .char_indices()
+            .nth(col.saturating_sub(1))
+            .map_or(rest.len(), |(i, _)| i)
 }
 
 fn get<'v, 'a>(table: &'v Table<'a>, key: &str) -> Option<&'v Value<'a>> {

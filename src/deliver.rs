@@ -587,7 +587,7 @@ fn run_outcome(run: &Run) -> &'static str {
     if run
         .reports
         .iter()
-        .any(|r| matches!(r.outcome, Outcome::Menu(_)))
+        .any(|r| matches!(r.outcome, Outcome::Menu(_) | Outcome::Media(_)))
     {
         "menu"
     } else {

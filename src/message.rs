@@ -17,6 +17,7 @@ use crate::config::{OnClosed, Template};
 use crate::highlight::Highlight;
 use crate::meal::Meal;
 use crate::noise;
+use crate::scrape::image::{Media, MediaKind};
 use crate::scrape::{Outcome, SourceReport};
 
 /// Kakao's text template shows at most this many characters (kakao-api.md §4.2).
@@ -127,7 +128,11 @@ pub fn render(date: NaiveDate, meal: Meal, reports: &[SourceReport], style: &Sty
     }
     let menu = Menu::build(reports, style);
     let mut problems: Vec<(&str, &Outcome)> = Vec::new();
+    let mut media = Vec::new();
     for report in reports {
+        if let Outcome::Media(found) = &report.outcome {
+            media.push(media_template(&title, &report.name, found, style));
+        }
         if matches!(
             report.outcome,
             Outcome::NotFound | Outcome::WrongDate | Outcome::FetchFailed
@@ -162,6 +167,10 @@ pub fn render(date: NaiveDate, meal: Meal, reports: &[SourceReport], style: &Sty
             template,
         }));
     }
+    parts.extend(media.into_iter().map(|template| Part {
+        audience: Audience::Everyone,
+        template,
+    }));
     if style.highlight.notify_me && !menu.favorites.is_empty() {
         parts.push(Part {
             audience: Audience::Me,
@@ -415,6 +424,44 @@ struct Section {
     lines: Vec<String>,
 }
 
+/// An image menu as a feed template (the image, a link to the post); a PDF as a text
+/// template whose button opens the PDF (kakao-api.md §4.2).
+pub fn media_template(title: &str, source: &str, media: &Media, style: &Style) -> Value {
+    let heading = format!("{title} [{source}]");
+    match media.kind {
+        MediaKind::Image => {
+            let post = json!({"web_url": media.post, "mobile_web_url": media.post});
+            let mut content = json!({
+                "title": heading,
+                "image_url": media.url,
+                "link": post,
+            });
+            if let Some(post_title) = &media.title {
+                content["description"] = json!(post_title);
+            }
+            json!({
+                "object_type": "feed",
+                "content": content,
+                "buttons": [{"title": style.button_title, "link": post}],
+            })
+        }
+        MediaKind::Pdf => {
+            let mut lines = vec![format!("[{source}] 식단표 (PDF)")];
+            lines.extend(media.title.clone());
+            let text = split_text(&heading, &lines, TEXT_LIMIT)
+                .into_iter()
+                .next()
+                .unwrap_or(heading);
+            json!({
+                "object_type": "text",
+                "text": text,
+                "link": {"web_url": media.url, "mobile_web_url": media.url},
+                "button_title": "PDF 보기",
+            })
+        }
+    }
+}
+
 /// The one message "me" gets about failed sources: Korean, what happened and what to run.
 /// Never a year: the page may not state one, and a guessed one would read as a fact.
 fn warning(title: &str, meal: Meal, problems: &[(&str, &Outcome)]) -> String {
@@ -427,7 +474,7 @@ fn warning(title: &str, meal: Meal, problems: &[(&str, &Outcome)]) -> String {
                 Outcome::NotFound => "메뉴를 찾지 못했습니다. 페이지가 바뀌었을 수 있습니다.",
                 Outcome::WrongDate => "페이지에 오늘 날짜의 메뉴가 없습니다.",
                 Outcome::FetchFailed => "페이지를 가져오지 못했습니다.",
-                Outcome::Menu(_) | Outcome::Closed { .. } => "",
+                Outcome::Menu(_) | Outcome::Closed { .. } | Outcome::Media(_) => "",
             };
             format!("{source}: {what}")
         })

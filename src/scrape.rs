@@ -6,7 +6,8 @@
 //! The pieces: `template` (`{date:FMT}`, `{weekday}`), `fetch` (http(s) through the one shared
 //! client with two retries on 5xx/network errors, or `file://`), `charset` (bytes → text),
 //! `dom` (lines, headings, stated weeks), `labels` (what text means), `grid` (table mode),
-//! `explain` (what it saw, for `--explain`).
+//! `explain` (what it saw, for `--explain`). Other source kinds, each behind one arm in
+//! [`scrape_with`]: `json` (a JSON endpoint and a jq filter) and `image` (a menu image or PDF).
 //!
 //! I/O only in [`scrape`] / [`fetch`] (network, `file://` reads); everything else is tested
 //! without disk, network or clock. It does not decide what to send (`message`/`deliver`) nor
@@ -17,6 +18,8 @@ mod dom;
 mod explain;
 mod fetch;
 mod grid;
+pub mod image;
+pub mod json;
 mod labels;
 mod template;
 
@@ -105,6 +108,10 @@ pub enum Mode {
         /// The selector of each meal's element(s); placeholders allowed.
         selectors: BTreeMap<Meal, String>,
     },
+    /// `kind = "json"`: a JSON endpoint read with a jq filter (see [`json`]).
+    Json(json::JsonSpec),
+    /// `kind = "image"`: a menu image or PDF in a board post, sent as it is (see [`image`]).
+    Image(image::ImageSpec),
 }
 
 /// The dishes of one corner or restaurant.
@@ -132,13 +139,15 @@ pub enum Outcome {
     WrongDate,
     /// The page could not be fetched.
     FetchFailed,
+    /// An image or PDF menu (image sources), sent as it is; `menu` in `--json` and the ledger.
+    Media(image::Media),
 }
 
 impl Outcome {
     /// The word used in `--json` and the ledger.
     pub fn as_str(&self) -> &'static str {
         match self {
-            Outcome::Menu(_) => "menu",
+            Outcome::Menu(_) | Outcome::Media(_) => "menu",
             Outcome::Closed { .. } => "closed",
             Outcome::NotFound => "not_found",
             Outcome::WrongDate => "wrong_date",
@@ -182,6 +191,8 @@ impl Serialize for SourceReport {
             outcome: &'static str,
             groups: &'a [Group],
             detail: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            media: Option<&'a image::Media>,
         }
         let groups = match &self.outcome {
             Outcome::Menu(groups) => groups.as_slice(),
@@ -193,6 +204,10 @@ impl Serialize for SourceReport {
             outcome: self.outcome.as_str(),
             groups,
             detail: self.detail.as_deref(),
+            media: match &self.outcome {
+                Outcome::Media(media) => Some(media),
+                _ => None,
+            },
         }
         .serialize(serializer)
     }
@@ -204,6 +219,10 @@ pub fn parse(html: &str, rule: &Rule, date: NaiveDate, meal: Meal) -> Parsed {
     match &rule.mode {
         Mode::Table { selector } => parse_tables(&doc, selector, rule, date, meal),
         Mode::Css { selectors } => parse_css(&doc, selectors, rule, date, meal),
+        Mode::Json(_) | Mode::Image(_) => not_found(
+            "json and image sources are read by `scrape`, not from one page".into(),
+            Explain::default(),
+        ),
     }
 }
 
@@ -463,6 +482,11 @@ pub async fn scrape_with(
     meal: Meal,
     retry: &Retry,
 ) -> SourceReport {
+    match &source.rule.mode {
+        Mode::Json(spec) => return json::scrape(client, source, spec, date, meal, retry).await,
+        Mode::Image(spec) => return image::scrape(client, source, spec, date, meal, retry).await,
+        Mode::Table { .. } | Mode::Css { .. } => {}
+    }
     let failed = |url: String, err: FetchError| SourceReport {
         name: source.name.clone(),
         url,

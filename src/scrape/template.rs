@@ -1,5 +1,6 @@
-//! URL and selector templates: `{date:FMT}` (strftime, date fields), `{date}` and `{weekday}`
-//! (1..7, Monday = 1), with `{{`/`}}` for literal braces; and checking a configured selector.
+//! URL and selector templates: `{date:FMT}` (strftime, date fields), `{week_start:FMT}` (the
+//! Monday of that week), `{date}` and `{weekday}` (1..7, Monday = 1), with `{{`/`}}` for literal
+//! braces; and checking a configured selector.
 //!
 //! Pure: no I/O. Used by `parse` (selectors), `scrape` (URLs) and `config` (validation).
 
@@ -19,7 +20,7 @@ pub enum TemplateError {
     Unclosed { template: String },
     /// A placeholder other than `{date:FMT}`, `{date}` or `{weekday}`.
     #[error(
-        "unknown placeholder `{{{placeholder}}}` in {template:?}: expected {{date:FMT}} or {{weekday}}"
+        "unknown placeholder `{{{placeholder}}}` in {template:?}: expected {{date:FMT}}, {{week_start:FMT}} or {{weekday}}"
     )]
     UnknownPlaceholder {
         placeholder: String,
@@ -74,8 +75,15 @@ pub fn expand(template: &str, date: NaiveDate) -> Result<String, TemplateError> 
             "date" => {
                 let _ = write!(out, "{}", date.format("%Y-%m-%d"));
             }
+            "week_start" => {
+                let _ = write!(out, "{}", week_start(date).format("%Y-%m-%d"));
+            }
             other => match other.strip_prefix("date:") {
                 Some(format) => format_date(&mut out, date, format, template)?,
+                None if other.starts_with("week_start:") => {
+                    let format = &other["week_start:".len()..];
+                    format_date(&mut out, week_start(date), format, template)?
+                }
                 None => {
                     return Err(TemplateError::UnknownPlaceholder {
                         placeholder: inner.to_string(),
@@ -88,6 +96,11 @@ pub fn expand(template: &str, date: NaiveDate) -> Result<String, TemplateError> 
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The Monday of `date`'s week: `{week_start:FMT}`, for endpoints that take the week.
+fn week_start(date: NaiveDate) -> NaiveDate {
+    date - chrono::Days::new(u64::from(date.weekday().num_days_from_monday()))
 }
 
 fn format_date(
@@ -145,6 +158,18 @@ mod tests {
             expand("{date}/{{raw}}", date).as_deref(),
             Ok("2023-04-12/{raw}")
         );
+    }
+
+    #[test]
+    fn week_start_is_the_monday_of_the_target_week() {
+        // Wednesday and Sunday of the week of Monday 2025-11-24.
+        for date in [d(2025, 11, 26), d(2025, 11, 30), d(2025, 11, 24)] {
+            assert_eq!(
+                expand("bgnde={week_start:%Y-%m-%d}&w={week_start}", date).as_deref(),
+                Ok("bgnde=2025-11-24&w=2025-11-24")
+            );
+        }
+        assert!(expand("{week_start:%H}", d(2025, 11, 26)).is_err());
     }
 
     #[test]

@@ -468,6 +468,19 @@ pub fn validate_template(raw: Option<&str>, long_text: LongText) -> Result<Value
             if !is_object("content") {
                 return Err(template_error("content is required"));
             }
+            // kakao-api.md §4.1: content needs its link; Kakao fetches image_url itself.
+            let content = &object["content"];
+            if !content.get("link").is_some_and(Value::is_object) {
+                return Err(template_error("content.link is required"));
+            }
+            if let Some(image) = content.get("image_url") {
+                let fetchable = image
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("http://") || u.starts_with("https://"));
+                if !fetchable {
+                    return Err(template_error("content.image_url must be an http(s) URL"));
+                }
+            }
         }
         other => {
             return Err(template_error(format!(
