@@ -544,9 +544,13 @@ fn a_filter_that_raises_is_a_problem_for_its_source_and_the_others_are_still_sen
         "the good source was sent: {sent:?}"
     );
     assert!(
+        text.contains("menu API changed: no .menus"),
+        "the terminal names the filter's message: {text}"
+    );
+    assert!(
         sent.iter()
-            .any(|t| t.contains("고장") && t.contains("menu API changed: no .menus")),
-        "the problem names the source and the filter's message: {sent:?}"
+            .any(|t| t.contains("고장") && t.contains("kbot scrape 점심 --explain")),
+        "the warning to me names the source and how to see the filter's message: {sent:?}"
     );
     assert_eq!(fake.count(MEMO_PATH), sent.len());
 }
