@@ -5,7 +5,7 @@
 //! them and picks the exit code. Reading the clock and the environment happens here, once,
 //! and is passed down.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -111,6 +111,12 @@ pub enum Command {
     },
     /// Print the man page (roff)
     Man,
+    /// Check everything kbot needs, one line each with the fix; exit 0 when all is well
+    Doctor {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Which run: the meal and the date.
@@ -291,6 +297,7 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
             account::friends(&env.account(&config)?, json, &mut out).await
         }
         Command::History { limit, json } => history(limit, json, &env, &mut out),
+        Command::Doctor { json } => doctor(json, &env, &mut out).await,
         Command::Daemon => {
             let config = env.load_config()?;
             crate::daemon::run(&config, &env.paths, env.clock.clone(), &*env.var).await
@@ -701,15 +708,7 @@ fn service(
         .map_err(|e| PathIo::new("cannot resolve", &env.paths.config, e))?;
     let data_dir = std::path::absolute(&env.paths.data_dir)
         .map_err(|e| PathIo::new("cannot resolve", &env.paths.data_dir, e))?;
-    let home = (env.var)("HOME")
-        .or_else(|| (env.var)("USERPROFILE"))
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let xdg = (env.var)("XDG_CONFIG_HOME");
-    let dirs = service::Dirs {
-        config_home: service::config_home(xdg.as_deref().map(std::ffi::OsStr::new), &home),
-        data_dir: env.paths.data_dir.clone(),
-    };
+    let dirs = service_dirs(env);
     match action {
         ServiceAction::Print => {
             let text = match kind {
@@ -743,6 +742,63 @@ fn service(
             };
             write_out(out, &text)
         }
+    }
+}
+
+/// Where `kbot service` keeps the service definition: from HOME and XDG_CONFIG_HOME.
+fn service_dirs(env: &Env) -> crate::service::Dirs {
+    let home = (env.var)("HOME")
+        .or_else(|| (env.var)("USERPROFILE"))
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let xdg = (env.var)("XDG_CONFIG_HOME");
+    crate::service::Dirs {
+        config_home: crate::service::config_home(xdg.as_deref().map(std::ffi::OsStr::new), &home),
+        data_dir: env.paths.data_dir.clone(),
+    }
+}
+
+/// `kbot doctor [--json]`: the diagnosis, then exit 0 only when every check that matters
+/// passed (otherwise the exit code of the first failed check; see `doctor`).
+async fn doctor(json: bool, env: &Env, out: &mut impl Write) -> Result<()> {
+    use crate::service::{self, Kind};
+    let dirs = service_dirs(env);
+    let service_file = match Kind::native() {
+        Kind::Systemd => service::unit_path(&dirs.config_home),
+        Kind::Windows => service::task_path(&dirs.data_dir),
+    };
+    let inputs = crate::doctor::Inputs {
+        paths: &env.paths,
+        clock: env.clock.clone(),
+        var: &*env.var,
+        service_file,
+    };
+    let diagnosis = crate::doctor::diagnose(&inputs).await;
+    if json {
+        let value = json!({
+            "ok": diagnosis.is_ok(),
+            "exit": diagnosis.exit() as u8,
+            "checks": diagnosis.checks,
+        });
+        write_out(out, &format!("{}\n", pretty(&value)))?;
+    } else {
+        let paint = crate::view::Paint::new(std::io::stdout().is_terminal(), &*env.var);
+        write_out(out, &crate::view::doctor(&diagnosis, paint))?;
+    }
+    match diagnosis.exit() {
+        crate::Exit::Success => Ok(()),
+        exit => Err(Silent(exit).into()),
+    }
+}
+
+/// Ends a command with an exit code after it has printed its own account of why.
+#[derive(Debug, thiserror::Error)]
+#[error("")]
+pub struct Silent(pub crate::Exit);
+
+impl crate::Report for Silent {
+    fn exit(&self) -> crate::Exit {
+        self.0
     }
 }
 

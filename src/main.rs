@@ -29,6 +29,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(cli::run(cli, env)) {
         Ok(()) => ExitCode::SUCCESS,
+        // A command that printed its own account (doctor) only sets the exit code.
+        Err(err) if err.downcast_ref::<cli::Silent>().is_some() => err.exit().into(),
         Err(err) => {
             eprintln!("kbot: error: {err}");
             if let Some(hint) = err.hint() {

@@ -242,6 +242,81 @@ pub fn history(rows: &[HistoryRow]) -> String {
     text
 }
 
+/// `kbot doctor` for people: one line per check, ✓ / ✗ / ! and what was found, the fix
+/// indented under it, and a last line that sums up. Pure.
+pub fn doctor(diagnosis: &crate::doctor::Diagnosis, paint: Paint) -> String {
+    use crate::doctor::Mark;
+    let mut text = String::new();
+    for check in &diagnosis.checks {
+        let mark = match check.mark {
+            Mark::Ok => paint.green("✓"),
+            Mark::Fail => paint.red("✗"),
+            Mark::Warn => paint.yellow("!"),
+        };
+        text.push_str(&format!("{mark} {}\n", check.message));
+        if let (true, Some(fix)) = (check.mark != Mark::Ok, &check.fix) {
+            text.push_str(&format!("    fix: {fix}\n"));
+        }
+    }
+    let failed = diagnosis
+        .checks
+        .iter()
+        .filter(|c| c.mark == Mark::Fail)
+        .count();
+    if failed == 0 {
+        text.push_str("kbot is ready\n");
+    } else {
+        text.push_str(&format!(
+            "{failed} problem{} (exit {})\n",
+            if failed == 1 { "" } else { "s" },
+            diagnosis.exit() as u8
+        ));
+    }
+    text
+}
+
+/// Colour for a terminal that wants it: off when stdout is not a terminal, when
+/// `NO_COLOR` is set (<https://no-color.org>), or for `TERM=dumb`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Paint {
+    /// Whether to write ANSI colour codes.
+    pub on: bool,
+}
+
+impl Paint {
+    /// Colour decided from whether the stream is a terminal and the environment.
+    pub fn new(is_terminal: bool, var: &dyn Fn(&str) -> Option<String>) -> Paint {
+        let no_color = var("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let dumb = var("TERM").is_some_and(|t| t == "dumb");
+        Paint {
+            on: is_terminal && !no_color && !dumb,
+        }
+    }
+
+    fn wrap(self, code: &str, text: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// Success: sent, ✓.
+    pub fn green(self, text: &str) -> String {
+        self.wrap("32", text)
+    }
+
+    /// Failure: failed, ✗, error.
+    pub fn red(self, text: &str) -> String {
+        self.wrap("31", text)
+    }
+
+    /// Caution: warnings, unknown.
+    pub fn yellow(self, text: &str) -> String {
+        self.wrap("33", text)
+    }
+}
+
 /// `#1`, `#1-3`, `#1,3,5-7`: the parts a history line covers.
 fn part_ranges(parts: &[u32]) -> String {
     let mut sorted = parts.to_vec();
