@@ -87,6 +87,26 @@ fn links(text: &str) -> Vec<String> {
     re.captures_iter(&prose).map(|c| c[1].to_string()).collect()
 }
 
+/// Pages other engineers write on their own branches. Until the lead merges them (and
+/// deletes docs/handover-from-old-readme.md, which holds the old README's text for them),
+/// a link to one of these that does not exist yet is tolerated; afterwards it is broken.
+const WRITTEN_ON_OTHER_BRANCHES: [&str; 5] = [
+    "sources.md",
+    "delivery.md",
+    "service.md",
+    "security.md",
+    "messages.md",
+];
+
+fn is_pending_merge(file: &Path) -> bool {
+    root().join("docs/handover-from-old-readme.md").exists()
+        && file.parent() == Some(root().join("docs").as_path())
+        && file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| WRITTEN_ON_OTHER_BRANCHES.contains(&n))
+}
+
 fn broken_links_of(page: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(page).unwrap();
     let mut broken = Vec::new();
@@ -103,6 +123,11 @@ fn broken_links_of(page: &Path) -> Vec<String> {
         } else {
             page.parent().unwrap().join(file)
         };
+        let file_path = std::path::absolute(&file_path).unwrap();
+        let file_path = normalize(&file_path);
+        if !file_path.exists() && is_pending_merge(&file_path) {
+            continue;
+        }
         if !file_path.exists() {
             broken.push(format!("{target} (no such file)"));
             continue;
@@ -116,6 +141,21 @@ fn broken_links_of(page: &Path) -> Vec<String> {
         }
     }
     broken
+}
+
+/// `a/docs/../README.md` → `a/README.md` (without touching the disk).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[test]
