@@ -124,9 +124,9 @@ pub enum Command {
 pub struct RunArgs {
     /// breakfast, lunch or dinner (아침, 점심, 저녁) [default: the next meal on the schedule]
     pub meal: Option<Meal>,
-    /// The date, YYYY-MM-DD [default: today in the configured time zone]
-    #[arg(long, value_parser = parse_date)]
-    pub date: Option<NaiveDate>,
+    /// The date: YYYY-MM-DD, today, tomorrow, a weekday (mon, 월) or M/D [default: today, or the next slot's day]
+    #[arg(long, value_parser = crate::terminal::parse_date)]
+    pub date: Option<crate::terminal::DateArg>,
     /// Machine-readable output
     #[arg(long)]
     pub json: bool,
@@ -201,10 +201,6 @@ pub enum ConfigCommand {
     Path,
 }
 
-fn parse_date(s: &str) -> std::result::Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| format!("{e} (expected YYYY-MM-DD)"))
-}
-
 /// Reads an environment variable.
 pub type Vars = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
@@ -216,6 +212,8 @@ pub struct Env {
     pub clock: Arc<dyn Clock>,
     /// Environment variables (a function, so tests can pass their own).
     pub var: Vars,
+    /// Show a progress line on stderr while something slow runs (a terminal, no -q).
+    pub progress: bool,
 }
 
 impl std::fmt::Debug for Env {
@@ -235,6 +233,7 @@ impl Env {
             paths: Paths::resolve(cli.config.as_deref(), cli.data_dir.as_deref(), var),
             clock: Arc::new(SystemClock),
             var: Box::new(var),
+            progress: std::io::stderr().is_terminal() && !cli.quiet,
         }
     }
 
@@ -253,15 +252,12 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
     match cli.command {
         Command::Config(cmd) => config_command(cmd, &env, &mut out),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "kbot", &mut out);
-            Ok(())
+            // Into a buffer first: clap_complete panics on a failed write (a closed pipe).
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "kbot", &mut buf);
+            write_bytes(&mut out, &buf)
         }
-        Command::Man => {
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut out)
-                .map_err(|e| PathIo::new("cannot write", "<stdout>", e))?;
-            Ok(())
-        }
+        Command::Man => write_bytes(&mut out, &crate::view::man_page(Cli::command())),
         Command::Scrape(args) => scrape(args, &env, &mut out).await,
         Command::Preview(args) => preview(args, &env, &mut out).await,
         Command::SendNow(args) if args.dry_run => dry_run(args, &env, &mut out).await,
@@ -294,7 +290,13 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
         }
         Command::Friends { json } => {
             let config = env.load_config()?;
-            account::friends(&env.account(&config)?, json, &mut out).await
+            let account = env.account(&config)?;
+            crate::terminal::with_progress(
+                env.progress,
+                "asking Kakao for the friends",
+                account::friends(&account, json, &mut out),
+            )
+            .await
         }
         Command::History { limit, json } => history(limit, json, &env, &mut out),
         Command::Doctor { json } => doctor(json, &env, &mut out).await,
@@ -311,7 +313,12 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
 }
 
 fn write_out(out: &mut impl Write, text: &str) -> Result<()> {
-    out.write_all(text.as_bytes())
+    write_bytes(out, text.as_bytes())
+}
+
+/// Write and flush; a closed pipe comes back as an error `main` recognises and ends quietly.
+fn write_bytes(out: &mut impl Write, bytes: &[u8]) -> Result<()> {
+    out.write_all(bytes)
         .and_then(|()| out.flush())
         .map_err(|e| PathIo::new("cannot write", "<stdout>", e))?;
     Ok(())
@@ -362,7 +369,14 @@ fn pick(args: &RunArgs, config: &Config, now: DateTime<Utc>) -> Result<(NaiveDat
             hint: Some("name one: kbot send-now lunch".into()),
         })?,
     };
-    Ok((args.date.unwrap_or(date), meal))
+    let date = match args.date {
+        None => date,
+        Some(arg) => arg.on(today).map_err(|message| Usage {
+            message: format!("--date: {message}"),
+            hint: Some("--date YYYY-MM-DD".into()),
+        })?,
+    };
+    Ok((date, meal))
 }
 
 /// The local date and meal of the first scheduled slot after `now`.
@@ -377,7 +391,12 @@ async fn prepare(args: &RunArgs, env: &Env) -> Result<(Config, Run)> {
     let config = config::load(&env.paths.config)?;
     let (date, meal) = pick(args, &config, env.clock.now())?;
     let client = http::client(http::Timeouts::default());
-    let run = deliver::prepare(&config, &client, date, meal).await;
+    let run = crate::terminal::with_progress(
+        env.progress,
+        "reading the menu",
+        deliver::prepare(&config, &client, date, meal),
+    )
+    .await;
     Ok((config, run))
 }
 
@@ -608,13 +627,23 @@ fn print_parts(
 
 async fn preview(args: RunArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     let (config, run) = prepare(&args, env).await?;
-    let shown = Shown::find(&config, env, &run, To::All).await;
+    let shown = crate::terminal::with_progress(
+        env.progress,
+        "asking Kakao for the friends",
+        Shown::find(&config, env, &run, To::All),
+    )
+    .await;
     print_parts(&run, &config, &shown, To::All, args.json, out)
 }
 
 async fn dry_run(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     let (config, run) = prepare(&args.run, env).await?;
-    let shown = Shown::find(&config, env, &run, args.to).await;
+    let shown = crate::terminal::with_progress(
+        env.progress,
+        "asking Kakao for the friends",
+        Shown::find(&config, env, &run, args.to),
+    )
+    .await;
     print_parts(&run, &config, &shown, args.to, args.run.json, out)?;
     fail_on_scrape_errors(&run)
 }
@@ -635,7 +664,12 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         to: args.to,
         force: args.force,
     };
-    let summary = pipeline.execute(&mut ledger, date, meal, options).await?;
+    let summary = crate::terminal::with_progress(
+        env.progress,
+        "reading the menu and sending",
+        pipeline.execute(&mut ledger, date, meal, options),
+    )
+    .await?;
     if args.run.json {
         let value = json!({
             "date": date.to_string(),
@@ -646,7 +680,11 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         });
         write_out(out, &format!("{}\n", pretty(&value)))?;
     } else {
-        write_out(out, &crate::view::summary(&summary))?;
+        let paint = crate::view::Paint::new(std::io::stdout().is_terminal(), &*env.var);
+        write_out(
+            out,
+            &crate::view::paint_outcomes(&crate::view::summary(&summary), paint),
+        )?;
     }
     if summary.has_failures() {
         return Err(deliver::DeliveryFailed {
@@ -679,7 +717,8 @@ fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<
     if rows.is_empty() {
         return write_out(out, "no runs yet\n");
     }
-    let mut text = crate::view::history(&rows);
+    let paint = crate::view::Paint::new(std::io::stdout().is_terminal(), &*env.var);
+    let mut text = crate::view::paint_outcomes(&crate::view::history(&rows), paint);
     if rows.len() == limit {
         text.push_str(&format!(
             "(the newest {limit} entries; kbot history --limit {} shows more)\n",
@@ -773,7 +812,9 @@ async fn doctor(json: bool, env: &Env, out: &mut impl Write) -> Result<()> {
         var: &*env.var,
         service_file,
     };
-    let diagnosis = crate::doctor::diagnose(&inputs).await;
+    let diagnosis =
+        crate::terminal::with_progress(env.progress, "checking", crate::doctor::diagnose(&inputs))
+            .await;
     if json {
         let value = json!({
             "ok": diagnosis.is_ok(),
@@ -822,7 +863,8 @@ mod tests {
             panic!("parsed as {:?}", cli.command)
         };
         assert_eq!(args.run.meal, Some(Meal::Lunch));
-        assert_eq!(args.run.date, NaiveDate::from_ymd_opt(2023, 4, 10));
+        let date = NaiveDate::from_ymd_opt(2023, 4, 10).unwrap();
+        assert_eq!(args.run.date, Some(crate::terminal::DateArg::Exact(date)));
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod scrape;
 pub mod secrets;
 pub mod service;
 pub mod session;
+pub mod terminal;
 pub mod view;
 
 pub use error::{Error, Exit, Report};

@@ -441,3 +441,98 @@ fn completions_and_the_man_page_are_generated() {
         .success()
         .stdout(predicate::str::contains(".TH kbot"));
 }
+
+/// `kbot ARGS | head -1` under bash's pipefail: kbot's own exit status and stderr.
+fn piped_into(args: &str, reader: &str) -> std::process::Output {
+    let env = TestEnv::new();
+    let kbot = env!("CARGO_BIN_EXE_kbot");
+    std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -o pipefail; {kbot:?} {args} | {reader}"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.dir.path())
+        .env("KBOT_CONFIG", env.config_path())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn completions_and_man_piped_into_head_exit_0_without_a_word_on_stderr() {
+    for args in ["completions bash", "man"] {
+        let out = piped_into(args, "head -1");
+        assert_eq!(out.status.code(), Some(0), "{args}: {out:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+        // A reader that closes the pipe before kbot writes a byte.
+        let out = piped_into(args, "{ exec 0<&-; }");
+        assert_eq!(out.status.code(), Some(0), "{args}: {out:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_man_page_is_one_page_with_files_environment_exit_status_and_examples() {
+    let env = TestEnv::new();
+    let out = env.kbot().arg("man").output().unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8(out.stdout).unwrap();
+    for section in [
+        ".SH COMMANDS",
+        ".SH FILES",
+        ".SH ENVIRONMENT",
+        ".SH \"EXIT STATUS\"",
+        ".SH EXAMPLES",
+    ] {
+        assert!(page.contains(section), "{section} missing");
+    }
+    assert!(page.contains("kbot send\\-now"), "commands are listed");
+    // No pointers to per-command pages that are not generated.
+    assert!(!page.contains("kbot-scrape(1)") && !page.contains("kbot\\-scrape(1)"));
+    assert!(!page.contains("(1)"), "a reference to another page: {page}");
+}
+
+#[test]
+fn date_accepts_weekday_names_and_month_slash_day() {
+    let env = TestEnv::new();
+    let page = pages_dir().join("jbnu-jinsuwon-2023-04-10.html");
+    env.write_config(&source_block("진수원", &page, "table.tblType03", ""));
+    // 4/10 is this year's, not 2023's: the page's week is another, so wrong_date.
+    let out = env
+        .kbot()
+        .args(["scrape", "lunch", "--date", "4/10", "--json"])
+        .output()
+        .unwrap();
+    let value = json(&out);
+    assert!(
+        value["date"].as_str().unwrap().ends_with("-04-10"),
+        "{value}"
+    );
+    for word in ["today", "tomorrow", "mon", "월", "금요일"] {
+        let out = env
+            .kbot()
+            .args(["scrape", "lunch", "--date", word, "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.code() == Some(0) || out.status.code() == Some(5),
+            "{word}: {out:?}"
+        );
+        assert!(json(&out)["date"].is_string(), "{word}");
+    }
+    env.kbot()
+        .args(["scrape", "lunch", "--date", "someday"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "expected YYYY-MM-DD, today, tomorrow, a weekday (mon, 월) or M/D",
+        ));
+}
