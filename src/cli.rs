@@ -81,8 +81,8 @@ pub enum Command {
     },
     /// Past runs and per-recipient outcomes from the ledger
     History {
-        /// How many rows, newest first
-        #[arg(long, default_value_t = 30)]
+        /// How many meals (slots), newest first
+        #[arg(long, default_value_t = 10)]
         limit: usize,
         /// Machine-readable output
         #[arg(long)]
@@ -698,13 +698,47 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
     Ok(())
 }
 
+/// The rows of the newest `limit` slots (rows come newest first), and whether older
+/// slots were left out.
+fn slots(
+    rows: Vec<crate::ledger::HistoryRow>,
+    limit: usize,
+) -> (Vec<crate::ledger::HistoryRow>, bool) {
+    let mut seen: Vec<(NaiveDate, Meal)> = Vec::new();
+    let mut kept = Vec::new();
+    let mut more = false;
+    for row in rows {
+        let slot = (row.date, row.meal);
+        if !seen.contains(&slot) {
+            if seen.len() == limit {
+                more = true;
+                continue;
+            }
+            seen.push(slot);
+        }
+        if seen.contains(&slot) {
+            kept.push(row);
+        }
+    }
+    (kept, more)
+}
+
+/// The configured zone for showing times; UTC when the config cannot be read (history
+/// works without a valid config).
+fn config_timezone(env: &Env) -> chrono_tz::Tz {
+    config::load(&env.paths.config).map_or(chrono_tz::UTC, |c| c.timezone)
+}
+
 fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<()> {
     let path = crate::daemon::ledger_path(&env.paths.data_dir);
     let rows = if path.exists() {
-        Ledger::open(&path)?.history(limit)?
+        // --limit counts slots (a meal on a day), not rows: a slot is shown whole, so its
+        // heading counts every recipient.
+        slots(Ledger::open(&path)?.history(usize::MAX)?, limit)
     } else {
-        Vec::new()
+        (Vec::new(), false)
     };
+    let (rows, more) = rows;
     if json {
         return write_out(
             out,
@@ -718,10 +752,12 @@ fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<
         return write_out(out, "no runs yet\n");
     }
     let paint = crate::view::Paint::new(std::io::stdout().is_terminal(), &*env.var);
-    let mut text = crate::view::paint_outcomes(&crate::view::history(&rows), paint);
-    if rows.len() == limit {
+    let timezone = config_timezone(env);
+    let mut text = crate::view::paint_outcomes(&crate::view::history_in(&rows, timezone), paint);
+    if more {
         text.push_str(&format!(
-            "(the newest {limit} entries; kbot history --limit {} shows more)\n",
+            "(the newest {limit} meal{}; kbot history --limit {} shows more)\n",
+            if limit == 1 { "" } else { "s" },
             limit.saturating_mul(4)
         ));
     }

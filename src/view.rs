@@ -105,6 +105,12 @@ pub fn summary(summary: &deliver::Summary) -> String {
 /// with the parts it covers and Kakao's code. Columns line up by display width (Hangul
 /// takes two columns). Pure.
 pub fn history(rows: &[HistoryRow]) -> String {
+    history_in(rows, chrono_tz::UTC)
+}
+
+/// [`history`] with each slot's send time (its last `sent` row) shown in `tz`:
+/// `sent 11:30`, or `sent 04-11 09:02` when it went out on another day than the menu's.
+pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
     use crate::ledger::Status;
     // Slots in the order met (newest first); inside a slot, rows oldest first = send order.
     let mut slots: Vec<(NaiveDate, Meal, Vec<&crate::ledger::HistoryRow>)> = Vec::new();
@@ -198,9 +204,23 @@ pub fn history(rows: &[HistoryRow]) -> String {
             })
             .collect();
             let outcome = slot.iter().find_map(|r| r.outcome.as_deref());
+            let sent_at = slot
+                .iter()
+                .filter(|r| r.status == Some(Status::Sent))
+                .map(|r| r.updated_at)
+                .max()
+                .map(|at| {
+                    let local = at.with_timezone(&tz);
+                    if local.date_naive() == *date {
+                        format!("sent {} · ", local.format("%H:%M"))
+                    } else {
+                        format!("sent {} · ", local.format("%m-%d %H:%M"))
+                    }
+                });
             heading.push_str(&format!(
-                " {}{} recipient{}: {}",
+                " {}{}{} recipient{}: {}",
                 outcome.map(|o| format!("{o} · ")).unwrap_or_default(),
+                sent_at.unwrap_or_default(),
                 worst.len(),
                 if worst.len() == 1 { "" } else { "s" },
                 counts.join(", ")
@@ -505,6 +525,57 @@ pub fn paint_outcomes(text: &str, paint: Paint) -> String {
     out
 }
 
+/// `status`'s daemon line: `daemon: running (pid 4242, since 2026-11-30 08:00 KST)` or
+/// `daemon: not running (kbot service install, or kbot daemon)`. Pure.
+pub fn daemon_line(holder: Option<&crate::schedule::Holder>, tz: chrono_tz::Tz) -> String {
+    match holder {
+        Some(h) => format!(
+            "daemon: running{}\n",
+            match (h.pid, h.since) {
+                (Some(pid), Some(since)) =>
+                    format!(" (pid {pid}, since {})", local_time(since, tz)),
+                (Some(pid), None) => format!(" (pid {pid})"),
+                (None, Some(since)) => format!(" (since {})", local_time(since, tz)),
+                (None, None) => String::new(),
+            }
+        ),
+        None => "daemon: not running (kbot service install, or kbot daemon)\n".to_string(),
+    }
+}
+
+/// `status --json`'s `daemon`: `{"running", "pid", "since"}`.
+pub fn daemon_json(holder: Option<&crate::schedule::Holder>) -> serde_json::Value {
+    serde_json::json!({
+        "running": holder.is_some(),
+        "pid": holder.and_then(|h| h.pid),
+        "since": holder.and_then(|h| h.since).map(|t| {
+            chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        }),
+    })
+}
+
+/// `, sent 11:30` — when a finished run ended, for `status`'s `ran:` lines. Pure.
+pub fn finished_at(run: &crate::ledger::Run, tz: chrono_tz::Tz) -> String {
+    match (run.finished_at, run.outcome.as_deref()) {
+        (Some(at), Some("menu" | "closed")) => format!(
+            " · sent {}",
+            at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")
+        ),
+        (Some(at), _) => format!(
+            " · at {}",
+            at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")
+        ),
+        (None, _) => String::new(),
+    }
+}
+
+fn local_time(t: std::time::SystemTime, tz: chrono_tz::Tz) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t)
+        .with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
 /// `#1`, `#1-3`, `#1,3,5-7`: the parts a history line covers.
 fn part_ranges(parts: &[u32]) -> String {
     let mut sorted = parts.to_vec();
@@ -575,7 +646,7 @@ mod tests {
         ];
         assert_eq!(
             history(&rows),
-            "2026-09-28 lunch     menu · 2 recipients: 1 sent, 1 failed\n\
+            "2026-09-28 lunch     menu · sent 02:30 · 2 recipients: 1 sent, 1 failed\n\
              \x20 failed   이서연 (fuuid-a)  #4     [-532] daily message limit per sender has been exceeded.\n\
              \x20 sent     me                #1-4\n\
              \x20 sent     이서연 (fuuid-a)  #1-3\n"
