@@ -811,11 +811,7 @@ fn service(
         }
         ServiceAction::Uninstall => {
             let removed = service::uninstall(kind, &dirs)?;
-            let text = match &removed.removed {
-                Some(path) => format!("removed {}\nnext: {}\n", path.display(), removed.command),
-                None => format!("nothing installed\nnext: {}\n", removed.command),
-            };
-            write_out(out, &text)
+            write_out(out, &crate::view::uninstalled(&removed, kind))
         }
     }
 }

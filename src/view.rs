@@ -576,6 +576,23 @@ fn local_time(t: std::time::SystemTime, tz: chrono_tz::Tz) -> String {
         .to_string()
 }
 
+/// `kbot service uninstall`: what was removed and the commands that stop the service; for
+/// systemd also `systemctl --user disable --now kbot`, which stops it and drops its enable
+/// link in one go. Pure.
+pub fn uninstalled(removed: &crate::service::Uninstalled, kind: crate::service::Kind) -> String {
+    let mut text = match &removed.removed {
+        Some(path) => format!("removed {}\nnext: {}\n", path.display(), removed.command),
+        None => format!("nothing installed\nnext: {}\n", removed.command),
+    };
+    let disable = "systemctl --user disable --now kbot";
+    if kind == crate::service::Kind::Systemd && !removed.command.contains(disable) {
+        text.push_str(&format!(
+            "or:   {disable}   (stops it and removes its enable link, if systemd still knows it)\n"
+        ));
+    }
+    text
+}
+
 /// `#1`, `#1-3`, `#1,3,5-7`: the parts a history line covers.
 fn part_ranges(parts: &[u32]) -> String {
     let mut sorted = parts.to_vec();

@@ -536,3 +536,19 @@ fn date_accepts_weekday_names_and_month_slash_day() {
             "expected YYYY-MM-DD, today, tomorrow, a weekday (mon, 월) or M/D",
         ));
 }
+
+#[test]
+fn service_uninstall_prints_the_systemctl_disable_line() {
+    let env = TestEnv::new();
+    let out = env
+        .kbot()
+        .args(["service", "uninstall", "--systemd"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("systemctl --user disable --now kbot"),
+        "{text}"
+    );
+}
