@@ -238,7 +238,16 @@ impl Env {
     }
 
     fn load_config(&self) -> Result<Config> {
-        Ok(config::load(&self.paths.config)?)
+        let config = config::load(&self.paths.config)?;
+        warn_problems(&config);
+        Ok(config)
+    }
+
+    /// For commands that do not scrape: a bad `[[source]]` is a warning, not the end.
+    fn load_config_lenient(&self) -> Result<Config> {
+        let config = config::load_lenient(&self.paths.config)?;
+        warn_problems(&config);
+        Ok(config)
     }
 
     fn account(&self, config: &Config) -> Result<Account> {
@@ -250,7 +259,7 @@ impl Env {
 pub async fn run(cli: Cli, env: Env) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Command::Config(cmd) => config_command(cmd, &env, &mut out),
+        Command::Config(cmd) => config_command(cmd, &env, &mut out).await,
         Command::Completions { shell } => {
             // Into a buffer first: clap_complete panics on a failed write (a closed pipe).
             let mut buf = Vec::new();
@@ -263,7 +272,7 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
         Command::SendNow(args) if args.dry_run => dry_run(args, &env, &mut out).await,
         Command::SendNow(args) => send_now(args, &env, &mut out).await,
         Command::Login(args) => {
-            let config = env.load_config()?;
+            let config = env.load_config_lenient()?;
             let args = account::LoginArgs {
                 no_browser: args.no_browser,
                 scopes: args.scopes,
@@ -281,15 +290,15 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
             .await
         }
         Command::Logout { revoke } => {
-            let config = env.load_config()?;
+            let config = env.load_config_lenient()?;
             account::logout(&env.account(&config)?, revoke, &mut out).await
         }
         Command::Status { json } => {
-            let config = env.load_config()?;
+            let config = env.load_config_lenient()?;
             account::status(&config, &env.paths, env.clock.as_ref(), json, &mut out).await
         }
         Command::Friends { json } => {
-            let config = env.load_config()?;
+            let config = env.load_config_lenient()?;
             let account = env.account(&config)?;
             crate::terminal::with_progress(
                 env.progress,
@@ -324,7 +333,38 @@ fn write_bytes(out: &mut impl Write, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn config_command(cmd: ConfigCommand, env: &Env, out: &mut impl Write) -> Result<()> {
+/// Print a config's warnings as `kbot: warning:` lines (or log lines; see `terminal`).
+fn warn_problems(config: &Config) {
+    let path = config.path.clone().unwrap_or_default();
+    for problem in &config.warnings {
+        warn_problem(&path, problem);
+    }
+}
+
+fn warn_problem(path: &std::path::Path, problem: &config::Problem) {
+    match &problem.hint {
+        Some(hint) => tracing::warn!("{}:{problem} (hint: {hint})", path.display()),
+        None => tracing::warn!("{}:{problem}", path.display()),
+    }
+}
+
+/// Kakao's daily quotas that the config passes, from the sources as they read today for
+/// each scheduled meal's next slot. Reads the pages only when friends are configured
+/// (sending to me has no published quota).
+async fn quota_overruns(config: &Config, env: &Env) -> Vec<crate::quota::Overrun> {
+    if config.recipients.friends.is_empty() {
+        return Vec::new();
+    }
+    let now = env.clock.now();
+    let client = http::client(http::Timeouts::default());
+    let mut runs = Vec::new();
+    for (meal, at) in config.plan().next_per_meal(now) {
+        runs.push(deliver::prepare(config, &client, at.date_naive(), meal).await);
+    }
+    crate::doctor::estimate(config, &runs, now).overruns()
+}
+
+async fn config_command(cmd: ConfigCommand, env: &Env, out: &mut impl Write) -> Result<()> {
     let path = &env.paths.config;
     match cmd {
         ConfigCommand::Path => write_out(out, &format!("{}\n", path.display())),
@@ -340,6 +380,21 @@ fn config_command(cmd: ConfigCommand, env: &Env, out: &mut impl Write) -> Result
         }
         ConfigCommand::Check => {
             let config = config::load(path)?;
+            warn_problems(&config);
+            let (errors, not_set) = config::not_yet_set(&config);
+            for problem in &not_set {
+                warn_problem(path, problem);
+            }
+            if !errors.is_empty() {
+                return Err(config::Error::Invalid {
+                    path: Some(path.clone()),
+                    problems: errors,
+                }
+                .into());
+            }
+            for overrun in quota_overruns(&config, env).await {
+                tracing::warn!("{} (fix: {})", overrun.message, overrun.fix);
+            }
             let meals: Vec<&str> = config.schedule.meals.keys().map(|m| m.as_str()).collect();
             write_out(
                 out,
@@ -388,7 +443,7 @@ fn next_slot(config: &Config, now: DateTime<Utc>) -> Option<(NaiveDate, Meal)> {
 }
 
 async fn prepare(args: &RunArgs, env: &Env) -> Result<(Config, Run)> {
-    let config = config::load(&env.paths.config)?;
+    let config = env.load_config()?;
     let (date, meal) = pick(args, &config, env.clock.now())?;
     let client = http::client(http::Timeouts::default());
     let run = crate::terminal::with_progress(
@@ -627,6 +682,9 @@ fn print_parts(
 
 async fn preview(args: RunArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     let (config, run) = prepare(&args, env).await?;
+    for overrun in quota_overruns(&config, env).await {
+        tracing::warn!("{} (fix: {})", overrun.message, overrun.fix);
+    }
     let shown = crate::terminal::with_progress(
         env.progress,
         "asking Kakao for the friends",
@@ -726,10 +784,13 @@ fn slots(
 /// The configured zone for showing times; UTC when the config cannot be read (history
 /// works without a valid config).
 fn config_timezone(env: &Env) -> chrono_tz::Tz {
-    config::load(&env.paths.config).map_or(chrono_tz::UTC, |c| c.timezone)
+    env.load_config_lenient()
+        .map_or(chrono_tz::UTC, |c| c.timezone)
 }
 
 fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<()> {
+    // Only for showing times; a bad [[source]] is a warning here.
+    let timezone = config_timezone(env);
     let path = crate::daemon::ledger_path(&env.paths.data_dir);
     let rows = if path.exists() {
         // --limit counts slots (a meal on a day), not rows: a slot is shown whole, so its
@@ -752,7 +813,6 @@ fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<
         return write_out(out, "no runs yet\n");
     }
     let paint = crate::view::Paint::new(std::io::stdout().is_terminal(), &*env.var);
-    let timezone = config_timezone(env);
     let mut text = crate::view::paint_outcomes(&crate::view::history_in(&rows, timezone), paint);
     if more {
         text.push_str(&format!(

@@ -94,11 +94,15 @@ fn config_init_writes_a_valid_example_and_refuses_to_overwrite_it() {
         .assert()
         .success()
         .stdout(predicate::str::contains("wrote"));
+    // The example parses, but its page and key are placeholders: not set yet.
     env.kbot()
         .args(["config", "check"])
         .assert()
-        .success()
-        .stdout(predicate::str::contains("ok (1 source"));
+        .code(4)
+        .stderr(predicate::str::contains(
+            "source[0].url: not set yet: https://example.ac.kr/menu",
+        ))
+        .stderr(predicate::str::contains("kakao.client_id: not set yet"));
     env.kbot()
         .args(["config", "init"])
         .assert()
@@ -551,4 +555,87 @@ fn service_uninstall_prints_the_systemctl_disable_line() {
         text.contains("systemctl --user disable --now kbot"),
         "{text}"
     );
+}
+
+#[test]
+fn config_check_names_near_misses_and_bare_urls_in_plain_words() {
+    let env = TestEnv::new();
+    env.write_config(
+        "[[source]]\nurl = \"cafeteria.ac.kr/menu\"\ntable = \"td >\"\n[message]\non_close = \"skip\"\n",
+    );
+    let out = env.kbot().args(["config", "check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("did you mean `on_closed`?"), "{err}");
+    assert!(
+        err.contains("\"cafeteria.ac.kr/menu\" has no scheme"),
+        "{err}"
+    );
+    assert!(
+        err.contains("did you mean \"https://cafeteria.ac.kr/menu\"?"),
+        "{err}"
+    );
+    assert!(err.contains("it ends with >, + or ~"), "{err}");
+    assert!(!err.contains("report this to the developer"), "{err}");
+    // A bare path that names a file is fine.
+    std::fs::write(env.path("menu.html"), "<table></table>").unwrap();
+    env.write_config("[[source]]\nurl = \"menu.html\"\ntable = \"table\"\n");
+    env.kbot().args(["config", "check"]).assert().success();
+}
+
+#[test]
+fn a_fifo_a_huge_file_and_bad_utf8_are_config_errors_not_hangs() {
+    let env = TestEnv::new();
+    let fifo = env.path("fifo.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    env.kbot()
+        .args(["config", "check"])
+        .env("KBOT_CONFIG", &fifo)
+        .timeout(std::time::Duration::from_secs(10))
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("is not a regular file"));
+
+    env.write_config(&format!("# {}\n", "x".repeat(1024 * 1024)));
+    env.kbot()
+        .args(["config", "check"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("a configuration is at most 1 MB"));
+
+    std::fs::write(
+        env.config_path(),
+        b"timezone = \"Asia/Seoul\"\n# \xbe\xc8\n",
+    )
+    .unwrap();
+    env.kbot()
+        .args(["config", "check"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(
+            "config.toml:2:3: not UTF-8 text (invalid byte at offset 26)",
+        ));
+}
+
+#[test]
+fn commands_that_do_not_scrape_work_with_a_broken_source_and_warn() {
+    let env = TestEnv::new();
+    env.write_config("[[source]]\nurl = \"https://x.kr\"\ntable = \"td >\"\n[kakao]\nclient_id = \"k\"\n[secrets]\nstore = \"file\"\n");
+    for args in [&["history"][..], &["status"], &["logout"]] {
+        let out = env.kbot().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.contains("source[0].table: invalid CSS selector"),
+            "{args:?}: {err}"
+        );
+    }
+    // friends needs a login, not a source: it fails on the login (exit 3), not the config.
+    env.kbot().arg("friends").assert().code(3);
+    // Commands that scrape still refuse it.
+    env.kbot().args(["scrape", "lunch"]).assert().code(4);
 }
