@@ -274,7 +274,7 @@ pub async fn status(
     let next = config.plan().next_per_meal(now);
     let ledger_path = crate::daemon::ledger_path(&paths.data_dir);
     let last_runs = if ledger_path.exists() {
-        crate::ledger::Ledger::open(&ledger_path)?.last_runs(5)?
+        crate::ledger::Ledger::open_read_only(&ledger_path)?.last_runs(5)?
     } else {
         Vec::new()
     };

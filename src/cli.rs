@@ -795,7 +795,7 @@ fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<
     let rows = if path.exists() {
         // --limit counts slots (a meal on a day), not rows: a slot is shown whole, so its
         // heading counts every recipient.
-        slots(Ledger::open(&path)?.history(usize::MAX)?, limit)
+        slots(Ledger::open_read_only(&path)?.history(usize::MAX)?, limit)
     } else {
         (Vec::new(), false)
     };

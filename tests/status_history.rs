@@ -117,3 +117,46 @@ fn history_limit_counts_meals_so_a_heading_counts_every_recipient() {
         "one slot, three recipients: {rows}"
     );
 }
+
+/// Names and sizes of the files in `dir`.
+fn listing(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let mut files: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn status_and_history_only_read_the_data_dir() {
+    let (_fake, env) = bot();
+    let send = env
+        .kbot()
+        .args(["send-now", "lunch", "--date", "2023-04-10"])
+        .output()
+        .unwrap();
+    assert!(send.status.success(), "{send:?}");
+    let before = listing(&env.data_dir());
+    let ledger = env.data_dir().join("ledger.sqlite3");
+    let modified = std::fs::metadata(&ledger).unwrap().modified().unwrap();
+    for args in [&["status"][..], &["history"], &["history", "--json"]] {
+        let out = env.kbot().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    assert_eq!(
+        listing(&env.data_dir()),
+        before,
+        "a read-only command wrote a file"
+    );
+    assert_eq!(
+        std::fs::metadata(&ledger).unwrap().modified().unwrap(),
+        modified
+    );
+}
