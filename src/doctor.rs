@@ -165,10 +165,23 @@ async fn with_config(
     now: DateTime<Utc>,
     checks: &mut Vec<Check>,
 ) {
+    let (not_set, _) = config::not_yet_set(config);
+    for problem in not_set {
+        checks.push(Check::fail(
+            "config",
+            Exit::Config,
+            problem.to_string(),
+            problem.hint.clone(),
+        ));
+    }
     let logged_in = login(config, inputs, now, checks).await;
     let account = match logged_in {
         true => Account::open(config, inputs.paths, inputs.clock.clone(), inputs.var).ok(),
         false => None,
+    };
+    let account = match account {
+        Some(account) => live_login(&account, checks).await.then_some(account),
+        None => None,
     };
     friends(config, account.as_ref(), checks).await;
     let runs = sources(config, now, checks).await;
@@ -192,9 +205,11 @@ async fn login(
         ));
         return false;
     }
+    // Not a secret to Kakao's login page, but no business of a shared screen either.
+    let shown: String = client_id.chars().take(4).collect();
     checks.push(Check::ok(
         "client_id",
-        format!("kakao.client_id is set ({client_id})"),
+        format!("kakao.client_id is set ({shown}…)"),
     ));
     let store = match account::store(config, inputs.paths, None) {
         Ok(store) => store,
@@ -285,6 +300,37 @@ async fn login(
         ),
     ));
     true
+}
+
+/// The stored login still works at Kakao: the access token is checked there (`-401` means
+/// refresh, which must then succeed). A revoked or expired login shows here rather than at
+/// the next meal.
+async fn live_login(account: &Account, checks: &mut Vec<Check>) -> bool {
+    use secrecy::ExposeSecret;
+    let result: Result<(), crate::Error> = async {
+        let token = account.session.access_token().await?;
+        match account.kakao.token_info(token.expose_secret()).await {
+            Ok(_) => Ok(()),
+            Err(err) if err.is_invalid_token() => {
+                account.session.refresh_after_rejection(&token).await?;
+                Ok(())
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+    .await;
+    match result {
+        Ok(()) => true,
+        Err(err) => {
+            checks.push(Check::fail(
+                "login",
+                err.exit(),
+                format!("kakao does not accept the stored login: {err}"),
+                err.hint(),
+            ));
+            false
+        }
+    }
 }
 
 async fn friends(config: &Config, account: Option<&Account>, checks: &mut Vec<Check>) {
@@ -411,6 +457,13 @@ fn quota_check(
     now: DateTime<Utc>,
     checks: &mut Vec<Check>,
 ) {
+    if config.recipients.friends.is_empty() {
+        checks.push(Check::ok(
+            "quota",
+            "no friends configured: Kakao's daily message quotas do not apply",
+        ));
+        return;
+    }
     let estimate = estimate(config, runs, now);
     let overruns = estimate.overruns();
     if overruns.is_empty() {

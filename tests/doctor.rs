@@ -157,7 +157,7 @@ fn a_good_setup_is_all_ticks_and_exits_0() {
     assert!(failed_lines(&text).is_empty(), "{text}");
     for expected in [
         "✓ config ",
-        "✓ kakao.client_id is set",
+        "✓ kakao.client_id is set (fake…)",
         "✓ the file ",
         "✓ logged in as 나 (scopes: talk_message friends; refresh token 4",
         "✓ friends resolve: 이서연 (fuuid-01-seoyeon)",
@@ -340,4 +340,21 @@ fn no_daemon_is_a_cross_with_the_systemctl_line_and_exit_1() {
         text.contains("✗ the daemon is not running: nothing is sent on schedule\n    fix: systemctl --user enable --now kbot\n"),
         "{text}"
     );
+}
+
+#[test]
+fn a_login_kakao_no_longer_accepts_is_a_cross_and_exit_3() {
+    let setup = Setup::new(&Options::default());
+    let _lock = kbot::schedule::lock_instance(&setup.env.data_dir()).unwrap();
+    // Unlinked at Kakao: the cached token and the refresh token both stop working.
+    setup.fake.revoke_all();
+    let out = setup.doctor(&[]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    let failed = failed_lines(&text);
+    assert!(
+        failed[0].contains("kakao does not accept the stored login"),
+        "{text}"
+    );
+    assert!(text.contains("fix: kbot login"), "{text}");
 }
