@@ -317,12 +317,14 @@ pub async fn status(
     let next = config.plan().next_per_meal(now);
     let ledger_path = crate::daemon::ledger_path(&paths.data_dir);
     let last_runs = if ledger_path.exists() {
-        crate::ledger::Ledger::open(&ledger_path)?.last_runs(5)?
+        crate::ledger::Ledger::open_read_only(&ledger_path)?.last_runs(5)?
     } else {
         Vec::new()
     };
+    let daemon = crate::schedule::instance_holder(&paths.data_dir);
     if json {
         let value = json!({
+            "daemon": view::daemon_json(daemon.as_ref()),
             "config": paths.config,
             "secret_store": login.as_ref().map(|l| l.secret_store_kind),
             "logged_in": login.as_ref().is_some_and(|l| l.logged_in),
@@ -387,6 +389,7 @@ pub async fn status(
             }
         }
     }
+    text.push_str(&view::daemon_line(daemon.as_ref(), config.timezone));
     if next.is_empty() {
         text.push_str("next:   nothing scheduled\n");
     }
@@ -399,10 +402,11 @@ pub async fn status(
     }
     for run in &last_runs {
         text.push_str(&format!(
-            "ran:    {} {:<9} {}{}\n",
+            "ran:    {} {:<9} {}{}{}\n",
             run.date,
             run.meal.as_str(),
             run.outcome.as_deref().unwrap_or("running"),
+            view::finished_at(run, config.timezone),
             run.detail
                 .as_deref()
                 .map(|d| format!(" — {d}"))

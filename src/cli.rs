@@ -5,7 +5,7 @@
 //! them and picks the exit code. Reading the clock and the environment happens here, once,
 //! and is passed down.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -81,8 +81,8 @@ pub enum Command {
     },
     /// Past runs and per-recipient outcomes from the ledger
     History {
-        /// How many rows, newest first
-        #[arg(long, default_value_t = 30)]
+        /// How many meals (slots), newest first
+        #[arg(long, default_value_t = 10)]
         limit: usize,
         /// Machine-readable output
         #[arg(long)]
@@ -118,6 +118,12 @@ pub enum Command {
     },
     /// Print the man page (roff)
     Man,
+    /// Check everything kbot needs, one line each with the fix; exit 0 when all is well
+    Doctor {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Which run: the meal and the date.
@@ -125,9 +131,9 @@ pub enum Command {
 pub struct RunArgs {
     /// breakfast, lunch or dinner (아침, 점심, 저녁) [default: the next meal on the schedule]
     pub meal: Option<Meal>,
-    /// The date, YYYY-MM-DD [default: today in the configured time zone]
-    #[arg(long, value_parser = parse_date)]
-    pub date: Option<NaiveDate>,
+    /// The date: YYYY-MM-DD, today, tomorrow, a weekday (mon, 월) or M/D [default: today, or the next slot's day]
+    #[arg(long, value_parser = crate::terminal::parse_date)]
+    pub date: Option<crate::terminal::DateArg>,
     /// Machine-readable output
     #[arg(long)]
     pub json: bool,
@@ -205,10 +211,6 @@ pub enum ConfigCommand {
     Path,
 }
 
-fn parse_date(s: &str) -> std::result::Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| format!("{e} (expected YYYY-MM-DD)"))
-}
-
 /// Reads an environment variable.
 pub type Vars = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
@@ -220,6 +222,8 @@ pub struct Env {
     pub clock: Arc<dyn Clock>,
     /// Environment variables (a function, so tests can pass their own).
     pub var: Vars,
+    /// Show a progress line on stderr while something slow runs (a terminal, no -q).
+    pub progress: bool,
 }
 
 impl std::fmt::Debug for Env {
@@ -239,11 +243,21 @@ impl Env {
             paths: Paths::resolve(cli.config.as_deref(), cli.data_dir.as_deref(), var),
             clock: Arc::new(SystemClock),
             var: Box::new(var),
+            progress: std::io::stderr().is_terminal() && !cli.quiet,
         }
     }
 
     fn load_config(&self) -> Result<Config> {
-        Ok(config::load(&self.paths.config)?)
+        let config = config::load(&self.paths.config)?;
+        warn_problems(&config);
+        Ok(config)
+    }
+
+    /// For commands that do not scrape: a bad `[[source]]` is a warning, not the end.
+    fn load_config_lenient(&self) -> Result<Config> {
+        let config = config::load_lenient(&self.paths.config)?;
+        warn_problems(&config);
+        Ok(config)
     }
 
     fn account(&self, config: &Config) -> Result<Account> {
@@ -255,29 +269,25 @@ impl Env {
 pub async fn run(cli: Cli, env: Env) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Command::Config(cmd) => config_command(cmd, &env, &mut out),
+        Command::Config(cmd) => config_command(cmd, &env, &mut out).await,
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "kbot", &mut out);
-            Ok(())
-        }
-        Command::Man => {
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut out)
-                .map_err(|e| PathIo::new("cannot write", "<stdout>", e))?;
-            Ok(())
+            // Into a buffer first: clap_complete panics on a failed write (a closed pipe).
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "kbot", &mut buf);
+            write_bytes(&mut out, &buf)
         }
         Command::OpenBrowser { url } => {
             crate::auth::open_browser_here(&url);
             Ok(())
         }
+        Command::Man => write_bytes(&mut out, &crate::view::man_page(Cli::command())),
         Command::Scrape(args) => scrape(args, &env, &mut out).await,
         Command::Preview(args) => preview(args, &env, &mut out).await,
         Command::SendNow(args) if args.dry_run => dry_run(args, &env, &mut out).await,
         Command::SendNow(args) if args.test => send_test(args, &env, &mut out).await,
         Command::SendNow(args) => send_now(args, &env, &mut out).await,
         Command::Login(args) => {
-            // Login uses only [kakao] and [secrets]: an unfinished [[source]] must not stop it.
-            let config = config::load_without_sources(&env.paths.config)?;
+            let config = env.load_config_lenient()?;
             let args = account::LoginArgs {
                 no_browser: args.no_browser,
                 scopes: args.scopes,
@@ -295,18 +305,25 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
             .await
         }
         Command::Logout { revoke } => {
-            let config = env.load_config()?;
+            let config = env.load_config_lenient()?;
             account::logout(&env.account(&config)?, revoke, &mut out).await
         }
         Command::Status { json } => {
-            let config = env.load_config()?;
+            let config = env.load_config_lenient()?;
             account::status(&config, &env.paths, env.clock.as_ref(), json, &mut out).await
         }
         Command::Friends { json } => {
-            let config = env.load_config()?;
-            account::friends(&env.account(&config)?, json, &mut out).await
+            let config = env.load_config_lenient()?;
+            let account = env.account(&config)?;
+            crate::terminal::with_progress(
+                env.progress,
+                "asking Kakao for the friends",
+                account::friends(&account, json, &mut out),
+            )
+            .await
         }
         Command::History { limit, json } => history(limit, json, &env, &mut out),
+        Command::Doctor { json } => doctor(json, &env, &mut out).await,
         Command::Daemon => {
             let config = env.load_config()?;
             crate::daemon::run(&config, &env.paths, env.clock.clone(), &*env.var).await
@@ -320,13 +337,49 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
 }
 
 fn write_out(out: &mut impl Write, text: &str) -> Result<()> {
-    out.write_all(text.as_bytes())
+    write_bytes(out, text.as_bytes())
+}
+
+/// Write and flush; a closed pipe comes back as an error `main` recognises and ends quietly.
+fn write_bytes(out: &mut impl Write, bytes: &[u8]) -> Result<()> {
+    out.write_all(bytes)
         .and_then(|()| out.flush())
         .map_err(|e| PathIo::new("cannot write", "<stdout>", e))?;
     Ok(())
 }
 
-fn config_command(cmd: ConfigCommand, env: &Env, out: &mut impl Write) -> Result<()> {
+/// Print a config's warnings as `kbot: warning:` lines (or log lines; see `terminal`).
+fn warn_problems(config: &Config) {
+    let path = config.path.clone().unwrap_or_default();
+    for problem in &config.warnings {
+        warn_problem(&path, problem);
+    }
+}
+
+fn warn_problem(path: &std::path::Path, problem: &config::Problem) {
+    match &problem.hint {
+        Some(hint) => tracing::warn!("{}:{problem} (hint: {hint})", path.display()),
+        None => tracing::warn!("{}:{problem}", path.display()),
+    }
+}
+
+/// Kakao's daily quotas that the config passes, from the sources as they read today for
+/// each scheduled meal's next slot. Reads the pages only when friends are configured
+/// (sending to me has no published quota).
+async fn quota_overruns(config: &Config, env: &Env) -> Vec<crate::quota::Overrun> {
+    if config.recipients.friends.is_empty() {
+        return Vec::new();
+    }
+    let now = env.clock.now();
+    let client = http::client(http::Timeouts::default());
+    let mut runs = Vec::new();
+    for (meal, at) in config.plan().next_per_meal(now) {
+        runs.push(deliver::prepare(config, &client, at.date_naive(), meal).await);
+    }
+    crate::doctor::estimate(config, &runs, now).overruns()
+}
+
+async fn config_command(cmd: ConfigCommand, env: &Env, out: &mut impl Write) -> Result<()> {
     let path = &env.paths.config;
     match cmd {
         ConfigCommand::Path => write_out(out, &format!("{}\n", path.display())),
@@ -342,6 +395,21 @@ fn config_command(cmd: ConfigCommand, env: &Env, out: &mut impl Write) -> Result
         }
         ConfigCommand::Check => {
             let config = config::load(path)?;
+            warn_problems(&config);
+            let (errors, not_set) = config::not_yet_set(&config);
+            for problem in &not_set {
+                warn_problem(path, problem);
+            }
+            if !errors.is_empty() {
+                return Err(config::Error::Invalid {
+                    path: Some(path.clone()),
+                    problems: errors,
+                }
+                .into());
+            }
+            for overrun in quota_overruns(&config, env).await {
+                tracing::warn!("{} (fix: {})", overrun.message, overrun.fix);
+            }
             let meals: Vec<&str> = config.schedule.meals.keys().map(|m| m.as_str()).collect();
             write_out(
                 out,
@@ -371,7 +439,14 @@ fn pick(args: &RunArgs, config: &Config, now: DateTime<Utc>) -> Result<(NaiveDat
             hint: Some("name one: kbot send-now lunch".into()),
         })?,
     };
-    Ok((args.date.unwrap_or(date), meal))
+    let date = match args.date {
+        None => date,
+        Some(arg) => arg.on(today).map_err(|message| Usage {
+            message: format!("--date: {message}"),
+            hint: Some("--date YYYY-MM-DD".into()),
+        })?,
+    };
+    Ok((date, meal))
 }
 
 /// The local date and meal of the first scheduled slot after `now`.
@@ -383,10 +458,15 @@ fn next_slot(config: &Config, now: DateTime<Utc>) -> Option<(NaiveDate, Meal)> {
 }
 
 async fn prepare(args: &RunArgs, env: &Env) -> Result<(Config, Run)> {
-    let config = config::load(&env.paths.config)?;
+    let config = env.load_config()?;
     let (date, meal) = pick(args, &config, env.clock.now())?;
     let client = http::client(http::Timeouts::default());
-    let run = deliver::prepare(&config, &client, date, meal).await;
+    let run = crate::terminal::with_progress(
+        env.progress,
+        "reading the menu",
+        deliver::prepare(&config, &client, date, meal),
+    )
+    .await;
     Ok((config, run))
 }
 
@@ -621,13 +701,26 @@ fn print_parts(
 
 async fn preview(args: RunArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     let (config, run) = prepare(&args, env).await?;
-    let shown = Shown::find(&config, env, &run, To::All).await;
+    for overrun in quota_overruns(&config, env).await {
+        tracing::warn!("{} (fix: {})", overrun.message, overrun.fix);
+    }
+    let shown = crate::terminal::with_progress(
+        env.progress,
+        "asking Kakao for the friends",
+        Shown::find(&config, env, &run, To::All),
+    )
+    .await;
     print_parts(&run, &config, &shown, To::All, args.json, out)
 }
 
 async fn dry_run(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     let (config, run) = prepare(&args.run, env).await?;
-    let shown = Shown::find(&config, env, &run, args.to).await;
+    let shown = crate::terminal::with_progress(
+        env.progress,
+        "asking Kakao for the friends",
+        Shown::find(&config, env, &run, args.to),
+    )
+    .await;
     print_parts(&run, &config, &shown, args.to, args.run.json, out)?;
     fail_on_scrape_errors(&run)
 }
@@ -648,7 +741,12 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         to: args.to,
         force: args.force,
     };
-    let summary = pipeline.execute(&mut ledger, date, meal, options).await?;
+    let summary = crate::terminal::with_progress(
+        env.progress,
+        "reading the menu and sending",
+        pipeline.execute(&mut ledger, date, meal, options),
+    )
+    .await?;
     if args.run.json {
         let value = json!({
             "date": date.to_string(),
@@ -659,7 +757,11 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         });
         write_out(out, &format!("{}\n", pretty(&value)))?;
     } else {
-        write_out(out, &crate::view::summary(&summary))?;
+        let paint = crate::view::Paint::new(std::io::stdout().is_terminal(), &*env.var);
+        write_out(
+            out,
+            &crate::view::paint_outcomes(&crate::view::summary(&summary), paint),
+        )?;
     }
     if summary.has_failures() {
         return Err(deliver::DeliveryFailed {
@@ -720,13 +822,50 @@ async fn send_test(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result
     Ok(())
 }
 
+/// The rows of the newest `limit` slots (rows come newest first), and whether older
+/// slots were left out.
+fn slots(
+    rows: Vec<crate::ledger::HistoryRow>,
+    limit: usize,
+) -> (Vec<crate::ledger::HistoryRow>, bool) {
+    let mut seen: Vec<(NaiveDate, Meal)> = Vec::new();
+    let mut kept = Vec::new();
+    let mut more = false;
+    for row in rows {
+        let slot = (row.date, row.meal);
+        if !seen.contains(&slot) {
+            if seen.len() == limit {
+                more = true;
+                continue;
+            }
+            seen.push(slot);
+        }
+        if seen.contains(&slot) {
+            kept.push(row);
+        }
+    }
+    (kept, more)
+}
+
+/// The configured zone for showing times; UTC when the config cannot be read (history
+/// works without a valid config).
+fn config_timezone(env: &Env) -> chrono_tz::Tz {
+    env.load_config_lenient()
+        .map_or(chrono_tz::UTC, |c| c.timezone)
+}
+
 fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<()> {
+    // Only for showing times; a bad [[source]] is a warning here.
+    let timezone = config_timezone(env);
     let path = crate::daemon::ledger_path(&env.paths.data_dir);
     let rows = if path.exists() {
-        Ledger::open(&path)?.history(limit)?
+        // --limit counts slots (a meal on a day), not rows: a slot is shown whole, so its
+        // heading counts every recipient.
+        slots(Ledger::open_read_only(&path)?.history(usize::MAX)?, limit)
     } else {
-        Vec::new()
+        (Vec::new(), false)
     };
+    let (rows, more) = rows;
     if json {
         return write_out(
             out,
@@ -739,10 +878,12 @@ fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<
     if rows.is_empty() {
         return write_out(out, "no runs yet\n");
     }
-    let mut text = crate::view::history(&rows);
-    if rows.len() == limit {
+    let paint = crate::view::Paint::new(std::io::stdout().is_terminal(), &*env.var);
+    let mut text = crate::view::paint_outcomes(&crate::view::history_in(&rows, timezone), paint);
+    if more {
         text.push_str(&format!(
-            "(the newest {limit} entries; kbot history --limit {} shows more)\n",
+            "(the newest {limit} meal{}; kbot history --limit {} shows more)\n",
+            if limit == 1 { "" } else { "s" },
             limit.saturating_mul(4)
         ));
     }
@@ -768,15 +909,7 @@ fn service(
         .map_err(|e| PathIo::new("cannot resolve", &env.paths.config, e))?;
     let data_dir = std::path::absolute(&env.paths.data_dir)
         .map_err(|e| PathIo::new("cannot resolve", &env.paths.data_dir, e))?;
-    let home = (env.var)("HOME")
-        .or_else(|| (env.var)("USERPROFILE"))
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let xdg = (env.var)("XDG_CONFIG_HOME");
-    let dirs = service::Dirs {
-        config_home: service::config_home(xdg.as_deref().map(std::ffi::OsStr::new), &home),
-        data_dir: env.paths.data_dir.clone(),
-    };
+    let dirs = service_dirs(env);
     match action {
         ServiceAction::Print => {
             let text = match kind {
@@ -804,12 +937,67 @@ fn service(
         }
         ServiceAction::Uninstall => {
             let removed = service::uninstall(kind, &dirs)?;
-            let text = match &removed.removed {
-                Some(path) => format!("removed {}\nnext: {}\n", path.display(), removed.command),
-                None => format!("nothing installed\nnext: {}\n", removed.command),
-            };
-            write_out(out, &text)
+            write_out(out, &crate::view::uninstalled(&removed, kind))
         }
+    }
+}
+
+/// Where `kbot service` keeps the service definition: from HOME and XDG_CONFIG_HOME.
+fn service_dirs(env: &Env) -> crate::service::Dirs {
+    let home = (env.var)("HOME")
+        .or_else(|| (env.var)("USERPROFILE"))
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let xdg = (env.var)("XDG_CONFIG_HOME");
+    crate::service::Dirs {
+        config_home: crate::service::config_home(xdg.as_deref().map(std::ffi::OsStr::new), &home),
+        data_dir: env.paths.data_dir.clone(),
+    }
+}
+
+/// `kbot doctor [--json]`: the diagnosis, then exit 0 only when every check that matters
+/// passed (otherwise the exit code of the first failed check; see `doctor`).
+async fn doctor(json: bool, env: &Env, out: &mut impl Write) -> Result<()> {
+    use crate::service::{self, Kind};
+    let dirs = service_dirs(env);
+    let service_file = match Kind::native() {
+        Kind::Systemd => service::unit_path(&dirs.config_home),
+        Kind::Windows => service::task_path(&dirs.data_dir),
+    };
+    let inputs = crate::doctor::Inputs {
+        paths: &env.paths,
+        clock: env.clock.clone(),
+        var: &*env.var,
+        service_file,
+    };
+    let diagnosis =
+        crate::terminal::with_progress(env.progress, "checking", crate::doctor::diagnose(&inputs))
+            .await;
+    if json {
+        let value = json!({
+            "ok": diagnosis.is_ok(),
+            "exit": diagnosis.exit() as u8,
+            "checks": diagnosis.checks,
+        });
+        write_out(out, &format!("{}\n", pretty(&value)))?;
+    } else {
+        let paint = crate::view::Paint::new(std::io::stdout().is_terminal(), &*env.var);
+        write_out(out, &crate::view::doctor(&diagnosis, paint))?;
+    }
+    match diagnosis.exit() {
+        crate::Exit::Success => Ok(()),
+        exit => Err(Silent(exit).into()),
+    }
+}
+
+/// Ends a command with an exit code after it has printed its own account of why.
+#[derive(Debug, thiserror::Error)]
+#[error("")]
+pub struct Silent(pub crate::Exit);
+
+impl crate::Report for Silent {
+    fn exit(&self) -> crate::Exit {
+        self.0
     }
 }
 
@@ -833,7 +1021,8 @@ mod tests {
             panic!("parsed as {:?}", cli.command)
         };
         assert_eq!(args.run.meal, Some(Meal::Lunch));
-        assert_eq!(args.run.date, NaiveDate::from_ymd_opt(2023, 4, 10));
+        let date = NaiveDate::from_ymd_opt(2023, 4, 10).unwrap();
+        assert_eq!(args.run.date, Some(crate::terminal::DateArg::Exact(date)));
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct Config {
     pub schedule: Schedule,
     /// Favourite and avoided dishes (`[highlight]`).
     pub highlight: crate::highlight::Highlight,
+    /// What is allowed but probably not meant (a meal every minute), and, from
+    /// [`load_lenient`], the problems of the sources it left out.
+    pub warnings: Vec<Problem>,
 }
 
 /// `[kakao]`: the app and the hosts it talks to.
@@ -205,6 +208,30 @@ pub enum Error {
         /// What to put there.
         hint: String,
     },
+    /// The path is a directory, a FIFO or a device, not a file.
+    #[error("{} is not a regular file", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The file is bigger than [`MAX_SIZE`].
+    #[error("{} is {size} bytes; a configuration is at most 1 MB", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
+    /// The file is not UTF-8.
+    #[error("{}:{}:{}: not UTF-8 text (invalid byte at offset {byte})", path.display(), line_col.0, line_col.1)]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// Offset of the first invalid byte.
+        byte: usize,
+        /// Its line and column.
+        line_col: (usize, usize),
+    },
     /// `config init` would overwrite an existing file.
     #[error("{} already exists", path.display())]
     Exists {
@@ -247,13 +274,37 @@ impl Report for Error {
             Error::Missing { hint, .. } => Some(hint.clone()),
             Error::Exists { .. } => Some("kbot config init --force   (overwrites it)".into()),
             Error::Read { .. } => None,
+            Error::NotAFile { .. } | Error::TooLarge { .. } => Some(
+                "--config (or KBOT_CONFIG) must name the TOML configuration file; kbot config init writes one".into(),
+            ),
+            Error::NotUtf8 { .. } => {
+                Some("save the file as UTF-8 (e.g. iconv -f euc-kr -t utf-8)".into())
+            }
         }
     }
 }
 
-/// Read and validate the configuration file at `path`.
+/// The largest configuration file kbot reads; a bigger one is a mistake (a log, a page).
+pub const MAX_SIZE: u64 = 1024 * 1024;
+
+/// Read and validate the configuration file at `path`. A bare source path must name an
+/// existing file.
 pub fn load(path: &Path) -> Result<Config, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| {
+    let text = read(path)?;
+    Config::parse(&text, Some(path), true, false)
+}
+
+/// [`load`] that turns problems of `[[source]]` tables into [`Config::warnings`] (see
+/// [`Config::from_toml_lenient`]): for commands that do not scrape.
+pub fn load_lenient(path: &Path) -> Result<Config, Error> {
+    let text = read(path)?;
+    Config::parse(&text, Some(path), true, true)
+}
+
+/// The file's text: a regular file (a FIFO would block the read), at most [`MAX_SIZE`]
+/// bytes, UTF-8.
+fn read(path: &Path) -> Result<String, Error> {
+    let io_err = |source: std::io::Error| {
         if source.kind() == std::io::ErrorKind::NotFound {
             Error::NotFound {
                 path: path.to_path_buf(),
@@ -264,51 +315,96 @@ pub fn load(path: &Path) -> Result<Config, Error> {
                 source,
             }
         }
-    })?;
-    Config::from_toml(&text, Some(path))
+    };
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(Error::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    if meta.len() > MAX_SIZE {
+        return Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            size: meta.len(),
+        });
+    }
+    let mut bytes = Vec::new();
+    use std::io::Read;
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SIZE + 1).read_to_end(&mut bytes))
+        .map_err(io_err)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
+        Error::NotUtf8 {
+            path: path.to_path_buf(),
+            byte: at,
+            line_col: line_col(&text, text.len()),
+        }
+    })
 }
 
-/// [`load`] for commands that use no `[[source]]` (`kbot login`): a missing or invalid
-/// source is logged as a warning and the config comes back without sources; any other
-/// problem is still an error.
-pub fn load_without_sources(path: &Path) -> Result<Config, Error> {
-    match load(path) {
-        Err(Error::Invalid {
-            path: file,
-            problems,
-        }) if problems
-            .iter()
-            .all(|p| p.key == "source" || p.key.starts_with("source[")) =>
-        {
-            for problem in &problems {
-                tracing::warn!("ignored for this command: {problem}");
-            }
-            let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            let mut config = Config::parse(&text, file.as_deref(), true)?;
-            config.sources.clear();
-            Ok(config)
+/// Settings still as `kbot config init` wrote them: the example's placeholder page
+/// (an error: it can never be read) and an empty `kakao.client_id` (a warning: only login
+/// and sending need it). Pure.
+pub fn not_yet_set(config: &Config) -> (Vec<Problem>, Vec<Problem>) {
+    let mut errors = Vec::new();
+    for (i, source) in config.sources.iter().enumerate() {
+        if source.url.contains(PLACEHOLDER_HOST) {
+            errors.push(Problem {
+                key: format!("source[{i}].url"),
+                line_col: None,
+                message: format!("not set yet: {} is the example's placeholder", source.url),
+                hint: Some(
+                    "set url to your cafeteria's menu page (kbot scrape --find helps with table)"
+                        .into(),
+                ),
+            });
         }
-        other => other,
     }
+    let mut warnings = Vec::new();
+    if config.kakao.client_id.trim().is_empty() {
+        warnings.push(Problem {
+            key: "kakao.client_id".into(),
+            line_col: None,
+            message: "not set yet: kbot login and sending need it".into(),
+            hint: Some("your app's REST API key (docs/kakao-console.md)".into()),
+        });
+    }
+    (errors, warnings)
 }
+
+/// The host of the example configuration's placeholder page.
+pub const PLACEHOLDER_HOST: &str = "example.ac.kr";
 
 impl Config {
     /// Parse and validate configuration text. `path` names the file in errors and anchors
     /// relative source paths; nothing is read from disk.
     pub fn from_toml(text: &str, path: Option<&Path>) -> Result<Config, Error> {
-        Config::parse(text, path, false)
+        Config::parse(text, path, false, false)
     }
 
-    /// [`Config::from_toml`]; with `skip_sources`, `[[source]]` is not validated at all.
-    fn parse(text: &str, path: Option<&Path>, skip_sources: bool) -> Result<Config, Error> {
+    /// [`Config::from_toml`] that keeps going past bad `[[source]]` tables: their problems
+    /// (and a missing `[[source]]`) become [`Config::warnings`] and the sources that are
+    /// fine stay. For the commands that do not scrape (`login`, `logout`, `status`,
+    /// `friends`, `history`).
+    pub fn from_toml_lenient(text: &str, path: Option<&Path>) -> Result<Config, Error> {
+        Config::parse(text, path, false, true)
+    }
+
+    fn parse(
+        text: &str,
+        path: Option<&Path>,
+        check_files: bool,
+        lenient: bool,
+    ) -> Result<Config, Error> {
         let mut v = Validator {
             text,
             problems: Vec::new(),
+            warnings: Vec::new(),
             base_dir: path.and_then(Path::parent).map(Path::to_path_buf),
-            skip_sources,
+            check_files,
+            timezone: chrono_tz::Asia::Seoul,
         };
         let (root, syntax) = DeTable::parse_recoverable(text);
         for err in syntax {
@@ -322,10 +418,19 @@ impl Config {
         }
         let config = v.root(root.get_ref());
         let mut problems = v.problems;
+        let mut warnings = v.warnings;
+        if lenient {
+            let (source, rest): (Vec<Problem>, Vec<Problem>) =
+                problems.into_iter().partition(is_source_problem);
+            warnings.extend(source);
+            problems = rest;
+        }
         problems.sort_by_key(|p| p.line_col.unwrap_or((usize::MAX, 0)));
+        warnings.sort_by_key(|p| p.line_col.unwrap_or((usize::MAX, 0)));
         match config {
             Some(mut config) if problems.is_empty() => {
                 config.path = path.map(Path::to_path_buf);
+                config.warnings = warnings;
                 Ok(config)
             }
             _ => Err(Error::Invalid {
@@ -380,9 +485,12 @@ type Value<'a> = Spanned<DeValue<'a>>;
 struct Validator<'t> {
     text: &'t str,
     problems: Vec<Problem>,
+    warnings: Vec<Problem>,
     base_dir: Option<PathBuf>,
-    /// For commands that use no source (`load_without_sources`).
-    skip_sources: bool,
+    /// Whether a bare path must name an existing file (`load`); `from_toml` stays pure.
+    check_files: bool,
+    /// The zone cron lines are read in, for the "never fires" check.
+    timezone: Tz,
 }
 
 impl Validator<'_> {
@@ -400,7 +508,10 @@ impl Validator<'_> {
         for key in table.keys() {
             if !known.contains(&key.get_ref().as_ref()) {
                 let path = join(prefix, key.get_ref());
-                let hint = format!("known keys here: {}", known.join(", "));
+                let hint = match closest(key.get_ref(), known) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("known keys here: {}", known.join(", ")),
+                };
                 self.problem(&path, key.span(), "unknown key".into(), Some(hint.as_str()));
             }
         }
@@ -593,13 +704,10 @@ impl Validator<'_> {
                 }
             },
         };
+        self.timezone = timezone;
         let kakao = self.kakao(root);
         let secret_store = self.secrets(root);
-        let sources = if self.skip_sources {
-            Some(Vec::new())
-        } else {
-            self.sources(root)
-        };
+        let sources = self.sources(root);
         let message = self.message(root);
         let recipients = self.recipients(root);
         let schedule = self.schedule(root);
@@ -609,11 +717,12 @@ impl Validator<'_> {
             timezone,
             kakao,
             secret_store,
-            sources: sources?,
+            sources: sources.unwrap_or_default(),
             message,
             recipients,
             schedule,
             highlight,
+            warnings: Vec::new(),
         })
     }
 
@@ -635,7 +744,8 @@ impl Validator<'_> {
         );
         if let Some(value) = get(t, "redirect_uri") {
             let host = redirect_uri.host_str().unwrap_or("");
-            if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") || redirect_uri.port().is_none()
+            if !matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+                || matches!(redirect_uri.port(), None | Some(0))
             {
                 self.problem(
                     "kakao.redirect_uri",
@@ -707,7 +817,11 @@ impl Validator<'_> {
             let prefix = format!("source[{i}]");
             match item.get_ref() {
                 DeValue::Table(t) => {
-                    if let Some(source) = self.source(&prefix, t, item.span()) {
+                    // A source with any problem is left out (the lenient load goes on
+                    // without it; the strict one fails anyway).
+                    let before = self.problems.len();
+                    let source = self.source(&prefix, t, item.span());
+                    if let (Some(source), true) = (source, self.problems.len() == before) {
                         sources.push(source);
                     }
                 }
@@ -901,6 +1015,29 @@ impl Validator<'_> {
                 let base = self.base_dir.clone().unwrap_or_else(|| PathBuf::from("."));
                 let joined = base.join(raw);
                 let absolute = std::path::absolute(&joined).unwrap_or(joined);
+                if self.check_files && !names_a_file(&absolute, raw) {
+                    let looks_like_host = raw
+                        .split('/')
+                        .next()
+                        .is_some_and(|host| host.contains('.') && !host.starts_with('.'));
+                    let hint = if looks_like_host {
+                        format!(
+                            "did you mean \"https://{raw}\"? A path is read relative to the config file"
+                        )
+                    } else {
+                        "use https://…, file://…, or a path to an existing file relative to the config file".to_string()
+                    };
+                    self.problem(
+                        &key,
+                        span,
+                        format!(
+                            "{raw:?} has no scheme (https://) and names no file ({})",
+                            absolute.display()
+                        ),
+                        Some(&hint),
+                    );
+                    return None;
+                }
                 let as_url = Url::from_file_path(&absolute).ok()?;
                 // Keep placeholders readable: undo the percent-encoding of braces.
                 Some(
@@ -918,13 +1055,54 @@ impl Validator<'_> {
         }
     }
 
+    /// A cron line that never fires is an error; one that fires more than once an hour,
+    /// a warning (a meal is sent once per slot: every minute is 1,440 messages a day).
+    fn cron_fires(&mut self, key: &str, expr: &str, cron: &croner::Cron, span: Range<usize>) {
+        use chrono::TimeZone;
+        // A fixed reference keeps this pure; four years cover 29 February.
+        let from = chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single();
+        let Some(from) = from else { return };
+        let first = crate::schedule::next_after(cron, self.timezone, from);
+        let Some(first) = first
+            .filter(|f| f.with_timezone(&chrono::Utc) - from < chrono::Duration::days(4 * 366))
+        else {
+            self.problem(
+                key,
+                span,
+                format!("{expr:?} never fires (no such date)"),
+                Some("check the day and month fields, e.g. \"30 11 * * Mon-Fri\""),
+            );
+            return;
+        };
+        let second =
+            crate::schedule::next_after(cron, self.timezone, first.with_timezone(&chrono::Utc));
+        if let Some(second) = second
+            && second - first < chrono::Duration::hours(1)
+        {
+            self.warnings.push(Problem {
+                key: key.to_string(),
+                line_col: Some(line_col(self.text, span.start)),
+                message: format!(
+                    "{expr:?} fires more than once an hour; each time sends the meal again"
+                ),
+                hint: Some(
+                    "one time a day, e.g. \"30 11 * * Mon-Fri\" (minute hour day month weekday)"
+                        .into(),
+                ),
+            });
+        }
+    }
+
     fn selector(&mut self, key: &str, selector: &str, span: Range<usize>) {
         if let Err(message) = scrape::check_selector(selector) {
             self.problem(
                 key,
                 span,
-                format!("invalid CSS selector {selector:?}: {message}"),
-                None,
+                format!(
+                    "invalid CSS selector {selector:?}: {}",
+                    plain_selector_error(&message)
+                ),
+                Some("try it in the browser's developer console: document.querySelectorAll(\"…\"); kbot scrape --explain shows the tables"),
             );
         }
     }
@@ -1128,6 +1306,7 @@ impl Validator<'_> {
             if let Some((expr, span)) = self.string(P, t, meal.as_str()) {
                 match crate::schedule::parse_cron(&expr) {
                     Ok(cron) => {
+                        self.cron_fires(&join(P, meal.as_str()), &expr, &cron, span);
                         meals.insert(meal, cron);
                     }
                     Err(e) => self.problem(
@@ -1470,6 +1649,91 @@ fn get<'v, 'a>(table: &'v Table<'a>, key: &str) -> Option<&'v Value<'a>> {
         .map(|(_, v)| v)
 }
 
+/// A problem of a `[[source]]` table (or of there being none).
+fn is_source_problem(problem: &Problem) -> bool {
+    problem.key == "source" || problem.key.starts_with("source[")
+}
+
+/// A bare path names a file: the file exists, or, with `{date…}` placeholders, its
+/// directory does.
+fn names_a_file(path: &Path, raw: &str) -> bool {
+    if raw.contains('{') {
+        path.parent().is_some_and(Path::is_dir)
+    } else {
+        path.is_file()
+    }
+}
+
+/// The known key nearest to a misspelt one, if it is close (at most 2 edits, or a prefix).
+fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4) || (key.len() >= 3 && k.starts_with(key)))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(prev + usize::from(ca != *cb));
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// The CSS engine's message in plain words (it reports some mistakes as "Unexpected error
+/// occurred. Please report this to the developer" and a Rust type name).
+fn plain_selector_error(message: &str) -> String {
+    let Some((_, kind)) = message.split_once("Please report this to the developer") else {
+        return match message.trim() {
+            "Unexpected EOL" => "it ends too early (an unclosed [ or ( ?)".into(),
+            "Token was not expected" => "a character there does not belong in a selector".into(),
+            other => other.to_lowercase(),
+        };
+    };
+    let kind = kind.trim();
+    let name: String = kind
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    let detail = kind[name.len()..]
+        .trim_matches(|c: char| c == '(' || c == ')' || c.is_whitespace() || c == ',')
+        .to_string();
+    match name.as_str() {
+        "EmptySelector" => "nothing to select: a tag, .class or #id must come first (a class name cannot start with a digit)".into(),
+        "DanglingCombinator" => "it ends with >, + or ~ and nothing after it".into(),
+        "UnsupportedPseudoClassOrElement" => format!(
+            "the pseudo-class {}is not supported (:nth-child(), :first-child, :last-child, :not() and :has() are)",
+            if detail.is_empty() { String::new() } else { format!("{detail} ") }
+        ),
+        "ClassNeedsIdent" => "a class name must follow the dot, as in .menu".into(),
+        "NoIdentForPseudo" => "a name must follow the colon, as in :first-child".into(),
+        "NonCompoundSelector" => "a simple selector was expected here".into(),
+        _ => {
+            // "UnexpectedIdent" → "unexpected ident".
+            let mut words = String::new();
+            for c in name.chars() {
+                if c.is_uppercase() && !words.is_empty() {
+                    words.push(' ');
+                }
+                words.push(c.to_ascii_lowercase());
+            }
+            if detail.is_empty() { words } else { format!("{words} {detail}") }
+        }
+    }
+}
+
 fn join(prefix: &str, key: &str) -> String {
     if prefix.is_empty() {
         key.to_string()
@@ -1749,5 +2013,95 @@ mod tests {
         );
         let flagged = Paths::resolve(None, Some(Path::new("/flag/data")), env);
         assert_eq!(flagged.data_dir, Path::new("/flag/data"));
+    }
+
+    #[test]
+    fn a_near_miss_key_gets_did_you_mean() {
+        let found = problems(&format!("{MINIMAL}[message]\non_close = \"skip\"\n"));
+        assert_eq!(found[0].key, "message.on_close");
+        assert_eq!(found[0].hint.as_deref(), Some("did you mean `on_closed`?"));
+        let far = problems(&format!("{MINIMAL}[message]\ncolour = \"red\"\n"));
+        assert!(
+            far[0]
+                .hint
+                .as_deref()
+                .unwrap()
+                .starts_with("known keys here:")
+        );
+    }
+
+    #[test]
+    fn selector_errors_are_in_plain_words() {
+        for (selector, words) in [
+            ("td >", "ends with >, + or ~"),
+            ("td:foo", "pseudo-class"),
+            (".1abc", "a class name cannot start with a digit"),
+            ("td[", "ends too early"),
+        ] {
+            let text = format!("[[source]]\nurl = \"https://x.kr\"\ntable = {selector:?}\n");
+            let found = problems(&text);
+            let message = &found[0].message;
+            assert!(message.contains(words), "{selector}: {message}");
+            assert!(
+                !message.contains("report this to the developer"),
+                "{message}"
+            );
+            assert!(!message.contains("Selector"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_cron_line_that_never_fires_is_an_error_and_one_every_second_a_warning() {
+        let never = problems(&format!("{MINIMAL}[schedule]\nlunch = \"0 12 30 2 *\"\n"));
+        assert_eq!(never[0].key, "schedule.lunch");
+        assert!(never[0].message.contains("never fires"), "{never:?}");
+        let config = Config::from_toml(
+            &format!("{MINIMAL}[schedule]\nlunch = \"* * * * * *\"\n"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(config.warnings.len(), 1);
+        assert!(
+            config.warnings[0]
+                .message
+                .contains("more than once an hour")
+        );
+        let hourly = Config::from_toml(
+            &format!("{MINIMAL}[schedule]\nlunch = \"0 * * * *\"\n"),
+            None,
+        )
+        .unwrap();
+        assert!(hourly.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_redirect_uri_on_port_0_is_an_error() {
+        let found = problems(&format!(
+            "[kakao]\nredirect_uri = \"http://localhost:0/callback\"\n{MINIMAL}"
+        ));
+        assert_eq!(found[0].key, "kakao.redirect_uri");
+    }
+
+    #[test]
+    fn the_lenient_load_keeps_going_past_bad_sources() {
+        let text = "[[source]]\nurl = \"https://x.kr\"\ntable = \"td >\"\n[recipients]\nfriends = [\"a\"]\n";
+        assert!(Config::from_toml(text, None).is_err());
+        let config = Config::from_toml_lenient(text, None).unwrap();
+        assert!(config.sources.is_empty());
+        assert_eq!(config.recipients.friends, ["a"]);
+        assert_eq!(config.warnings[0].key, "source[0].table");
+        let none = Config::from_toml_lenient("timezone = \"Asia/Seoul\"\n", None).unwrap();
+        assert_eq!(none.warnings[0].key, "source");
+        // Other problems still fail.
+        assert!(Config::from_toml_lenient("timezone = \"Mars\"\n", None).is_err());
+    }
+
+    #[test]
+    fn the_example_is_flagged_as_not_set_yet() {
+        let config = Config::from_toml(EXAMPLE, None).unwrap();
+        let (errors, warnings) = not_yet_set(&config);
+        assert_eq!(errors[0].key, "source[0].url");
+        assert!(errors[0].message.starts_with("not set yet"));
+        assert_eq!(warnings[0].key, "kakao.client_id");
     }
 }

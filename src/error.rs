@@ -60,6 +60,20 @@ impl Error {
         self.0.hint()
     }
 
+    /// True when a write failed because the reader went away (a closed pipe).
+    pub fn is_broken_pipe(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&*self.0);
+        while let Some(err) = cause {
+            if let Some(io) = err.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::BrokenPipe
+            {
+                return true;
+            }
+            cause = err.source();
+        }
+        false
+    }
+
     /// The underlying error, for callers that need to match on a module's error type.
     pub fn inner(&self) -> &dyn Report {
         &*self.0

@@ -343,6 +343,41 @@ impl Ledger {
         Self::setup(conn, path.to_path_buf())
     }
 
+    /// Open an existing ledger for reading only (`status`, `history`): creates and
+    /// migrates nothing, so it works in a read-only data dir. While a writer has the WAL
+    /// open (its `-wal` file exists) it reads through the WAL as usual; otherwise nobody is
+    /// writing and the file is read as immutable, which needs no `-shm`/`-wal` files.
+    pub fn open_read_only(path: &Path) -> Result<Self, Error> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let conn = if Path::new(&wal).exists() {
+            Connection::open_with_flags(path, flags)
+        } else {
+            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            match url::Url::from_file_path(&absolute) {
+                Ok(mut uri) => {
+                    uri.set_query(Some("immutable=1"));
+                    Connection::open_with_flags(uri.as_str(), flags)
+                }
+                Err(()) => Connection::open_with_flags(path, flags),
+            }
+        }
+        .map_err(sqlite_err(path, "open the database"))?;
+        let ledger = Ledger {
+            conn,
+            path: path.to_path_buf(),
+        };
+        ledger
+            .conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(ledger.err("set the busy timeout"))?;
+        Ok(ledger)
+    }
+
     /// An empty ledger in memory, for tests and `--dry-run`.
     pub fn open_in_memory() -> Result<Self, Error> {
         let path = PathBuf::from(":memory:");

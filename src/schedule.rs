@@ -611,6 +611,36 @@ pub fn lock_instance(data_dir: &Path) -> Result<InstanceLock, Error> {
     Ok(InstanceLock { _file: file, path })
 }
 
+/// The daemon that holds the single-instance lock: its pid and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// The pid it wrote, if readable.
+    pub pid: Option<u32>,
+    /// When it took the lock (the lock file's modification time).
+    pub since: Option<std::time::SystemTime>,
+}
+
+/// The running daemon of `data_dir`, if one holds `daemon.lock`. Opens the file read-only
+/// and only tests the lock (a shared lock, dropped at once), so it works on a read-only
+/// data dir and never blocks.
+pub fn instance_holder(data_dir: &Path) -> Option<Holder> {
+    let path = data_dir.join("daemon.lock");
+    let mut file = File::open(&path).ok()?;
+    match file.try_lock_shared() {
+        Ok(()) => None,
+        Err(TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let pid = file
+                .read_to_string(&mut text)
+                .ok()
+                .and_then(|_| text.trim().parse().ok());
+            let since = file.metadata().and_then(|m| m.modified()).ok();
+            Some(Holder { pid, since })
+        }
+        Err(TryLockError::Error(_)) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -105,6 +105,12 @@ pub fn summary(summary: &deliver::Summary) -> String {
 /// with the parts it covers and Kakao's code. Columns line up by display width (Hangul
 /// takes two columns). Pure.
 pub fn history(rows: &[HistoryRow]) -> String {
+    history_in(rows, chrono_tz::UTC)
+}
+
+/// [`history`] with each slot's send time (its last `sent` row) shown in `tz`:
+/// `sent 11:30`, or `sent 04-11 09:02` when it went out on another day than the menu's.
+pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
     use crate::ledger::Status;
     // Slots in the order met (newest first); inside a slot, rows oldest first = send order.
     let mut slots: Vec<(NaiveDate, Meal, Vec<&crate::ledger::HistoryRow>)> = Vec::new();
@@ -198,9 +204,23 @@ pub fn history(rows: &[HistoryRow]) -> String {
             })
             .collect();
             let outcome = slot.iter().find_map(|r| r.outcome.as_deref());
+            let sent_at = slot
+                .iter()
+                .filter(|r| r.status == Some(Status::Sent))
+                .map(|r| r.updated_at)
+                .max()
+                .map(|at| {
+                    let local = at.with_timezone(&tz);
+                    if local.date_naive() == *date {
+                        format!("sent {} · ", local.format("%H:%M"))
+                    } else {
+                        format!("sent {} · ", local.format("%m-%d %H:%M"))
+                    }
+                });
             heading.push_str(&format!(
-                " {}{} recipient{}: {}",
+                " {}{}{} recipient{}: {}",
                 outcome.map(|o| format!("{o} · ")).unwrap_or_default(),
+                sent_at.unwrap_or_default(),
                 worst.len(),
                 if worst.len() == 1 { "" } else { "s" },
                 counts.join(", ")
@@ -238,6 +258,337 @@ pub fn history(rows: &[HistoryRow]) -> String {
             text.push_str(entry.trim_end());
             text.push('\n');
         }
+    }
+    text
+}
+
+/// `kbot doctor` for people: one line per check, ✓ / ✗ / ! and what was found, the fix
+/// indented under it, and a last line that sums up. Pure.
+pub fn doctor(diagnosis: &crate::doctor::Diagnosis, paint: Paint) -> String {
+    use crate::doctor::Mark;
+    let mut text = String::new();
+    for check in &diagnosis.checks {
+        let mark = match check.mark {
+            Mark::Ok => paint.green("✓"),
+            Mark::Fail => paint.red("✗"),
+            Mark::Warn => paint.yellow("!"),
+        };
+        text.push_str(&format!("{mark} {}\n", check.message));
+        if let (true, Some(fix)) = (check.mark != Mark::Ok, &check.fix) {
+            text.push_str(&format!("    fix: {fix}\n"));
+        }
+    }
+    let failed = diagnosis
+        .checks
+        .iter()
+        .filter(|c| c.mark == Mark::Fail)
+        .count();
+    if failed == 0 {
+        text.push_str("kbot is ready\n");
+    } else {
+        text.push_str(&format!(
+            "{failed} problem{} (exit {})\n",
+            if failed == 1 { "" } else { "s" },
+            diagnosis.exit() as u8
+        ));
+    }
+    text
+}
+
+/// Colour for a terminal that wants it: off when stdout is not a terminal, when
+/// `NO_COLOR` is set (<https://no-color.org>), or for `TERM=dumb`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Paint {
+    /// Whether to write ANSI colour codes.
+    pub on: bool,
+}
+
+impl Paint {
+    /// Colour decided from whether the stream is a terminal and the environment.
+    pub fn new(is_terminal: bool, var: &dyn Fn(&str) -> Option<String>) -> Paint {
+        let no_color = var("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let dumb = var("TERM").is_some_and(|t| t == "dumb");
+        Paint {
+            on: is_terminal && !no_color && !dumb,
+        }
+    }
+
+    fn wrap(self, code: &str, text: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// Success: sent, ✓.
+    pub fn green(self, text: &str) -> String {
+        self.wrap("32", text)
+    }
+
+    /// Failure: failed, ✗, error.
+    pub fn red(self, text: &str) -> String {
+        self.wrap("31", text)
+    }
+
+    /// Caution: warnings, unknown.
+    pub fn yellow(self, text: &str) -> String {
+        self.wrap("33", text)
+    }
+}
+
+/// The man page (roff): clap's NAME, SYNOPSIS, DESCRIPTION and OPTIONS, then one COMMANDS
+/// section with every command and its options (no `kbot-scrape(1)`-style pages that do
+/// not exist), FILES, ENVIRONMENT, EXIT STATUS and EXAMPLES. Pure.
+pub fn man_page(cmd: clap::Command) -> Vec<u8> {
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = man.render_title(&mut out);
+    let _ = man.render_name_section(&mut out);
+    let _ = man.render_synopsis_section(&mut out);
+    let _ = man.render_description_section(&mut out);
+    let _ = man.render_options_section(&mut out);
+    let mut text = String::from(".SH COMMANDS\n");
+    for sub in cmd.get_subcommands() {
+        commands_entry(&mut text, &[cmd.get_name()], sub);
+    }
+    text.push_str(MAN_TAIL);
+    out.extend_from_slice(text.as_bytes());
+    let _ = man.render_version_section(&mut out);
+    out
+}
+
+fn commands_entry(text: &mut String, parents: &[&str], sub: &clap::Command) {
+    if sub.get_name() == "help" {
+        return;
+    }
+    let mut path: Vec<&str> = parents.to_vec();
+    path.push(sub.get_name());
+    if sub.has_subcommands() {
+        for inner in sub.get_subcommands() {
+            commands_entry(text, &path, inner);
+        }
+        return;
+    }
+    let mut usage = path.join(" ");
+    for arg in sub.get_positionals() {
+        let name = arg
+            .get_value_names()
+            .and_then(|v| v.first().map(|n| n.to_string()))
+            .unwrap_or_else(|| arg.get_id().to_string().to_uppercase());
+        if arg.is_required_set() {
+            usage.push_str(&format!(" {name}"));
+        } else {
+            usage.push_str(&format!(" [{name}]"));
+        }
+    }
+    text.push_str(&format!(".TP\n\\fB{}\\fR\n", roff(&usage)));
+    if let Some(about) = sub.get_about() {
+        text.push_str(&format!("{}\n", roff(&about.to_string())));
+    }
+    for arg in sub.get_arguments() {
+        if arg.is_positional() || arg.is_global_set() || arg.is_hide_set() {
+            continue;
+        }
+        let Some(long) = arg.get_long() else {
+            continue;
+        };
+        let value = if arg.get_action().takes_values() {
+            arg.get_value_names()
+                .and_then(|v| v.first().map(|n| format!(" {n}")))
+                .unwrap_or_else(|| format!(" {}", arg.get_id().to_string().to_uppercase()))
+        } else {
+            String::new()
+        };
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        text.push_str(&format!(
+            ".RS\n.TP\n\\fB\\-\\-{}\\fR{}\n{}\n.RE\n",
+            roff(long),
+            roff(&value),
+            roff(&help)
+        ));
+    }
+}
+
+/// Text made safe for roff: backslashes, hyphens, and a leading dot or quote.
+fn roff(text: &str) -> String {
+    let escaped = text.replace('\\', "\\e").replace('-', "\\-");
+    if escaped.starts_with('.') || escaped.starts_with('\'') {
+        format!("\\&{escaped}")
+    } else {
+        escaped
+    }
+}
+
+const MAN_TAIL: &str = r#".SH FILES
+.TP
+\fI$XDG_CONFIG_HOME/kbot/config.toml\fR
+The configuration (\fI~/.config/kbot/config.toml\fR; on macOS \fI~/Library/Application Support/kbot/\fR, on Windows \fI%APPDATA%\ekbot\e\fR). \fBkbot config init\fR writes a commented example; \fB\-\-config\fR or \fBKBOT_CONFIG\fR choose another.
+.TP
+\fI$XDG_DATA_HOME/kbot/\fR
+The data directory (\fI~/.local/share/kbot/\fR): \fIledger.sqlite3\fR (what was sent to whom), \fIsecrets.json\fR (the file secret store, mode 0600), \fIstore\fR (which store \fBkbot login\fR used), \fIdaemon.lock\fR (the running daemon's pid), \fIrefresh.lock\fR, \fIruns.lock\fR. \fB\-\-data\-dir\fR or \fBKBOT_DATA_DIR\fR choose another.
+.TP
+\fI$XDG_CONFIG_HOME/systemd/user/kbot.service\fR
+The systemd user unit \fBkbot service install\fR writes.
+.SH ENVIRONMENT
+.TP
+\fBKBOT_CONFIG\fR
+The configuration file, like \fB\-\-config\fR.
+.TP
+\fBKBOT_DATA_DIR\fR
+The data directory, like \fB\-\-data\-dir\fR.
+.TP
+\fBKBOT_LOG\fR
+A log filter for stderr (e.g. \fIkbot=debug\fR); wins over \fB\-v\fR and \fB\-q\fR.
+.TP
+\fBKBOT_CLIENT_SECRET\fR
+The Kakao app's client secret, read by \fBkbot login\fR instead of asking.
+.TP
+\fBNO_COLOR\fR
+Set to any value: no colour, even in a terminal.
+.SH "EXIT STATUS"
+.TP
+\fB0\fR
+Success, including "closed today" and "already delivered".
+.TP
+\fB1\fR
+Unexpected failure (for \fBdoctor\fR: the daemon is not running, or the secret store cannot be read).
+.TP
+\fB2\fR
+Usage error.
+.TP
+\fB3\fR
+Login needed: \fBkbot login\fR.
+.TP
+\fB4\fR
+Invalid configuration: \fBkbot config check\fR.
+.TP
+\fB5\fR
+Delivery failed for at least one recipient, or scraping failed (for \fBdoctor\fR: a source, friend or quota check failed).
+.SH EXAMPLES
+.TP
+\fBkbot config init && kbot scrape lunch \-\-explain\fR
+Write the example configuration, then see what kbot reads from the menu page.
+.TP
+\fBkbot login\fR
+Log in to Kakao once; kbot keeps itself logged in.
+.TP
+\fBkbot send\-now lunch \-\-date tomorrow \-\-dry\-run\fR
+Print tomorrow's lunch messages without sending them.
+.TP
+\fBkbot send\-now \-\-to me\fR
+Send the next meal to yourself only.
+.TP
+\fBkbot doctor\fR
+Check everything kbot needs; exit 0 when all is well.
+.TP
+\fBkbot service install\fR
+Run the daemon as a systemd user service (or a Windows task).
+.TP
+\fBkbot history \-\-limit 3\fR
+The last three meals sent, with each recipient's outcome.
+.SH "SEE ALSO"
+The manual in the \fIdocs/\fR directory of kbot's repository.
+"#;
+
+/// Colour the outcome words of a `send-now` summary or `history` (sent green; failed red;
+/// unknown and pending yellow). Pure; returns `text` unchanged when `paint` is off.
+pub fn paint_outcomes(text: &str, paint: Paint) -> String {
+    if !paint.on {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        // Only the first word of a history line, or a summary's "sent n/m" counts.
+        let mut painted = line.to_string();
+        for (word, f) in [
+            ("failed", Paint::red as fn(Paint, &str) -> String),
+            ("unknown", Paint::yellow),
+            ("pending", Paint::yellow),
+            ("sent", Paint::green),
+        ] {
+            let history = format!("  {word} ");
+            if painted.starts_with(&history) {
+                painted = format!("  {} {}", f(paint, word), &painted[history.len()..]);
+            }
+            let summary = format!(" {word} ");
+            if let Some(at) = painted.find(&summary) {
+                let rest = &painted[at + summary.len()..];
+                if rest.starts_with(|c: char| c.is_ascii_digit()) {
+                    painted = format!("{} {} {rest}", &painted[..at], f(paint, word));
+                }
+            }
+        }
+        out.push_str(&painted);
+    }
+    out
+}
+
+/// `status`'s daemon line: `daemon: running (pid 4242, since 2026-11-30 08:00 KST)` or
+/// `daemon: not running (kbot service install, or kbot daemon)`. Pure.
+pub fn daemon_line(holder: Option<&crate::schedule::Holder>, tz: chrono_tz::Tz) -> String {
+    match holder {
+        Some(h) => format!(
+            "daemon: running{}\n",
+            match (h.pid, h.since) {
+                (Some(pid), Some(since)) =>
+                    format!(" (pid {pid}, since {})", local_time(since, tz)),
+                (Some(pid), None) => format!(" (pid {pid})"),
+                (None, Some(since)) => format!(" (since {})", local_time(since, tz)),
+                (None, None) => String::new(),
+            }
+        ),
+        None => "daemon: not running (kbot service install, or kbot daemon)\n".to_string(),
+    }
+}
+
+/// `status --json`'s `daemon`: `{"running", "pid", "since"}`.
+pub fn daemon_json(holder: Option<&crate::schedule::Holder>) -> serde_json::Value {
+    serde_json::json!({
+        "running": holder.is_some(),
+        "pid": holder.and_then(|h| h.pid),
+        "since": holder.and_then(|h| h.since).map(|t| {
+            chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        }),
+    })
+}
+
+/// `, sent 11:30` — when a finished run ended, for `status`'s `ran:` lines. Pure.
+pub fn finished_at(run: &crate::ledger::Run, tz: chrono_tz::Tz) -> String {
+    match (run.finished_at, run.outcome.as_deref()) {
+        (Some(at), Some("menu" | "closed")) => format!(
+            " · sent {}",
+            at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")
+        ),
+        (Some(at), _) => format!(
+            " · at {}",
+            at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")
+        ),
+        (None, _) => String::new(),
+    }
+}
+
+fn local_time(t: std::time::SystemTime, tz: chrono_tz::Tz) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t)
+        .with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+/// `kbot service uninstall`: what was removed and the commands that stop the service; for
+/// systemd also `systemctl --user disable --now kbot`, which stops it and drops its enable
+/// link in one go. Pure.
+pub fn uninstalled(removed: &crate::service::Uninstalled, kind: crate::service::Kind) -> String {
+    let mut text = match &removed.removed {
+        Some(path) => format!("removed {}\nnext: {}\n", path.display(), removed.command),
+        None => format!("nothing installed\nnext: {}\n", removed.command),
+    };
+    let disable = "systemctl --user disable --now kbot";
+    if kind == crate::service::Kind::Systemd && !removed.command.contains(disable) {
+        text.push_str(&format!(
+            "or:   {disable}   (stops it and removes its enable link, if systemd still knows it)\n"
+        ));
     }
     text
 }
@@ -332,11 +683,26 @@ mod tests {
         ];
         assert_eq!(
             history(&rows),
-            "2026-09-28 lunch     menu · 2 recipients: 1 sent, 1 failed\n\
+            "2026-09-28 lunch     menu · sent 02:30 · 2 recipients: 1 sent, 1 failed\n\
              \x20 failed   이서연 (fuuid-a)  #4     [-532] daily message limit per sender has been exceeded.\n\
              \x20 sent     me                #1-4\n\
              \x20 sent     이서연 (fuuid-a)  #1-3\n"
         );
         assert_eq!(part_ranges(&[5, 1, 2, 3, 7]), "#1-3,5,7");
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_and_never_with_no_color() {
+        let none = |_: &str| None;
+        let no_color = |k: &str| (k == "NO_COLOR").then(|| "1".to_string());
+        assert!(Paint::new(true, &none).on);
+        assert!(!Paint::new(false, &none).on);
+        assert!(!Paint::new(true, &no_color).on);
+        let text = "  me sent 1/1\n  failed   x  #1\n";
+        assert_eq!(paint_outcomes(text, Paint { on: false }), text);
+        assert_eq!(
+            paint_outcomes(text, Paint { on: true }),
+            "  me \x1b[32msent\x1b[0m 1/1\n  \x1b[31mfailed\x1b[0m   x  #1\n"
+        );
     }
 }

@@ -94,11 +94,15 @@ fn config_init_writes_a_valid_example_and_refuses_to_overwrite_it() {
         .assert()
         .success()
         .stdout(predicate::str::contains("wrote"));
+    // The example parses, but its page and key are placeholders: not set yet.
     env.kbot()
         .args(["config", "check"])
         .assert()
-        .success()
-        .stdout(predicate::str::contains("ok (1 source"));
+        .code(4)
+        .stderr(predicate::str::contains(
+            "source[0].url: not set yet: https://example.ac.kr/menu",
+        ))
+        .stderr(predicate::str::contains("kakao.client_id: not set yet"));
     env.kbot()
         .args(["config", "init"])
         .assert()
@@ -450,4 +454,198 @@ fn completions_and_the_man_page_are_generated() {
         .assert()
         .success()
         .stdout(predicate::str::contains(".TH kbot"));
+}
+
+/// `kbot ARGS | head -1` under bash's pipefail: kbot's own exit status and stderr.
+fn piped_into(args: &str, reader: &str) -> std::process::Output {
+    let env = TestEnv::new();
+    let kbot = env!("CARGO_BIN_EXE_kbot");
+    std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -o pipefail; {kbot:?} {args} | {reader}"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.dir.path())
+        .env("KBOT_CONFIG", env.config_path())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn completions_and_man_piped_into_head_exit_0_without_a_word_on_stderr() {
+    for args in ["completions bash", "man"] {
+        let out = piped_into(args, "head -1");
+        assert_eq!(out.status.code(), Some(0), "{args}: {out:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+        // A reader that closes the pipe before kbot writes a byte.
+        let out = piped_into(args, "{ exec 0<&-; }");
+        assert_eq!(out.status.code(), Some(0), "{args}: {out:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_man_page_is_one_page_with_files_environment_exit_status_and_examples() {
+    let env = TestEnv::new();
+    let out = env.kbot().arg("man").output().unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8(out.stdout).unwrap();
+    for section in [
+        ".SH COMMANDS",
+        ".SH FILES",
+        ".SH ENVIRONMENT",
+        ".SH \"EXIT STATUS\"",
+        ".SH EXAMPLES",
+    ] {
+        assert!(page.contains(section), "{section} missing");
+    }
+    assert!(page.contains("kbot send\\-now"), "commands are listed");
+    // No pointers to per-command pages that are not generated.
+    assert!(!page.contains("kbot-scrape(1)") && !page.contains("kbot\\-scrape(1)"));
+    assert!(!page.contains("(1)"), "a reference to another page: {page}");
+}
+
+#[test]
+fn date_accepts_weekday_names_and_month_slash_day() {
+    let env = TestEnv::new();
+    let page = pages_dir().join("jbnu-jinsuwon-2023-04-10.html");
+    env.write_config(&source_block("진수원", &page, "table.tblType03", ""));
+    // 4/10 is this year's, not 2023's: the page's week is another, so wrong_date.
+    let out = env
+        .kbot()
+        .args(["scrape", "lunch", "--date", "4/10", "--json"])
+        .output()
+        .unwrap();
+    let value = json(&out);
+    assert!(
+        value["date"].as_str().unwrap().ends_with("-04-10"),
+        "{value}"
+    );
+    for word in ["today", "tomorrow", "mon", "월", "금요일"] {
+        let out = env
+            .kbot()
+            .args(["scrape", "lunch", "--date", word, "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.code() == Some(0) || out.status.code() == Some(5),
+            "{word}: {out:?}"
+        );
+        assert!(json(&out)["date"].is_string(), "{word}");
+    }
+    env.kbot()
+        .args(["scrape", "lunch", "--date", "someday"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "expected YYYY-MM-DD, today, tomorrow, a weekday (mon, 월) or M/D",
+        ));
+}
+
+#[test]
+fn service_uninstall_prints_the_systemctl_disable_line() {
+    let env = TestEnv::new();
+    let out = env
+        .kbot()
+        .args(["service", "uninstall", "--systemd"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("systemctl --user disable --now kbot"),
+        "{text}"
+    );
+}
+
+#[test]
+fn config_check_names_near_misses_and_bare_urls_in_plain_words() {
+    let env = TestEnv::new();
+    env.write_config(
+        "[[source]]\nurl = \"cafeteria.ac.kr/menu\"\ntable = \"td >\"\n[message]\non_close = \"skip\"\n",
+    );
+    let out = env.kbot().args(["config", "check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("did you mean `on_closed`?"), "{err}");
+    assert!(
+        err.contains("\"cafeteria.ac.kr/menu\" has no scheme"),
+        "{err}"
+    );
+    assert!(
+        err.contains("did you mean \"https://cafeteria.ac.kr/menu\"?"),
+        "{err}"
+    );
+    assert!(err.contains("it ends with >, + or ~"), "{err}");
+    assert!(!err.contains("report this to the developer"), "{err}");
+    // A bare path that names a file is fine.
+    std::fs::write(env.path("menu.html"), "<table></table>").unwrap();
+    env.write_config("[[source]]\nurl = \"menu.html\"\ntable = \"table\"\n");
+    env.kbot().args(["config", "check"]).assert().success();
+}
+
+#[test]
+fn a_fifo_a_huge_file_and_bad_utf8_are_config_errors_not_hangs() {
+    let env = TestEnv::new();
+    let fifo = env.path("fifo.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    env.kbot()
+        .args(["config", "check"])
+        .env("KBOT_CONFIG", &fifo)
+        .timeout(std::time::Duration::from_secs(10))
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("is not a regular file"));
+
+    env.write_config(&format!("# {}\n", "x".repeat(1024 * 1024)));
+    env.kbot()
+        .args(["config", "check"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("a configuration is at most 1 MB"));
+
+    std::fs::write(
+        env.config_path(),
+        b"timezone = \"Asia/Seoul\"\n# \xbe\xc8\n",
+    )
+    .unwrap();
+    env.kbot()
+        .args(["config", "check"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(
+            "config.toml:2:3: not UTF-8 text (invalid byte at offset 26)",
+        ));
+}
+
+#[test]
+fn commands_that_do_not_scrape_work_with_a_broken_source_and_warn() {
+    let env = TestEnv::new();
+    env.write_config("[[source]]\nurl = \"https://x.kr\"\ntable = \"td >\"\n[kakao]\nclient_id = \"k\"\n[secrets]\nstore = \"file\"\n");
+    for args in [&["history"][..], &["status"], &["logout"]] {
+        let out = env.kbot().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.contains("source[0].table: invalid CSS selector"),
+            "{args:?}: {err}"
+        );
+    }
+    // friends needs a login, not a source: it fails on the login (exit 3), not the config.
+    env.kbot().arg("friends").assert().code(3);
+    // Commands that scrape still refuse it.
+    env.kbot().args(["scrape", "lunch"]).assert().code(4);
 }

@@ -1,0 +1,208 @@
+//! Kakao's daily message quotas, and how many messages a day a configuration sends.
+//!
+//! Kakao counts messages to friends per sender (100 a day) and per sender–receiver pair
+//! (20 a day); /work/shared/kakao-api.md §6.3. "Send to me" has no published quota, so it
+//! is shown but not counted. A day's messages are parts × recipients × meals, with the
+//! parts as the sources read today. `config check`, `preview` and `doctor` all ask
+//! [`Estimate::overruns`]. Pure: no I/O, no clock.
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone};
+use chrono_tz::Tz;
+
+use crate::meal::Meal;
+
+/// Messages one user may send to friends a day (Kakao: `-532` past it).
+pub const PER_SENDER: u64 = 100;
+/// Messages one user may send to one friend a day (Kakao: `-536` past it).
+pub const PER_PAIR: u64 = 20;
+
+/// One scheduled meal's share of a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MealLoad {
+    /// The meal.
+    pub meal: Meal,
+    /// How many times its schedule fires in a day.
+    pub fires: u64,
+    /// Parts each friend receives per run (as the sources read today).
+    pub parts: u64,
+}
+
+/// The messages a configuration sends in a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Estimate {
+    /// The scheduled meals.
+    pub meals: Vec<MealLoad>,
+    /// How many friends are configured.
+    pub friends: u64,
+}
+
+/// A quota the estimate passes, with the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overrun {
+    /// What passes which limit, in words.
+    pub message: String,
+    /// What to change.
+    pub fix: String,
+}
+
+impl Estimate {
+    /// Messages each friend receives a day.
+    pub fn per_friend(&self) -> u64 {
+        self.meals.iter().map(|m| m.fires * m.parts).sum()
+    }
+
+    /// Messages sent to friends a day, all friends together.
+    pub fn to_friends(&self) -> u64 {
+        self.per_friend() * self.friends
+    }
+
+    /// One line for people: `36 messages a day to friends (3 parts × 12 friends × 1 meal …)`.
+    pub fn describe(&self) -> String {
+        let meals: Vec<String> = self
+            .meals
+            .iter()
+            .map(|m| {
+                let times = if m.fires == 1 {
+                    String::new()
+                } else {
+                    format!(" ×{}", m.fires)
+                };
+                format!(
+                    "{} {} part{}{times}",
+                    m.meal,
+                    m.parts,
+                    if m.parts == 1 { "" } else { "s" }
+                )
+            })
+            .collect();
+        format!(
+            "{} message{} a day to {} friend{} ({}); limits {PER_SENDER} per sender, {PER_PAIR} per friend",
+            self.to_friends(),
+            if self.to_friends() == 1 { "" } else { "s" },
+            self.friends,
+            if self.friends == 1 { "" } else { "s" },
+            if meals.is_empty() {
+                "nothing scheduled".to_string()
+            } else {
+                meals.join(", ")
+            }
+        )
+    }
+
+    /// The daily quotas this estimate passes, each with its fix; empty when it fits.
+    pub fn overruns(&self) -> Vec<Overrun> {
+        let per_friend = self.per_friend();
+        let mut out = Vec::new();
+        if self.friends > 0 && self.to_friends() > PER_SENDER {
+            let fit = PER_SENDER / per_friend.max(1);
+            out.push(Overrun {
+                message: format!(
+                    "{} messages a day to friends pass Kakao's limit of {PER_SENDER} per sender ({per_friend} each × {} friends); the rest fail with -532",
+                    self.to_friends(),
+                    self.friends
+                ),
+                fix: format!(
+                    "list at most {fit} friends under [recipients], or send fewer parts (message.template = \"list\", exclude = [...] in [[source]]) or fewer meals"
+                ),
+            });
+        }
+        if self.friends > 0 && per_friend > PER_PAIR {
+            out.push(Overrun {
+                message: format!(
+                    "{per_friend} messages a day to each friend pass Kakao's limit of {PER_PAIR} per friend; the rest fail with -536"
+                ),
+                fix: "schedule each meal at most once a day and send fewer parts (message.template = \"list\")".into(),
+            });
+        }
+        out
+    }
+}
+
+/// How many times `cron` fires on local day `day` in `tz` (capped at 10 000).
+pub fn fires_on(cron: &croner::Cron, tz: Tz, day: NaiveDate) -> u64 {
+    let Some(start) = tz
+        .from_local_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight exists"))
+        .earliest()
+    else {
+        return 0;
+    };
+    let end = start + Duration::days(1);
+    // Start one second early: next_after is strictly after.
+    let mut at: DateTime<Tz> = start - Duration::seconds(1);
+    let mut n = 0;
+    while n < 10_000 {
+        match crate::schedule::next_after(cron, tz, at.with_timezone(&chrono::Utc)) {
+            Some(next) if next < end => {
+                n += 1;
+                at = next;
+            }
+            _ => break,
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn estimate(meals: u64, parts: u64, friends: u64) -> Estimate {
+        Estimate {
+            meals: Meal::ALL
+                .iter()
+                .take(meals as usize)
+                .map(|&meal| MealLoad {
+                    meal,
+                    fires: 1,
+                    parts,
+                })
+                .collect(),
+            friends,
+        }
+    }
+
+    #[test]
+    fn three_meals_of_three_parts_to_twelve_friends_pass_the_sender_quota() {
+        let e = estimate(3, 3, 12);
+        assert_eq!(e.to_friends(), 108);
+        let overruns = e.overruns();
+        assert_eq!(overruns.len(), 1, "{overruns:?}");
+        assert!(overruns[0].message.contains("108 messages a day"));
+        assert!(overruns[0].message.contains("100 per sender"));
+        // 9 messages per friend a day: 11 friends fit.
+        assert!(overruns[0].fix.contains("at most 11 friends"));
+    }
+
+    #[test]
+    fn one_part_to_five_friends_fits() {
+        assert!(estimate(1, 1, 5).overruns().is_empty());
+        assert!(estimate(3, 1, 5).overruns().is_empty());
+        assert!(estimate(3, 3, 0).overruns().is_empty());
+    }
+
+    #[test]
+    fn a_meal_every_minute_passes_the_pair_quota() {
+        let cron = crate::schedule::parse_cron("* * * * *").unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        let fires = fires_on(&cron, chrono_tz::Asia::Seoul, day);
+        assert_eq!(fires, 1440);
+        let e = Estimate {
+            meals: vec![MealLoad {
+                meal: Meal::Lunch,
+                fires,
+                parts: 1,
+            }],
+            friends: 1,
+        };
+        assert!(e.overruns().iter().any(|o| o.message.contains("-536")));
+    }
+
+    #[test]
+    fn a_weekday_schedule_fires_once_on_a_weekday_and_never_on_sunday() {
+        let cron = crate::schedule::parse_cron("30 11 * * Mon-Fri").unwrap();
+        let monday = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        let sunday = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        assert_eq!(fires_on(&cron, chrono_tz::Asia::Seoul, monday), 1);
+        assert_eq!(fires_on(&cron, chrono_tz::Asia::Seoul, sunday), 0);
+    }
+}
