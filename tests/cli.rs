@@ -635,10 +635,14 @@ fn a_fifo_a_huge_file_and_bad_utf8_are_config_errors_not_hangs() {
 fn commands_that_do_not_scrape_work_with_a_broken_source_and_warn() {
     let env = TestEnv::new();
     env.write_config("[[source]]\nurl = \"https://x.kr\"\ntable = \"td >\"\n[kakao]\nclient_id = \"k\"\n[secrets]\nstore = \"file\"\n");
-    for args in [&["history"][..], &["status"], &["logout"]] {
+    // Nobody logged in: history works (exit 0); status and logout say "not logged in" (3).
+    for (args, code) in [(&["history"][..], 0), (&["status"], 3), (&["logout"], 3)] {
         let out = env.kbot().args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
         let err = String::from_utf8(out.stderr).unwrap();
+        if code == 3 {
+            assert!(err.contains("not logged in"), "{args:?}: {err}");
+        }
         assert!(
             err.contains("source[0].table: invalid CSS selector"),
             "{args:?}: {err}"

@@ -42,7 +42,7 @@ fn setup(dishes: usize, friends: usize, schedule: &str) -> TestEnv {
     std::fs::write(env.path("menu.html"), page(dishes)).unwrap();
     let names: Vec<String> = (1..=friends).map(|i| format!("\"친구{i}\"")).collect();
     env.write_config(&format!(
-        "[kakao]\nclient_id = \"k\"\n[[source]]\nname = \"식당\"\nurl = \"menu.html\"\ntable = \"table.menu\"\n[recipients]\nme = true\nfriends = [{}]\n[schedule]\n{schedule}",
+        "[kakao]\nclient_id = \"k\"\n[[source]]\nname = \"식당\"\nurl = \"menu.html\"\ntable = \"table.menu\"\n[message]\nmax_parts = 0\nnoise = []\n[recipients]\nme = true\nfriends = [{}]\n[schedule]\n{schedule}",
         names.join(", ")
     ));
     env
@@ -59,7 +59,7 @@ fn stderr_of(env: &TestEnv, args: &[&str]) -> (Option<i32>, String) {
 #[test]
 fn three_meals_of_three_parts_to_twelve_friends_warn_of_the_sender_quota() {
     let env = setup(55, 12, THREE_MEALS);
-    // Precondition: today's page makes three parts a meal.
+    // Precondition: today's page makes three parts a meal (max_parts = 0: no shortening).
     let preview = env
         .kbot()
         .args(["preview", "lunch", "--json"])
