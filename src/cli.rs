@@ -627,6 +627,7 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
     let options = deliver::Options {
         to: args.to,
         force: args.force,
+        hold_warning: false,
     };
     let summary = pipeline.execute(&mut ledger, date, meal, options).await?;
     if args.run.json {

@@ -126,6 +126,9 @@ pub struct Recipients {
     pub friends: Vec<String>,
 }
 
+/// `schedule.recheck` when not set.
+pub const DEFAULT_RECHECK: Duration = Duration::from_secs(5 * 60);
+
 /// `[schedule]`.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -133,6 +136,9 @@ pub struct Schedule {
     pub meals: BTreeMap<Meal, croner::Cron>,
     /// A missed slot is still sent when kbot wakes within this window.
     pub catch_up: Duration,
+    /// Inside a meal's window, how often a menu not yet posted (wrong date, not found,
+    /// fetch failed) is looked for again.
+    pub recheck: Duration,
     /// Dates on which nothing is sent.
     pub skip_dates: BTreeSet<NaiveDate>,
 }
@@ -939,7 +945,14 @@ impl Validator<'_> {
         self.unknown_keys(
             P,
             t,
-            &["breakfast", "lunch", "dinner", "catch_up", "skip_dates"],
+            &[
+                "breakfast",
+                "lunch",
+                "dinner",
+                "catch_up",
+                "recheck",
+                "skip_dates",
+            ],
         );
         let mut meals = BTreeMap::new();
         for meal in Meal::ALL {
@@ -968,6 +981,30 @@ impl Validator<'_> {
                 );
                 Duration::from_secs(45 * 60)
             }),
+        };
+        let recheck = match self.string(P, t, "recheck") {
+            None => DEFAULT_RECHECK,
+            Some((text, span)) => match humantime::parse_duration(&text) {
+                Ok(d) if d >= Duration::from_secs(1) => d,
+                Ok(_) => {
+                    self.problem(
+                        &join(P, "recheck"),
+                        span,
+                        format!("recheck {text:?} is shorter than a second"),
+                        Some("e.g. \"5m\"; the page is fetched once per recheck"),
+                    );
+                    DEFAULT_RECHECK
+                }
+                Err(e) => {
+                    self.problem(
+                        &join(P, "recheck"),
+                        span,
+                        format!("invalid duration {text:?}: {e}"),
+                        Some("e.g. \"5m\", \"90s\""),
+                    );
+                    DEFAULT_RECHECK
+                }
+            },
         };
         let mut skip_dates = BTreeSet::new();
         if let Some(value) = get(t, "skip_dates") {
@@ -1011,6 +1048,7 @@ impl Validator<'_> {
         Schedule {
             meals,
             catch_up,
+            recheck,
             skip_dates,
         }
     }

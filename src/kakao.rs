@@ -89,7 +89,7 @@ pub fn backoff(retry: &Retry, attempt: u32, unit: f64) -> Duration {
 
 /// A uniform-ish draw in `[0, 1)`. `RandomState` is seeded randomly per instance, which is
 /// all jitter needs; no crate for it.
-fn jitter_unit() -> f64 {
+pub fn jitter_unit() -> f64 {
     let bits = RandomState::new().hash_one(0u8) >> 11; // 53 random bits
     bits as f64 / (1u64 << 53) as f64
 }
@@ -216,6 +216,23 @@ impl Error {
             Error::Decode { status, .. } => *status >= 500,
             Error::TooManyReceivers(_) => false,
         }
+    }
+
+    /// Whether the request may have reached Kakao and been acted on although no answer
+    /// came back: a reset, a timeout or a body cut short after the request went out. A
+    /// failure to connect (refused, DNS, TLS) or any answer with a status is not: the
+    /// message certainly did not go out, or Kakao said it did not.
+    pub fn may_have_arrived(&self) -> bool {
+        match self {
+            Error::Network { source, .. } => !source.is_connect() && !source.is_builder(),
+            _ => false,
+        }
+    }
+
+    /// A quota that stops every further send from this sender today: `-532` (sender per
+    /// day) or `-10` (the app's API quota).
+    pub fn is_sender_quota(&self) -> bool {
+        matches!(self.code(), Some(-532 | -10))
     }
 
     /// `-402`: the consent items the user must agree to first.
@@ -418,7 +435,7 @@ impl Client {
         let url = self.endpoint("/v2/api/talk/memo/default/send");
         let form = [("template_object", template.to_string())];
         let answer: Wire = self
-            .call(&url, || {
+            .call_once_if_sent(&url, || {
                 self.http.post(url.clone()).bearer_auth(token).form(&form)
             })
             .await?;
@@ -468,7 +485,7 @@ impl Client {
             ("template_object", template.to_string()),
         ];
         let answer: Wire = self
-            .call(&url, || {
+            .call_once_if_sent(&url, || {
                 self.http.post(url.clone()).bearer_auth(token).form(&form)
             })
             .await?;
@@ -511,12 +528,35 @@ impl Client {
         url: &Url,
         request: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<T, Error> {
+        self.call_with(url, request, true).await
+    }
+
+    /// A send: retried only when it certainly did not go out (no connection, or an error
+    /// answer). One that may have reached Kakao comes back at once, for the caller to
+    /// count in the ledger (a message must not multiply).
+    async fn call_once_if_sent<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<T, Error> {
+        self.call_with(url, request, false).await
+    }
+
+    async fn call_with<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+        request: impl Fn() -> reqwest::RequestBuilder,
+        idempotent: bool,
+    ) -> Result<T, Error> {
         let mut attempt = 1;
         loop {
             let err = match once(url, request()).await {
                 Ok(answer) => return Ok(answer),
                 Err(err) => err,
             };
+            if !idempotent && err.may_have_arrived() {
+                return Err(err);
+            }
             let Some(wait) = retry_delay(&self.retry, attempt, &err) else {
                 return Err(err);
             };

@@ -23,6 +23,7 @@ pub mod secrets;
 pub mod service;
 pub mod session;
 pub mod view;
+pub mod window;
 
 pub use error::{Error, Exit, Report};
 pub use meal::Meal;

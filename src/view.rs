@@ -292,6 +292,7 @@ mod tests {
             recipient: Some(recipient.into()),
             nickname: (recipient != "me").then(|| "이서연".to_string()),
             part: Some(part),
+            kind: None,
             status: Some(status),
             code,
             detail: code.map(|_| "daily message limit per sender has been exceeded.".into()),
