@@ -1577,6 +1577,72 @@ mod tests {
     }
 
     #[test]
+    fn a_ledger_of_schema_1_keeps_its_rows_as_menu_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite3");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO deliveries (date, meal, recipient, part, status, updated_at)
+                 VALUES ('2026-03-02', 'lunch', 'me', 1, 'sent', '2026-03-02T02:30:00Z')",
+                [],
+            )
+            .unwrap();
+        }
+        let ledger = Ledger::open(&path).unwrap();
+        assert_eq!(ledger.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(ledger.status(&key("me", 1)).unwrap(), Some(Status::Sent));
+        let warning = key("me", 1).with_kind(Kind::Warning);
+        assert_eq!(ledger.status(&warning).unwrap(), None);
+    }
+
+    #[test]
+    fn a_warning_sent_to_me_does_not_stand_in_for_menu_part_1() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let now = at("2026-03-02T02:30:00Z");
+        let warning = key("me", 1).with_kind(Kind::Warning);
+        assert!(ledger.mark_pending(&warning, None, false, now).unwrap());
+        ledger.mark_sent(&warning, now).unwrap();
+        assert!(
+            ledger
+                .mark_pending(&key("me", 1), None, false, now)
+                .unwrap()
+        );
+        assert!(!ledger.mark_pending(&warning, None, false, now).unwrap());
+    }
+
+    #[test]
+    fn a_second_call_that_may_have_arrived_makes_the_row_unknown_and_never_resent() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let now = at("2026-03-02T02:30:00Z");
+        let k = key("fuuid0001", 1);
+        assert!(ledger.mark_pending(&k, None, false, now).unwrap());
+        let first = ledger.note_may_have_arrived(&k, "reset", MAY_HAVE_ARRIVED_LIMIT, now);
+        assert_eq!(first.unwrap(), Status::Failed);
+        assert!(
+            ledger.mark_pending(&k, None, false, now).unwrap(),
+            "retried once"
+        );
+        let second = ledger.note_may_have_arrived(&k, "reset", MAY_HAVE_ARRIVED_LIMIT, now);
+        assert_eq!(second.unwrap(), Status::Unknown);
+        assert!(
+            !ledger.mark_pending(&k, None, false, now).unwrap(),
+            "never again"
+        );
+        assert!(
+            ledger.mark_pending(&k, None, true, now).unwrap(),
+            "unless forced"
+        );
+        // A sent row stays sent whatever is noted after it.
+        ledger.mark_sent(&k, now).unwrap();
+        let late = ledger.note_may_have_arrived(&k, "reset", MAY_HAVE_ARRIVED_LIMIT, now);
+        assert_eq!(late.unwrap(), Status::Sent);
+        assert_eq!(ledger.status(&k).unwrap(), Some(Status::Sent));
+    }
+
+    #[test]
     fn a_hand_edited_row_is_reported_not_panicked_on() {
         let ledger = Ledger::open_in_memory().unwrap();
         ledger

@@ -1185,3 +1185,171 @@ fn history_shows_sent_failed_unknown_and_missed_at_a_glance() {
         .collect();
     assert_eq!(columns.len(), 1, "{text}");
 }
+
+// ─── issue 9: the owner's copy, copies that cannot multiply; issue 10: quotas stop calls ──
+
+/// Send with a page whose selector is gone (a warning to me), then with the right one:
+/// "me" ends up with the warning and every part of the menu.
+fn warning_then_fixed_menu(bot: &Bot, page: &str, table: &str, args: &[&str]) {
+    bot.config(page, "table.menu-that-is-gone", &recipients(&[]));
+    let broken = bot.send(args);
+    assert_eq!(broken.status.code(), Some(5), "{}", all_text(&broken));
+    let warned = bot.texts("me");
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains('⚠'), "{warned:?}");
+
+    bot.config(page, table, &recipients(&[]));
+    let preview = bot.kbot(&[&["preview"], args, &["--json"]].concat());
+    assert!(preview.status.success(), "{}", all_text(&preview));
+    let planned: Vec<String> = json(&preview)["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .map(|p| {
+            p["template_object"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let fixed = bot.send(args);
+    assert!(fixed.status.success(), "{}", all_text(&fixed));
+    let mine = bot.texts("me");
+    assert_eq!(mine[0], warned[0]);
+    assert_eq!(mine[1..], planned[..], "every part of the menu reached me");
+    let kinds: BTreeSet<String> = bot
+        .history()
+        .iter()
+        .map(|r| {
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            format!("{}:{}:{}", text(&r["kind"]), r["part"], text(&r["status"]))
+        })
+        .collect();
+    assert!(kinds.contains("warning:1:sent"), "{kinds:?}");
+    assert!(kinds.contains("menu:1:sent"), "{kinds:?}");
+}
+
+#[test]
+fn after_a_warning_a_fixed_one_part_menu_still_reaches_me() {
+    let bot = Bot::new(&[]);
+    bot.login();
+    warning_then_fixed_menu(&bot, JBNU, JBNU_TABLE, &JBNU_LUNCH);
+    assert_eq!(bot.copies("me"), 2);
+}
+
+#[test]
+fn after_a_warning_every_part_of_a_fixed_long_menu_reaches_me() {
+    let bot = Bot::new(&[]);
+    bot.login();
+    let (selector, _) = dgu_truth();
+    warning_then_fixed_menu(
+        &bot,
+        "dgu-coop-week-2026-09-27-euckr",
+        &selector,
+        &["lunch", "--date", "2026-09-28"],
+    );
+    assert!(bot.copies("me") > 2, "a long menu in several parts");
+}
+
+#[test]
+fn a_reset_after_kakao_accepted_a_send_brings_at_most_two_copies_whatever_reruns_follow() {
+    let friends = &TWELVE[..2];
+    let bot = Bot::new(friends);
+    bot.jbnu_to(&[friends[0].1, friends[1].1], "");
+    bot.login();
+    // Kakao takes every call, and every answer is lost: for me and for the friends' batch.
+    for _ in 0..4 {
+        bot.fake
+            .inject(FRIENDS_SEND_PATH, Fault::ResetAfterRecording);
+        bot.fake.inject(MEMO_PATH, Fault::ResetAfterRecording);
+    }
+    let output = bot.send(&JBNU_LUNCH);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+    assert_eq!(bot.fake.count(FRIENDS_SEND_PATH), 2, "one retry, no more");
+    for rerun in 0..2 {
+        let again = bot.send(&JBNU_LUNCH);
+        assert_eq!(
+            again.status.code(),
+            Some(5),
+            "rerun {rerun}: {}",
+            all_text(&again)
+        );
+    }
+    for who in ["me", friends[0].0, friends[1].0] {
+        assert_eq!(bot.copies(who), 2, "{who}");
+    }
+    let statuses = bot.statuses();
+    assert!(statuses.values().all(|s| s == "unknown"), "{statuses:?}");
+    let text = stdout(&bot.kbot(&["history"]));
+    assert!(text.contains("unknown"), "{text}");
+}
+
+#[test]
+fn one_lost_answer_is_retried_once_and_the_message_is_then_recorded_as_sent() {
+    let friends = &TWELVE[..1];
+    let bot = Bot::new(friends);
+    bot.jbnu_to(&[friends[0].1], "");
+    bot.login();
+    bot.fake
+        .inject(FRIENDS_SEND_PATH, Fault::ResetAfterRecording);
+    let output = bot.send(&JBNU_LUNCH);
+    assert!(output.status.success(), "{}", all_text(&output));
+    assert_eq!(bot.copies(friends[0].0), 2, "the lost answer cost one copy");
+    assert_eq!(bot.copies("me"), 1);
+    assert!(bot.statuses().values().all(|s| s == "sent"));
+    let again = bot.send(&JBNU_LUNCH);
+    assert!(again.status.success(), "{}", all_text(&again));
+    assert_eq!(bot.copies(friends[0].0), 2);
+}
+
+#[test]
+fn after_a_receivers_quota_error_no_further_part_is_sent_to_that_friend() {
+    let friends = &TWELVE[..2];
+    let bot = Bot::new(friends);
+    // Each friend may receive one message today: part 2 trips -533 for both.
+    bot.fake.configure(|c| c.receiver_daily_quota = 1);
+    let (selector, _) = dgu_truth();
+    bot.config(
+        "dgu-coop-week-2026-09-27-euckr",
+        &selector,
+        &recipients(&[friends[0].1, friends[1].1]),
+    );
+    bot.login();
+    let output = bot.send(&["lunch", "--date", "2026-09-28"]);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+    let parts = bot.copies("me");
+    assert!(parts > 2, "a long menu: {parts} parts");
+    assert_eq!(
+        bot.fake.count(FRIENDS_SEND_PATH),
+        2,
+        "part 1 went out, part 2 met the quota, and kbot stopped calling"
+    );
+    let rows = bot.history();
+    let stopped = rows
+        .iter()
+        .filter(|r| r["recipient"] != "me" && r["status"] == "failed")
+        .count();
+    assert_eq!(
+        stopped,
+        2 * (parts - 1),
+        "every later part is recorded as not sent"
+    );
+}
+
+#[test]
+fn after_the_senders_daily_quota_nothing_more_goes_to_friends_that_day() {
+    let friends = &TWELVE[..3];
+    let bot = Bot::new(friends);
+    bot.fake.configure(|c| c.sender_daily_quota = 2);
+    bot.jbnu_to(&[friends[0].1, friends[1].1, friends[2].1], "");
+    bot.login();
+    let first = bot.send(&JBNU_LUNCH);
+    assert_eq!(first.status.code(), Some(5), "{}", all_text(&first));
+    let calls = bot.fake.count(FRIENDS_SEND_PATH);
+    // The same day, another meal: no friends call at all.
+    let dinner = bot.send(&["dinner", "--date", "2023-04-10"]);
+    assert_eq!(dinner.status.code(), Some(5), "{}", all_text(&dinner));
+    assert_eq!(bot.fake.count(FRIENDS_SEND_PATH), calls);
+    let text = stdout(&dinner);
+    assert!(text.contains("-532"), "{text}");
+}
