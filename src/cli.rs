@@ -617,6 +617,10 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
     let (date, meal) = pick(&args.run, &config, env.clock.now())?;
     let account = env.account(&config)?;
     let mut ledger = Ledger::open(&crate::daemon::ledger_path(&env.paths.data_dir))?;
+    crate::scrape::use_cache(
+        &crate::daemon::pages_dir(&env.paths.data_dir),
+        env.clock.clone(),
+    );
     let client = http::client(http::Timeouts::default());
     let pipeline = deliver::Pipeline {
         config: &config,

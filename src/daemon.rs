@@ -30,6 +30,11 @@ pub fn ledger_path(data_dir: &Path) -> PathBuf {
     data_dir.join("ledger.sqlite3")
 }
 
+/// The page cache in the data dir (the last good copy of each source's page).
+pub fn pages_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("pages")
+}
+
 /// What the scheduler calls: one full delivery per slot, through the ledger.
 struct Bot<'a> {
     config: &'a Config,
@@ -149,6 +154,7 @@ pub async fn run(
     let account = Account::open(config, paths, clock.clone(), env)?;
     check_login(&account).await?;
     let ledger = Ledger::open(&ledger_path(&paths.data_dir))?;
+    crate::scrape::use_cache(&pages_dir(&paths.data_dir), clock.clone());
     let plan = config.plan();
     let mut bot = Bot {
         config,

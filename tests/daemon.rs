@@ -27,6 +27,7 @@ use common::{TestEnv, json, kakao_section, seed_login};
 use support::fake_kakao::api::{FRIENDS_SEND_PATH, MEMO_PATH};
 use support::fake_kakao::oauth::TOKEN_PATH;
 use support::fake_kakao::{FakeKakao, Fault, IssuedTokens};
+use support::pages::{monday_of, week_page};
 
 const CLIENT_ID: &str = "fake-rest-api-key";
 
@@ -925,25 +926,6 @@ fn service_install_writes_the_user_unit_under_xdg_config_home_and_prints_how_to_
 
 // ─── A meal's window (issue 9) ──────────────────────────────────────────────────────────
 
-/// A week grid (`table.menu`, Monday first) whose lunch row carries `dishes` on every day
-/// of the week that starts on `monday`.
-fn week_page(monday: NaiveDate, dishes: &[&str]) -> String {
-    const DAYS: [&str; 7] = ["월", "화", "수", "목", "금", "토", "일"];
-    let mut head = String::from("<tr><th>구분</th>");
-    let mut row = String::from("<tr><th>중식</th>");
-    for (i, day) in DAYS.iter().enumerate() {
-        let date = monday + chrono::Days::new(i as u64);
-        head.push_str(&format!("<th>{}({day})</th>", date.format("%m.%d")));
-        row.push_str(&format!("<td>{}</td>", dishes.join("<br>")));
-    }
-    format!("<html><body><table class=\"menu\">{head}</tr>{row}</tr></table></body></html>")
-}
-
-/// The Monday of `date`'s week.
-fn monday_of(date: NaiveDate) -> NaiveDate {
-    date - chrono::Days::new(u64::from(date.weekday().num_days_from_monday()))
-}
-
 /// A logged-in bot whose one source is the week grid at `page` (table mode).
 fn logged_in_week_grid(
     fake: &FakeKakao,
@@ -955,7 +937,7 @@ fn logged_in_week_grid(
 ) {
     let url = url::Url::from_file_path(page).expect("absolute path");
     env.write_config(&format!(
-        "timezone = \"Asia/Seoul\"\n{}[[source]]\nname = \"학생식당\"\nurl = \"{url}\"\ntable = \"{table}\"\nunlabeled = \"lunch\"\n[recipients]\n{recipients}\n[schedule]\n{schedule}\n",
+        "timezone = \"Asia/Seoul\"\n{}[[source]]\nname = \"학생식당\"\nurl = \"{url}\"\ntable = \"{table}\"\n[recipients]\n{recipients}\n[schedule]\n{schedule}\n",
         kakao_section(&fake.url(), CLIENT_ID),
     ));
     let tokens = fake.issue_tokens();

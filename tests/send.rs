@@ -20,6 +20,7 @@ use common::{TestEnv, json, kakao_section, pages_dir, seed_login, source_block};
 use support::fake_kakao::api::{FRIENDS_PATH, FRIENDS_SEND_PATH, MEMO_PATH};
 use support::fake_kakao::oauth::TOKEN_PATH;
 use support::fake_kakao::{FakeKakao, Fault, LongText};
+use support::pages::{PageServer, week_page};
 
 const CLIENT_ID: &str = "fake-rest-api-key";
 
@@ -1352,4 +1353,91 @@ fn after_the_senders_daily_quota_nothing_more_goes_to_friends_that_day() {
     assert_eq!(bot.fake.count(FRIENDS_SEND_PATH), calls);
     let text = stdout(&dinner);
     assert!(text.contains("-532"), "{text}");
+}
+
+// ─── issue 9: the page cache ────────────────────────────────────────────────────────────
+
+impl Bot {
+    /// One source: the week grid served by `site`, to me and `friends`.
+    fn site_to(&self, site: &PageServer, friends: &[&str]) {
+        self.env.write_config(&format!(
+            "{}[[source]]\nname = \"학생식당\"\nurl = \"{}\"\ntable = \"table.menu\"\n{}",
+            kakao_section(&self.fake.url(), CLIENT_ID),
+            site.url,
+            recipients(friends)
+        ));
+    }
+}
+
+#[test]
+fn a_site_down_at_lunch_is_served_from_the_copy_kept_at_breakfast_and_history_says_so() {
+    let friends = &TWELVE[..1];
+    let bot = Bot::new(friends);
+    let site = PageServer::start();
+    let monday = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+    site.serve(&week_page(monday, &["쌀밥", "미역국"]));
+    bot.site_to(&site, &[friends[0].1]);
+    bot.login();
+
+    let breakfast = bot.send(&["breakfast", "--date", "2026-12-01"]);
+    assert!(breakfast.status.success(), "{}", all_text(&breakfast));
+    // Asked again while the page is unchanged: a conditional request and a 304.
+    let early = bot.kbot(&["send-now", "breakfast", "--date", "2026-12-01"]);
+    assert!(early.status.success(), "{}", all_text(&early));
+    assert!(
+        site.requests()
+            .last()
+            .is_some_and(|r| r.contains("if-none-match: \"v1\"")),
+        "{:?}",
+        site.requests()
+    );
+    assert_eq!(site.statuses().last(), Some(&304));
+
+    site.go_down();
+    let lunch = bot.send(&["lunch", "--date", "2026-12-01"]);
+    assert!(lunch.status.success(), "{}", all_text(&lunch));
+    let got = bot.texts(friends[0].0);
+    assert_eq!(got.len(), 2, "breakfast and lunch: {got:?}");
+    assert!(got[1].contains("미역국"), "{got:?}");
+    let rows = bot.history();
+    let lunch_row = rows
+        .iter()
+        .find(|r| r["meal"] == "lunch" && r["recipient"] == friends[0].0)
+        .expect("a lunch row");
+    assert_eq!(lunch_row["status"], "sent");
+    assert!(
+        lunch_row["run_detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("cached")),
+        "{lunch_row}"
+    );
+}
+
+#[test]
+fn a_cached_copy_of_last_weeks_page_is_never_sent_for_this_week() {
+    let friends = &TWELVE[..1];
+    let bot = Bot::new(friends);
+    let site = PageServer::start();
+    let last_week = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    site.serve(&week_page(last_week, &["지난주", "메뉴"]));
+    bot.site_to(&site, &[friends[0].1]);
+    bot.login();
+    let kept = bot.send(&["lunch", "--date", "2026-11-27"]);
+    assert!(kept.status.success(), "{}", all_text(&kept));
+
+    site.go_down();
+    let output = bot.send(&["lunch", "--date", "2026-12-01"]);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+    assert_eq!(
+        bot.texts(friends[0].0).len(),
+        1,
+        "only last week's own lunch"
+    );
+    let mine = bot.texts("me");
+    assert!(mine.last().is_some_and(|t| t.contains('⚠')), "{mine:?}");
+    assert!(
+        stdout(&output).contains("fetch_failed"),
+        "{}",
+        all_text(&output)
+    );
 }
