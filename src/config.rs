@@ -129,6 +129,12 @@ pub struct Recipients {
 /// `schedule.recheck` when not set.
 pub const DEFAULT_RECHECK: Duration = Duration::from_secs(5 * 60);
 
+/// `schedule.prefetch` when not set.
+pub const DEFAULT_PREFETCH: Duration = Duration::from_secs(3 * 60);
+
+/// The longest `schedule.prefetch` accepted: a page fetched earlier may be stale.
+pub const MAX_PREFETCH: Duration = Duration::from_secs(3600);
+
 /// `[schedule]`.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -139,6 +145,9 @@ pub struct Schedule {
     /// Inside a meal's window, how often a menu not yet posted (wrong date, not found,
     /// fetch failed) is looked for again.
     pub recheck: Duration,
+    /// How long before a slot the daemon fetches and parses its pages, so the message
+    /// leaves at the slot even when the site is slow; zero turns it off.
+    pub prefetch: Duration,
     /// Dates on which nothing is sent.
     pub skip_dates: BTreeSet<NaiveDate>,
 }
@@ -951,6 +960,7 @@ impl Validator<'_> {
                 "dinner",
                 "catch_up",
                 "recheck",
+                "prefetch",
                 "skip_dates",
             ],
         );
@@ -1006,6 +1016,30 @@ impl Validator<'_> {
                 }
             },
         };
+        let prefetch = match self.string(P, t, "prefetch") {
+            None => DEFAULT_PREFETCH,
+            Some((text, span)) => match humantime::parse_duration(&text) {
+                Ok(d) if d <= MAX_PREFETCH => d,
+                Ok(_) => {
+                    self.problem(
+                        &join(P, "prefetch"),
+                        span,
+                        format!("prefetch {text:?} is longer than an hour"),
+                        Some("a few minutes is enough, e.g. \"3m\"; \"0s\" turns it off"),
+                    );
+                    DEFAULT_PREFETCH
+                }
+                Err(e) => {
+                    self.problem(
+                        &join(P, "prefetch"),
+                        span,
+                        format!("invalid duration {text:?}: {e}"),
+                        Some("e.g. \"3m\"; \"0s\" turns it off"),
+                    );
+                    DEFAULT_PREFETCH
+                }
+            },
+        };
         let mut skip_dates = BTreeSet::new();
         if let Some(value) = get(t, "skip_dates") {
             match value.get_ref() {
@@ -1049,6 +1083,7 @@ impl Validator<'_> {
             meals,
             catch_up,
             recheck,
+            prefetch,
             skip_dates,
         }
     }

@@ -46,6 +46,8 @@ struct Bot<'a> {
     policy: window::Policy,
     /// Turns true on SIGTERM/SIGINT: ends the wait between tries.
     stop: watch::Receiver<bool>,
+    /// Runs scraped ahead of their slots (`window::prefetch`).
+    prefetched: window::Prefetched,
 }
 
 impl Bot<'_> {
@@ -72,7 +74,9 @@ impl Bot<'_> {
             Some(slot) => {
                 let span = Window::of(slot, self.config.schedule.catch_up);
                 let (ledger, policy) = (&mut self.ledger, &self.policy);
-                window::serve(&pipeline, ledger, date, meal, span, policy, &mut self.stop).await?
+                let ahead = self.prefetched.take(date, meal);
+                let stop = &mut self.stop;
+                window::serve(&pipeline, ledger, date, meal, span, policy, stop, ahead).await?
             }
             None => {
                 let options = Options {
@@ -164,7 +168,17 @@ pub async fn run(
         clock: clock.clone(),
         policy: window::Policy::new(config.schedule.recheck, env),
         stop: stop.clone(),
+        prefetched: window::Prefetched::default(),
     };
+    let page_client = bot.http.clone();
+    let ahead = window::prefetch(
+        config,
+        &page_client,
+        &plan,
+        clock.clone(),
+        config.schedule.prefetch,
+        bot.prefetched.clone(),
+    );
     // Ready before crash recovery: resends after a crash may take longer than systemd's
     // start timeout, and the daemon is fully up while it makes them.
     notify(&[sd_notify::NotifyState::Ready]);
@@ -177,7 +191,10 @@ pub async fn run(
             at.format("%Y-%m-%d %H:%M %Z")
         ));
     }
-    schedule::run(&plan, clock, &mut bot, stopped(stop)).await;
+    tokio::select! {
+        () = schedule::run(&plan, clock, &mut bot, stopped(stop)) => {}
+        () = ahead => {}
+    }
     notify(&[sd_notify::NotifyState::Stopping]);
     Ok(())
 }

@@ -7,12 +7,22 @@
 //! [`serve`], the loop that runs it through `deliver`. Does not own what a try does
 //! (`deliver`) or when slots fire (`schedule`).
 //!
-//! I/O: [`serve`] scrapes, sends, writes the ledger and sleeps (tokio time); the rest is pure.
+//! Also the prefetch ([`prefetch`]): each meal's pages are scraped `schedule.prefetch`
+//! before its slot and the run handed to the slot ([`Prefetched`]), which fetches again
+//! only if that run failed (the site was down, the page still showed another date).
+//!
+//! I/O: [`serve`] and [`prefetch`] scrape, send, write the ledger and sleep (tokio time);
+//! the rest is pure.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::schedule::Plan;
 
 use crate::deliver::{self, Options, Pipeline, Summary, To};
 use crate::kakao;
@@ -123,6 +133,10 @@ pub fn state(summary: &Summary, held_warning: bool) -> State {
 /// at once when the cause cannot heal, see [`deliver::can_heal`]). A stop request ends
 /// the wait between tries; the ledger keeps what is left, and a restart inside the window
 /// returns to it.
+///
+/// `prefetched` is a run scraped before the slot; it is used when every source gave a
+/// menu (or a closed notice), else the page is fetched again.
+#[allow(clippy::too_many_arguments)] // each is one distinct input of the loop
 pub async fn serve(
     pipeline: &Pipeline<'_>,
     ledger: &mut Ledger,
@@ -131,8 +145,9 @@ pub async fn serve(
     window: Window,
     policy: &Policy,
     stop: &mut watch::Receiver<bool>,
+    prefetched: Option<deliver::Run>,
 ) -> crate::Result<Summary> {
-    let mut kept: Option<deliver::Run> = None;
+    let mut kept: Option<deliver::Run> = prefetched.filter(|run| run.failed_sources().is_empty());
     let mut attempt = 0u32;
     loop {
         attempt += 1;
@@ -168,6 +183,66 @@ pub async fn serve(
             }
             () = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+/// The run a prefetch left for its slot, shared by [`prefetch`] and the slot.
+#[derive(Debug, Clone, Default)]
+pub struct Prefetched(Arc<Mutex<Option<(NaiveDate, Meal, deliver::Run)>>>);
+
+impl Prefetched {
+    /// The run prefetched for (`date`, `meal`), if any (taken: used once).
+    pub fn take(&self, date: NaiveDate, meal: Meal) -> Option<deliver::Run> {
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match slot.take() {
+            Some((d, m, run)) if d == date && m == meal => Some(run),
+            _ => None,
+        }
+    }
+
+    fn put(&self, date: NaiveDate, meal: Meal, run: deliver::Run) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((date, meal, run));
+    }
+}
+
+/// When to prefetch for a slot: `lead` before it. Pure.
+pub fn prefetch_at(slot: DateTime<Utc>, lead: Duration) -> DateTime<Utc> {
+    slot - chrono::Duration::from_std(lead).unwrap_or(chrono::Duration::zero())
+}
+
+/// Scrape each meal `lead` before its slot (at once when the daemon starts inside the
+/// lead) and leave the run in `store` for the slot. Never returns; a `lead` of zero does
+/// nothing. Naps at most [`crate::schedule::MAX_NAP`] so a clock change is noticed.
+pub async fn prefetch(
+    config: &Config,
+    http: &reqwest::Client,
+    plan: &Plan,
+    clock: Arc<dyn Clock>,
+    lead: Duration,
+    store: Prefetched,
+) {
+    if lead.is_zero() {
+        return std::future::pending().await;
+    }
+    loop {
+        let now = clock.now();
+        let Some((meal, slot)) = plan.next_fire(now) else {
+            return std::future::pending().await;
+        };
+        let slot_utc = slot.with_timezone(&Utc);
+        let start = prefetch_at(slot_utc, lead);
+        if start > now {
+            let nap = (start - now).to_std().unwrap_or(Duration::ZERO);
+            tokio::time::sleep(nap.min(crate::schedule::MAX_NAP)).await;
+            continue;
+        }
+        let date = slot.date_naive();
+        let run = deliver::prepare(config, http, date, meal).await;
+        tracing::info!(%date, %meal, %slot, failed = ?run.failed_sources(), "prefetched the pages for the slot");
+        store.put(date, meal, run);
+        // On to the next slot once this one has passed.
+        let past = (slot_utc - clock.now()).to_std().unwrap_or(Duration::ZERO);
+        tokio::time::sleep(past + Duration::from_secs(1)).await;
     }
 }
 
@@ -236,6 +311,36 @@ mod tests {
             policy().next_try(&window, 1, State::Settled, now, 0.5),
             None
         );
+    }
+
+    #[test]
+    fn pages_are_prefetched_the_lead_before_the_slot() {
+        let slot = at("2026-11-30T02:30:00Z");
+        assert_eq!(
+            prefetch_at(slot, Duration::from_secs(180)),
+            at("2026-11-30T02:27:00Z")
+        );
+        assert_eq!(prefetch_at(slot, Duration::ZERO), slot);
+    }
+
+    #[test]
+    fn a_prefetched_run_serves_only_its_own_slot_and_only_once() {
+        let date = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let run = deliver::Run {
+            date,
+            meal: Meal::Lunch,
+            reports: Vec::new(),
+            rendered: crate::message::Rendered {
+                parts: Vec::new(),
+                has_problems: false,
+            },
+        };
+        let store = Prefetched::default();
+        store.put(date, Meal::Lunch, run.clone());
+        assert!(store.take(date, Meal::Dinner).is_none(), "another meal");
+        store.put(date, Meal::Lunch, run);
+        assert!(store.take(date, Meal::Lunch).is_some());
+        assert!(store.take(date, Meal::Lunch).is_none(), "used once");
     }
 
     #[test]

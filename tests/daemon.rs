@@ -27,7 +27,7 @@ use common::{TestEnv, json, kakao_section, seed_login};
 use support::fake_kakao::api::{FRIENDS_SEND_PATH, MEMO_PATH};
 use support::fake_kakao::oauth::TOKEN_PATH;
 use support::fake_kakao::{FakeKakao, Fault, IssuedTokens};
-use support::pages::{monday_of, week_page};
+use support::pages::{PageServer, monday_of, week_page};
 
 const CLIENT_ID: &str = "fake-rest-api-key";
 
@@ -1140,6 +1140,49 @@ fn a_selector_that_matches_nothing_on_a_page_that_loaded_warns_me_at_once_withou
         !log.contains("trying again"),
         "a cause that cannot heal is told at once: {log}"
     );
+    let (status, log) = daemon.terminate();
+    assert!(status.success(), "{status}: {log}");
+}
+
+#[test]
+fn a_site_that_takes_ten_seconds_to_answer_still_gets_the_message_out_within_two_seconds_of_the_slot()
+ {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let slot = slot_from_now(chrono::Duration::seconds(14));
+    let site = PageServer::start();
+    site.serve(&week_page(monday_of(slot.date_naive()), &DISHES));
+    site.set_delay(Duration::from_secs(10));
+    env.write_config(&format!(
+        "timezone = \"Asia/Seoul\"\n{}[[source]]\nname = \"학생식당\"\nurl = \"{}\"\ntable = \"table.menu\"\n[recipients]\nme = true\n[schedule]\nlunch = \"{}\"\ncatch_up = \"45m\"\nprefetch = \"14s\"\n",
+        kakao_section(&fake.url(), CLIENT_ID),
+        site.url,
+        daily_at(slot)
+    ));
+    let tokens = fake.issue_tokens();
+    seed_login(
+        &env.data_dir(),
+        CLIENT_ID,
+        &tokens.access_token,
+        &tokens.refresh_token,
+        chrono::Duration::hours(5),
+    );
+    let mut daemon = Daemon::start(&env, "daemon");
+    daemon.wait_until("the message to me", |_| !fake.delivered().is_empty());
+    let lateness = now() - slot.with_timezone(&Utc);
+    eprintln!(
+        "measured lateness after the slot: {} ms",
+        lateness.num_milliseconds()
+    );
+    assert!(
+        lateness < chrono::Duration::seconds(2),
+        "{} ms late; log:\n{}",
+        lateness.num_milliseconds(),
+        daemon.log()
+    );
+    assert!(daemon.log().contains("prefetched"), "{}", daemon.log());
+    assert_eq!(site.requests().len(), 1, "no second fetch at the slot");
+    assert!(texts(&fake, "me")[0].contains(DISHES[1]));
     let (status, log) = daemon.terminate();
     assert!(status.success(), "{status}: {log}");
 }

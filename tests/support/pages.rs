@@ -44,6 +44,8 @@ struct Served {
     requests: Vec<String>,
     /// The status of every answer.
     statuses: Vec<u16>,
+    /// How long each answer takes.
+    delay: std::time::Duration,
 }
 
 /// A page server on 127.0.0.1: `GET /menu` answers the current page (HTTP 503 while down).
@@ -86,6 +88,11 @@ impl PageServer {
         });
     }
 
+    /// Take `delay` over every answer from now on (a slow site).
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.with(|s| s.delay = delay);
+    }
+
     /// Answer 503 from now on.
     pub fn go_down(&self) {
         self.with(|s| s.page = None);
@@ -114,6 +121,8 @@ fn answer(stream: TcpStream, served: &Mutex<Served>) {
         }
     }
     let head = head.to_lowercase();
+    let delay = served.lock().unwrap_or_else(PoisonError::into_inner).delay;
+    std::thread::sleep(delay);
     let (status, etag, body) = {
         let mut s = served.lock().unwrap_or_else(PoisonError::into_inner);
         s.requests.push(head.clone());
