@@ -150,6 +150,10 @@ pub struct SendNowArgs {
     /// Send again what the ledger says was already delivered
     #[arg(long, conflicts_with = "dry_run")]
     pub force: bool,
+    /// Keep retrying failed sends (and looking for a menu not posted yet) until
+    /// `catch_up` from now, showing progress, instead of leaving it to the daemon
+    #[arg(long, conflicts_with_all = ["dry_run", "force"])]
+    pub wait: bool,
 }
 
 /// `kbot login`.
@@ -628,12 +632,27 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         sender: account.sender(),
         clock: env.clock.as_ref(),
     };
-    let options = deliver::Options {
-        to: args.to,
-        force: args.force,
-        hold_warning: false,
+    let summary = if args.wait {
+        use crate::window;
+        let job = window::Job {
+            date,
+            meal,
+            window: window::Window::of(env.clock.now(), config.schedule.catch_up),
+            to: args.to,
+            prefetched: None,
+        };
+        let policy = window::Policy::new(config.schedule.recheck, &*env.var);
+        let mut stop = window::stop_on_ctrl_c();
+        let progress = |p: &window::Progress| eprintln!("kbot: {}", p.describe());
+        window::serve(&pipeline, &mut ledger, job, &policy, &mut stop, &progress).await?
+    } else {
+        let options = deliver::Options {
+            to: args.to,
+            force: args.force,
+            hold_warning: false,
+        };
+        pipeline.execute(&mut ledger, date, meal, options).await?
     };
-    let summary = pipeline.execute(&mut ledger, date, meal, options).await?;
     if args.run.json {
         let value = json!({
             "date": date.to_string(),
@@ -647,11 +666,20 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         write_out(out, &crate::view::summary(&summary))?;
     }
     if summary.has_failures() {
+        // A failure that may pass: say how to keep trying (issue 9).
+        let hint = if summary.needs_retry() && !args.wait {
+            Some(format!(
+                "kbot send-now {meal} --date {date} --wait   (keeps retrying for catch_up ({}), showing progress; a running daemon also retries at the meal's slot)",
+                humantime::format_duration(config.schedule.catch_up)
+            ))
+        } else {
+            summary.hint()
+        };
         return Err(deliver::DeliveryFailed {
             date,
             meal,
             failed: summary.failed_recipients(),
-            hint: summary.hint(),
+            hint,
         }
         .into());
     }

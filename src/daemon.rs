@@ -74,9 +74,14 @@ impl Bot<'_> {
             Some(slot) => {
                 let span = Window::of(slot, self.config.schedule.catch_up);
                 let (ledger, policy) = (&mut self.ledger, &self.policy);
-                let ahead = self.prefetched.take(date, meal);
-                let stop = &mut self.stop;
-                window::serve(&pipeline, ledger, date, meal, span, policy, stop, ahead).await?
+                let job = window::Job {
+                    date,
+                    meal,
+                    window: span,
+                    to: To::All,
+                    prefetched: self.prefetched.take(date, meal),
+                };
+                window::serve(&pipeline, ledger, job, policy, &mut self.stop, &|_| {}).await?
             }
             None => {
                 let options = Options {

@@ -115,6 +115,71 @@ pub enum State {
     Recheck,
 }
 
+/// One meal to serve through its window.
+#[derive(Debug)]
+pub struct Job {
+    /// The day.
+    pub date: NaiveDate,
+    /// The meal.
+    pub meal: Meal,
+    /// Until when to keep trying.
+    pub window: Window,
+    /// Who to send to.
+    pub to: To,
+    /// A run scraped before the slot: used when every source gave a menu (or a closed
+    /// notice), else the page is fetched again.
+    pub prefetched: Option<deliver::Run>,
+}
+
+/// Where a meal stands between two tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Tries made so far.
+    pub attempt: u32,
+    /// Why another is due.
+    pub state: State,
+    /// How long until it.
+    pub wait: Duration,
+    /// When the window closes.
+    pub closes: DateTime<Utc>,
+    /// Deliveries done (sent now or earlier).
+    pub delivered: usize,
+    /// Deliveries still failing.
+    pub waiting: usize,
+}
+
+impl Progress {
+    /// One line for a person watching (`send-now --wait`).
+    pub fn describe(&self) -> String {
+        let why = match self.state {
+            State::Recheck => "no menu on the page yet".to_string(),
+            _ => format!(
+                "{} delivered, {} failed for a reason that may pass",
+                self.delivered, self.waiting
+            ),
+        };
+        format!(
+            "try {}: {why}; trying again in {:.0}s (giving up at {})",
+            self.attempt,
+            self.wait.as_secs_f64().ceil(),
+            self.closes.format("%H:%M:%S UTC")
+        )
+    }
+}
+
+/// A stop signal for a terminal run: turns true on Ctrl-C.
+pub fn stop_on_ctrl_c() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = tx.send(true);
+        } else {
+            tx.closed().await;
+        }
+    });
+    rx
+}
+
 /// The state a try's summary leaves.
 pub fn state(summary: &Summary, held_warning: bool) -> State {
     if held_warning {
@@ -134,19 +199,22 @@ pub fn state(summary: &Summary, held_warning: bool) -> State {
 /// the wait between tries; the ledger keeps what is left, and a restart inside the window
 /// returns to it.
 ///
-/// `prefetched` is a run scraped before the slot; it is used when every source gave a
-/// menu (or a closed notice), else the page is fetched again.
-#[allow(clippy::too_many_arguments)] // each is one distinct input of the loop
+/// `progress` hears of every wait between tries (`send-now --wait` prints it).
 pub async fn serve(
     pipeline: &Pipeline<'_>,
     ledger: &mut Ledger,
-    date: NaiveDate,
-    meal: Meal,
-    window: Window,
+    job: Job,
     policy: &Policy,
     stop: &mut watch::Receiver<bool>,
-    prefetched: Option<deliver::Run>,
+    progress: &(dyn Fn(&Progress) + Sync),
 ) -> crate::Result<Summary> {
+    let Job {
+        date,
+        meal,
+        window,
+        to,
+        prefetched,
+    } = job;
     let mut kept: Option<deliver::Run> = prefetched.filter(|run| run.failed_sources().is_empty());
     let mut attempt = 0u32;
     loop {
@@ -158,7 +226,7 @@ pub async fn serve(
         };
         let hold_warning = !last && run.may_heal();
         let options = Options {
-            to: To::All,
+            to,
             force: false,
             hold_warning,
         };
@@ -175,6 +243,18 @@ pub async fn serve(
         }
         let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
         tracing::info!(%date, %meal, attempt, ?state, "trying again in {wait:?} (the window closes at {})", window.closes);
+        progress(&Progress {
+            attempt,
+            state,
+            wait,
+            closes: window.closes,
+            delivered: summary
+                .deliveries
+                .iter()
+                .filter(|d| matches!(d.status, "sent" | "skipped"))
+                .count(),
+            waiting: summary.deliveries.iter().filter(|d| d.is_problem()).count(),
+        });
         tokio::select! {
             biased;
             _ = stop.wait_for(|stopped| *stopped) => {

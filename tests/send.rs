@@ -1441,3 +1441,38 @@ fn a_cached_copy_of_last_weeks_page_is_never_sent_for_this_week() {
         all_text(&output)
     );
 }
+
+// ─── issue 9: send-now in a terminal during an outage ───────────────────────────────────
+
+#[test]
+fn send_now_during_an_outage_says_how_to_keep_trying_and_wait_rides_it_out_with_progress() {
+    let friends = &TWELVE[..1];
+    let bot = Bot::new(friends);
+    bot.jbnu_to(&[friends[0].1], "[schedule]\ncatch_up = \"2m\"\n");
+    bot.login();
+
+    bot.fake.outage_for(Duration::from_secs(30));
+    let given_up = bot.send(&JBNU_LUNCH);
+    assert_eq!(given_up.status.code(), Some(5), "{}", all_text(&given_up));
+    assert!(
+        stderr(&given_up).contains("hint: kbot send-now lunch --date 2023-04-10 --wait"),
+        "{}",
+        stderr(&given_up)
+    );
+
+    bot.fake.outage_for(Duration::from_secs(2));
+    let waited = bot.send(&["lunch", "--date", "2023-04-10", "--wait"]);
+    assert!(waited.status.success(), "{}", all_text(&waited));
+    let progress = stderr(&waited);
+    assert!(
+        progress.contains("trying again in") && progress.contains("giving up at"),
+        "{progress}"
+    );
+    assert_eq!(bot.copies("me"), 1);
+    assert_eq!(bot.copies(friends[0].0), 1);
+    assert!(
+        bot.statuses().values().all(|s| s == "sent"),
+        "{:?}",
+        bot.statuses()
+    );
+}
