@@ -694,6 +694,9 @@ impl Stops {
     }
 }
 
+/// How many parts of a warning to "me" are sent.
+const MAX_WARNING_PARTS: u32 = 1;
+
 async fn send_parts(
     config: &Config,
     sender: &Sender<'_>,
@@ -748,7 +751,9 @@ async fn send_parts(
             menu_parts += 1;
             (Kind::Menu, menu_parts)
         };
-        if kind == Kind::Warning && options.hold_warning {
+        // A warning is one message, however much went wrong (a page problem must not turn
+        // into a stream of messages): the rest is in `kbot history` and `scrape --explain`.
+        if kind == Kind::Warning && (options.hold_warning || part_no > MAX_WARNING_PARTS) {
             continue;
         }
         let mut targets: Vec<&Recipient> = me.iter().collect();

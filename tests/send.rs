@@ -1476,3 +1476,28 @@ fn send_now_during_an_outage_says_how_to_keep_trying_and_wait_rides_it_out_with_
         bot.statuses()
     );
 }
+
+#[test]
+fn a_page_problem_however_long_is_one_warning_to_me_and_nothing_to_friends() {
+    let friends = &TWELVE[..1];
+    let bot = Bot::new(friends);
+    let page = pages_dir().join(format!("{JBNU}.html"));
+    // A selector that matches nothing and is long enough that its warning would need parts.
+    let selector: Vec<String> = (0..40).map(|i| format!("div.gone-{i}")).collect();
+    bot.env.write_config(&format!(
+        "{}[[source]]\nname = \"학생식당\"\nurl = {:?}\n[source.select]\nlunch = {:?}\n{}",
+        kakao_section(&bot.fake.url(), CLIENT_ID),
+        url::Url::from_file_path(&page).unwrap().to_string(),
+        selector.join(", "),
+        recipients(&[friends[0].1])
+    ));
+    bot.login();
+    let preview = bot.kbot(&["preview", "lunch", "--date", "2023-04-10", "--json"]);
+    let planned = json(&preview)["parts"].as_array().map_or(0, Vec::len);
+    assert!(planned > 1, "the warning alone would take {planned} parts");
+    let output = bot.send(&JBNU_LUNCH);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+    assert_eq!(bot.copies("me"), 1);
+    assert_eq!(bot.copies(friends[0].0), 0);
+    assert_eq!(bot.fake.count(FRIENDS_SEND_PATH), 0);
+}
