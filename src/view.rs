@@ -157,6 +157,11 @@ pub fn history(rows: &[HistoryRow]) -> String {
                 Some(nick) if recipient != deliver::ME => format!("{nick} ({recipient})"),
                 _ => recipient.clone(),
             };
+            // A warning to me is not a menu part: its own line (issue 9).
+            let who = match row.kind {
+                Some(crate::ledger::Kind::Warning) => format!("{who} (warning)"),
+                _ => who,
+            };
             match lines
                 .iter_mut()
                 .find(|l| l.who == who && l.status == status)

@@ -1228,6 +1228,11 @@ fn warning_then_fixed_menu(bot: &Bot, page: &str, table: &str, args: &[&str]) {
         .collect();
     assert!(kinds.contains("warning:1:sent"), "{kinds:?}");
     assert!(kinds.contains("menu:1:sent"), "{kinds:?}");
+    let text = stdout(&bot.kbot(&["history"]));
+    assert!(
+        text.contains("me (warning)"),
+        "the warning has its own line: {text}"
+    );
 }
 
 #[test]
