@@ -1312,6 +1312,82 @@ mod tests {
         );
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_message_kakao_took_but_the_ledger_cannot_record_names_who_got_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = |u: &str| url::Url::parse(u).unwrap();
+        let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(
+            crate::clock::FixedClock("2026-11-30T02:30:00Z".parse().unwrap()),
+        );
+        let http = crate::http::client(crate::http::Timeouts::default());
+        let app = crate::auth::App {
+            client_id: "app".into(),
+            client_secret: None,
+            redirect_uri: url("http://localhost:8765/callback"),
+            auth_url: url("http://127.0.0.1:9"),
+        };
+        let store = crate::secrets::Store::new(crate::secrets::StoreKind::File, dir.path(), "app");
+        let session =
+            crate::session::Session::new(app, store, http.clone(), dir.path(), clock.clone());
+        let kakao = crate::kakao::Client::new(
+            http,
+            url("http://127.0.0.1:9"),
+            crate::kakao::Retry::default(),
+        );
+        let sender = Sender {
+            session: &session,
+            kakao: &kakao,
+            kakao_send: &kakao,
+            delivery: crate::config::Delivery::AtLeastOnce,
+        };
+        let date = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let run = Run {
+            date,
+            meal: Meal::Lunch,
+            reports: Vec::new(),
+            rendered: Rendered {
+                parts: Vec::new(),
+                has_problems: false,
+            },
+        };
+        let claim = Claim {
+            clock: clock.as_ref(),
+            run: &run,
+            part: 1,
+            kind: crate::ledger::Kind::Menu,
+            force: false,
+        };
+        let friend = |uuid: &str, nick: &str| Recipient {
+            id: uuid.into(),
+            nickname: Some(nick.into()),
+        };
+        let (a, b) = (friend("u-1", "이서연"), friend("u-2", "김지우"));
+        let mut ledger = crate::ledger::Ledger::open_in_memory().unwrap();
+        ledger.refuse_writes();
+        let mut deliveries = Vec::new();
+        let fates = vec![Fate::Sent, Fate::Sent];
+        let err = settle(
+            &mut ledger,
+            clock.as_ref(),
+            &sender,
+            &claim,
+            &[&a, &b],
+            fates,
+            &mut deliveries,
+        )
+        .await
+        .expect_err("nothing can be recorded");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("sent to 이서연, 김지우 but could not record it: "),
+            "{text}"
+        );
+        assert!(
+            err.hint()
+                .is_some_and(|h| h.contains("do not send it to them again"))
+        );
+    }
+
     #[test]
     fn a_run_detail_that_only_counts_failures_says_nothing_more() {
         assert!(!detail_says_more(&failed_note(1)));

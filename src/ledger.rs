@@ -878,6 +878,14 @@ impl Ledger {
         Ok(recovery)
     }
 
+    /// Refuse every write from now on, as a full disk would (fault injection for tests).
+    #[cfg(test)]
+    pub(crate) fn refuse_writes(&self) {
+        self.conn
+            .pragma_update(None, "query_only", true)
+            .expect("set query_only");
+    }
+
     /// The newest `limit` history rows, newest first (see [`HistoryRow`]).
     pub fn history(&self, limit: usize) -> Result<Vec<HistoryRow>, Error> {
         let mut stmt = self
