@@ -814,6 +814,10 @@ async fn send_parts(
                 &mut deliveries,
             )
             .await?;
+            // The app's quota (`-10`) met on "me" stops the friends' calls as well.
+            if let (Some(row), Some(me)) = (deliveries.last(), batch.first()) {
+                stops.learn(me, row.code, row.detail.as_deref().unwrap_or(""));
+            }
             if let Err(CallError::Auth(err)) = result {
                 return Err(err.into());
             }

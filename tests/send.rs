@@ -1506,3 +1506,28 @@ fn a_page_problem_however_long_is_one_warning_to_me_and_nothing_to_friends() {
     assert_eq!(bot.copies(friends[0].0), 0);
     assert_eq!(bot.fake.count(FRIENDS_SEND_PATH), 0);
 }
+
+#[test]
+fn the_apps_quota_met_on_the_send_to_me_stops_the_friends_calls_too() {
+    let friends = &TWELVE[..2];
+    let bot = Bot::new(friends);
+    bot.jbnu_to(&[friends[0].1, friends[1].1], "");
+    bot.login();
+    bot.fake.inject(
+        MEMO_PATH,
+        Fault::Code {
+            status: 400,
+            code: -10,
+            msg: "API limit has been exceeded.".into(),
+        },
+    );
+    let output = bot.send(&JBNU_LUNCH);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+    assert_eq!(bot.fake.count(FRIENDS_SEND_PATH), 0, "no call after -10");
+    let rows = bot.history();
+    assert!(
+        rows.iter()
+            .all(|r| r["status"] == "failed" && r["code"] == -10),
+        "{rows:?}"
+    );
+}
