@@ -598,7 +598,14 @@ impl Pipeline<'_> {
             }
             Err(err) => Some(err.to_string()),
         };
-        ledger.finish_run(date, meal, outcome, detail.as_deref(), clock.now())?;
+        let finished = ledger.finish_run(date, meal, outcome, detail.as_deref(), clock.now());
+        match (&result, finished) {
+            (_, Ok(())) => {}
+            (Ok(_), Err(err)) => return Err(err.into()),
+            // The run's own error says more (who got a message the ledger could not keep):
+            // a ledger that cannot close the run must not hide it.
+            (Err(_), Err(err)) => tracing::warn!("cannot record the end of the run: {err}"),
+        }
         let (deliveries, unresolved) = result?;
         Ok(Summary {
             run,
