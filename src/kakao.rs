@@ -36,8 +36,8 @@ const EXCERPT_CHARS: usize = 200;
 const RETRYABLE_CODES: [i64; 3] = [-1, -7, -603];
 
 /// Codes that retrying cannot fix, even if the status were a 5xx: bad parameter, consent,
-/// receiver blocks messages, quotas (DESIGN §5).
-const NEVER_RETRY_CODES: [i64; 9] = [-2, -402, -530, -10, -531, -532, -533, -536, -401];
+/// receiver blocks messages, quotas (DESIGN §5), a blocked account (`-4`) or app (`-12`).
+const NEVER_RETRY_CODES: [i64; 11] = [-2, -402, -530, -10, -531, -532, -533, -536, -401, -4, -12];
 
 /// The retry policy of every call: capped, jittered exponential backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -776,7 +776,7 @@ mod tests {
     #[test]
     fn non_retryable_errors_are_never_retried() {
         let retry = policy(5, 1, 10);
-        for code in [-2, -401, -402, -530, -10, -531, -532, -533, -536] {
+        for code in [-2, -401, -402, -530, -10, -531, -532, -533, -536, -4, -12] {
             assert_eq!(retry_delay(&retry, 1, &api(400, code)), None, "code {code}");
             assert_eq!(
                 retry_delay(&retry, 1, &api(500, code)),
