@@ -773,6 +773,25 @@ mod tests {
         assert_eq!(retry_delay(&policy(1, 1, 10), 1, &api(500, -1)), None);
     }
 
+    #[tokio::test]
+    async fn a_send_that_could_not_connect_certainly_did_not_arrive_and_may_be_retried() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let client = Client::new(
+            crate::http::client(crate::http::Timeouts::default()),
+            Url::parse(&format!("http://127.0.0.1:{port}")).expect("url"),
+            policy(2, 1, 2),
+        );
+        let err = client
+            .send_to_me("token", &serde_json::json!({"object_type": "text"}))
+            .await
+            .expect_err("nothing listens");
+        assert!(matches!(err, Error::Network { .. }), "{err:?}");
+        assert!(err.is_retryable() && !err.may_have_arrived(), "{err:?}");
+    }
+
     #[test]
     fn non_retryable_errors_are_never_retried() {
         let retry = policy(5, 1, 10);
