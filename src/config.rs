@@ -1254,6 +1254,27 @@ mod tests {
     }
 
     #[test]
+    fn recheck_and_prefetch_default_and_reject_what_cannot_work() {
+        let base = "[[source]]\nurl = \"https://x.kr/menu\"\ntable = \"table\"\n[schedule]\n";
+        let config = Config::from_toml(base, None).unwrap();
+        assert_eq!(config.schedule.recheck, DEFAULT_RECHECK);
+        assert_eq!(config.schedule.prefetch, DEFAULT_PREFETCH);
+        let set = format!("{base}recheck = \"90s\"\nprefetch = \"0s\"\n");
+        let config = Config::from_toml(&set, None).unwrap();
+        assert_eq!(config.schedule.recheck, Duration::from_secs(90));
+        assert_eq!(config.schedule.prefetch, Duration::ZERO);
+        let bad = format!("{base}recheck = \"0s\"\nprefetch = \"2h\"\n");
+        let found = problems(&bad);
+        let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["schedule.recheck", "schedule.prefetch"], "{found:?}");
+        assert!(
+            found
+                .iter()
+                .all(|p| p.line_col.is_some() && p.hint.is_some())
+        );
+    }
+
+    #[test]
     fn a_missing_source_and_a_syntax_error_are_reported() {
         assert_eq!(problems("timezone = \"Asia/Seoul\"\n")[0].key, "source");
         let syntax = problems("timezone = \n");
