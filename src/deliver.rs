@@ -1,5 +1,12 @@
 //! One run of kbot: scrape every source for (date, meal), render the message, and (with a
-//! login) send it and record it. Shared by `send-now`, `preview` and the daemon.
+//! login) send it and record it. Shared by `send-now`, `preview` and the daemon (which
+//! repeats runs inside a meal's window: `window`).
+//!
+//! Owns the sending rules of one run: warnings to "me" are their own kind of ledger row,
+//! never menu part 1; a call that may have reached Kakao without an answer is tried once
+//! more, then `unknown`; after a quota error kbot stops calling Kakao for that receiver
+//! (or, for the sender's quota, for every friend that day); a message Kakao took that the
+//! ledger cannot record is reported with the names of who got it.
 //!
 //! Does network I/O through `scrape`; the rendering itself is `message`'s pure work.
 

@@ -1,8 +1,10 @@
 //! The ledger: a SQLite record of runs and per-recipient deliveries (DESIGN §5).
 //!
 //! Owns the schema and its migrations (`PRAGMA user_version`), the idempotency key
-//! `(date, meal, recipient, part)`, the rule that a `sent` row is never downgraded, crash
-//! recovery of `pending` rows, and the rows `history` and `status` show.
+//! `(date, meal, recipient, kind, part)` (`kind`: a menu part or a warning to "me"), the
+//! rule that a `sent` row is never downgraded, the count of calls that may have reached
+//! Kakao (the second makes a row `unknown`, never resent), crash recovery of `pending`
+//! rows, and the rows `history` and `status` show.
 //!
 //! Does not own: deciding what to send (deliver), when to run (schedule) or what a scrape
 //! found (scrape); those pass their results in as plain values.
