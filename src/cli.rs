@@ -166,6 +166,10 @@ pub struct SendNowArgs {
     /// Send to your own chat only, titled [테스트], recording nothing: the real run still sends
     #[arg(long, conflicts_with_all = ["dry_run", "force"])]
     pub test: bool,
+    /// Keep retrying failed sends (and looking for a menu not posted yet) until
+    /// `catch_up` from now, showing progress, instead of leaving it to the daemon
+    #[arg(long, conflicts_with_all = ["dry_run", "force"])]
+    pub wait: bool,
 }
 
 /// `kbot login`.
@@ -615,7 +619,7 @@ impl Shown {
         );
         match self {
             Shown::Configured => {
-                if (config.recipients.me || audience == Audience::Me) && with_me {
+                if (config.recipients.me || audience != Audience::Everyone) && with_me {
                     list.push(deliver::ME.to_string());
                 }
                 if with_friends {
@@ -624,7 +628,7 @@ impl Shown {
             }
             Shown::Resolved { me, friends, .. } => {
                 list.extend(me.iter().filter(|_| with_me).map(&resolved));
-                if me.is_none() && with_me && audience == Audience::Me {
+                if me.is_none() && with_me && audience != Audience::Everyone {
                     list.push(deliver::ME.to_string());
                 }
                 if with_friends {
@@ -730,6 +734,10 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
     let (date, meal) = pick(&args.run, &config, env.clock.now())?;
     let account = env.account(&config)?;
     let mut ledger = Ledger::open(&crate::daemon::ledger_path(&env.paths.data_dir))?;
+    crate::scrape::use_cache(
+        &crate::daemon::pages_dir(&env.paths.data_dir),
+        env.clock.clone(),
+    );
     let client = http::client(http::Timeouts::default());
     let pipeline = deliver::Pipeline {
         config: &config,
@@ -737,16 +745,32 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         sender: account.sender(),
         clock: env.clock.as_ref(),
     };
-    let options = deliver::Options {
-        to: args.to,
-        force: args.force,
+    let summary = if args.wait {
+        use crate::window;
+        let job = window::Job {
+            date,
+            meal,
+            window: window::Window::of(env.clock.now(), config.schedule.catch_up),
+            to: args.to,
+            prefetched: None,
+        };
+        let policy = window::Policy::new(config.schedule.recheck, &*env.var);
+        let mut stop = window::stop_on_ctrl_c();
+        let progress = |p: &window::Progress| eprintln!("kbot: {}", p.describe());
+        window::serve(&pipeline, &mut ledger, job, &policy, &mut stop, &progress).await?
+    } else {
+        let options = deliver::Options {
+            to: args.to,
+            force: args.force,
+            hold_warning: false,
+        };
+        crate::terminal::with_progress(
+            env.progress,
+            "reading the menu and sending",
+            pipeline.execute(&mut ledger, date, meal, options),
+        )
+        .await?
     };
-    let summary = crate::terminal::with_progress(
-        env.progress,
-        "reading the menu and sending",
-        pipeline.execute(&mut ledger, date, meal, options),
-    )
-    .await?;
     if args.run.json {
         let value = json!({
             "date": date.to_string(),
@@ -764,11 +788,20 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         )?;
     }
     if summary.has_failures() {
+        // A failure that may pass: say how to keep trying (issue 9).
+        let hint = if summary.needs_retry() && !args.wait {
+            Some(format!(
+                "kbot send-now {meal} --date {date} --wait   (keeps retrying for catch_up ({}), showing progress; a running daemon also retries at the meal's slot)",
+                humantime::format_duration(config.schedule.catch_up)
+            ))
+        } else {
+            summary.hint()
+        };
         return Err(deliver::DeliveryFailed {
             date,
             meal,
             failed: summary.failed_recipients(),
-            hint: summary.hint(),
+            hint,
         }
         .into());
     }

@@ -135,6 +135,15 @@ pub struct Recipients {
     pub friends: Vec<String>,
 }
 
+/// `schedule.recheck` when not set.
+pub const DEFAULT_RECHECK: Duration = Duration::from_secs(5 * 60);
+
+/// `schedule.prefetch` when not set.
+pub const DEFAULT_PREFETCH: Duration = Duration::from_secs(3 * 60);
+
+/// The longest `schedule.prefetch` accepted: a page fetched earlier may be stale.
+pub const MAX_PREFETCH: Duration = Duration::from_secs(3600);
+
 /// `[schedule]`.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -142,6 +151,12 @@ pub struct Schedule {
     pub meals: BTreeMap<Meal, croner::Cron>,
     /// A missed slot is still sent when kbot wakes within this window.
     pub catch_up: Duration,
+    /// Inside a meal's window, how often a menu not yet posted (wrong date, not found,
+    /// fetch failed) is looked for again.
+    pub recheck: Duration,
+    /// How long before a slot the daemon fetches and parses its pages, so the message
+    /// leaves at the slot even when the site is slow; zero turns it off.
+    pub prefetch: Duration,
     /// Dates on which nothing is sent.
     pub skip_dates: BTreeSet<NaiveDate>,
     /// Send nothing on Korean public holidays (`crate::holiday`).
@@ -1297,6 +1312,8 @@ impl Validator<'_> {
                 "lunch",
                 "dinner",
                 "catch_up",
+                "recheck",
+                "prefetch",
                 "skip_dates",
                 "skip_holidays",
             ],
@@ -1329,6 +1346,54 @@ impl Validator<'_> {
                 );
                 Duration::from_secs(45 * 60)
             }),
+        };
+        let recheck = match self.string(P, t, "recheck") {
+            None => DEFAULT_RECHECK,
+            Some((text, span)) => match humantime::parse_duration(&text) {
+                Ok(d) if d >= Duration::from_secs(1) => d,
+                Ok(_) => {
+                    self.problem(
+                        &join(P, "recheck"),
+                        span,
+                        format!("recheck {text:?} is shorter than a second"),
+                        Some("e.g. \"5m\"; the page is fetched once per recheck"),
+                    );
+                    DEFAULT_RECHECK
+                }
+                Err(e) => {
+                    self.problem(
+                        &join(P, "recheck"),
+                        span,
+                        format!("invalid duration {text:?}: {e}"),
+                        Some("e.g. \"5m\", \"90s\""),
+                    );
+                    DEFAULT_RECHECK
+                }
+            },
+        };
+        let prefetch = match self.string(P, t, "prefetch") {
+            None => DEFAULT_PREFETCH,
+            Some((text, span)) => match humantime::parse_duration(&text) {
+                Ok(d) if d <= MAX_PREFETCH => d,
+                Ok(_) => {
+                    self.problem(
+                        &join(P, "prefetch"),
+                        span,
+                        format!("prefetch {text:?} is longer than an hour"),
+                        Some("a few minutes is enough, e.g. \"3m\"; \"0s\" turns it off"),
+                    );
+                    DEFAULT_PREFETCH
+                }
+                Err(e) => {
+                    self.problem(
+                        &join(P, "prefetch"),
+                        span,
+                        format!("invalid duration {text:?}: {e}"),
+                        Some("e.g. \"3m\"; \"0s\" turns it off"),
+                    );
+                    DEFAULT_PREFETCH
+                }
+            },
         };
         let mut skip_dates = BTreeSet::new();
         if let Some(value) = get(t, "skip_dates") {
@@ -1373,6 +1438,8 @@ impl Validator<'_> {
         Schedule {
             meals,
             catch_up,
+            recheck,
+            prefetch,
             skip_dates,
             skip_holidays,
         }
@@ -1889,6 +1956,27 @@ mod tests {
         ] {
             assert!(keys.iter().any(|k| k == key), "{key} missing from {keys:?}");
         }
+    }
+
+    #[test]
+    fn recheck_and_prefetch_default_and_reject_what_cannot_work() {
+        let base = "[[source]]\nurl = \"https://x.kr/menu\"\ntable = \"table\"\n[schedule]\n";
+        let config = Config::from_toml(base, None).unwrap();
+        assert_eq!(config.schedule.recheck, DEFAULT_RECHECK);
+        assert_eq!(config.schedule.prefetch, DEFAULT_PREFETCH);
+        let set = format!("{base}recheck = \"90s\"\nprefetch = \"0s\"\n");
+        let config = Config::from_toml(&set, None).unwrap();
+        assert_eq!(config.schedule.recheck, Duration::from_secs(90));
+        assert_eq!(config.schedule.prefetch, Duration::ZERO);
+        let bad = format!("{base}recheck = \"0s\"\nprefetch = \"2h\"\n");
+        let found = problems(&bad);
+        let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["schedule.recheck", "schedule.prefetch"], "{found:?}");
+        assert!(
+            found
+                .iter()
+                .all(|p| p.line_col.is_some() && p.hint.is_some())
+        );
     }
 
     #[test]

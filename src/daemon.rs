@@ -23,10 +23,16 @@ use crate::error::{Exit, Report};
 use crate::ledger::Ledger;
 use crate::meal::Meal;
 use crate::schedule::{self, Jobs};
+use crate::window::{self, Window};
 
 /// The ledger file in the data dir.
 pub fn ledger_path(data_dir: &Path) -> PathBuf {
     data_dir.join("ledger.sqlite3")
+}
+
+/// The page cache in the data dir (the last good copy of each source's page).
+pub fn pages_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("pages")
 }
 
 /// What the scheduler calls: one full delivery per slot, through the ledger.
@@ -36,23 +42,58 @@ struct Bot<'a> {
     account: &'a Account,
     ledger: Ledger,
     clock: Arc<dyn Clock>,
+    /// Pacing of the tries inside a meal's window (`window`).
+    policy: window::Policy,
+    /// Turns true on SIGTERM/SIGINT: ends the wait between tries.
+    stop: watch::Receiver<bool>,
+    /// Runs scraped ahead of their slots (`window::prefetch`).
+    prefetched: window::Prefetched,
 }
 
 impl Bot<'_> {
+    /// One run of (`date`, `meal`) (crash recovery of a run that is not a scheduled slot).
     async fn deliver(&mut self, date: NaiveDate, meal: Meal) -> crate::Result<()> {
+        self.serve(date, meal, None).await
+    }
+
+    /// Serve a meal: through its window when `slot` is given (retries, rechecks; see
+    /// `window::serve`), else one run.
+    async fn serve(
+        &mut self,
+        date: NaiveDate,
+        meal: Meal,
+        slot: Option<DateTime<Utc>>,
+    ) -> crate::Result<()> {
         let pipeline = deliver::Pipeline {
             config: self.config,
             http: &self.http,
             sender: self.account.sender(),
             clock: self.clock.as_ref(),
         };
-        let options = Options {
-            to: To::All,
-            force: false,
+        let summary = match slot {
+            Some(slot) => {
+                let span = Window::of(slot, self.config.schedule.catch_up);
+                let (ledger, policy) = (&mut self.ledger, &self.policy);
+                let job = window::Job {
+                    date,
+                    meal,
+                    window: span,
+                    to: To::All,
+                    prefetched: self.prefetched.take(date, meal),
+                };
+                window::serve(&pipeline, ledger, job, policy, &mut self.stop, &|_| {}).await?
+            }
+            None => {
+                let options = Options {
+                    to: To::All,
+                    force: false,
+                    hold_warning: false,
+                };
+                pipeline
+                    .execute(&mut self.ledger, date, meal, options)
+                    .await?
+            }
         };
-        let summary = pipeline
-            .execute(&mut self.ledger, date, meal, options)
-            .await?;
         let sent = summary
             .deliveries
             .iter()
@@ -71,8 +112,8 @@ impl Bot<'_> {
 }
 
 impl Jobs for Bot<'_> {
-    async fn run(&mut self, date: NaiveDate, meal: Meal, _slot: DateTime<Tz>) -> crate::Result<()> {
-        self.deliver(date, meal).await
+    async fn run(&mut self, date: NaiveDate, meal: Meal, slot: DateTime<Tz>) -> crate::Result<()> {
+        self.serve(date, meal, Some(slot.with_timezone(&Utc))).await
     }
 
     async fn has_run(&mut self, date: NaiveDate, meal: Meal) -> bool {
@@ -124,6 +165,7 @@ pub async fn run(
     account.session.hold_unsaved_tokens();
     check_login(&account).await?;
     let ledger = Ledger::open(&ledger_path(&paths.data_dir))?;
+    crate::scrape::use_cache(&pages_dir(&paths.data_dir), clock.clone());
     let plan = config.plan();
     let mut bot = Bot {
         config,
@@ -131,11 +173,24 @@ pub async fn run(
         account: &account,
         ledger,
         clock: clock.clone(),
+        policy: window::Policy::new(config.schedule.recheck, env),
+        stop: stop.clone(),
+        prefetched: window::Prefetched::default(),
     };
+    let page_client = bot.http.clone();
+    let ahead = window::prefetch(
+        config,
+        &page_client,
+        &plan,
+        clock.clone(),
+        config.schedule.prefetch,
+        bot.prefetched.clone(),
+    );
     // Ready before crash recovery: resends after a crash may take longer than systemd's
     // start timeout, and the daemon is fully up while it makes them.
     notify(&[sd_notify::NotifyState::Ready]);
     recover(&mut bot, &stop).await;
+    resume_windows(&mut bot, &plan, &stop).await;
     if let Some((meal, at)) = plan.next_fire(clock.now()) {
         tracing::info!(%meal, at = %at, "next slot");
         notify_status(&format!(
@@ -143,7 +198,10 @@ pub async fn run(
             at.format("%Y-%m-%d %H:%M %Z")
         ));
     }
-    schedule::run(&plan, clock, &mut bot, stopped(stop)).await;
+    tokio::select! {
+        () = schedule::run(&plan, clock, &mut bot, stopped(stop)) => {}
+        () = ahead => {}
+    }
     notify(&[sd_notify::NotifyState::Stopping]);
     Ok(())
 }
@@ -202,6 +260,31 @@ async fn recover(bot: &mut Bot<'_>, stop: &watch::Receiver<bool>) {
         tracing::info!(%date, %meal, "finishing a run a crash interrupted");
         if let Err(err) = bot.deliver(date, meal).await {
             tracing::error!(%date, %meal, "resending after a crash failed: {err}");
+        }
+    }
+}
+
+/// A restart inside a meal's window returns to it (issue 9): each meal's latest slot whose
+/// window is still open and whose ledger rows show work left (a failed or pending
+/// delivery, no menu yet and no warning sent) is served again until the window closes.
+async fn resume_windows(bot: &mut Bot<'_>, plan: &schedule::Plan, stop: &watch::Receiver<bool>) {
+    let now = bot.clock.now();
+    let span = bot.config.schedule.catch_up.max(schedule::ON_TIME);
+    let since = now - chrono::Duration::from_std(span).unwrap_or(chrono::Duration::MAX);
+    for (meal, slot) in plan.latest_slots(since, now) {
+        if *stop.borrow() {
+            return;
+        }
+        let date = slot.date_naive();
+        match bot.ledger.is_open(date, meal) {
+            Ok(true) => {
+                tracing::info!(%date, %meal, %slot, "returning to a meal whose window is still open");
+                if let Err(err) = bot.serve(date, meal, Some(slot.with_timezone(&Utc))).await {
+                    tracing::error!(%date, %meal, "serving the meal's window failed: {err}");
+                }
+            }
+            Ok(false) => {}
+            Err(err) => tracing::error!("cannot read the ledger: {err}"),
         }
     }
 }

@@ -1,5 +1,12 @@
 //! One run of kbot: scrape every source for (date, meal), render the message, and (with a
-//! login) send it and record it. Shared by `send-now`, `preview` and the daemon.
+//! login) send it and record it. Shared by `send-now`, `preview` and the daemon (which
+//! repeats runs inside a meal's window: `window`).
+//!
+//! Owns the sending rules of one run: warnings to "me" are their own kind of ledger row,
+//! never menu part 1; a call that may have reached Kakao without an answer is tried once
+//! more, then `unknown`; after a quota error kbot stops calling Kakao for that receiver
+//! (or, for the sender's quota, for every friend that day); a message Kakao took that the
+//! ledger cannot record is reported with the names of who got it.
 //!
 //! Does network I/O through `scrape`; the rendering itself is `message`'s pure work.
 
@@ -191,6 +198,8 @@ pub enum Unresolved {
         error: String,
         /// The command or setting that fixes it, if there is one.
         hint: Option<String>,
+        /// Whether reading it again later may work (network, 5xx).
+        retryable: bool,
     },
 }
 
@@ -316,8 +325,10 @@ pub struct Delivered {
     pub recipient: String,
     /// The nickname, when known.
     pub nickname: Option<String>,
-    /// 1-based part number.
+    /// 1-based part number (menu and warning parts count apart).
     pub part: u32,
+    /// `menu` or `warning` (a warning to "me" about the scrape).
+    pub kind: crate::ledger::Kind,
     /// `sent`, `failed`, `unknown`, or `skipped` (already delivered earlier).
     pub status: &'static str,
     /// Kakao's error code, if any.
@@ -326,6 +337,9 @@ pub struct Delivered {
     pub detail: Option<String>,
     /// The command or setting that fixes the failure, if there is one.
     pub hint: Option<String>,
+    /// A failure that trying again later may fix (network, 5xx, `-1`, `-7`, `-603`).
+    #[serde(skip)]
+    pub retryable: bool,
 }
 
 impl Delivered {
@@ -347,6 +361,23 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Whether something failed for a reason that may pass (network, 5xx, `-1`, `-7`,
+    /// `-603`, a friends list that could not be read): the meal's window tries again.
+    pub fn needs_retry(&self) -> bool {
+        self.deliveries
+            .iter()
+            .any(|d| d.status == "failed" && d.retryable)
+            || self.unresolved.iter().any(|u| {
+                matches!(
+                    u,
+                    Unresolved::Unavailable {
+                        retryable: true,
+                        ..
+                    }
+                )
+            })
+    }
+
     /// Whether anything that should have arrived did not (exit code 5).
     pub fn has_failures(&self) -> bool {
         self.deliveries.iter().any(|d| d.is_problem())
@@ -448,6 +479,42 @@ pub struct Options {
     pub to: To,
     /// Send again what the ledger says was delivered (or is unknown).
     pub force: bool,
+    /// Hold back the warning to "me": the meal's window is still open and the failure may
+    /// heal by itself (see [`can_heal`]), so the warning waits for the window's end.
+    pub hold_warning: bool,
+}
+
+/// Whether a failed source may come right by itself within a meal's window: the page is
+/// not up yet (`fetch_failed`), still shows another date (`wrong_date`), or has the table
+/// but empty cells for the day (`not_found` "… empty …"). A selector or row that matches
+/// nothing on a page that loaded will not heal: "me" is told at once.
+pub fn can_heal(report: &SourceReport) -> bool {
+    match report.outcome {
+        Outcome::FetchFailed | Outcome::WrongDate => true,
+        Outcome::NotFound => report
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("empty")),
+        _ => false,
+    }
+}
+
+impl Run {
+    /// Whether this run has nothing for friends yet and every failed source may heal
+    /// within the window: worth checking again before warning anyone.
+    pub fn may_heal(&self) -> bool {
+        let menu = self
+            .rendered
+            .parts
+            .iter()
+            .any(|p| p.audience == Audience::Everyone);
+        let failed: Vec<&SourceReport> = self
+            .reports
+            .iter()
+            .filter(|r| is_failure(&r.outcome))
+            .collect();
+        !menu && !failed.is_empty() && failed.iter().all(|r| can_heal(r))
+    }
 }
 
 /// The recipients a config names for `to`: me, and the friends resolved against Kakao's
@@ -495,6 +562,20 @@ impl Pipeline<'_> {
         meal: Meal,
         options: Options,
     ) -> Result<Summary, crate::Error> {
+        self.execute_with(ledger, date, meal, options, None).await
+    }
+
+    /// [`Pipeline::execute`], optionally with a run already scraped (a meal's window
+    /// retries the delivery of the menu it found, and never re-scrapes a menu that may
+    /// have changed meanwhile into different parts).
+    pub async fn execute_with(
+        &self,
+        ledger: &mut crate::ledger::Ledger,
+        date: NaiveDate,
+        meal: Meal,
+        options: Options,
+        prepared: Option<Run>,
+    ) -> Result<Summary, crate::Error> {
         // One run sends at a time across processes (the daemon and a send-now): each then
         // sees the other's rows settled, never in flight.
         let db = ledger.path().to_path_buf();
@@ -511,7 +592,10 @@ impl Pipeline<'_> {
             tracing::warn!(recipient = %row.key.recipient, part = row.key.part, "an interrupted send is marked unknown and not resent");
         }
         ledger.start_run(date, meal, clock.now())?;
-        let mut run = prepare(config, self.http, date, meal).await;
+        let mut run = match prepared {
+            Some(run) => run,
+            None => prepare(config, self.http, date, meal).await,
+        };
         let outcome = run_outcome(&run);
         // The vacation pause (issue 12): quiet for several runs, tell me once, then hush.
         let recent = ledger.recent_outcomes(meal, date, crate::pause::AFTER_RUNS)?;
@@ -525,10 +609,24 @@ impl Pipeline<'_> {
         );
         let result = send_parts(config, &self.sender, ledger, clock, &run, options).await;
         let detail = match &result {
-            Ok((deliveries, unresolved)) => describe_run(&run, deliveries, unresolved),
+            Ok((deliveries, unresolved)) => {
+                let mut detail = describe_run(&run, deliveries, unresolved);
+                if options.hold_warning && run.rendered.has_problems {
+                    let held = "the warning to me waits for the end of the window";
+                    detail = Some(detail.map_or(held.into(), |d| format!("{d}; {held}")));
+                }
+                detail
+            }
             Err(err) => Some(err.to_string()),
         };
-        ledger.finish_run(date, meal, outcome, detail.as_deref(), clock.now())?;
+        let finished = ledger.finish_run(date, meal, outcome, detail.as_deref(), clock.now());
+        match (&result, finished) {
+            (_, Ok(())) => {}
+            (Ok(_), Err(err)) => return Err(err.into()),
+            // The run's own error says more (who got a message the ledger could not keep):
+            // a ledger that cannot close the run must not hide it.
+            (Err(_), Err(err)) => tracing::warn!("cannot record the end of the run: {err}"),
+        }
         let (deliveries, unresolved) = result?;
         Ok(Summary {
             run,
@@ -559,6 +657,7 @@ impl Pipeline<'_> {
         let mut deliveries = Vec::new();
         for (index, part) in run.rendered.parts.iter().enumerate() {
             let part_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
+            let kind = kind_of(part.audience);
             let kakao = self.sender.kakao_send;
             let template = &part.template;
             let result = self
@@ -566,10 +665,17 @@ impl Pipeline<'_> {
                 .call(|token| async move { kakao.send_to_me(&token, template).await })
                 .await;
             match result {
-                Ok(()) => deliveries.push(delivered(&me, part_no, "sent", None, None)),
+                Ok(()) => deliveries.push(delivered(&me, part_no, kind, "sent", None, None)),
                 Err(CallError::Kakao(err)) => deliveries.push(Delivered {
                     hint: err.hint(),
-                    ..delivered(&me, part_no, "failed", err.code(), Some(err.to_string()))
+                    ..delivered(
+                        &me,
+                        part_no,
+                        kind,
+                        "failed",
+                        err.code(),
+                        Some(err.to_string()),
+                    )
                 }),
                 Err(CallError::Auth(err)) => return Err(err.into()),
             }
@@ -632,6 +738,45 @@ fn describe_run(run: &Run, deliveries: &[Delivered], unresolved: &[Unresolved]) 
 
 type Sent = (Vec<Delivered>, Vec<Unresolved>);
 
+/// Receivers kbot stops calling Kakao for in this run (issue 10): after the first quota
+/// error for one receiver, and for every friend once the sender's quota is used up (or was
+/// earlier the same day: `-532` and `-10` last until tomorrow).
+#[derive(Debug, Default)]
+struct Stops {
+    sender: Option<crate::kakao::ApiFailure>,
+    receivers: std::collections::HashMap<String, crate::kakao::ApiFailure>,
+}
+
+impl Stops {
+    /// Why `recipient` is not called any more, if it is not.
+    fn of(&self, recipient: &Recipient) -> Option<crate::kakao::ApiFailure> {
+        if recipient.is_me() {
+            return None;
+        }
+        self.sender
+            .clone()
+            .or_else(|| self.receivers.get(&recipient.id).cloned())
+    }
+
+    /// Learn from one recipient's failure code.
+    fn learn(&mut self, recipient: &Recipient, code: Option<i64>, msg: &str) {
+        let failure = |code| crate::kakao::ApiFailure {
+            code,
+            msg: format!("not sent: an earlier call in this run met quota {code}: {msg}"),
+        };
+        match code {
+            Some(code @ (-532 | -10 | -531)) => self.sender = Some(failure(code)),
+            Some(code @ (-533 | -536)) if !recipient.is_me() => {
+                self.receivers.insert(recipient.id.clone(), failure(code));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// How many parts of a warning to "me" are sent.
+const MAX_WARNING_PARTS: u32 = 1;
+
 async fn send_parts(
     config: &Config,
     sender: &Sender<'_>,
@@ -640,7 +785,7 @@ async fn send_parts(
     run: &Run,
     options: Options,
 ) -> Result<Sent, crate::Error> {
-    use crate::ledger::{Key, Status};
+    use crate::ledger::{Key, Kind, Status};
     if run.rendered.parts.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
@@ -660,36 +805,61 @@ async fn send_parts(
             let problem = Unresolved::Unavailable {
                 error: err.to_string(),
                 hint: err.hint(),
+                retryable: err
+                    .downcast_ref::<crate::kakao::Error>()
+                    .is_some_and(crate::kakao::Error::is_retryable),
             };
             (me, Vec::new(), vec![problem])
         }
         Err(err) => return Err(err),
     };
+    let mut stops = Stops::default();
+    if ledger.sender_quota_hit(run.date)? {
+        stops.sender = Some(crate::kakao::ApiFailure {
+            code: -532,
+            msg: "not sent: the sender's daily quota was reached earlier today".into(),
+        });
+    }
     let mut deliveries = Vec::new();
     // Notices for "me" (warnings, the favourite alert) reach the logged-in user even when
     // `recipients.me` is off: they are about kbot, not the menu (issue 12).
     let me_anyway = (options.to != To::Friends).then(Recipient::me);
-    for (index, part) in run.rendered.parts.iter().enumerate() {
-        let part_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
+    let (mut menu_parts, mut warning_parts, mut alert_parts) = (0u32, 0u32, 0u32);
+    for part in &run.rendered.parts {
+        // Warnings and alerts to "me" are numbered apart from the menu (a warning is never
+        // part 1) and from each other (a warning sent earlier never stands in for an alert).
+        let kind = kind_of(part.audience);
+        let counter = match kind {
+            Kind::Menu => &mut menu_parts,
+            Kind::Warning => &mut warning_parts,
+            Kind::Alert => &mut alert_parts,
+        };
+        *counter += 1;
+        let part_no = *counter;
+        // A warning is one message, however much went wrong (a page problem must not turn
+        // into a stream of messages): the rest is in `kbot history` and `scrape --explain`.
+        if kind == Kind::Warning && (options.hold_warning || part_no > MAX_WARNING_PARTS) {
+            continue;
+        }
         let mut targets: Vec<&Recipient> = me.iter().collect();
-        if part.audience == Audience::Me && targets.is_empty() {
+        if part.audience != Audience::Everyone && targets.is_empty() {
             targets.extend(me_anyway.iter());
         }
         if part.audience == Audience::Everyone {
             targets.extend(friends.iter());
         }
-        // What is already sent (or, in at-most-once mode, unknown) is skipped unless forced.
+        // What is already sent, or may have arrived (`unknown`), is skipped unless forced.
         let mut due: Vec<&Recipient> = Vec::new();
         for recipient in targets {
-            let key = Key::new(run.date, run.meal, recipient.id.clone(), part_no);
+            let key = Key::new(run.date, run.meal, recipient.id.clone(), part_no).with_kind(kind);
             let previous = ledger.status(&key)?;
-            let keep_unknown = previous == Some(Status::Unknown)
-                && sender.delivery == crate::config::Delivery::AtMostOnce
-                && !options.force;
-            let already_sent = previous == Some(Status::Sent) && !options.force;
-            if keep_unknown || already_sent {
-                let status = if keep_unknown { "unknown" } else { "skipped" };
-                deliveries.push(delivered(recipient, part_no, status, None, None));
+            let skip = match previous {
+                Some(Status::Sent) if !options.force => Some("skipped"),
+                Some(Status::Unknown) if !options.force => Some("unknown"),
+                _ => None,
+            };
+            if let Some(status) = skip {
+                deliveries.push(delivered(recipient, part_no, kind, status, None, None));
                 continue;
             }
             due.push(recipient);
@@ -703,62 +873,237 @@ async fn send_parts(
             clock,
             run,
             part: part_no,
+            kind,
             force: options.force,
         };
-        for recipient in claim.take(ledger, &to_me, &mut deliveries)? {
+        let template = &part.template;
+        let mut batch = claim.take(ledger, &to_me, &mut deliveries)?;
+        let mut retried = false;
+        while !batch.is_empty() {
             let kakao = sender.kakao_send;
-            let template = &part.template;
             let result = sender
                 .call(|token| async move { kakao.send_to_me(&token, template).await })
                 .await;
-            let key = Key::new(run.date, run.meal, ME, part_no);
-            let fate = match &result {
-                Ok(()) => Fate::Sent,
-                Err(CallError::Kakao(err)) => Fate::Error(err),
-                Err(CallError::Auth(_)) => Fate::LoginLost,
-            };
-            deliveries.push(record(ledger, clock, sender, &key, recipient, fate)?);
-            if let Err(CallError::Auth(err)) = result {
-                return Err(err.into());
-            }
-        }
-        for batch in to_friends.chunks(crate::kakao::MAX_RECEIVERS) {
-            let batch = claim.take(ledger, batch, &mut deliveries)?;
-            if batch.is_empty() {
-                continue;
-            }
-            let uuids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
-            let kakao = sender.kakao_send;
-            let template = &part.template;
-            let uuids_ref = &uuids;
-            let result = sender
-                .call(
-                    |token| async move { kakao.send_to_friends(&token, uuids_ref, template).await },
-                )
-                .await;
-            for recipient in batch {
-                let key = Key::new(run.date, run.meal, recipient.id.clone(), part_no);
-                let fate = match &result {
-                    Ok(send) if send.delivered.contains(&recipient.id) => Fate::Sent,
-                    Ok(send) => match send.failed.iter().find(|(u, _)| *u == recipient.id) {
-                        Some((_, why)) => Fate::Refused(why.clone()),
-                        None => Fate::Refused(crate::kakao::ApiFailure {
-                            code: 0,
-                            msg: "kakao reported neither success nor failure for this receiver"
-                                .into(),
-                        }),
-                    },
+            let fates: Vec<Fate<'_>> = batch
+                .iter()
+                .map(|_| match &result {
+                    Ok(()) => Fate::Sent,
                     Err(CallError::Kakao(err)) => Fate::Error(err),
                     Err(CallError::Auth(_)) => Fate::LoginLost,
-                };
-                deliveries.push(record(ledger, clock, sender, &key, recipient, fate)?);
+                })
+                .collect();
+            let again = settle(
+                ledger,
+                clock,
+                sender,
+                &claim,
+                &batch,
+                fates,
+                &mut deliveries,
+            )
+            .await?;
+            // The app's quota (`-10`) met on "me" stops the friends' calls as well.
+            if let (Some(row), Some(me)) = (deliveries.last(), batch.first()) {
+                stops.learn(me, row.code, row.detail.as_deref().unwrap_or(""));
             }
             if let Err(CallError::Auth(err)) = result {
                 return Err(err.into());
+            }
+            batch = retry_once(ledger, &claim, again, &mut retried, &mut deliveries)?;
+        }
+        for chunk in to_friends.chunks(crate::kakao::MAX_RECEIVERS) {
+            let mut live: Vec<&Recipient> = Vec::new();
+            for &recipient in chunk {
+                match stops.of(recipient) {
+                    Some(failure) => {
+                        let key = claim.key(recipient);
+                        let row = record(
+                            ledger,
+                            clock,
+                            sender,
+                            &key,
+                            recipient,
+                            Fate::Refused(failure),
+                        )?;
+                        deliveries.push(row);
+                    }
+                    None => live.push(recipient),
+                }
+            }
+            let mut batch = claim.take(ledger, &live, &mut deliveries)?;
+            let mut retried = false;
+            while !batch.is_empty() {
+                let uuids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
+                let kakao = sender.kakao_send;
+                let uuids_ref = &uuids;
+                let result = sender
+                    .call(|token| async move {
+                        kakao.send_to_friends(&token, uuids_ref, template).await
+                    })
+                    .await;
+                let fates: Vec<Fate<'_>> = batch
+                    .iter()
+                    .map(|recipient| match &result {
+                        Ok(send) if send.delivered.contains(&recipient.id) => Fate::Sent,
+                        Ok(send) => match send.failed.iter().find(|(u, _)| *u == recipient.id) {
+                            Some((_, why)) => Fate::Refused(why.clone()),
+                            None => Fate::Refused(crate::kakao::ApiFailure {
+                                code: 0,
+                                msg: "kakao reported neither success nor failure for this receiver"
+                                    .into(),
+                            }),
+                        },
+                        Err(CallError::Kakao(err)) => Fate::Error(err),
+                        Err(CallError::Auth(_)) => Fate::LoginLost,
+                    })
+                    .collect();
+                let again = settle(
+                    ledger,
+                    clock,
+                    sender,
+                    &claim,
+                    &batch,
+                    fates,
+                    &mut deliveries,
+                )
+                .await?;
+                for row in deliveries.iter().rev().take(batch.len()) {
+                    if let Some(recipient) = batch.iter().find(|r| r.id == row.recipient) {
+                        stops.learn(recipient, row.code, row.detail.as_deref().unwrap_or(""));
+                    }
+                }
+                if let Err(CallError::Auth(err)) = result {
+                    return Err(err.into());
+                }
+                batch = retry_once(ledger, &claim, again, &mut retried, &mut deliveries)?;
             }
         }
     }
     Ok((deliveries, unresolved))
+}
+
+/// Record the fates of one call and return the recipients whose call may have reached
+/// Kakao without an answer and may be tried once more.
+async fn settle<'r>(
+    ledger: &mut crate::ledger::Ledger,
+    clock: &dyn crate::clock::Clock,
+    sender: &Sender<'_>,
+    claim: &Claim<'_>,
+    batch: &[&'r Recipient],
+    fates: Vec<Fate<'_>>,
+    deliveries: &mut Vec<Delivered>,
+) -> Result<Vec<&'r Recipient>, crate::Error> {
+    let sent: Vec<bool> = fates.iter().map(|f| matches!(f, Fate::Sent)).collect();
+    let mut again = Vec::new();
+    for (i, (recipient, fate)) in batch.iter().zip(fates).enumerate() {
+        let key = claim.key(recipient);
+        let may_have_arrived = matches!(&fate, Fate::Error(err) if err.may_have_arrived());
+        let row = match record_retrying(ledger, clock, sender, &key, recipient, fate).await {
+            Ok(row) => row,
+            Err(source) => {
+                // Kakao has these messages, the ledger does not: say who got them, or a
+                // rerun sends them again without anyone knowing why.
+                let sent_to: Vec<String> = batch[i..]
+                    .iter()
+                    .zip(&sent[i..])
+                    .filter(|(_, sent)| **sent)
+                    .map(|(r, _)| r.nickname.clone().unwrap_or_else(|| r.id.clone()))
+                    .collect();
+                if sent_to.is_empty() {
+                    return Err(source);
+                }
+                return Err(Unrecorded {
+                    date: claim.run.date,
+                    meal: claim.run.meal,
+                    sent_to,
+                    cause: source.to_string(),
+                }
+                .into());
+            }
+        };
+        if may_have_arrived && row.status == "failed" {
+            again.push(*recipient);
+        }
+        deliveries.push(row);
+    }
+    Ok(again)
+}
+
+/// The second (and last) call for recipients whose first may have reached Kakao: their
+/// failed rows are replaced by the retry's. Empty once a retry was made.
+fn retry_once<'r>(
+    ledger: &mut crate::ledger::Ledger,
+    claim: &Claim<'_>,
+    again: Vec<&'r Recipient>,
+    retried: &mut bool,
+    deliveries: &mut Vec<Delivered>,
+) -> Result<Vec<&'r Recipient>, crate::Error> {
+    if again.is_empty() || *retried {
+        return Ok(Vec::new());
+    }
+    *retried = true;
+    deliveries.retain(|d| {
+        !(d.part == claim.part
+            && d.kind == claim.kind
+            && d.status == "failed"
+            && again.iter().any(|r| r.id == d.recipient))
+    });
+    tracing::info!(
+        part = claim.part,
+        receivers = again.len(),
+        "a send may have reached kakao without an answer; trying it once more"
+    );
+    claim.take(ledger, &again, deliveries)
+}
+
+/// Record with a few tries: the disk may be full for a moment, and a message Kakao took
+/// must not be sent again for want of a row.
+async fn record_retrying(
+    ledger: &mut crate::ledger::Ledger,
+    clock: &dyn crate::clock::Clock,
+    sender: &Sender<'_>,
+    key: &crate::ledger::Key,
+    recipient: &Recipient,
+    fate: Fate<'_>,
+) -> Result<Delivered, crate::Error> {
+    let mut tries = 0u32;
+    loop {
+        tries += 1;
+        match record(ledger, clock, sender, key, recipient, fate.clone()) {
+            Ok(row) => return Ok(row),
+            Err(err) if tries < RECORD_TRIES => {
+                tracing::warn!("cannot record a delivery (try {tries} of {RECORD_TRIES}): {err}");
+                tokio::time::sleep(std::time::Duration::from_millis(200) * tries).await;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// How often a delivery's result is written before kbot gives up on the ledger.
+const RECORD_TRIES: u32 = 3;
+
+/// Kakao accepted messages the ledger could not record (issue 10).
+#[derive(Debug, thiserror::Error)]
+#[error("sent to {} but could not record it: {cause}", sent_to.join(", "))]
+pub struct Unrecorded {
+    /// The day.
+    pub date: NaiveDate,
+    /// The meal.
+    pub meal: Meal,
+    /// Who got the message (nicknames, else uuids; `me`).
+    pub sent_to: Vec<String>,
+    /// The ledger's error.
+    pub cause: String,
+}
+
+impl Report for Unrecorded {
+    fn hint(&self) -> Option<String> {
+        Some(format!(
+            "free space in the data dir (see `kbot status`); these recipients already have {} {}: do not send it to them again",
+            self.date, self.meal
+        ))
+    }
 }
 
 /// Turning rows `pending` just before their call (DESIGN §5).
@@ -766,10 +1111,22 @@ struct Claim<'a> {
     clock: &'a dyn crate::clock::Clock,
     run: &'a Run,
     part: u32,
+    kind: crate::ledger::Kind,
     force: bool,
 }
 
 impl Claim<'_> {
+    /// The ledger key of this part for `recipient`.
+    fn key(&self, recipient: &Recipient) -> crate::ledger::Key {
+        crate::ledger::Key::new(
+            self.run.date,
+            self.run.meal,
+            recipient.id.clone(),
+            self.part,
+        )
+        .with_kind(self.kind)
+    }
+
     /// Mark each of `recipients` pending for this part and return those that now are; a
     /// row another kbot process delivered meanwhile is reported as skipped instead.
     fn take<'r>(
@@ -780,26 +1137,34 @@ impl Claim<'_> {
     ) -> Result<Vec<&'r Recipient>, crate::Error> {
         let mut claimed = Vec::with_capacity(recipients.len());
         for &recipient in recipients {
-            let key = crate::ledger::Key::new(
-                self.run.date,
-                self.run.meal,
-                recipient.id.clone(),
-                self.part,
-            );
+            let key = self.key(recipient);
             let nickname = recipient.nickname.as_deref();
             if ledger.mark_pending(&key, nickname, self.force, self.clock.now())? {
                 claimed.push(recipient);
             } else {
-                deliveries.push(delivered(recipient, self.part, "skipped", None, None));
+                deliveries.push(delivered(
+                    recipient, self.part, self.kind, "skipped", None, None,
+                ));
             }
         }
         Ok(claimed)
     }
 }
 
+/// What the ledger records a part as, from whom it is for.
+fn kind_of(audience: Audience) -> crate::ledger::Kind {
+    use crate::ledger::Kind;
+    match audience {
+        Audience::Everyone => Kind::Menu,
+        Audience::Me => Kind::Warning,
+        Audience::Alert => Kind::Alert,
+    }
+}
+
 fn delivered(
     recipient: &Recipient,
     part: u32,
+    kind: crate::ledger::Kind,
     status: &'static str,
     code: Option<i64>,
     detail: Option<String>,
@@ -808,18 +1173,21 @@ fn delivered(
         recipient: recipient.id.clone(),
         nickname: recipient.nickname.clone(),
         part,
+        kind,
         status,
         code,
         detail,
         hint: None,
+        retryable: false,
     }
 }
 
 /// What one call meant for one recipient.
+#[derive(Clone)]
 enum Fate<'e> {
     /// Kakao accepted it.
     Sent,
-    /// Kakao refused this receiver (a `failure_info` entry).
+    /// Kakao refused this receiver (a `failure_info` entry), or kbot stopped calling for it.
     Refused(crate::kakao::ApiFailure),
     /// The whole call failed.
     Error(&'e crate::kakao::Error),
@@ -841,24 +1209,25 @@ fn record(
     let row = match fate {
         Fate::Sent => {
             ledger.mark_sent(key, now)?;
-            delivered(recipient, key.part, "sent", None, None)
+            delivered(recipient, key.part, key.kind, "sent", None, None)
         }
         Fate::Refused(failure) => {
             ledger.mark_failed(key, Some(failure.code), &failure.msg, now)?;
             // A receiver's failure carries the same codes as a whole call's error.
-            let hint = crate::kakao::Error::Api {
+            let as_error = crate::kakao::Error::Api {
                 status: 200,
                 code: failure.code,
                 msg: failure.msg.clone(),
                 required_scopes: Vec::new(),
                 api_type: None,
-            }
-            .hint();
+            };
             Delivered {
-                hint,
+                hint: as_error.hint(),
+                retryable: as_error.is_retryable(),
                 ..delivered(
                     recipient,
                     key.part,
+                    key.kind,
                     "failed",
                     Some(failure.code),
                     Some(failure.msg),
@@ -867,7 +1236,18 @@ fn record(
         }
         Fate::Error(err) => {
             let detail = err.to_string();
-            let status = if sender.failure_status(err) == Status::Unknown {
+            let status = if err.may_have_arrived() {
+                // Counted in the ledger: the second such call makes the row `unknown`.
+                let limit = match sender.delivery {
+                    crate::config::Delivery::AtMostOnce => 1,
+                    crate::config::Delivery::AtLeastOnce => crate::ledger::MAY_HAVE_ARRIVED_LIMIT,
+                };
+                match ledger.note_may_have_arrived(key, &detail, limit, now)? {
+                    Status::Unknown => "unknown",
+                    Status::Sent => "sent",
+                    _ => "failed",
+                }
+            } else if sender.failure_status(err) == Status::Unknown {
                 ledger.mark_unknown(key, &detail, now)?;
                 "unknown"
             } else {
@@ -876,7 +1256,15 @@ fn record(
             };
             Delivered {
                 hint: err.hint(),
-                ..delivered(recipient, key.part, status, err.code(), Some(detail))
+                retryable: status == "failed" && err.is_retryable(),
+                ..delivered(
+                    recipient,
+                    key.part,
+                    key.kind,
+                    status,
+                    err.code(),
+                    Some(detail),
+                )
             }
         }
         Fate::LoginLost => {
@@ -884,7 +1272,14 @@ fn record(
             ledger.mark_failed(key, None, detail, now)?;
             Delivered {
                 hint: Some("kbot login".into()),
-                ..delivered(recipient, key.part, "failed", None, Some(detail.into()))
+                ..delivered(
+                    recipient,
+                    key.part,
+                    key.kind,
+                    "failed",
+                    None,
+                    Some(detail.into()),
+                )
             }
         }
     };
@@ -1016,6 +1411,85 @@ mod tests {
                     uuid: "u-4".into(),
                 },
             ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_kakao_took_but_the_ledger_cannot_record_names_who_got_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = |u: &str| url::Url::parse(u).unwrap();
+        let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(
+            crate::clock::FixedClock("2026-11-30T02:30:00Z".parse().unwrap()),
+        );
+        let http = crate::http::client(crate::http::Timeouts::default());
+        let app = crate::auth::App {
+            client_id: "app".into(),
+            client_secret: None,
+            redirect_uri: url("http://localhost:8765/callback"),
+            auth_url: url("http://127.0.0.1:9"),
+        };
+        let store = crate::secrets::Store::new(crate::secrets::StoreKind::File, dir.path(), "app");
+        let session =
+            crate::session::Session::new(app, store, http.clone(), dir.path(), clock.clone());
+        let kakao = crate::kakao::Client::new(
+            http,
+            url("http://127.0.0.1:9"),
+            crate::kakao::Retry::default(),
+        );
+        let sender = Sender {
+            session: &session,
+            kakao: &kakao,
+            kakao_send: &kakao,
+            delivery: crate::config::Delivery::AtLeastOnce,
+        };
+        let date = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let run = Run {
+            date,
+            meal: Meal::Lunch,
+            reports: Vec::new(),
+            rendered: Rendered {
+                parts: Vec::new(),
+                has_problems: false,
+                shown: Vec::new(),
+                omitted: 0,
+                favorites: Vec::new(),
+            },
+        };
+        let claim = Claim {
+            clock: clock.as_ref(),
+            run: &run,
+            part: 1,
+            kind: crate::ledger::Kind::Menu,
+            force: false,
+        };
+        let friend = |uuid: &str, nick: &str| Recipient {
+            id: uuid.into(),
+            nickname: Some(nick.into()),
+        };
+        let (a, b) = (friend("u-1", "이서연"), friend("u-2", "김지우"));
+        let mut ledger = crate::ledger::Ledger::open_in_memory().unwrap();
+        ledger.refuse_writes();
+        let mut deliveries = Vec::new();
+        let fates = vec![Fate::Sent, Fate::Sent];
+        let err = settle(
+            &mut ledger,
+            clock.as_ref(),
+            &sender,
+            &claim,
+            &[&a, &b],
+            fates,
+            &mut deliveries,
+        )
+        .await
+        .expect_err("nothing can be recorded");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("sent to 이서연, 김지우 but could not record it: "),
+            "{text}"
+        );
+        assert!(
+            err.hint()
+                .is_some_and(|h| h.contains("do not send it to them again"))
         );
     }
 

@@ -36,8 +36,8 @@ const EXCERPT_CHARS: usize = 200;
 const RETRYABLE_CODES: [i64; 3] = [-1, -7, -603];
 
 /// Codes that retrying cannot fix, even if the status were a 5xx: bad parameter, consent,
-/// receiver blocks messages, quotas (DESIGN §5).
-const NEVER_RETRY_CODES: [i64; 9] = [-2, -402, -530, -10, -531, -532, -533, -536, -401];
+/// receiver blocks messages, quotas (DESIGN §5), a blocked account (`-4`) or app (`-12`).
+const NEVER_RETRY_CODES: [i64; 11] = [-2, -402, -530, -10, -531, -532, -533, -536, -401, -4, -12];
 
 /// The retry policy of every call: capped, jittered exponential backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +89,7 @@ pub fn backoff(retry: &Retry, attempt: u32, unit: f64) -> Duration {
 
 /// A uniform-ish draw in `[0, 1)`. `RandomState` is seeded randomly per instance, which is
 /// all jitter needs; no crate for it.
-fn jitter_unit() -> f64 {
+pub fn jitter_unit() -> f64 {
     let bits = RandomState::new().hash_one(0u8) >> 11; // 53 random bits
     bits as f64 / (1u64 << 53) as f64
 }
@@ -216,6 +216,23 @@ impl Error {
             Error::Decode { status, .. } => *status >= 500,
             Error::TooManyReceivers(_) => false,
         }
+    }
+
+    /// Whether the request may have reached Kakao and been acted on although no answer
+    /// came back: a reset, a timeout or a body cut short after the request went out. A
+    /// failure to connect (refused, DNS, TLS) or any answer with a status is not: the
+    /// message certainly did not go out, or Kakao said it did not.
+    pub fn may_have_arrived(&self) -> bool {
+        match self {
+            Error::Network { source, .. } => !source.is_connect() && !source.is_builder(),
+            _ => false,
+        }
+    }
+
+    /// A quota that stops every further send from this sender today: `-532` (sender per
+    /// day) or `-10` (the app's API quota).
+    pub fn is_sender_quota(&self) -> bool {
+        matches!(self.code(), Some(-532 | -10))
     }
 
     /// `-402`: the consent items the user must agree to first.
@@ -418,7 +435,7 @@ impl Client {
         let url = self.endpoint("/v2/api/talk/memo/default/send");
         let form = [("template_object", template.to_string())];
         let answer: Wire = self
-            .call(&url, || {
+            .call_once_if_sent(&url, || {
                 self.http.post(url.clone()).bearer_auth(token).form(&form)
             })
             .await?;
@@ -468,7 +485,7 @@ impl Client {
             ("template_object", template.to_string()),
         ];
         let answer: Wire = self
-            .call(&url, || {
+            .call_once_if_sent(&url, || {
                 self.http.post(url.clone()).bearer_auth(token).form(&form)
             })
             .await?;
@@ -511,12 +528,35 @@ impl Client {
         url: &Url,
         request: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<T, Error> {
+        self.call_with(url, request, true).await
+    }
+
+    /// A send: retried only when it certainly did not go out (no connection, or an error
+    /// answer). One that may have reached Kakao comes back at once, for the caller to
+    /// count in the ledger (a message must not multiply).
+    async fn call_once_if_sent<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<T, Error> {
+        self.call_with(url, request, false).await
+    }
+
+    async fn call_with<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+        request: impl Fn() -> reqwest::RequestBuilder,
+        idempotent: bool,
+    ) -> Result<T, Error> {
         let mut attempt = 1;
         loop {
             let err = match once(url, request()).await {
                 Ok(answer) => return Ok(answer),
                 Err(err) => err,
             };
+            if !idempotent && err.may_have_arrived() {
+                return Err(err);
+            }
             let Some(wait) = retry_delay(&self.retry, attempt, &err) else {
                 return Err(err);
             };
@@ -733,10 +773,29 @@ mod tests {
         assert_eq!(retry_delay(&policy(1, 1, 10), 1, &api(500, -1)), None);
     }
 
+    #[tokio::test]
+    async fn a_send_that_could_not_connect_certainly_did_not_arrive_and_may_be_retried() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let client = Client::new(
+            crate::http::client(crate::http::Timeouts::default()),
+            Url::parse(&format!("http://127.0.0.1:{port}")).expect("url"),
+            policy(2, 1, 2),
+        );
+        let err = client
+            .send_to_me("token", &serde_json::json!({"object_type": "text"}))
+            .await
+            .expect_err("nothing listens");
+        assert!(matches!(err, Error::Network { .. }), "{err:?}");
+        assert!(err.is_retryable() && !err.may_have_arrived(), "{err:?}");
+    }
+
     #[test]
     fn non_retryable_errors_are_never_retried() {
         let retry = policy(5, 1, 10);
-        for code in [-2, -401, -402, -530, -10, -531, -532, -533, -536] {
+        for code in [-2, -401, -402, -530, -10, -531, -532, -533, -536, -4, -12] {
             assert_eq!(retry_delay(&retry, 1, &api(400, code)), None, "code {code}");
             assert_eq!(
                 retry_delay(&retry, 1, &api(500, code)),

@@ -1,8 +1,10 @@
 //! The ledger: a SQLite record of runs and per-recipient deliveries (DESIGN §5).
 //!
 //! Owns the schema and its migrations (`PRAGMA user_version`), the idempotency key
-//! `(date, meal, recipient, part)`, the rule that a `sent` row is never downgraded, crash
-//! recovery of `pending` rows, and the rows `history` and `status` show.
+//! `(date, meal, recipient, kind, part)` (`kind`: a menu part or a warning to "me"), the
+//! rule that a `sent` row is never downgraded, the count of calls that may have reached
+//! Kakao (the second makes a row `unknown`, never resent), crash recovery of `pending`
+//! rows, and the rows `history` and `status` show.
 //!
 //! Does not own: deciding what to send (deliver), when to run (schedule) or what a scrape
 //! found (scrape); those pass their results in as plain values.
@@ -56,7 +58,36 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (date, meal, recipient, part)
     );
     CREATE INDEX deliveries_status ON deliveries(status);",
+    // 2: a warning to "me" is its own kind of row, never menu part 1 (issue 9), and each
+    // row counts the calls that may have reached Kakao without an answer, so such a call
+    // is retried at most once whatever reruns follow.
+    "CREATE TABLE deliveries_v2 (
+        id         INTEGER PRIMARY KEY,
+        date       TEXT NOT NULL,
+        meal       TEXT NOT NULL,
+        recipient  TEXT NOT NULL,
+        nickname   TEXT,
+        kind       TEXT NOT NULL DEFAULT 'menu' CHECK (kind IN ('menu', 'warning', 'alert')),
+        part       INTEGER NOT NULL CHECK (part >= 1),
+        status     TEXT NOT NULL
+                   CHECK (status IN ('pending', 'sent', 'failed', 'unknown', 'missed')),
+        code       INTEGER,
+        detail     TEXT,
+        updated_at TEXT NOT NULL,
+        ambiguous  INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (date, meal, recipient, kind, part)
+    );
+    INSERT INTO deliveries_v2 (id, date, meal, recipient, nickname, part, status, code, detail, updated_at)
+        SELECT id, date, meal, recipient, nickname, part, status, code, detail, updated_at
+        FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_v2 RENAME TO deliveries;
+    CREATE INDEX deliveries_status ON deliveries(status);",
 ];
+
+/// Calls that may have reached Kakao without an answer that one (recipient, part) gets
+/// under at-least-once: the first is retried once, the second makes the row `unknown`.
+pub const MAY_HAVE_ARRIVED_LIMIT: i64 = 2;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -204,6 +235,44 @@ impl FromStr for Status {
     }
 }
 
+/// What a delivery row carries: a part of the menu, or a warning to "me" (a scrape that
+/// failed). Numbered separately, so a warning never stands in for menu part 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A part of the menu (or of a closed-day notice).
+    #[default]
+    Menu,
+    /// A warning to "me" about the scrape.
+    Warning,
+    /// The favourite alert to "me" (issue 12).
+    Alert,
+}
+
+impl Kind {
+    /// The word stored in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Menu => "menu",
+            Kind::Warning => "warning",
+            Kind::Alert => "alert",
+        }
+    }
+}
+
+impl FromStr for Kind {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "menu" => Ok(Kind::Menu),
+            "warning" => Ok(Kind::Warning),
+            "alert" => Ok(Kind::Alert),
+            _ => Err(()),
+        }
+    }
+}
+
 /// The idempotency key of a delivery: one part of one slot's message to one recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
@@ -213,19 +282,27 @@ pub struct Key {
     pub meal: Meal,
     /// `"me"` or a friend's uuid.
     pub recipient: String,
-    /// 1-based part number of a split message.
+    /// 1-based part number of a split message (menu and warning parts count apart).
     pub part: u32,
+    /// Menu part or warning.
+    pub kind: Kind,
 }
 
 impl Key {
-    /// A key for `recipient`'s `part` of the (`date`, `meal`) message.
+    /// A key for `recipient`'s `part` of the (`date`, `meal`) menu message.
     pub fn new(date: NaiveDate, meal: Meal, recipient: impl Into<String>, part: u32) -> Self {
         Key {
             date,
             meal,
             recipient: recipient.into(),
             part,
+            kind: Kind::Menu,
         }
+    }
+
+    /// The same key for a warning part instead of a menu part.
+    pub fn with_kind(self, kind: Kind) -> Self {
+        Key { kind, ..self }
     }
 }
 
@@ -247,6 +324,8 @@ pub struct HistoryRow {
     pub nickname: Option<String>,
     /// 1-based part number; null for a slot-level row.
     pub part: Option<u32>,
+    /// `menu` or `warning` (a warning to "me" about the scrape); null for a slot-level row.
+    pub kind: Option<Kind>,
     /// The delivery status.
     pub status: Option<Status>,
     /// Kakao's result code for a failure, if it gave one.
@@ -277,6 +356,8 @@ pub struct Delivery {
     pub detail: Option<String>,
     /// When the row last changed.
     pub updated_at: DateTime<Utc>,
+    /// Calls for this row that may have reached Kakao without an answer.
+    pub ambiguous: i64,
 }
 
 /// One attempt at a slot, for `status --json` `last_runs`.
@@ -299,8 +380,9 @@ pub struct Run {
 /// What [`Ledger::recover`] found after a crash.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovery {
-    /// Pending rows to send again (at-least-once, inside the window). They stay `pending`
-    /// until the resend records its result.
+    /// Pending rows to send again (at-least-once, inside the window, first interruption).
+    /// They turn `failed`, which the next run sends again; the interruption is counted
+    /// (see [`MAY_HAVE_ARRIVED_LIMIT`]).
     pub resend: Vec<Delivery>,
     /// Rows turned `unknown`: every pending row under at-most-once, and under at-least-once
     /// those older than the window (too late to send).
@@ -502,9 +584,10 @@ impl Ledger {
         Ok(())
     }
 
-    /// Mark `key` pending just before the Kakao call: insert it, or reset a failed,
-    /// unknown or pending row. A `sent` row is left alone unless `force` (`send-now
-    /// --force`). Returns whether the row is now pending, i.e. whether to send.
+    /// Mark `key` pending just before the Kakao call: insert it, or reset a failed or
+    /// pending row. A `sent` or `unknown` row (one that may have arrived already) is left
+    /// alone unless `force` (`send-now --force`). Returns whether the row is now pending,
+    /// i.e. whether to send.
     pub fn mark_pending(
         &self,
         key: &Key,
@@ -516,13 +599,14 @@ impl Ledger {
         let changed = self
             .conn
             .execute(
-                "INSERT INTO deliveries (date, meal, recipient, nickname, part, status, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)
-                 ON CONFLICT (date, meal, recipient, part) DO UPDATE SET
+                "INSERT INTO deliveries (date, meal, recipient, nickname, part, status, updated_at, kind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?8)
+                 ON CONFLICT (date, meal, recipient, kind, part) DO UPDATE SET
                      status = 'pending', code = NULL, detail = NULL,
                      nickname = COALESCE(excluded.nickname, nickname),
-                     updated_at = excluded.updated_at
-                 WHERE status <> 'sent' OR ?7",
+                     updated_at = excluded.updated_at,
+                     ambiguous = CASE WHEN ?7 THEN 0 ELSE ambiguous END
+                 WHERE status NOT IN ('sent', 'unknown') OR ?7",
                 params![
                     fmt_date(key.date),
                     key.meal.as_str(),
@@ -530,7 +614,8 @@ impl Ledger {
                     nickname,
                     key.part,
                     fmt_time(now),
-                    force
+                    force,
+                    key.kind.as_str()
                 ],
             )
             .map_err(self.err("record a pending delivery"))?;
@@ -559,6 +644,81 @@ impl Ledger {
         self.set_status(key, Status::Unknown, None, Some(detail), now)
     }
 
+    /// A call for `key` may have reached Kakao but brought no answer (a reset or timeout
+    /// after the request went out). Counts it; once `limit` such calls were made the row is
+    /// `unknown` (never resent), before that `failed` (tried again). Returns the new status.
+    /// A `sent` row stays sent.
+    pub fn note_may_have_arrived(
+        &self,
+        key: &Key,
+        detail: &str,
+        limit: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Status, Error> {
+        let status: Option<String> = self
+            .conn
+            .query_row(
+                "INSERT INTO deliveries (date, meal, recipient, part, kind, status, detail, updated_at, ambiguous)
+                 VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN 1 >= ?8 THEN 'unknown' ELSE 'failed' END, ?6, ?7, 1)
+                 ON CONFLICT (date, meal, recipient, kind, part) DO UPDATE SET
+                     ambiguous = ambiguous + 1,
+                     status = CASE WHEN ambiguous + 1 >= ?8 THEN 'unknown' ELSE 'failed' END,
+                     code = NULL, detail = excluded.detail, updated_at = excluded.updated_at
+                 WHERE status <> 'sent'
+                 RETURNING status",
+                params![
+                    fmt_date(key.date),
+                    key.meal.as_str(),
+                    key.recipient,
+                    key.part,
+                    key.kind.as_str(),
+                    detail,
+                    fmt_time(now),
+                    limit
+                ],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(self.err("record a delivery result"))?;
+        Ok(match status {
+            Some(s) => self.parse(s, "status")?,
+            None => Status::Sent,
+        })
+    }
+
+    /// Whether a sender-wide quota (`-532` sender per day, `-10` app) refused a send on
+    /// `date`: nothing more goes to friends that day.
+    pub fn sender_quota_hit(&self, date: NaiveDate) -> Result<bool, Error> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM deliveries
+                                WHERE date = ?1 AND status = 'failed' AND code IN (-532, -10))",
+                params![fmt_date(date)],
+                |row| row.get(0),
+            )
+            .map_err(self.err("read the deliveries"))
+    }
+
+    /// Whether the slot (`date`, `meal`) still has work its window may finish: a delivery
+    /// that failed or is pending, or a latest run that found no menu (`wrong_date`,
+    /// `fetch_failed`, `not_found`) while no warning went to "me" yet. The daemon returns
+    /// to such a slot after a restart inside its window.
+    pub fn is_open(&self, date: NaiveDate, meal: Meal) -> Result<bool, Error> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM deliveries
+                                WHERE date = ?1 AND meal = ?2 AND status IN ('failed', 'pending'))
+                     OR (COALESCE((SELECT outcome FROM runs WHERE date = ?1 AND meal = ?2
+                                   ORDER BY id DESC LIMIT 1), '')
+                             IN ('wrong_date', 'fetch_failed', 'not_found')
+                         AND NOT EXISTS (SELECT 1 FROM deliveries
+                                         WHERE date = ?1 AND meal = ?2 AND kind = 'warning'))",
+                params![fmt_date(date), meal.as_str()],
+                |row| row.get(0),
+            )
+            .map_err(self.err("read the runs"))
+    }
+
     fn set_status(
         &self,
         key: &Key,
@@ -571,9 +731,9 @@ impl Ledger {
         // is missing, and only `sent` may overwrite `sent`.
         self.conn
             .execute(
-                "INSERT INTO deliveries (date, meal, recipient, part, status, code, detail, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (date, meal, recipient, part) DO UPDATE SET
+                "INSERT INTO deliveries (date, meal, recipient, part, status, code, detail, updated_at, kind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (date, meal, recipient, kind, part) DO UPDATE SET
                      status = excluded.status, code = excluded.code,
                      detail = excluded.detail, updated_at = excluded.updated_at
                  WHERE status <> 'sent' OR excluded.status = 'sent'",
@@ -585,7 +745,8 @@ impl Ledger {
                     status.as_str(),
                     code,
                     detail,
-                    fmt_time(now)
+                    fmt_time(now),
+                    key.kind.as_str()
                 ],
             )
             .map_err(self.err("record a delivery result"))?;
@@ -598,12 +759,13 @@ impl Ledger {
             .conn
             .query_row(
                 "SELECT status FROM deliveries
-                 WHERE date = ?1 AND meal = ?2 AND recipient = ?3 AND part = ?4",
+                 WHERE date = ?1 AND meal = ?2 AND recipient = ?3 AND part = ?4 AND kind = ?5",
                 params![
                     fmt_date(key.date),
                     key.meal.as_str(),
                     key.recipient,
-                    key.part
+                    key.part,
+                    key.kind.as_str()
                 ],
                 |row| row.get(0),
             )
@@ -703,23 +865,46 @@ impl Ledger {
         let pending = query_deliveries(&tx, path, "WHERE status = 'pending'", params![])?;
         let mut recovery = Recovery::default();
         for mut row in pending {
-            if !at_most_once && row.updated_at >= cutoff {
+            // A pending row's call may have reached Kakao: it counts as one such call.
+            row.ambiguous += 1;
+            let key_params = params![
+                fmt_date(row.key.date),
+                row.key.meal.as_str(),
+                row.key.recipient,
+                row.key.part,
+                row.key.kind.as_str()
+            ];
+            if !at_most_once && row.updated_at >= cutoff && row.ambiguous < MAY_HAVE_ARRIVED_LIMIT {
+                // `failed`, not `pending`: the next run sends it again, and a second
+                // recovery before that does not count the same interruption twice.
+                tx.execute(
+                    "UPDATE deliveries SET ambiguous = ambiguous + 1, status = 'failed',
+                         detail = 'interrupted before the result was recorded; sent again once'
+                     WHERE date = ?1 AND meal = ?2 AND recipient = ?3 AND part = ?4 AND kind = ?5",
+                    key_params,
+                )
+                .map_err(sqlite_err(path, ACTION))?;
+                row.status = Status::Failed;
                 recovery.resend.push(row);
                 continue;
             }
             let detail = if at_most_once {
                 "interrupted before the result was recorded; not resent (delivery = at-most-once)"
+            } else if row.ambiguous >= MAY_HAVE_ARRIVED_LIMIT {
+                "interrupted twice before the result was recorded; not resent (it may have arrived)"
             } else {
                 "interrupted before the result was recorded; too late to resend"
             };
             tx.execute(
-                "UPDATE deliveries SET status = 'unknown', detail = ?5, updated_at = ?6
-                 WHERE date = ?1 AND meal = ?2 AND recipient = ?3 AND part = ?4",
+                "UPDATE deliveries SET status = 'unknown', detail = ?6, updated_at = ?7,
+                     ambiguous = ambiguous + 1
+                 WHERE date = ?1 AND meal = ?2 AND recipient = ?3 AND part = ?4 AND kind = ?5",
                 params![
                     fmt_date(row.key.date),
                     row.key.meal.as_str(),
                     row.key.recipient,
                     row.key.part,
+                    row.key.kind.as_str(),
                     detail,
                     fmt_time(now)
                 ],
@@ -732,6 +917,14 @@ impl Ledger {
         }
         tx.commit().map_err(sqlite_err(path, ACTION))?;
         Ok(recovery)
+    }
+
+    /// Refuse every write from now on, as a full disk would (fault injection for tests).
+    #[cfg(test)]
+    pub(crate) fn refuse_writes(&self) {
+        self.conn
+            .pragma_update(None, "query_only", true)
+            .expect("set query_only");
     }
 
     /// The newest `limit` history rows, newest first (see [`HistoryRow`]).
@@ -747,13 +940,13 @@ impl Ledger {
                         (SELECT r.detail FROM runs r
                          WHERE r.date = d.date AND r.meal = d.meal AND r.outcome IS NOT NULL
                          ORDER BY r.id DESC LIMIT 1) AS run_detail,
-                        d.id AS seq
+                        d.id AS seq, d.kind
                  FROM deliveries d
                  UNION ALL
                  SELECT r.date, r.meal, NULL, NULL, NULL,
                         CASE r.outcome WHEN 'missed' THEN 'missed' END, NULL,
                         r.detail, COALESCE(r.finished_at, r.started_at), r.outcome, r.detail,
-                        r.id
+                        r.id, NULL
                  FROM runs r
                  WHERE r.id = (SELECT MAX(id) FROM runs r2 WHERE r2.date = r.date AND r2.meal = r.meal)
                    AND NOT EXISTS (SELECT 1 FROM deliveries d
@@ -777,6 +970,7 @@ impl Ledger {
                     row.get::<_, String>(8)?,
                     row.get::<_, Option<String>>(9)?,
                     row.get::<_, Option<String>>(10)?,
+                    row.get::<_, Option<String>>(12)?,
                 ))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -795,8 +989,10 @@ impl Ledger {
                     updated,
                     outcome,
                     run_detail,
+                    kind,
                 )| {
                     Ok(HistoryRow {
+                        kind: kind.map(|k| self.parse(k, "kind")).transpose()?,
                         date: self.parse(date, "date")?,
                         meal: self.parse(meal, "meal")?,
                         recipient,
@@ -934,8 +1130,9 @@ fn query_deliveries(
     params: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<Delivery>, Error> {
     let sql = format!(
-        "SELECT date, meal, recipient, nickname, part, status, code, detail, updated_at
-         FROM deliveries {filter} ORDER BY date, meal, recipient, part"
+        "SELECT date, meal, recipient, nickname, part, status, code, detail, updated_at, kind,
+                ambiguous
+         FROM deliveries {filter} ORDER BY date, meal, recipient, kind, part"
     );
     let mut stmt = conn
         .prepare(&sql)
@@ -952,20 +1149,36 @@ fn query_deliveries(
                 row.get::<_, Option<i64>>(6)?,
                 row.get::<_, Option<String>>(7)?,
                 row.get::<_, String>(8)?,
+                row.get::<_, String>(9)?,
+                row.get::<_, i64>(10)?,
             ))
         })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(sqlite_err(path, "read the deliveries"))?;
     raw.into_iter()
         .map(
-            |(date, meal, recipient, nickname, part, status, code, detail, updated)| {
+            |(
+                date,
+                meal,
+                recipient,
+                nickname,
+                part,
+                status,
+                code,
+                detail,
+                updated,
+                kind,
+                ambiguous,
+            )| {
                 Ok(Delivery {
                     key: Key {
                         date: parse_column(path, date, "date")?,
                         meal: parse_column(path, meal, "meal")?,
                         recipient,
                         part,
+                        kind: parse_column(path, kind, "kind")?,
                     },
+                    ambiguous,
                     nickname,
                     status: parse_column(path, status, "status")?,
                     code,
@@ -1188,14 +1401,23 @@ mod tests {
             rec.unknown.iter().map(|d| &d.key).collect::<Vec<_>>(),
             [&old]
         );
-        assert_eq!(ledger.status(&recent).unwrap(), Some(Status::Pending));
+        assert_eq!(ledger.status(&recent).unwrap(), Some(Status::Failed));
         assert_eq!(ledger.status(&old).unwrap(), Some(Status::Unknown));
-        // A second recovery finds only the still-pending recent row.
+        // A second recovery does not count the same interruption again.
         let again = ledger
             .recover(false, Duration::from_secs(45 * 60), now)
             .unwrap();
-        assert_eq!(again.resend.len(), 1);
-        assert!(again.unknown.is_empty());
+        assert!(again.resend.is_empty() && again.unknown.is_empty());
+        // The resend claims it again; a second interruption makes it `unknown`.
+        assert!(ledger.mark_pending(&recent, None, false, now).unwrap());
+        let twice = ledger
+            .recover(false, Duration::from_secs(45 * 60), now)
+            .unwrap();
+        assert_eq!(
+            twice.unknown.iter().map(|d| &d.key).collect::<Vec<_>>(),
+            [&recent]
+        );
+        assert!(!ledger.mark_pending(&recent, None, false, now).unwrap());
     }
 
     #[test]
@@ -1347,10 +1569,10 @@ mod tests {
             json,
             serde_json::json!([
                 {"date": "2026-03-02", "meal": "dinner", "recipient": null, "nickname": null,
-                 "part": null, "status": "missed", "code": null, "detail": null,
+                 "part": null, "kind": null, "status": "missed", "code": null, "detail": null,
                  "updated_at": "2026-03-02T09:30:00Z", "outcome": "missed", "run_detail": null},
                 {"date": "2026-03-02", "meal": "lunch", "recipient": "fuuid0001",
-                 "nickname": "이서연", "part": 1, "status": "failed", "code": -402,
+                 "nickname": "이서연", "part": 1, "kind": "menu", "status": "failed", "code": -402,
                  "detail": "insufficient scope", "updated_at": "2026-03-02T02:30:02Z",
                  "outcome": "menu", "run_detail": null}
             ])
@@ -1434,6 +1656,72 @@ mod tests {
             "{err}"
         );
         assert!(err.hint().unwrap().contains("move"), "{:?}", err.hint());
+    }
+
+    #[test]
+    fn a_ledger_of_schema_1_keeps_its_rows_as_menu_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite3");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO deliveries (date, meal, recipient, part, status, updated_at)
+                 VALUES ('2026-03-02', 'lunch', 'me', 1, 'sent', '2026-03-02T02:30:00Z')",
+                [],
+            )
+            .unwrap();
+        }
+        let ledger = Ledger::open(&path).unwrap();
+        assert_eq!(ledger.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(ledger.status(&key("me", 1)).unwrap(), Some(Status::Sent));
+        let warning = key("me", 1).with_kind(Kind::Warning);
+        assert_eq!(ledger.status(&warning).unwrap(), None);
+    }
+
+    #[test]
+    fn a_warning_sent_to_me_does_not_stand_in_for_menu_part_1() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let now = at("2026-03-02T02:30:00Z");
+        let warning = key("me", 1).with_kind(Kind::Warning);
+        assert!(ledger.mark_pending(&warning, None, false, now).unwrap());
+        ledger.mark_sent(&warning, now).unwrap();
+        assert!(
+            ledger
+                .mark_pending(&key("me", 1), None, false, now)
+                .unwrap()
+        );
+        assert!(!ledger.mark_pending(&warning, None, false, now).unwrap());
+    }
+
+    #[test]
+    fn a_second_call_that_may_have_arrived_makes_the_row_unknown_and_never_resent() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let now = at("2026-03-02T02:30:00Z");
+        let k = key("fuuid0001", 1);
+        assert!(ledger.mark_pending(&k, None, false, now).unwrap());
+        let first = ledger.note_may_have_arrived(&k, "reset", MAY_HAVE_ARRIVED_LIMIT, now);
+        assert_eq!(first.unwrap(), Status::Failed);
+        assert!(
+            ledger.mark_pending(&k, None, false, now).unwrap(),
+            "retried once"
+        );
+        let second = ledger.note_may_have_arrived(&k, "reset", MAY_HAVE_ARRIVED_LIMIT, now);
+        assert_eq!(second.unwrap(), Status::Unknown);
+        assert!(
+            !ledger.mark_pending(&k, None, false, now).unwrap(),
+            "never again"
+        );
+        assert!(
+            ledger.mark_pending(&k, None, true, now).unwrap(),
+            "unless forced"
+        );
+        // A sent row stays sent whatever is noted after it.
+        ledger.mark_sent(&k, now).unwrap();
+        let late = ledger.note_may_have_arrived(&k, "reset", MAY_HAVE_ARRIVED_LIMIT, now);
+        assert_eq!(late.unwrap(), Status::Sent);
+        assert_eq!(ledger.status(&k).unwrap(), Some(Status::Sent));
     }
 
     #[test]

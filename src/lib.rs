@@ -30,6 +30,7 @@ pub mod service;
 pub mod session;
 pub mod terminal;
 pub mod view;
+pub mod window;
 
 pub use error::{Error, Exit, Report};
 pub use meal::Meal;

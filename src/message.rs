@@ -70,8 +70,10 @@ pub enum Audience {
     /// Everyone configured: me and the friends.
     Everyone,
     /// Only the logged-in user, whether or not `recipients.me` is set: problems with the
-    /// scrape, the favourite alert, the vacation pause notice.
+    /// scrape, the vacation pause notice.
     Me,
+    /// Only the logged-in user, likewise: the favourite alert (recorded apart from warnings).
+    Alert,
 }
 
 /// One message to send.
@@ -173,7 +175,7 @@ pub fn render(date: NaiveDate, meal: Meal, reports: &[SourceReport], style: &Sty
     }));
     if style.highlight.notify_me && !menu.favorites.is_empty() {
         parts.push(Part {
-            audience: Audience::Me,
+            audience: Audience::Alert,
             template: text_template(favorite_alert(&title, &menu.favorites), style),
         });
     }

@@ -34,7 +34,7 @@ use crate::Meal;
 
 pub use charset::decode;
 pub use explain::{Explain, RowSeen, TableExplain};
-pub use fetch::{FetchError, Page, Retry, fetch};
+pub use fetch::{FetchError, Page, Retry, fetch, use_cache};
 pub use template::{TemplateError, check_selector, expand};
 
 /// A page to scrape, as configured in one `[[source]]`.
@@ -508,7 +508,21 @@ pub async fn scrape_with(
         source.rule.encoding,
     );
     tracing::debug!(source = %source.name, %url, bytes = page.bytes.len(), encoding = encoding.name(), "fetched");
-    let parsed = parse(&html, &source.rule, date, meal);
+    let mut parsed = parse(&html, &source.rule, date, meal);
+    if let Some(stale) = &page.stale {
+        // The site failed: a cached copy may stand in only where it is a menu for `date`.
+        parsed.detail = Some(match parsed.outcome {
+            Outcome::Menu(_) | Outcome::Closed { .. } => format!(
+                "sent from the copy cached at {} (the site failed: {})",
+                stale.fetched_at.format("%Y-%m-%d %H:%M UTC"),
+                stale.failure
+            ),
+            _ => {
+                parsed.outcome = Outcome::FetchFailed;
+                format!("{} (the cached copy does not cover {date})", stale.failure)
+            }
+        });
+    }
     let mut explain = parsed.explain;
     explain.notes.insert(
         0,

@@ -163,6 +163,12 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
                 Some(nick) if recipient != deliver::ME => format!("{nick} ({recipient})"),
                 _ => recipient.clone(),
             };
+            // A warning to me is not a menu part: its own line (issue 9).
+            let who = match row.kind {
+                Some(crate::ledger::Kind::Warning) => format!("{who} (warning)"),
+                Some(crate::ledger::Kind::Alert) => format!("{who} (alert)"),
+                _ => who,
+            };
             match lines
                 .iter_mut()
                 .find(|l| l.who == who && l.status == status)
@@ -663,6 +669,7 @@ mod tests {
             recipient: Some(recipient.into()),
             nickname: (recipient != "me").then(|| "이서연".to_string()),
             part: Some(part),
+            kind: None,
             status: Some(status),
             code,
             detail: code.map(|_| "daily message limit per sender has been exceeded.".into()),

@@ -20,6 +20,7 @@ use common::{TestEnv, json, kakao_section, pages_dir, seed_login, source_block};
 use support::fake_kakao::api::{FRIENDS_PATH, FRIENDS_SEND_PATH, MEMO_PATH};
 use support::fake_kakao::oauth::TOKEN_PATH;
 use support::fake_kakao::{FakeKakao, Fault, LongText};
+use support::pages::{PageServer, week_page};
 
 const CLIENT_ID: &str = "fake-rest-api-key";
 
@@ -1192,4 +1193,349 @@ fn history_shows_sent_failed_unknown_and_missed_at_a_glance() {
         })
         .collect();
     assert_eq!(columns.len(), 1, "{text}");
+}
+
+// ─── issue 9: the owner's copy, copies that cannot multiply; issue 10: quotas stop calls ──
+
+/// Send with a page whose selector is gone (a warning to me), then with the right one:
+/// "me" ends up with the warning and every part of the menu.
+fn warning_then_fixed_menu(bot: &Bot, page: &str, table: &str, args: &[&str]) {
+    bot.config(page, "table.menu-that-is-gone", &recipients(&[]));
+    let broken = bot.send(args);
+    assert_eq!(broken.status.code(), Some(5), "{}", all_text(&broken));
+    let warned = bot.texts("me");
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains('⚠'), "{warned:?}");
+
+    bot.config(page, table, &recipients(&[]));
+    let preview = bot.kbot(&[&["preview"], args, &["--json"]].concat());
+    assert!(preview.status.success(), "{}", all_text(&preview));
+    let planned: Vec<String> = json(&preview)["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .map(|p| {
+            p["template_object"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let fixed = bot.send(args);
+    assert!(fixed.status.success(), "{}", all_text(&fixed));
+    let mine = bot.texts("me");
+    assert_eq!(mine[0], warned[0]);
+    assert_eq!(mine[1..], planned[..], "every part of the menu reached me");
+    let kinds: BTreeSet<String> = bot
+        .history()
+        .iter()
+        .map(|r| {
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            format!("{}:{}:{}", text(&r["kind"]), r["part"], text(&r["status"]))
+        })
+        .collect();
+    assert!(kinds.contains("warning:1:sent"), "{kinds:?}");
+    assert!(kinds.contains("menu:1:sent"), "{kinds:?}");
+    let text = stdout(&bot.kbot(&["history"]));
+    assert!(
+        text.contains("me (warning)"),
+        "the warning has its own line: {text}"
+    );
+}
+
+#[test]
+fn after_a_warning_a_fixed_one_part_menu_still_reaches_me() {
+    let bot = Bot::new(&[]);
+    bot.login();
+    warning_then_fixed_menu(&bot, JBNU, JBNU_TABLE, &JBNU_LUNCH);
+    assert_eq!(bot.copies("me"), 2);
+}
+
+#[test]
+fn after_a_warning_every_part_of_a_fixed_long_menu_reaches_me() {
+    let bot = Bot::new(&[]);
+    bot.login();
+    let (selector, _) = dgu_truth();
+    warning_then_fixed_menu(
+        &bot,
+        "dgu-coop-week-2026-09-27-euckr",
+        &selector,
+        &["lunch", "--date", "2026-09-28"],
+    );
+    assert!(bot.copies("me") > 2, "a long menu in several parts");
+}
+
+#[test]
+fn a_reset_after_kakao_accepted_a_send_brings_at_most_two_copies_whatever_reruns_follow() {
+    let friends = &TWELVE[..2];
+    let bot = Bot::new(friends);
+    bot.jbnu_to(&[friends[0].1, friends[1].1], "");
+    bot.login();
+    // Kakao takes every call, and every answer is lost: for me and for the friends' batch.
+    for _ in 0..4 {
+        bot.fake
+            .inject(FRIENDS_SEND_PATH, Fault::ResetAfterRecording);
+        bot.fake.inject(MEMO_PATH, Fault::ResetAfterRecording);
+    }
+    let output = bot.send(&JBNU_LUNCH);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+    assert_eq!(bot.fake.count(FRIENDS_SEND_PATH), 2, "one retry, no more");
+    for rerun in 0..2 {
+        let again = bot.send(&JBNU_LUNCH);
+        assert_eq!(
+            again.status.code(),
+            Some(5),
+            "rerun {rerun}: {}",
+            all_text(&again)
+        );
+    }
+    for who in ["me", friends[0].0, friends[1].0] {
+        assert_eq!(bot.copies(who), 2, "{who}");
+    }
+    let statuses = bot.statuses();
+    assert!(statuses.values().all(|s| s == "unknown"), "{statuses:?}");
+    let text = stdout(&bot.kbot(&["history"]));
+    assert!(text.contains("unknown"), "{text}");
+}
+
+#[test]
+fn one_lost_answer_is_retried_once_and_the_message_is_then_recorded_as_sent() {
+    let friends = &TWELVE[..1];
+    let bot = Bot::new(friends);
+    bot.jbnu_to(&[friends[0].1], "");
+    bot.login();
+    bot.fake
+        .inject(FRIENDS_SEND_PATH, Fault::ResetAfterRecording);
+    let output = bot.send(&JBNU_LUNCH);
+    assert!(output.status.success(), "{}", all_text(&output));
+    assert_eq!(bot.copies(friends[0].0), 2, "the lost answer cost one copy");
+    assert_eq!(bot.copies("me"), 1);
+    assert!(bot.statuses().values().all(|s| s == "sent"));
+    let again = bot.send(&JBNU_LUNCH);
+    assert!(again.status.success(), "{}", all_text(&again));
+    assert_eq!(bot.copies(friends[0].0), 2);
+}
+
+#[test]
+fn after_a_receivers_quota_error_no_further_part_is_sent_to_that_friend() {
+    let friends = &TWELVE[..2];
+    let bot = Bot::new(friends);
+    // Each friend may receive one message today: part 2 trips -533 for both.
+    bot.fake.configure(|c| c.receiver_daily_quota = 1);
+    let (selector, _) = dgu_truth();
+    bot.config(
+        "dgu-coop-week-2026-09-27-euckr",
+        &selector,
+        &recipients(&[friends[0].1, friends[1].1]),
+    );
+    bot.login();
+    let output = bot.send(&["lunch", "--date", "2026-09-28"]);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+    let parts = bot.copies("me");
+    assert!(parts > 2, "a long menu: {parts} parts");
+    assert_eq!(
+        bot.fake.count(FRIENDS_SEND_PATH),
+        2,
+        "part 1 went out, part 2 met the quota, and kbot stopped calling"
+    );
+    let rows = bot.history();
+    let stopped = rows
+        .iter()
+        .filter(|r| r["recipient"] != "me" && r["status"] == "failed")
+        .count();
+    assert_eq!(
+        stopped,
+        2 * (parts - 1),
+        "every later part is recorded as not sent"
+    );
+}
+
+#[test]
+fn after_the_senders_daily_quota_nothing_more_goes_to_friends_that_day() {
+    let friends = &TWELVE[..3];
+    let bot = Bot::new(friends);
+    bot.fake.configure(|c| c.sender_daily_quota = 2);
+    bot.jbnu_to(&[friends[0].1, friends[1].1, friends[2].1], "");
+    bot.login();
+    let first = bot.send(&JBNU_LUNCH);
+    assert_eq!(first.status.code(), Some(5), "{}", all_text(&first));
+    let calls = bot.fake.count(FRIENDS_SEND_PATH);
+    // The same day, another meal: no friends call at all.
+    let dinner = bot.send(&["dinner", "--date", "2023-04-10"]);
+    assert_eq!(dinner.status.code(), Some(5), "{}", all_text(&dinner));
+    assert_eq!(bot.fake.count(FRIENDS_SEND_PATH), calls);
+    let text = stdout(&dinner);
+    assert!(text.contains("-532"), "{text}");
+}
+
+// ─── issue 9: the page cache ────────────────────────────────────────────────────────────
+
+impl Bot {
+    /// One source: the week grid served by `site`, to me and `friends`.
+    fn site_to(&self, site: &PageServer, friends: &[&str]) {
+        self.env.write_config(&format!(
+            "{}[[source]]\nname = \"학생식당\"\nurl = \"{}\"\ntable = \"table.menu\"\n{}",
+            kakao_section(&self.fake.url(), CLIENT_ID),
+            site.url,
+            recipients(friends)
+        ));
+    }
+}
+
+#[test]
+fn a_site_down_at_lunch_is_served_from_the_copy_kept_at_breakfast_and_history_says_so() {
+    let friends = &TWELVE[..1];
+    let bot = Bot::new(friends);
+    let site = PageServer::start();
+    let monday = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+    site.serve(&week_page(monday, &["쌀밥", "미역국"]));
+    bot.site_to(&site, &[friends[0].1]);
+    bot.login();
+
+    let breakfast = bot.send(&["breakfast", "--date", "2026-12-01"]);
+    assert!(breakfast.status.success(), "{}", all_text(&breakfast));
+    // Asked again while the page is unchanged: a conditional request and a 304.
+    let early = bot.kbot(&["send-now", "breakfast", "--date", "2026-12-01"]);
+    assert!(early.status.success(), "{}", all_text(&early));
+    assert!(
+        site.requests()
+            .last()
+            .is_some_and(|r| r.contains("if-none-match: \"v1\"")),
+        "{:?}",
+        site.requests()
+    );
+    assert_eq!(site.statuses().last(), Some(&304));
+
+    site.go_down();
+    let lunch = bot.send(&["lunch", "--date", "2026-12-01"]);
+    assert!(lunch.status.success(), "{}", all_text(&lunch));
+    let got = bot.texts(friends[0].0);
+    assert_eq!(got.len(), 2, "breakfast and lunch: {got:?}");
+    assert!(got[1].contains("미역국"), "{got:?}");
+    let rows = bot.history();
+    let lunch_row = rows
+        .iter()
+        .find(|r| r["meal"] == "lunch" && r["recipient"] == friends[0].0)
+        .expect("a lunch row");
+    assert_eq!(lunch_row["status"], "sent");
+    assert!(
+        lunch_row["run_detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("cached")),
+        "{lunch_row}"
+    );
+}
+
+#[test]
+fn a_cached_copy_of_last_weeks_page_is_never_sent_for_this_week() {
+    let friends = &TWELVE[..1];
+    let bot = Bot::new(friends);
+    let site = PageServer::start();
+    let last_week = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    site.serve(&week_page(last_week, &["지난주", "메뉴"]));
+    bot.site_to(&site, &[friends[0].1]);
+    bot.login();
+    let kept = bot.send(&["lunch", "--date", "2026-11-27"]);
+    assert!(kept.status.success(), "{}", all_text(&kept));
+
+    site.go_down();
+    let output = bot.send(&["lunch", "--date", "2026-12-01"]);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+    assert_eq!(
+        bot.texts(friends[0].0).len(),
+        1,
+        "only last week's own lunch"
+    );
+    let mine = bot.texts("me");
+    assert!(mine.last().is_some_and(|t| t.contains('⚠')), "{mine:?}");
+    assert!(
+        stdout(&output).contains("fetch_failed"),
+        "{}",
+        all_text(&output)
+    );
+}
+
+// ─── issue 9: send-now in a terminal during an outage ───────────────────────────────────
+
+#[test]
+fn send_now_during_an_outage_says_how_to_keep_trying_and_wait_rides_it_out_with_progress() {
+    let friends = &TWELVE[..1];
+    let bot = Bot::new(friends);
+    bot.jbnu_to(&[friends[0].1], "[schedule]\ncatch_up = \"2m\"\n");
+    bot.login();
+
+    bot.fake.outage_for(Duration::from_secs(30));
+    let given_up = bot.send(&JBNU_LUNCH);
+    assert_eq!(given_up.status.code(), Some(5), "{}", all_text(&given_up));
+    assert!(
+        stderr(&given_up).contains("hint: kbot send-now lunch --date 2023-04-10 --wait"),
+        "{}",
+        stderr(&given_up)
+    );
+
+    bot.fake.outage_for(Duration::from_secs(2));
+    let waited = bot.send(&["lunch", "--date", "2023-04-10", "--wait"]);
+    assert!(waited.status.success(), "{}", all_text(&waited));
+    let progress = stderr(&waited);
+    assert!(
+        progress.contains("trying again in") && progress.contains("giving up at"),
+        "{progress}"
+    );
+    assert_eq!(bot.copies("me"), 1);
+    assert_eq!(bot.copies(friends[0].0), 1);
+    assert!(
+        bot.statuses().values().all(|s| s == "sent"),
+        "{:?}",
+        bot.statuses()
+    );
+}
+
+#[test]
+fn a_page_problem_however_long_is_one_warning_to_me_and_nothing_to_friends() {
+    let friends = &TWELVE[..1];
+    let bot = Bot::new(friends);
+    let page = pages_dir().join(format!("{JBNU}.html"));
+    // A selector that matches nothing and is long enough that its warning would need parts.
+    let selector: Vec<String> = (0..40).map(|i| format!("div.gone-{i}")).collect();
+    bot.env.write_config(&format!(
+        "{}[[source]]\nname = \"학생식당\"\nurl = {:?}\n[source.select]\nlunch = {:?}\n{}",
+        kakao_section(&bot.fake.url(), CLIENT_ID),
+        url::Url::from_file_path(&page).unwrap().to_string(),
+        selector.join(", "),
+        recipients(&[friends[0].1])
+    ));
+    bot.login();
+    let preview = bot.kbot(&["preview", "lunch", "--date", "2023-04-10", "--json"]);
+    let planned = json(&preview)["parts"].as_array().map_or(0, Vec::len);
+    assert!(planned > 1, "the warning alone would take {planned} parts");
+    let output = bot.send(&JBNU_LUNCH);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+    assert_eq!(bot.copies("me"), 1);
+    assert_eq!(bot.copies(friends[0].0), 0);
+    assert_eq!(bot.fake.count(FRIENDS_SEND_PATH), 0);
+}
+
+#[test]
+fn the_apps_quota_met_on_the_send_to_me_stops_the_friends_calls_too() {
+    let friends = &TWELVE[..2];
+    let bot = Bot::new(friends);
+    bot.jbnu_to(&[friends[0].1, friends[1].1], "");
+    bot.login();
+    bot.fake.inject(
+        MEMO_PATH,
+        Fault::Code {
+            status: 400,
+            code: -10,
+            msg: "API limit has been exceeded.".into(),
+        },
+    );
+    let output = bot.send(&JBNU_LUNCH);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+    assert_eq!(bot.fake.count(FRIENDS_SEND_PATH), 0, "no call after -10");
+    let rows = bot.history();
+    assert!(
+        rows.iter()
+            .all(|r| r["status"] == "failed" && r["code"] == -10),
+        "{rows:?}"
+    );
 }

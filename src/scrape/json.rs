@@ -577,6 +577,7 @@ async fn send_once(
         Page {
             bytes,
             content_type,
+            stale: None,
         },
         Some(status),
     ))

@@ -43,7 +43,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-pub use state::{Config, Delivery, Emitted, Fault, Friend, LongText, Recorded, TokenView};
+pub use state::{Config, Delivery, Emitted, Fault, Friend, LongText, Outage, Recorded, TokenView};
 
 use conn::{Conn, KillableListener, kill};
 use state::{Queued, State};
@@ -339,6 +339,22 @@ impl FakeKakao {
     pub fn pending_faults(&self) -> usize {
         lock(&self.shared).faults.len()
     }
+
+    /// Takes kapi down from now for `span` (see [`Outage`]).
+    pub fn outage_for(&self, span: Duration) {
+        lock(&self.shared).outage = Some(Outage {
+            until: std::time::Instant::now() + span,
+        });
+    }
+
+    /// How many kapi requests the outage turned away so far.
+    pub fn turned_away(&self) -> usize {
+        lock(&self.shared)
+            .emitted
+            .iter()
+            .filter(|e| e.code == OUTAGE_CODE)
+            .count()
+    }
 }
 
 fn base_url(listener: &TcpListener) -> String {
@@ -395,7 +411,10 @@ pub fn json_response(status: StatusCode, body: Value) -> Response {
         .into_response()
 }
 
-/// Records the request, applies the global delay and the next matching fault.
+/// The code recorded in [`Emitted`] for a request an [`Outage`] turned away.
+pub const OUTAGE_CODE: &str = "outage";
+
+/// Records the request, applies the global delay, an outage, and the next matching fault.
 async fn intercept(AxumState(shared): AxumState<Shared>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
@@ -422,9 +441,29 @@ async fn intercept(AxumState(shared): AxumState<Shared>, request: Request, next:
         content_type: header_text(header::CONTENT_TYPE),
         body: String::from_utf8_lossy(&bytes).into_owned(),
     };
+    let is_read = parts.method == axum::http::Method::GET;
     let (delay, fault) = {
         let mut fake = lock(&shared);
         fake.requests.push(recorded);
+        let down = fake
+            .outage
+            .is_some_and(|o| std::time::Instant::now() < o.until);
+        if down && path.starts_with("/v") {
+            fake.emit(&path, 500, OUTAGE_CODE);
+            drop(fake);
+            if is_read {
+                let conn = parts
+                    .extensions
+                    .get::<ConnectInfo<Conn>>()
+                    .map(|i| i.0.clone());
+                kill(conn.as_ref());
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+            return json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"code": -1, "msg": "internal error (outage)"}),
+            );
+        }
         let position = fake
             .faults
             .iter()

@@ -278,6 +278,18 @@ pub struct State {
     pub sent_counts: HashMap<(u64, String), u32>,
     /// Faults waiting for a matching request.
     pub faults: VecDeque<Queued>,
+    /// Kakao down for a span of time (see [`Outage`]).
+    pub outage: Option<Outage>,
+}
+
+/// kapi down until `until` (real time): every kapi request in the span fails — reads
+/// (GET) with a reset connection, sends with HTTP 500 `-1` — and no message is accepted.
+/// kauth stays up. A reset on a send would count toward the "may have arrived" limit of
+/// that (recipient, part), so an outage resets only reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Outage {
+    /// When kapi answers again.
+    pub until: Instant,
 }
 
 impl State {
@@ -303,6 +315,7 @@ impl State {
             delivered: Vec::new(),
             sent_counts: HashMap::new(),
             faults: VecDeque::new(),
+            outage: None,
         }
     }
 
