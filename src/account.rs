@@ -272,7 +272,9 @@ pub async fn status(
         Err(_) => None,
     };
     let next = config.plan().next_per_meal(now);
-    let ledger_path = crate::daemon::ledger_path(&paths.data_dir);
+    let ledger_path = crate::ledger::path_in(&paths.data_dir);
+    // A daemon that stopped because it cannot work (exit 3) needs the user.
+    let daemon_stopped = crate::schedule::stopped(&paths.data_dir);
     let last_runs = if ledger_path.exists() {
         crate::ledger::Ledger::open(&ledger_path)?.last_runs(5)?
     } else {
@@ -287,7 +289,8 @@ pub async fn status(
             "scopes": login.as_ref().map(|l| l.scopes.clone()).unwrap_or_default(),
             "access_token_expires_at": login.as_ref().and_then(|l| l.access_token_expires_at).map(rfc3339),
             "refresh_token_expires_at": login.as_ref().and_then(|l| l.refresh_token_expires_at).map(rfc3339),
-            "needs_attention": login.as_ref().is_some_and(|l| l.needs_attention),
+            "needs_attention": login.as_ref().is_some_and(|l| l.needs_attention) || daemon_stopped.is_some(),
+            "daemon_stopped": daemon_stopped,
             "next": next.iter().map(|(meal, at)| (meal.as_str().to_string(), json!(at.to_rfc3339()))).collect::<serde_json::Map<_, _>>(),
             "last_runs": last_runs,
         });
@@ -329,6 +332,19 @@ pub async fn status(
                 text.push_str("login:  not logged in (kbot login)\n");
             }
         }
+    }
+    if let Some(stopped) = &daemon_stopped {
+        text.push_str(&format!(
+            "warning: the daemon stopped at {} (exit {}): {}{}\n",
+            local(stopped.at, config),
+            stopped.exit,
+            stopped.reason,
+            stopped
+                .hint
+                .as_deref()
+                .map(|h| format!("; fix: {h}, then restart it"))
+                .unwrap_or_default()
+        ));
     }
     if next.is_empty() {
         text.push_str("next:   nothing scheduled\n");

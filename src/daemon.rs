@@ -24,9 +24,9 @@ use crate::ledger::Ledger;
 use crate::meal::Meal;
 use crate::schedule::{self, Jobs};
 
-/// The ledger file in the data dir.
+/// The ledger file in the data dir ([`crate::ledger::path_in`]).
 pub fn ledger_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("ledger.sqlite3")
+    crate::ledger::path_in(data_dir)
 }
 
 /// What the scheduler calls: one full delivery per slot, through the ledger.
@@ -120,7 +120,10 @@ pub async fn run(
     let _lock = schedule::lock_instance(&paths.data_dir)?;
     let stop = listen_for_stop();
     let account = Account::open(config, paths, clock.clone(), env)?;
-    check_login(&account).await?;
+    if let Err(err) = check_login(&account).await {
+        return Err(stopped_for_good(paths, err, clock.now()));
+    }
+    schedule::clear_stopped(&paths.data_dir);
     let ledger = Ledger::open(&ledger_path(&paths.data_dir))?;
     let plan = config.plan();
     let mut bot = Bot {
@@ -141,9 +144,29 @@ pub async fn run(
             at.format("%Y-%m-%d %H:%M %Z")
         ));
     }
-    schedule::run(&plan, clock, &mut bot, stopped(stop)).await;
+    let result = schedule::run(&plan, clock.clone(), &mut bot, stopped(stop)).await;
     notify(&[sd_notify::NotifyState::Stopping]);
-    Ok(())
+    result.map_err(|err| stopped_for_good(paths, err, clock.now()))
+}
+
+/// The daemon cannot work until the user acts: log why, leave a record for `kbot status`
+/// (`needs_attention`), and hand the error back for the exit code (3: the unit's
+/// `RestartPreventExitStatus` keeps systemd from restarting it in vain).
+fn stopped_for_good(paths: &Paths, err: crate::Error, now: DateTime<Utc>) -> crate::Error {
+    if schedule::is_fatal(&err) {
+        tracing::error!(hint = err.hint(), "the daemon stops: {err}");
+        notify_status(&format!("stopped: {err}"));
+        schedule::record_stopped(
+            &paths.data_dir,
+            &schedule::Stopped {
+                at: now,
+                exit: err.exit() as u8,
+                reason: err.to_string(),
+                hint: err.hint(),
+            },
+        );
+    }
+    err
 }
 
 /// Fail now, not at breakfast, when there is no login (or the config or the secret store
