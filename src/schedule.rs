@@ -173,6 +173,8 @@ pub struct Plan {
     pub skip_dates: BTreeSet<NaiveDate>,
     /// How far back [`Plan::catch_up`] looks ([`DEFAULT_LOOK_BACK`]).
     pub look_back: Duration,
+    /// The longest nap between two looks at the clock ([`MAX_NAP`]).
+    pub max_nap: Duration,
 }
 
 impl Plan {
@@ -189,6 +191,7 @@ impl Plan {
             catch_up,
             skip_dates,
             look_back: DEFAULT_LOOK_BACK,
+            max_nap: MAX_NAP,
         }
     }
 
@@ -459,6 +462,8 @@ pub async fn run<J: Jobs>(
     // The last look at the wall clock, and the monotonic instant of it.
     let mut looked = (start, tokio::time::Instant::now());
     let mut forced_reload = false;
+    // The cursor before a leap ahead of more than a day, in case the clock comes back.
+    let mut held: Option<DateTime<Utc>> = None;
     tracing::info!(tz = %plan.tz, meals = plan.meals.len(), "daemon started");
 
     loop {
@@ -466,7 +471,10 @@ pub async fn run<J: Jobs>(
             break;
         }
         if let Some(new) = jobs.reload(std::mem::take(&mut forced_reload)).await {
-            plan = new;
+            plan = Plan {
+                max_nap: plan.max_nap,
+                ..new
+            };
         }
         let now = clock.now();
         let leap = now - (looked.0 + duration(looked.1.elapsed()));
@@ -477,12 +485,17 @@ pub async fn run<J: Jobs>(
                 now = %now,
                 "the clock moved back; slots are judged by the clock as it is now"
             );
+            // Back from a leap ahead: the slots that passed meanwhile are judged again.
+            if let Some(held) = held.take() {
+                cursor = cursor.min(held);
+            }
         } else if leap > duration(plan.look_back) {
             tracing::warn!(
                 by = %humantime::format_duration(leap.to_std().unwrap_or_default()),
                 now = %now,
                 "the clock jumped ahead by more than a day; the slots in between are not recorded as missed"
             );
+            held = Some(held.unwrap_or(cursor));
             cursor = cursor.max(now - duration(plan.catch_up.max(ON_TIME)));
         }
         cursor = cursor.min(now);
@@ -550,10 +563,10 @@ pub async fn run<J: Jobs>(
             tracing::debug!(%meal, %slot, "next slot");
             target = target.min(slot.with_timezone(&Utc));
         }
-        let nap = (target - now)
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-            .clamp(Duration::from_millis(1), MAX_NAP);
+        let nap = (target - now).to_std().unwrap_or(Duration::ZERO).clamp(
+            Duration::from_millis(1),
+            plan.max_nap.max(Duration::from_millis(1)),
+        );
         tokio::select! {
             biased;
             () = shutdown.wait() => break,
@@ -1073,6 +1086,52 @@ mod tests {
             [
                 "breakfast 2026-03-05T07:30:00+09:00",
                 "lunch 2026-03-05T11:30:00+09:00"
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_that_passed_while_the_clock_read_a_year_ahead_is_sent_when_it_comes_back() {
+        let clock = Arc::new(JumpClock {
+            inner: TokioClock::new(at("2026-03-05T11:00:00+09:00")),
+            jumped: Mutex::new(chrono::Duration::zero()),
+        });
+        let mut jobs = Recorder::new(clock.clone());
+        let jumper = clock.clone();
+        let stop = async move {
+            // A year ahead from 11:20 to 11:40: lunch at 11:30 passes meanwhile.
+            tokio::time::sleep(Duration::from_secs(20 * 60)).await;
+            *jumper.jumped.lock().unwrap() = chrono::Duration::days(365);
+            tokio::time::sleep(Duration::from_secs(20 * 60)).await;
+            *jumper.jumped.lock().unwrap() = chrono::Duration::zero();
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        };
+        run(&weekday_plan(Seoul), jobs.clock.clone(), &mut jobs, stop)
+            .await
+            .expect("the loop ends cleanly");
+        let events: Vec<String> = jobs
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Ran { meal, slot, at } => Some(format!(
+                    "{meal} {} at {}",
+                    slot.to_rfc3339(),
+                    at.with_timezone(&Seoul).format("%H:%M")
+                )),
+                Event::Missed { meal, slot } => {
+                    Some(format!("missed {meal} {}", slot.to_rfc3339()))
+                }
+                Event::KeepAlive { .. } => None,
+            })
+            .collect();
+        // While the clock read 2027 its lunch slot came and was run (the clock is judged as
+        // it is: a machine that boots a year behind and is corrected forward must send);
+        // nothing was recorded as missed, and today's lunch went out once the clock was back.
+        assert_eq!(
+            events,
+            [
+                "lunch 2027-03-05T11:30:00+09:00 at 11:30",
+                "lunch 2026-03-05T11:30:00+09:00 at 11:40"
             ]
         );
     }
