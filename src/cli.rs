@@ -624,11 +624,35 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         sender: account.sender(),
         clock: env.clock.as_ref(),
     };
+    // Ctrl-C behaves like SIGTERM in the daemon: the call in flight finishes and is
+    // recorded, no other starts; a second Ctrl-C stops at once. Listening starts before any
+    // call, so no Ctrl-C can kill the process between a send and its record.
+    let mut interrupts = Interrupts::listen();
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let options = deliver::Options {
         to: args.to,
         force: args.force,
+        stop: Some(stop),
     };
-    let summary = pipeline.execute(&mut ledger, date, meal, options).await?;
+    let run = pipeline.execute(&mut ledger, date, meal, options);
+    tokio::pin!(run);
+    let summary = loop {
+        tokio::select! {
+            result = &mut run => break result?,
+            () = interrupts.next() => {
+                if *stop_tx.borrow() {
+                    return Err(crate::error::Interrupted {
+                        what: Some("stopped at once; the call in flight may or may not have reached Kakao".into()),
+                        hint: Some("kbot history shows what was recorded".into()),
+                    }
+                    .into());
+                }
+                let _ = stop_tx.send(true);
+                eprintln!("kbot: stopping after the call in flight (Ctrl-C again to stop at once)");
+            }
+        }
+    };
+    let interrupted = *stop_tx.borrow();
     if args.run.json {
         let value = json!({
             "date": date.to_string(),
@@ -641,6 +665,25 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
     } else {
         write_out(out, &crate::view::summary(&summary))?;
     }
+    if interrupted {
+        let count = |status: &str| {
+            summary
+                .deliveries
+                .iter()
+                .filter(|d| d.status == status)
+                .count()
+        };
+        return Err(crate::error::Interrupted {
+            what: Some(format!(
+                "{} sent, {} not sent",
+                count("sent"),
+                count("not_sent")
+            )),
+            hint: (count("not_sent") > 0)
+                .then(|| format!("kbot send-now {meal} --date {date} sends the rest")),
+        }
+        .into());
+    }
     if summary.has_failures() {
         return Err(deliver::DeliveryFailed {
             date,
@@ -651,6 +694,45 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         .into());
     }
     Ok(())
+}
+
+/// Ctrl-C (SIGINT) as a stream, registered at once so none is missed between two waits.
+struct Interrupts {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupts {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signal = signal(SignalKind::interrupt())
+                .inspect_err(|err| tracing::warn!("cannot listen for Ctrl-C: {err}"))
+                .ok();
+            Interrupts { signal }
+        }
+        #[cfg(not(unix))]
+        Interrupts {}
+    }
+
+    /// The next Ctrl-C; never, when none can be heard.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            let heard = match &mut self.signal {
+                Some(signal) => signal.recv().await.is_some(),
+                None => false,
+            };
+            if !heard {
+                std::future::pending::<()>().await;
+            }
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<()> {

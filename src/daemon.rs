@@ -49,6 +49,9 @@ impl Bot<'_> {
         let options = Options {
             to: To::All,
             force: false,
+            // A stop waits for the whole run: recipients left out would not be sent by the
+            // next start, which finds the slot in the ledger.
+            stop: None,
         };
         let summary = pipeline
             .execute(&mut self.ledger, date, meal, options)

@@ -314,7 +314,8 @@ pub struct Delivered {
     pub nickname: Option<String>,
     /// 1-based part number.
     pub part: u32,
-    /// `sent`, `failed`, `unknown`, or `skipped` (already delivered earlier).
+    /// `sent`, `failed`, `unknown`, `skipped` (already delivered earlier), or `not_sent`
+    /// (not tried: the run was stopped).
     pub status: &'static str,
     /// Kakao's error code, if any.
     pub code: Option<i64>,
@@ -438,12 +439,29 @@ impl CallError {
 }
 
 /// Options of one run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Who to send to.
     pub to: To,
     /// Send again what the ledger says was delivered (or is unknown).
     pub force: bool,
+    /// Turns `true` on Ctrl-C / SIGTERM: the call in flight finishes and is recorded, no
+    /// further call starts, and what was not tried is reported `not_sent` (no ledger row:
+    /// the next run sends it).
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+impl Options {
+    fn is_stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(|stop| *stop.borrow())
+    }
+}
+
+/// Report `recipients` as not tried for `part` because a stop was requested.
+fn not_sent(recipients: &[&Recipient], part: u32, deliveries: &mut Vec<Delivered>) {
+    for &recipient in recipients {
+        deliveries.push(delivered(recipient, part, "not_sent", None, None));
+    }
 }
 
 /// The recipients a config names for `to`: me, and the friends resolved against Kakao's
@@ -641,6 +659,11 @@ async fn send_parts(
             part: part_no,
             force: options.force,
         };
+        if options.is_stopped() {
+            not_sent(&to_me, part_no, &mut deliveries);
+            not_sent(&to_friends, part_no, &mut deliveries);
+            continue;
+        }
         for recipient in claim.take(ledger, &to_me, &mut deliveries)? {
             let kakao = sender.kakao_send;
             let template = &part.template;
@@ -659,6 +682,10 @@ async fn send_parts(
             }
         }
         for batch in to_friends.chunks(crate::kakao::MAX_RECEIVERS) {
+            if options.is_stopped() {
+                not_sent(batch, part_no, &mut deliveries);
+                continue;
+            }
             let batch = claim.take(ledger, batch, &mut deliveries)?;
             if batch.is_empty() {
                 continue;
