@@ -271,7 +271,17 @@ pub async fn status(
         }
         Err(_) => None,
     };
-    let next = config.plan().next_per_meal(now);
+    // The schedule a running daemon uses, when the file on disk differs (not reloaded yet,
+    // or rejected): status never shows a schedule the daemon is not using.
+    let on_disk = std::fs::read_to_string(&paths.config).ok();
+    let in_force = crate::schedule::config_in_force(&paths.data_dir)
+        .filter(|text| Some(text) != on_disk.as_ref())
+        .and_then(|text| Config::from_toml(&text, Some(&paths.config)).ok());
+    let next = in_force
+        .as_ref()
+        .unwrap_or(config)
+        .plan()
+        .next_per_meal(now);
     let ledger_path = crate::ledger::path_in(&paths.data_dir);
     // A daemon that stopped because it cannot work (exit 3) needs the user.
     let daemon_stopped = crate::schedule::stopped(&paths.data_dir);
@@ -291,6 +301,7 @@ pub async fn status(
             "refresh_token_expires_at": login.as_ref().and_then(|l| l.refresh_token_expires_at).map(rfc3339),
             "needs_attention": login.as_ref().is_some_and(|l| l.needs_attention) || daemon_stopped.is_some(),
             "daemon_stopped": daemon_stopped,
+            "daemon_config_differs": in_force.is_some(),
             "next": next.iter().map(|(meal, at)| (meal.as_str().to_string(), json!(at.to_rfc3339()))).collect::<serde_json::Map<_, _>>(),
             "last_runs": last_runs,
         });
@@ -345,6 +356,9 @@ pub async fn status(
                 .map(|h| format!("; fix: {h}, then restart it"))
                 .unwrap_or_default()
         ));
+    }
+    if in_force.is_some() {
+        text.push_str("warning: the running daemon has not taken the config file as it is now (it reloads a change at its next wake, or rejects it: see its log); the times below are the daemon's\n");
     }
     if next.is_empty() {
         text.push_str("next:   nothing scheduled\n");

@@ -368,6 +368,12 @@ pub trait Jobs {
         async { None }
     }
 
+    /// Called at every wake: an error ends the loop (the daemon cannot work on, e.g. its
+    /// data dir was deleted). Nothing to check by default.
+    fn check(&mut self) -> impl Future<Output = crate::Result<()>> + Send {
+        async { Ok(()) }
+    }
+
     /// Resolves when a reload was requested (SIGHUP); never by default.
     fn hangup(&mut self) -> impl Future<Output = ()> + Send {
         std::future::pending()
@@ -469,6 +475,10 @@ pub async fn run<J: Jobs>(
     loop {
         if shutdown.is_done().await {
             break;
+        }
+        if let Err(err) = jobs.check().await {
+            log_failure("the daemon's check", None, None, &err);
+            return Err(err);
         }
         if let Some(new) = jobs.reload(std::mem::take(&mut forced_reload)).await {
             plan = Plan {
@@ -696,6 +706,43 @@ pub fn lock_instance(data_dir: &Path) -> Result<InstanceLock, Error> {
         .and_then(|()| writeln!(file, "{}", std::process::id()))
         .and_then(|()| file.flush());
     Ok(InstanceLock { _file: file, path })
+}
+
+fn in_force_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("daemon-config.toml")
+}
+
+/// Keep a copy of the config text the running daemon uses, for `kbot status` to show the
+/// schedule in force when the file on disk differs (not yet reloaded, or rejected). Best
+/// effort, written atomically.
+pub fn record_config_in_force(data_dir: &Path, text: &str) {
+    let path = in_force_path(data_dir);
+    let tmp = path.with_extension("toml.tmp");
+    let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(err) = written {
+        tracing::warn!(
+            "cannot record the config in force in {}: {err}",
+            path.display()
+        );
+    }
+}
+
+/// Drop the copy when the daemon stops.
+pub fn forget_config_in_force(data_dir: &Path) {
+    let _ = std::fs::remove_file(in_force_path(data_dir));
+}
+
+/// The config text a running daemon uses, if a daemon holds the lock in `data_dir`.
+pub fn config_in_force(data_dir: &Path) -> Option<String> {
+    let lock = OpenOptions::new()
+        .read(true)
+        .open(data_dir.join("daemon.lock"))
+        .ok()?;
+    // Held by a daemon: `try_lock_shared` would block. Free: nobody runs; let go at once.
+    match lock.try_lock_shared() {
+        Err(TryLockError::WouldBlock) => std::fs::read_to_string(in_force_path(data_dir)).ok(),
+        _ => None,
+    }
 }
 
 /// Why the daemon last ended because it could not work (exit 3: the login is gone), kept

@@ -173,3 +173,128 @@ fn two_daemons_sharing_a_login_the_one_whose_token_died_exits_3_and_status_needs
     first.signal("TERM");
     assert_eq!(first.wait_for_exit().code(), Some(0), "{}", first.log());
 }
+
+/// The config of `env` with its `lunch = …` line replaced by a slot at `slot`.
+fn with_lunch_at(env: &TestEnv, slot: chrono::DateTime<chrono_tz::Tz>) -> String {
+    let text = std::fs::read_to_string(env.config_path()).unwrap();
+    let at = text.rfind("lunch = ").expect("a lunch line");
+    format!("{}lunch = \"{}\"\n", &text[..at], daily_at(slot))
+}
+
+#[test]
+fn sighup_after_moving_lunch_makes_the_daemon_fire_at_the_new_time_and_status_follows_the_daemon() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let old_slot = slot_from_now(chrono::Duration::hours(3));
+    logged_in(
+        &fake,
+        &env,
+        &format!("lunch = \"{}\"", daily_at(old_slot)),
+        "me = true",
+    );
+    // Default naps (a minute): only the SIGHUP makes it look before the new slot.
+    let mut daemon = Running::daemon(&env, "daemon");
+    daemon.wait_for_log(&["next slot"]);
+
+    let new_slot = slot_from_now(chrono::Duration::seconds(6));
+    env.write_config(&with_lunch_at(&env, new_slot));
+    // Until the daemon reloads, status shows the schedule the daemon uses, and says so.
+    let before = json(&env.kbot().args(["status", "--json"]).output().unwrap());
+    assert_eq!(before["next"]["lunch"], old_slot.to_rfc3339(), "{before}");
+    assert_eq!(before["daemon_config_differs"], true, "{before}");
+
+    daemon.signal("HUP");
+    daemon.wait_for_log(&["config reloaded"]);
+    let after = json(&env.kbot().args(["status", "--json"]).output().unwrap());
+    assert_eq!(after["next"]["lunch"], new_slot.to_rfc3339(), "{after}");
+    assert_eq!(after["daemon_config_differs"], false, "{after}");
+
+    daemon.wait_until("lunch at the new time", |_| !texts(&fake, "me").is_empty());
+    daemon.wait_for_log(&["run finished"]);
+    assert_eq!(statuses(&env, new_slot.date_naive(), "lunch"), ["me:sent"]);
+    let log = daemon.log();
+    let ran = log
+        .lines()
+        .find(|line| line.contains("running"))
+        .expect("a run");
+    assert!(
+        ran.contains(&new_slot.format("%H:%M:%S").to_string()),
+        "{ran}"
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_for_exit().code(), Some(0), "{log}");
+}
+
+#[test]
+fn a_broken_config_saved_under_a_running_daemon_is_rejected_once_and_the_old_schedule_still_fires()
+{
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let slot = slot_from_now(chrono::Duration::seconds(8));
+    logged_in(
+        &fake,
+        &env,
+        &format!("lunch = \"{}\"", daily_at(slot)),
+        "me = true",
+    );
+    let mut cmd = kbot_process(&env);
+    // Wakes every 200 ms: a change on disk is noticed at once, and often.
+    cmd.arg("daemon").env("KBOT_MAX_NAP_MS", "200");
+    let mut daemon = Running::spawn(&env, cmd, "daemon");
+    daemon.wait_for_log(&["next slot"]);
+
+    let good = std::fs::read_to_string(env.config_path()).unwrap();
+    let at = good.rfind("lunch = ").unwrap();
+    env.write_config(&format!("{}lunch = \"half past eleven\"\n", &good[..at]));
+    daemon.wait_for_log(&["the changed config is rejected"]);
+    let log = daemon.log();
+    let reason = &log[log.find("the changed config is rejected").unwrap()..];
+    assert!(
+        reason.contains("half past eleven") || reason.contains("schedule.lunch"),
+        "{reason}"
+    );
+
+    daemon.wait_until("lunch at the old time", |_| !texts(&fake, "me").is_empty());
+    daemon.wait_for_log(&["run finished"]);
+    assert_eq!(statuses(&env, slot.date_naive(), "lunch"), ["me:sent"]);
+    let log = daemon.log();
+    assert_eq!(
+        log.matches("the changed config is rejected").count(),
+        1,
+        "reported once, not at every wake: {log}"
+    );
+}
+
+#[test]
+fn a_data_dir_deleted_under_the_daemon_ends_it_non_zero_saying_why() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    logged_in(
+        &fake,
+        &env,
+        &format!(
+            "lunch = \"{}\"",
+            daily_at(slot_from_now(chrono::Duration::hours(3)))
+        ),
+        "me = true",
+    );
+    let mut cmd = kbot_process(&env);
+    cmd.arg("daemon").env("KBOT_MAX_NAP_MS", "200");
+    let mut daemon = Running::spawn(&env, cmd, "daemon");
+    daemon.wait_for_log(&["next slot"]);
+    // rm -rf: the daemon may be writing as the files go (SQLite's WAL), so more than once.
+    for _ in 0..50 {
+        match std::fs::remove_dir_all(env.data_dir()) {
+            Err(err) if err.kind() == std::io::ErrorKind::DirectoryNotEmpty => continue,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => break,
+            other => other.expect("delete the data dir"),
+        }
+    }
+    let status = daemon.wait_for_exit();
+    let log = daemon.log();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("the data dir was deleted or moved"), "{log}");
+    // Said once by the loop and once as the exit error, not at every wake.
+    assert_eq!(log.matches("the daemon's check failed").count(), 1, "{log}");
+    assert!(log.contains("kbot: error: the ledger"), "{log}");
+}
