@@ -262,7 +262,9 @@ pub async fn run(
     // Ready before crash recovery: resends after a crash may take longer than systemd's
     // start timeout, and the daemon is fully up while it makes them.
     notify(&[sd_notify::NotifyState::Ready]);
-    recover(&mut bot, &stop).await;
+    if let Err(err) = recover(&mut bot, &stop).await {
+        return Err(stopped_for_good(paths, err, clock.now()));
+    }
     if let Some((meal, at)) = plan.next_fire(clock.now()) {
         tracing::info!(%meal, at = %at, "next slot");
         notify_status(&format!(
@@ -318,14 +320,14 @@ async fn check_login(account: &Account) -> crate::Result<()> {
 /// Crash recovery (DESIGN §5): runs a crash left half-sent are finished now (at-least-once)
 /// or their open rows turned `unknown` (at-most-once; the ledger does that). After a stop
 /// request no further run starts.
-async fn recover(bot: &mut Bot<'_>, stop: &watch::Receiver<bool>) {
+async fn recover(bot: &mut Bot<'_>, stop: &watch::Receiver<bool>) -> crate::Result<()> {
     let at_most_once = bot.config.message.delivery == Delivery::AtMostOnce;
     let window = bot.config.schedule.catch_up.max(schedule::ON_TIME);
     let recovery = match bot.ledger.recover(at_most_once, window, bot.clock.now()) {
         Ok(r) => r,
         Err(err) => {
             tracing::error!("crash recovery failed: {err}");
-            return;
+            return Ok(());
         }
     };
     for row in &recovery.unknown {
@@ -345,13 +347,18 @@ async fn recover(bot: &mut Bot<'_>, stop: &watch::Receiver<bool>) {
     }
     for (date, meal) in runs {
         if *stop.borrow() {
-            return;
+            return Ok(());
         }
         tracing::info!(%date, %meal, "finishing a run a crash interrupted");
         if let Err(err) = bot.deliver(date, meal).await {
+            // A lost login stops the daemon here as it would at a slot.
+            if schedule::is_fatal(&err) {
+                return Err(err);
+            }
             tracing::error!(%date, %meal, "resending after a crash failed: {err}");
         }
     }
+    Ok(())
 }
 
 /// Listen for SIGTERM and SIGINT (Ctrl-C) from now on; the receiver turns `true` when one
