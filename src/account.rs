@@ -274,7 +274,7 @@ pub async fn status(
     // The schedule a running daemon uses, when the file on disk differs (not reloaded yet,
     // or rejected): status never shows a schedule the daemon is not using.
     let on_disk = std::fs::read_to_string(&paths.config).ok();
-    let in_force = crate::schedule::config_in_force(&paths.data_dir)
+    let in_force = crate::instance::config_in_force(&paths.data_dir)
         .filter(|text| Some(text) != on_disk.as_ref())
         .and_then(|text| Config::from_toml(&text, Some(&paths.config)).ok());
     let next = in_force
@@ -284,7 +284,7 @@ pub async fn status(
         .next_per_meal(now);
     let ledger_path = crate::ledger::path_in(&paths.data_dir);
     // A daemon that stopped because it cannot work (exit 3) needs the user.
-    let daemon_stopped = crate::schedule::stopped(&paths.data_dir);
+    let daemon_stopped = crate::instance::stopped(&paths.data_dir);
     let last_runs = if ledger_path.exists() {
         crate::ledger::Ledger::open(&ledger_path)?.last_runs(5)?
     } else {

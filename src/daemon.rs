@@ -20,6 +20,7 @@ use crate::clock::Clock;
 use crate::config::{Config, Delivery, Paths};
 use crate::deliver::{self, Options, To};
 use crate::error::{Exit, Report};
+use crate::instance;
 use crate::ledger::Ledger;
 use crate::meal::Meal;
 use crate::schedule::{self, Jobs};
@@ -176,7 +177,7 @@ impl Jobs for Bot<'_> {
                 }
                 self.config = new;
                 reload.in_force = text;
-                schedule::record_config_in_force(&reload.data_dir, &reload.in_force);
+                instance::record_config_in_force(&reload.data_dir, &reload.in_force);
                 let plan = self.config.plan();
                 match plan.next_fire(self.clock.now()) {
                     Some((meal, at)) => {
@@ -230,7 +231,7 @@ pub async fn run(
     if let Err(err) = check_login(&account).await {
         return Err(stopped_for_good(paths, err, clock.now()));
     }
-    schedule::clear_stopped(&paths.data_dir);
+    instance::clear_stopped(&paths.data_dir);
     let ledger = Ledger::open(&ledger_path(&paths.data_dir))?;
     let mut plan = config.plan();
     // Tests make the loop look at the clock more often than once a minute (as
@@ -241,7 +242,7 @@ pub async fn run(
     // The text in force is the file as it is now; a change made since `config` was parsed
     // is picked up at the first wake.
     let in_force = std::fs::read_to_string(&paths.config).unwrap_or_default();
-    schedule::record_config_in_force(&paths.data_dir, &in_force);
+    instance::record_config_in_force(&paths.data_dir, &in_force);
     let mut bot = Bot {
         config: config.clone(),
         http: crate::http::client(crate::http::Timeouts::default()),
@@ -274,7 +275,7 @@ pub async fn run(
     }
     let result = schedule::run(&plan, clock.clone(), &mut bot, stopped(stop)).await;
     notify(&[sd_notify::NotifyState::Stopping]);
-    schedule::forget_config_in_force(&paths.data_dir);
+    instance::forget_config_in_force(&paths.data_dir);
     result.map_err(|err| stopped_for_good(paths, err, clock.now()))
 }
 
@@ -285,9 +286,9 @@ fn stopped_for_good(paths: &Paths, err: crate::Error, now: DateTime<Utc>) -> cra
     if schedule::is_fatal(&err) {
         tracing::error!(hint = err.hint(), "the daemon stops: {err}");
         notify_status(&format!("stopped: {err}"));
-        schedule::record_stopped(
+        instance::record_stopped(
             &paths.data_dir,
-            &schedule::Stopped {
+            &instance::Stopped {
                 at: now,
                 exit: err.exit() as u8,
                 reason: err.to_string(),

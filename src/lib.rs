@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod deliver;
 pub mod error;
 pub mod http;
+pub mod instance;
 pub mod kakao;
 pub mod ledger;
 pub mod listener;
