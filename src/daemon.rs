@@ -38,34 +38,7 @@ struct Bot<'a> {
     account: &'a Account,
     ledger: Ledger,
     clock: Arc<dyn Clock>,
-    reload: Reload,
-}
-
-/// What a reload compares against: the config file, the text in force and the text last
-/// seen (so a rejected file is reported once, not at every wake), and SIGHUP.
-struct Reload {
-    path: PathBuf,
-    data_dir: PathBuf,
-    in_force: String,
-    seen: Option<String>,
-    #[cfg(unix)]
-    hangup: Option<tokio::signal::unix::Signal>,
-}
-
-/// The ledger file vanished under the daemon (its data dir deleted or moved).
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "the ledger {} is gone: the data dir was deleted or moved under the daemon, which stops rather than send without a record",
-    path.display()
-)]
-struct LedgerGone {
-    path: PathBuf,
-}
-
-impl Report for LedgerGone {
-    fn hint(&self) -> Option<String> {
-        Some("start the daemon again (systemd does): it recreates the data dir; with the file secret store, run kbot login first".into())
-    }
+    reload: crate::reload::Watch,
 }
 
 impl Bot<'_> {
@@ -133,78 +106,21 @@ impl Jobs for Bot<'_> {
     }
 
     async fn check(&mut self) -> crate::Result<()> {
-        let path = self.ledger.path();
-        if path.exists() {
-            Ok(())
-        } else {
-            Err(LedgerGone {
-                path: path.to_path_buf(),
-            }
-            .into())
-        }
+        instance::check_ledger(self.ledger.path())
     }
 
     async fn reload(&mut self, forced: bool) -> Option<schedule::Plan> {
-        let reload = &mut self.reload;
-        let text = match std::fs::read_to_string(&reload.path) {
-            Ok(text) => text,
-            Err(err) => {
-                if forced || reload.seen.is_some() {
-                    tracing::warn!(path = %reload.path.display(), "cannot read the config; the one loaded stays in force: {err}");
-                }
-                reload.seen = None;
-                return None;
-            }
-        };
-        if !forced && reload.seen.as_ref() == Some(&text) {
-            return None;
+        self.config = self.reload.changed(forced, &self.config)?;
+        let plan = self.config.plan();
+        match plan.next_fire(self.clock.now()) {
+            Some((meal, at)) => tracing::info!(%meal, %at, "config reloaded; next slot"),
+            None => tracing::info!("config reloaded; nothing scheduled"),
         }
-        reload.seen = Some(text.clone());
-        if text == reload.in_force {
-            if forced {
-                tracing::info!(path = %reload.path.display(), "config unchanged");
-            }
-            return None;
-        }
-        match Config::from_toml(&text, Some(&reload.path)) {
-            Ok(new) => {
-                if format!("{:?}{:?}", new.kakao, new.secret_store)
-                    != format!("{:?}{:?}", self.config.kakao, self.config.secret_store)
-                {
-                    tracing::warn!(
-                        "[kakao] and [secrets] changes take effect when the daemon restarts"
-                    );
-                }
-                self.config = new;
-                reload.in_force = text;
-                instance::record_config_in_force(&reload.data_dir, &reload.in_force);
-                let plan = self.config.plan();
-                match plan.next_fire(self.clock.now()) {
-                    Some((meal, at)) => {
-                        tracing::info!(path = %reload.path.display(), %meal, %at, "config reloaded; next slot")
-                    }
-                    None => {
-                        tracing::info!(path = %reload.path.display(), "config reloaded; nothing scheduled")
-                    }
-                }
-                Some(plan)
-            }
-            Err(err) => {
-                tracing::error!(path = %reload.path.display(), "the changed config is rejected; the one loaded before stays in force: {err}");
-                None
-            }
-        }
+        Some(plan)
     }
 
     async fn hangup(&mut self) {
-        #[cfg(unix)]
-        if let Some(hangup) = &mut self.reload.hangup
-            && hangup.recv().await.is_some()
-        {
-            tracing::info!("SIGHUP: re-reading the config");
-            return;
-        }
-        std::future::pending::<()>().await;
+        self.reload.hangup().await;
     }
 
     async fn keep_alive(&mut self) -> crate::Result<()> {
@@ -239,26 +155,13 @@ pub async fn run(
     if let Some(ms) = env("KBOT_MAX_NAP_MS").and_then(|ms| ms.parse().ok()) {
         plan.max_nap = std::time::Duration::from_millis(ms);
     }
-    // The text in force is the file as it is now; a change made since `config` was parsed
-    // is picked up at the first wake.
-    let in_force = std::fs::read_to_string(&paths.config).unwrap_or_default();
-    instance::record_config_in_force(&paths.data_dir, &in_force);
     let mut bot = Bot {
         config: config.clone(),
         http: crate::http::client(crate::http::Timeouts::default()),
         account: &account,
         ledger,
         clock: clock.clone(),
-        reload: Reload {
-            path: paths.config.clone(),
-            data_dir: paths.data_dir.clone(),
-            seen: Some(in_force.clone()),
-            in_force,
-            #[cfg(unix)]
-            hangup: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-                .inspect_err(|err| tracing::warn!("cannot listen for SIGHUP: {err}"))
-                .ok(),
-        },
+        reload: crate::reload::Watch::start(paths),
     };
     // Ready before crash recovery: resends after a crash may take longer than systemd's
     // start timeout, and the daemon is fully up while it makes them.

@@ -3,8 +3,9 @@
 //! `needs_attention`) and the config text it runs with (`daemon-config.toml`, so `status`
 //! never shows a schedule the daemon is not using).
 //!
-//! Owns those two files: written atomically by the daemon, read by `status`. Does not own
-//! the lock, the ledger or the secrets. I/O: files in the data dir; nothing else.
+//! Owns those two files (written atomically by the daemon, read by `status`) and the check
+//! that the data dir is still there. Does not own the lock, the ledger or the secrets.
+//! I/O: files in the data dir; nothing else.
 
 use std::fs::{OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -96,6 +97,35 @@ pub fn clear_stopped(data_dir: &Path) {
         Ok(()) => {}
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => tracing::warn!("cannot remove {}: {err}", stopped_path(data_dir).display()),
+    }
+}
+
+/// The ledger file vanished under the daemon (its data dir deleted or moved).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the ledger {} is gone: the data dir was deleted or moved under the daemon, which stops rather than send without a record",
+    path.display()
+)]
+pub struct LedgerGone {
+    path: PathBuf,
+}
+
+impl crate::error::Report for LedgerGone {
+    fn hint(&self) -> Option<String> {
+        Some("start the daemon again (systemd does): it recreates the data dir; with the file secret store, run kbot login first".into())
+    }
+}
+
+/// Whether the ledger the daemon opened is still there: a daemon whose data dir was
+/// deleted must stop (exit 1), not log errors at every slot or send without a record.
+pub fn check_ledger(ledger: &Path) -> crate::Result<()> {
+    if ledger.exists() {
+        Ok(())
+    } else {
+        Err(LedgerGone {
+            path: ledger.to_path_buf(),
+        }
+        .into())
     }
 }
 

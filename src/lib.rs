@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod listener;
 pub mod meal;
 pub mod message;
+pub mod reload;
 pub mod schedule;
 pub mod scrape;
 pub mod secrets;
