@@ -627,7 +627,6 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
     // Ctrl-C behaves like SIGTERM in the daemon: the call in flight finishes and is
     // recorded, no other starts; a second Ctrl-C stops at once. Listening starts before any
     // call, so no Ctrl-C can kill the process between a send and its record.
-    let mut interrupts = Interrupts::listen();
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let options = deliver::Options {
         to: args.to,
@@ -635,23 +634,7 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         stop: Some(stop),
     };
     let run = pipeline.execute(&mut ledger, date, meal, options);
-    tokio::pin!(run);
-    let summary = loop {
-        tokio::select! {
-            result = &mut run => break result?,
-            () = interrupts.next() => {
-                if *stop_tx.borrow() {
-                    return Err(crate::error::Interrupted {
-                        what: Some("stopped at once; the call in flight may or may not have reached Kakao".into()),
-                        hint: Some("kbot history shows what was recorded".into()),
-                    }
-                    .into());
-                }
-                let _ = stop_tx.send(true);
-                eprintln!("kbot: stopping after the call in flight (Ctrl-C again to stop at once)");
-            }
-        }
-    };
+    let summary = crate::interrupt::finish_or_stop(run, &stop_tx).await?;
     let interrupted = *stop_tx.borrow();
     if args.run.json {
         let value = json!({
@@ -694,45 +677,6 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         .into());
     }
     Ok(())
-}
-
-/// Ctrl-C (SIGINT) as a stream, registered at once so none is missed between two waits.
-struct Interrupts {
-    #[cfg(unix)]
-    signal: Option<tokio::signal::unix::Signal>,
-}
-
-impl Interrupts {
-    fn listen() -> Self {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let signal = signal(SignalKind::interrupt())
-                .inspect_err(|err| tracing::warn!("cannot listen for Ctrl-C: {err}"))
-                .ok();
-            Interrupts { signal }
-        }
-        #[cfg(not(unix))]
-        Interrupts {}
-    }
-
-    /// The next Ctrl-C; never, when none can be heard.
-    async fn next(&mut self) {
-        #[cfg(unix)]
-        {
-            let heard = match &mut self.signal {
-                Some(signal) => signal.recv().await.is_some(),
-                None => false,
-            };
-            if !heard {
-                std::future::pending::<()>().await;
-            }
-        }
-        #[cfg(not(unix))]
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
 }
 
 fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<()> {

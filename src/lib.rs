@@ -13,6 +13,7 @@ pub mod deliver;
 pub mod error;
 pub mod http;
 pub mod instance;
+pub mod interrupt;
 pub mod kakao;
 pub mod ledger;
 pub mod listener;
