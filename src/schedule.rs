@@ -6,8 +6,14 @@
 //! [`prev_at_or_before`], [`Plan::next_fire`], [`Plan::catch_up`] / [`Plan::due`], the
 //! [`run`] loop, [`TokioClock`] for paused-time tests, and [`lock_instance`].
 //!
+//! Also owns the clock rules (DESIGN §8): slots are judged by the clock as it is now, a
+//! ledger time ahead of it never pushes a slot out, a clock set back is logged, a jump of
+//! more than a day records nothing as missed; and which job errors end the loop
+//! ([`is_fatal`]: a lost login).
+//!
 //! Does not own: what a run does (the [`Jobs`] the caller plugs in: deliver, the ledger,
-//! the token refresh), reading the config, or signals (the caller passes `shutdown`).
+//! the token refresh, the config reload, the data-dir check), reading the config, or
+//! signals (the caller passes `shutdown`; SIGHUP comes through [`Jobs::hangup`]).
 //!
 //! I/O: the pure functions do none. [`run`] reads the clock it is given and sleeps with
 //! `tokio::time::sleep` (so `#[tokio::test(start_paused = true)]` drives it); the lock
