@@ -474,8 +474,9 @@ pub async fn run<J: Jobs>(
     // The last look at the wall clock, and the monotonic instant of it.
     let mut looked = (start, tokio::time::Instant::now());
     let mut forced_reload = false;
-    // The cursor before a leap ahead of more than a day, in case the clock comes back.
-    let mut held: Option<DateTime<Utc>> = None;
+    // The cursor before a leap ahead of more than a day, in case the clock comes back, and
+    // when (monotonic) that was: after a day the leap counts as a correction for good.
+    let mut held: Option<(DateTime<Utc>, tokio::time::Instant)> = None;
     tracing::info!(tz = %plan.tz, meals = plan.meals.len(), "daemon started");
 
     loop {
@@ -502,7 +503,7 @@ pub async fn run<J: Jobs>(
                 "the clock moved back; slots are judged by the clock as it is now"
             );
             // Back from a leap ahead: the slots that passed meanwhile are judged again.
-            if let Some(held) = held.take() {
+            if let Some((held, _)) = held.take() {
                 cursor = cursor.min(held);
             }
         } else if leap > duration(plan.look_back) {
@@ -511,8 +512,11 @@ pub async fn run<J: Jobs>(
                 now = %now,
                 "the clock jumped ahead by more than a day; the slots in between are not recorded as missed"
             );
-            held = Some(held.unwrap_or(cursor));
+            held = Some(held.unwrap_or((cursor, looked.1)));
             cursor = cursor.max(now - duration(plan.catch_up.max(ON_TIME)));
+        }
+        if held.is_some_and(|(_, at)| at.elapsed() > plan.look_back) {
+            held = None;
         }
         cursor = cursor.min(now);
         next_keep_alive = next_keep_alive.min(now + duration(KEEP_ALIVE_EVERY));
