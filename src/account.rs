@@ -314,8 +314,20 @@ pub async fn status(
     // A refresh whose result (maybe a rotated refresh token) was not saved: the stored
     // login may be dead. Not while a refresh runs (it holds the lock).
     let unsaved_refresh = login.is_some() && secrets::is_refresh_result_lost(&paths.data_dir);
-    let next = config.plan().next_per_meal(now);
-    let ledger_path = crate::daemon::ledger_path(&paths.data_dir);
+    // The schedule a running daemon uses, when the file on disk differs (not reloaded yet,
+    // or rejected): status never shows a schedule the daemon is not using.
+    let on_disk = std::fs::read_to_string(&paths.config).ok();
+    let in_force = crate::instance::config_in_force(&paths.data_dir)
+        .filter(|text| Some(text) != on_disk.as_ref())
+        .and_then(|text| Config::from_toml(&text, Some(&paths.config)).ok());
+    let next = in_force
+        .as_ref()
+        .unwrap_or(config)
+        .plan()
+        .next_per_meal(now);
+    let ledger_path = crate::ledger::path_in(&paths.data_dir);
+    // A daemon that stopped because it cannot work (exit 3) needs the user.
+    let daemon_stopped = crate::instance::stopped(&paths.data_dir);
     let last_runs = if ledger_path.exists() {
         crate::ledger::Ledger::open_read_only(&ledger_path)?.last_runs(5)?
     } else {
@@ -332,8 +344,10 @@ pub async fn status(
             "scopes": login.as_ref().map(|l| l.scopes.clone()).unwrap_or_default(),
             "access_token_expires_at": login.as_ref().and_then(|l| l.access_token_expires_at).map(rfc3339),
             "refresh_token_expires_at": login.as_ref().and_then(|l| l.refresh_token_expires_at).map(rfc3339),
-            "needs_attention": login.as_ref().is_some_and(|l| l.needs_attention) || unsaved_refresh,
+            "needs_attention": login.as_ref().is_some_and(|l| l.needs_attention) || unsaved_refresh || daemon_stopped.is_some(),
             "refresh_token_unsaved": unsaved_refresh,
+            "daemon_stopped": daemon_stopped,
+            "daemon_config_differs": in_force.is_some(),
             "next": next.iter().map(|(meal, at)| (meal.as_str().to_string(), json!(at.to_rfc3339()))).collect::<serde_json::Map<_, _>>(),
             "last_runs": last_runs,
         });
@@ -390,6 +404,22 @@ pub async fn status(
         }
     }
     text.push_str(&view::daemon_line(daemon.as_ref(), config.timezone));
+    if let Some(stopped) = &daemon_stopped {
+        text.push_str(&format!(
+            "warning: the daemon stopped at {} (exit {}): {}{}\n",
+            local(stopped.at, config),
+            stopped.exit,
+            stopped.reason,
+            stopped
+                .hint
+                .as_deref()
+                .map(|h| format!("; fix: {h}, then restart it"))
+                .unwrap_or_default()
+        ));
+    }
+    if in_force.is_some() {
+        text.push_str("warning: the running daemon has not taken the config file as it is now (it reloads a change at its next wake, or rejects it: see its log); the times below are the daemon's\n");
+    }
     if next.is_empty() {
         text.push_str("next:   nothing scheduled\n");
     }

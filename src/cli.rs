@@ -745,6 +745,10 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         sender: account.sender(),
         clock: env.clock.as_ref(),
     };
+    // Ctrl-C behaves like SIGTERM in the daemon: the call in flight finishes and is
+    // recorded, no other starts; a second Ctrl-C stops at once. Listening starts before any
+    // call, so no Ctrl-C can kill the process between a send and its record.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let summary = if args.wait {
         use crate::window;
         let job = window::Job {
@@ -763,14 +767,16 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
             to: args.to,
             force: args.force,
             hold_warning: false,
+            stop: Some(stop),
         };
-        crate::terminal::with_progress(
+        let run = crate::terminal::with_progress(
             env.progress,
             "reading the menu and sending",
             pipeline.execute(&mut ledger, date, meal, options),
-        )
-        .await?
+        );
+        crate::interrupt::finish_or_stop(run, &stop_tx).await?
     };
+    let interrupted = *stop_tx.borrow();
     if args.run.json {
         let value = json!({
             "date": date.to_string(),
@@ -786,6 +792,25 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
             out,
             &crate::view::paint_outcomes(&crate::view::summary(&summary), paint),
         )?;
+    }
+    if interrupted {
+        let count = |status: &str| {
+            summary
+                .deliveries
+                .iter()
+                .filter(|d| d.status == status)
+                .count()
+        };
+        return Err(crate::error::Interrupted {
+            what: Some(format!(
+                "{} sent, {} not sent",
+                count("sent"),
+                count("not_sent")
+            )),
+            hint: (count("not_sent") > 0)
+                .then(|| format!("kbot send-now {meal} --date {date} sends the rest")),
+        }
+        .into());
     }
     if summary.has_failures() {
         // A failure that may pass: say how to keep trying (issue 9).

@@ -20,14 +20,15 @@ use crate::clock::Clock;
 use crate::config::{Config, Delivery, Paths};
 use crate::deliver::{self, Options, To};
 use crate::error::{Exit, Report};
+use crate::instance;
 use crate::ledger::Ledger;
 use crate::meal::Meal;
 use crate::schedule::{self, Jobs};
 use crate::window::{self, Window};
 
-/// The ledger file in the data dir.
+/// The ledger file in the data dir ([`crate::ledger::path_in`]).
 pub fn ledger_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("ledger.sqlite3")
+    crate::ledger::path_in(data_dir)
 }
 
 /// The page cache in the data dir (the last good copy of each source's page).
@@ -37,7 +38,8 @@ pub fn pages_dir(data_dir: &Path) -> PathBuf {
 
 /// What the scheduler calls: one full delivery per slot, through the ledger.
 struct Bot<'a> {
-    config: &'a Config,
+    /// The config in force (replaced by a reload).
+    config: Config,
     http: reqwest::Client,
     account: &'a Account,
     ledger: Ledger,
@@ -48,6 +50,7 @@ struct Bot<'a> {
     stop: watch::Receiver<bool>,
     /// Runs scraped ahead of their slots (`window::prefetch`).
     prefetched: window::Prefetched,
+    reload: crate::reload::Watch,
 }
 
 impl Bot<'_> {
@@ -65,7 +68,7 @@ impl Bot<'_> {
         slot: Option<DateTime<Utc>>,
     ) -> crate::Result<()> {
         let pipeline = deliver::Pipeline {
-            config: self.config,
+            config: &self.config,
             http: &self.http,
             sender: self.account.sender(),
             clock: self.clock.as_ref(),
@@ -88,6 +91,9 @@ impl Bot<'_> {
                     to: To::All,
                     force: false,
                     hold_warning: false,
+                    // A stop waits for the whole run: recipients left out would not be
+                    // sent by the next start, which finds the slot in the ledger.
+                    stop: None,
                 };
                 pipeline
                     .execute(&mut self.ledger, date, meal, options)
@@ -140,6 +146,24 @@ impl Jobs for Bot<'_> {
         })
     }
 
+    async fn check(&mut self) -> crate::Result<()> {
+        instance::check_ledger(self.ledger.path())
+    }
+
+    async fn reload(&mut self, forced: bool) -> Option<schedule::Plan> {
+        self.config = self.reload.changed(forced, &self.config)?;
+        let plan = self.config.plan();
+        match plan.next_fire(self.clock.now()) {
+            Some((meal, at)) => tracing::info!(%meal, %at, "config reloaded; next slot"),
+            None => tracing::info!("config reloaded; nothing scheduled"),
+        }
+        Some(plan)
+    }
+
+    async fn hangup(&mut self) {
+        self.reload.hangup().await;
+    }
+
     async fn keep_alive(&mut self) -> crate::Result<()> {
         let refreshed = self.account.session.keep_alive().await?;
         tracing::info!(
@@ -163,12 +187,20 @@ pub async fn run(
     let account = Account::open(config, paths, clock.clone(), env)?;
     // A rotated token that cannot be saved is kept and its save retried, not lost.
     account.session.hold_unsaved_tokens();
-    check_login(&account).await?;
+    if let Err(err) = check_login(&account).await {
+        return Err(stopped_for_good(paths, err, clock.now()));
+    }
+    instance::clear_stopped(&paths.data_dir);
     let ledger = Ledger::open(&ledger_path(&paths.data_dir))?;
     crate::scrape::use_cache(&pages_dir(&paths.data_dir), clock.clone());
-    let plan = config.plan();
+    let mut plan = config.plan();
+    // Tests make the loop look at the clock more often than once a minute (as
+    // KBOT_RETRY_BASE_MS shortens the retries), so a clock change is seen at once.
+    if let Some(ms) = env("KBOT_MAX_NAP_MS").and_then(|ms| ms.parse().ok()) {
+        plan.max_nap = std::time::Duration::from_millis(ms);
+    }
     let mut bot = Bot {
-        config,
+        config: config.clone(),
         http: crate::http::client(crate::http::Timeouts::default()),
         account: &account,
         ledger,
@@ -176,6 +208,7 @@ pub async fn run(
         policy: window::Policy::new(config.schedule.recheck, env),
         stop: stop.clone(),
         prefetched: window::Prefetched::default(),
+        reload: crate::reload::Watch::start(paths),
     };
     let page_client = bot.http.clone();
     let ahead = window::prefetch(
@@ -189,7 +222,9 @@ pub async fn run(
     // Ready before crash recovery: resends after a crash may take longer than systemd's
     // start timeout, and the daemon is fully up while it makes them.
     notify(&[sd_notify::NotifyState::Ready]);
-    recover(&mut bot, &stop).await;
+    if let Err(err) = recover(&mut bot, &stop).await {
+        return Err(stopped_for_good(paths, err, clock.now()));
+    }
     resume_windows(&mut bot, &plan, &stop).await;
     if let Some((meal, at)) = plan.next_fire(clock.now()) {
         tracing::info!(%meal, at = %at, "next slot");
@@ -198,12 +233,33 @@ pub async fn run(
             at.format("%Y-%m-%d %H:%M %Z")
         ));
     }
-    tokio::select! {
-        () = schedule::run(&plan, clock, &mut bot, stopped(stop)) => {}
-        () = ahead => {}
-    }
+    let result = tokio::select! {
+        result = schedule::run(&plan, clock.clone(), &mut bot, stopped(stop)) => result,
+        () = ahead => Ok(()),
+    };
     notify(&[sd_notify::NotifyState::Stopping]);
-    Ok(())
+    instance::forget_config_in_force(&paths.data_dir);
+    result.map_err(|err| stopped_for_good(paths, err, clock.now()))
+}
+
+/// The daemon cannot work until the user acts: log why, leave a record for `kbot status`
+/// (`needs_attention`), and hand the error back for the exit code (3: the unit's
+/// `RestartPreventExitStatus` keeps systemd from restarting it in vain).
+fn stopped_for_good(paths: &Paths, err: crate::Error, now: DateTime<Utc>) -> crate::Error {
+    if schedule::is_fatal(&err) {
+        tracing::error!(hint = err.hint(), "the daemon stops: {err}");
+        notify_status(&format!("stopped: {err}"));
+        instance::record_stopped(
+            &paths.data_dir,
+            &instance::Stopped {
+                at: now,
+                exit: err.exit() as u8,
+                reason: err.to_string(),
+                hint: err.hint(),
+            },
+        );
+    }
+    err
 }
 
 /// Fail now, not at breakfast, when there is no login (or the config or the secret store
@@ -228,14 +284,14 @@ async fn check_login(account: &Account) -> crate::Result<()> {
 /// Crash recovery (DESIGN §5): runs a crash left half-sent are finished now (at-least-once)
 /// or their open rows turned `unknown` (at-most-once; the ledger does that). After a stop
 /// request no further run starts.
-async fn recover(bot: &mut Bot<'_>, stop: &watch::Receiver<bool>) {
+async fn recover(bot: &mut Bot<'_>, stop: &watch::Receiver<bool>) -> crate::Result<()> {
     let at_most_once = bot.config.message.delivery == Delivery::AtMostOnce;
     let window = bot.config.schedule.catch_up.max(schedule::ON_TIME);
     let recovery = match bot.ledger.recover(at_most_once, window, bot.clock.now()) {
         Ok(r) => r,
         Err(err) => {
             tracing::error!("crash recovery failed: {err}");
-            return;
+            return Ok(());
         }
     };
     for row in &recovery.unknown {
@@ -255,13 +311,18 @@ async fn recover(bot: &mut Bot<'_>, stop: &watch::Receiver<bool>) {
     }
     for (date, meal) in runs {
         if *stop.borrow() {
-            return;
+            return Ok(());
         }
         tracing::info!(%date, %meal, "finishing a run a crash interrupted");
         if let Err(err) = bot.deliver(date, meal).await {
+            // A lost login stops the daemon here as it would at a slot.
+            if schedule::is_fatal(&err) {
+                return Err(err);
+            }
             tracing::error!(%date, %meal, "resending after a crash failed: {err}");
         }
     }
+    Ok(())
 }
 
 /// A restart inside a meal's window returns to it (issue 9): each meal's latest slot whose

@@ -329,7 +329,8 @@ pub struct Delivered {
     pub part: u32,
     /// `menu` or `warning` (a warning to "me" about the scrape).
     pub kind: crate::ledger::Kind,
-    /// `sent`, `failed`, `unknown`, or `skipped` (already delivered earlier).
+    /// `sent`, `failed`, `unknown`, `skipped` (already delivered earlier), or `not_sent`
+    /// (not tried: the run was stopped).
     pub status: &'static str,
     /// Kakao's error code, if any.
     pub code: Option<i64>,
@@ -473,7 +474,7 @@ impl CallError {
 }
 
 /// Options of one run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Who to send to.
     pub to: To,
@@ -482,6 +483,10 @@ pub struct Options {
     /// Hold back the warning to "me": the meal's window is still open and the failure may
     /// heal by itself (see [`can_heal`]), so the warning waits for the window's end.
     pub hold_warning: bool,
+    /// Turns `true` on Ctrl-C / SIGTERM: the call in flight finishes and is recorded, no
+    /// further call starts, and what was not tried is reported `not_sent` (no ledger row:
+    /// the next run sends it).
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// Whether a failed source may come right by itself within a meal's window: the page is
@@ -514,6 +519,24 @@ impl Run {
             .filter(|r| is_failure(&r.outcome))
             .collect();
         !menu && !failed.is_empty() && failed.iter().all(|r| can_heal(r))
+    }
+}
+
+impl Options {
+    fn is_stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(|stop| *stop.borrow())
+    }
+}
+
+/// Report `recipients` as not tried for `part` because a stop was requested.
+fn not_sent(
+    recipients: &[&Recipient],
+    part: u32,
+    kind: crate::ledger::Kind,
+    deliveries: &mut Vec<Delivered>,
+) {
+    for &recipient in recipients {
+        deliveries.push(delivered(recipient, part, kind, "not_sent", None, None));
     }
 }
 
@@ -607,11 +630,12 @@ impl Pipeline<'_> {
             meal,
             &style(config, date),
         );
+        let hold_warning = options.hold_warning;
         let result = send_parts(config, &self.sender, ledger, clock, &run, options).await;
         let detail = match &result {
             Ok((deliveries, unresolved)) => {
                 let mut detail = describe_run(&run, deliveries, unresolved);
-                if options.hold_warning && run.rendered.has_problems {
+                if hold_warning && run.rendered.has_problems {
                     let held = "the warning to me waits for the end of the window";
                     detail = Some(detail.map_or(held.into(), |d| format!("{d}; {held}")));
                 }
@@ -876,6 +900,11 @@ async fn send_parts(
             kind,
             force: options.force,
         };
+        if options.is_stopped() {
+            not_sent(&to_me, part_no, kind, &mut deliveries);
+            not_sent(&to_friends, part_no, kind, &mut deliveries);
+            continue;
+        }
         let template = &part.template;
         let mut batch = claim.take(ledger, &to_me, &mut deliveries)?;
         let mut retried = false;
@@ -912,6 +941,10 @@ async fn send_parts(
             batch = retry_once(ledger, &claim, again, &mut retried, &mut deliveries)?;
         }
         for chunk in to_friends.chunks(crate::kakao::MAX_RECEIVERS) {
+            if options.is_stopped() {
+                not_sent(chunk, part_no, kind, &mut deliveries);
+                continue;
+            }
             let mut live: Vec<&Recipient> = Vec::new();
             for &recipient in chunk {
                 match stops.of(recipient) {

@@ -22,6 +22,8 @@ pub enum Exit {
     Config = 4,
     /// 5: delivery failed for at least one recipient after retries, or scraping failed.
     Delivery = 5,
+    /// 130: stopped by Ctrl-C (SIGINT), as shells report it.
+    Interrupted = 130,
 }
 
 impl From<Exit> for ExitCode {
@@ -127,6 +129,25 @@ pub struct Usage {
 impl Report for Usage {
     fn exit(&self) -> Exit {
         Exit::Usage
+    }
+    fn hint(&self) -> Option<String> {
+        self.hint.clone()
+    }
+}
+
+/// The command was stopped by Ctrl-C (exit code 130) after saying what it did.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted{}", .what.as_deref().map(|w| format!(": {w}")).unwrap_or_default())]
+pub struct Interrupted {
+    /// What was done and what not, e.g. "1 sent, 2 not sent".
+    pub what: Option<String>,
+    /// How to finish the job.
+    pub hint: Option<String>,
+}
+
+impl Report for Interrupted {
+    fn exit(&self) -> Exit {
+        Exit::Interrupted
     }
     fn hint(&self) -> Option<String> {
         self.hint.clone()

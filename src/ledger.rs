@@ -1224,6 +1224,11 @@ pub fn lock_runs(db: &Path) -> Result<Option<std::fs::File>, Error> {
     Ok(Some(file))
 }
 
+/// The ledger file in the data dir.
+pub fn path_in(data_dir: &Path) -> PathBuf {
+    data_dir.join("ledger.sqlite3")
+}
+
 /// Create `dir` (and its parents) readable only by the user: the data directory also
 /// holds the file secret store, which refuses a directory others can read.
 pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {

@@ -6,8 +6,14 @@
 //! [`prev_at_or_before`], [`Plan::next_fire`], [`Plan::catch_up`] / [`Plan::due`], the
 //! [`run`] loop, [`TokioClock`] for paused-time tests, and [`lock_instance`].
 //!
+//! Also owns the clock rules (DESIGN §8): slots are judged by the clock as it is now, a
+//! ledger time ahead of it never pushes a slot out, a clock set back is logged, a jump of
+//! more than a day records nothing as missed; and which job errors end the loop
+//! ([`is_fatal`]: a lost login).
+//!
 //! Does not own: what a run does (the [`Jobs`] the caller plugs in: deliver, the ledger,
-//! the token refresh), reading the config, or signals (the caller passes `shutdown`).
+//! the token refresh, the config reload, the data-dir check), reading the config, or
+//! signals (the caller passes `shutdown`; SIGHUP comes through [`Jobs::hangup`]).
 //!
 //! I/O: the pure functions do none. [`run`] reads the clock it is given and sleeps with
 //! `tokio::time::sleep` (so `#[tokio::test(start_paused = true)]` drives it); the lock
@@ -51,6 +57,10 @@ pub const DEFAULT_LOOK_BACK: Duration = Duration::from_secs(24 * 3600);
 /// A slot reached this late is still sent even when `catch_up` is shorter (or zero): the
 /// loop itself wakes a few milliseconds after a slot, and that is not a missed slot.
 pub const ON_TIME: Duration = Duration::from_secs(120);
+
+/// A wall clock that moved back by more than this between two looks (measured against the
+/// monotonic clock) is logged as set back; NTP slews by far less.
+pub const CLOCK_STEP: Duration = Duration::from_secs(2);
 
 /// More skip dates in a row than this and the search gives up (over a year of them).
 const MAX_SKIPPED_DAYS: usize = 400;
@@ -169,6 +179,8 @@ pub struct Plan {
     pub skip_dates: BTreeSet<NaiveDate>,
     /// How far back [`Plan::catch_up`] looks ([`DEFAULT_LOOK_BACK`]).
     pub look_back: Duration,
+    /// The longest nap between two looks at the clock ([`MAX_NAP`]).
+    pub max_nap: Duration,
 }
 
 impl Plan {
@@ -185,6 +197,7 @@ impl Plan {
             catch_up,
             skip_dates,
             look_back: DEFAULT_LOOK_BACK,
+            max_nap: MAX_NAP,
         }
     }
 
@@ -254,15 +267,19 @@ impl Plan {
     /// Where the daemon's start-up catch-up begins: the ledger's last activity (slots after
     /// it passed unseen), but no further back than [`Plan::look_back`]. An empty ledger (a
     /// fresh install) looks back only `catch_up`, so installing kbot sends a slot that just
-    /// passed and records nothing as missed.
+    /// passed and records nothing as missed; so does a ledger whose last activity lies ahead
+    /// of `now` (DESIGN §8: ledger times never push a slot out).
     pub fn start_floor(
         &self,
         now: DateTime<Utc>,
         last_activity: Option<DateTime<Utc>>,
     ) -> DateTime<Utc> {
         match last_activity {
-            Some(seen) => seen.max(now - duration(self.look_back)),
-            None => now - duration(self.catch_up.max(ON_TIME)),
+            // A time ahead of the clock (stamped while the clock was ahead, or the clock is
+            // behind now) says nothing about which slots passed: treated like no activity,
+            // so it cannot push the slots out.
+            Some(seen) if seen <= now => seen.max(now - duration(self.look_back)),
+            _ => now - duration(self.catch_up.max(ON_TIME)),
         }
     }
 
@@ -349,6 +366,24 @@ pub trait Jobs {
     /// Keep the login alive (refresh the token); called at start and every
     /// [`KEEP_ALIVE_EVERY`], or [`KEEP_ALIVE_RETRY`] after a failure.
     fn keep_alive(&mut self) -> impl Future<Output = crate::Result<()>> + Send;
+
+    /// Called at every wake (`forced` after a [`Jobs::hangup`]): a new plan when the config
+    /// changed and was accepted, `None` to keep the one in force.
+    fn reload(&mut self, forced: bool) -> impl Future<Output = Option<Plan>> + Send {
+        let _ = forced;
+        async { None }
+    }
+
+    /// Called at every wake: an error ends the loop (the daemon cannot work on, e.g. its
+    /// data dir was deleted). Nothing to check by default.
+    fn check(&mut self) -> impl Future<Output = crate::Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Resolves when a reload was requested (SIGHUP); never by default.
+    fn hangup(&mut self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
 }
 
 /// A shutdown future that can be asked "done yet?" without being polled after it finished.
@@ -392,6 +427,13 @@ fn log_failure(what: &str, date: Option<NaiveDate>, meal: Option<Meal>, err: &cr
     );
 }
 
+/// Whether an error from a job means the daemon cannot work until the user acts (the login
+/// is gone: KOE322, no token, a corrupt store): the loop then ends with it (exit 3) instead
+/// of logging it at every slot while sending nothing.
+pub fn is_fatal(err: &crate::Error) -> bool {
+    err.exit() == Exit::Login
+}
+
 /// The daemon: sleep until the earliest slot in naps of at most [`MAX_NAP`], look at the
 /// clock after every nap (so a suspend or a clock jump is noticed), handle every slot that
 /// passed since the last look (each slot once: send, or record as missed, see
@@ -399,28 +441,85 @@ fn log_failure(what: &str, date: Option<NaiveDate>, meal: Option<Meal>, err: &cr
 /// start and every [`KEEP_ALIVE_EVERY`] ([`KEEP_ALIVE_RETRY`] after a failed one), and
 /// return once `shutdown` resolves. A job in flight when `shutdown` resolves is finished
 /// first; no new one starts after it.
+///
+/// Clock (DESIGN §8): slots are judged by the clock as it is now. Between two looks the
+/// wall clock is compared with the monotonic one: a clock set back is logged as a warning
+/// and the slots ahead of it fire again on time (the ledger keeps a run from sending a
+/// message twice); a jump ahead of more than [`Plan::look_back`] records nothing as missed
+/// (the clock may be wrong), though a slot inside the send window is still sent.
+///
+/// Reload: at every wake [`Jobs::reload`] may hand over a new plan (a config changed on
+/// disk), and [`Jobs::hangup`] (SIGHUP) wakes the loop to ask at once.
+///
+/// Returns an error only when a job failed in a way the daemon cannot heal ([`is_fatal`]).
 pub async fn run<J: Jobs>(
     plan: &Plan,
     clock: Arc<dyn Clock>,
     jobs: &mut J,
     shutdown: impl Future<Output = ()>,
-) {
+) -> crate::Result<()> {
+    let mut plan = plan.clone();
     let mut shutdown = Shutdown {
         future: Box::pin(shutdown),
         done: false,
     };
     let start = clock.now();
-    // Slots at or before `cursor` have been handled; it never moves back, so a clock that
-    // is set back does not fire a slot twice.
-    let mut cursor = plan.start_floor(start, jobs.last_activity().await);
+    let last_activity = jobs.last_activity().await;
+    if let Some(seen) = last_activity.filter(|seen| *seen > start + duration(CLOCK_STEP)) {
+        tracing::warn!(ledger = %seen, now = %start, "the ledger has times ahead of the clock (it was ahead then, or is behind now); slots are judged by the clock as it is now");
+    }
+    // Slots at or before `cursor` have been handled. It never lies ahead of the clock.
+    let mut cursor = plan.start_floor(start, last_activity);
     let mut next_keep_alive = start;
+    // The last look at the wall clock, and the monotonic instant of it.
+    let mut looked = (start, tokio::time::Instant::now());
+    let mut forced_reload = false;
+    // The cursor before a leap ahead of more than a day, in case the clock comes back, and
+    // when (monotonic) that was: after a day the leap counts as a correction for good.
+    let mut held: Option<(DateTime<Utc>, tokio::time::Instant)> = None;
     tracing::info!(tz = %plan.tz, meals = plan.meals.len(), "daemon started");
 
     loop {
         if shutdown.is_done().await {
             break;
         }
+        if let Err(err) = jobs.check().await {
+            log_failure("the daemon's check", None, None, &err);
+            return Err(err);
+        }
+        if let Some(new) = jobs.reload(std::mem::take(&mut forced_reload)).await {
+            plan = Plan {
+                max_nap: plan.max_nap,
+                ..new
+            };
+        }
         let now = clock.now();
+        let leap = now - (looked.0 + duration(looked.1.elapsed()));
+        looked = (now, tokio::time::Instant::now());
+        if leap < -duration(CLOCK_STEP) {
+            tracing::warn!(
+                by = %humantime::format_duration((-leap).to_std().unwrap_or_default()),
+                now = %now,
+                "the clock moved back; slots are judged by the clock as it is now"
+            );
+            // Back from a leap ahead: the slots that passed meanwhile are judged again.
+            if let Some((held, _)) = held.take() {
+                cursor = cursor.min(held);
+            }
+        } else if leap > duration(plan.look_back) {
+            tracing::warn!(
+                by = %humantime::format_duration(leap.to_std().unwrap_or_default()),
+                now = %now,
+                "the clock jumped ahead by more than a day; the slots in between are not recorded as missed"
+            );
+            held = Some(held.unwrap_or((cursor, looked.1)));
+            cursor = cursor.max(now - duration(plan.catch_up.max(ON_TIME)));
+        }
+        if held.is_some_and(|(_, at)| at.elapsed() > plan.look_back) {
+            held = None;
+        }
+        cursor = cursor.min(now);
+        next_keep_alive = next_keep_alive.min(now + duration(KEEP_ALIVE_EVERY));
         if now > cursor {
             let slots = plan.latest_slots(cursor, now);
             let mut ran = BTreeSet::new();
@@ -439,13 +538,16 @@ pub async fn run<J: Jobs>(
             for action in plan.classify(now, slots, |d, m| ran.contains(&(d, m))) {
                 if shutdown.is_done().await {
                     tracing::info!("stopping before the next job");
-                    return;
+                    return Ok(());
                 }
                 match action {
                     Action::Send { date, meal, slot } => {
                         tracing::info!(%date, %meal, %slot, "running");
                         if let Err(err) = jobs.run(date, meal, slot).await {
                             log_failure("run", Some(date), Some(meal), &err);
+                            if is_fatal(&err) {
+                                return Err(err);
+                            }
                         }
                     }
                     Action::Missed { date, meal, slot } => {
@@ -464,6 +566,9 @@ pub async fn run<J: Jobs>(
                 Ok(()) => KEEP_ALIVE_EVERY,
                 Err(err) => {
                     log_failure("keep-alive", None, None, &err);
+                    if is_fatal(&err) {
+                        return Err(err);
+                    }
                     KEEP_ALIVE_RETRY
                 }
             };
@@ -478,17 +583,19 @@ pub async fn run<J: Jobs>(
             tracing::debug!(%meal, %slot, "next slot");
             target = target.min(slot.with_timezone(&Utc));
         }
-        let nap = (target - now)
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-            .clamp(Duration::from_millis(1), MAX_NAP);
+        let nap = (target - now).to_std().unwrap_or(Duration::ZERO).clamp(
+            Duration::from_millis(1),
+            plan.max_nap.max(Duration::from_millis(1)),
+        );
         tokio::select! {
             biased;
             () = shutdown.wait() => break,
+            () = jobs.hangup() => forced_reload = true,
             () = tokio::time::sleep(nap) => {}
         }
     }
     tracing::info!("daemon stopped");
+    Ok(())
 }
 
 /// A clock that follows tokio's (possibly paused) time: `start_utc` plus the tokio time
@@ -517,6 +624,9 @@ impl Clock for TokioClock {
         self.start_utc + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::MAX)
     }
 }
+
+/// The daemon's single-instance lock file in the data dir.
+pub const LOCK_FILE: &str = "daemon.lock";
 
 /// The single-instance lock of the daemon; held while this value lives.
 #[derive(Debug)]
@@ -576,7 +686,7 @@ impl Report for Error {
 /// Take the daemon's single-instance lock, `<data_dir>/daemon.lock` (the directory is
 /// created if needed). The OS releases it when the process ends, even on a crash.
 pub fn lock_instance(data_dir: &Path) -> Result<InstanceLock, Error> {
-    let path = data_dir.join("daemon.lock");
+    let path = data_dir.join(LOCK_FILE);
     let io_err = |source| Error::Lock {
         path: path.clone(),
         source,
@@ -905,6 +1015,188 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_ledger_time_ahead_of_the_clock_does_not_push_the_start_floor_out() {
+        let plan = weekday_plan(Seoul);
+        let now = at("2026-03-05T12:00:00+09:00");
+        let tomorrow = at("2026-03-06T12:00:00+09:00");
+        assert_eq!(
+            plan.start_floor(now, Some(tomorrow)),
+            now - chrono::Duration::minutes(45)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_send_now_under_a_clock_a_day_ahead_does_not_silence_todays_slot() {
+        let clock = Arc::new(TokioClock::new(at("2026-03-05T11:00:00+09:00")));
+        let mut jobs = Recorder::new(clock);
+        // `send-now` ran with the clock a day ahead: it served Friday and stamped Friday.
+        jobs.ledger
+            .insert(("2026-03-06".parse().unwrap(), Meal::Lunch));
+        jobs.last_activity = Some(at("2026-03-06T11:00:00+09:00"));
+        let stop = tokio::time::sleep(Duration::from_secs(3600));
+        run(&weekday_plan(Seoul), jobs.clock.clone(), &mut jobs, stop)
+            .await
+            .expect("the loop ends cleanly");
+        assert_eq!(jobs.runs(), ["lunch 2026-03-05T11:30:00+09:00"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_clock_a_year_ahead_for_a_minute_records_nothing_in_the_future_and_the_next_slot_is_sent()
+     {
+        let clock = Arc::new(JumpClock {
+            inner: TokioClock::new(at("2026-03-05T07:00:00+09:00")),
+            jumped: Mutex::new(chrono::Duration::zero()),
+        });
+        let mut jobs = Recorder::new(clock.clone());
+        let jumper = clock.clone();
+        let stop = async move {
+            // From 07:05:10 to 07:06:40 the clock reads a year ahead; the wake at 07:06 sees it.
+            tokio::time::sleep(Duration::from_secs(310)).await;
+            *jumper.jumped.lock().unwrap() = chrono::Duration::days(365);
+            tokio::time::sleep(Duration::from_secs(90)).await;
+            *jumper.jumped.lock().unwrap() = chrono::Duration::zero();
+            tokio::time::sleep(Duration::from_secs(5 * 3600)).await;
+        };
+        run(&weekday_plan(Seoul), jobs.clock.clone(), &mut jobs, stop)
+            .await
+            .expect("the loop ends cleanly");
+        let missed: Vec<Event> = jobs
+            .events()
+            .into_iter()
+            .filter(|e| matches!(e, Event::Missed { .. }))
+            .collect();
+        assert!(missed.is_empty(), "{missed:?}");
+        assert_eq!(
+            jobs.runs(),
+            [
+                "breakfast 2026-03-05T07:30:00+09:00",
+                "lunch 2026-03-05T11:30:00+09:00"
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_that_passed_while_the_clock_read_a_year_ahead_is_sent_when_it_comes_back() {
+        let clock = Arc::new(JumpClock {
+            inner: TokioClock::new(at("2026-03-05T11:00:00+09:00")),
+            jumped: Mutex::new(chrono::Duration::zero()),
+        });
+        let mut jobs = Recorder::new(clock.clone());
+        let jumper = clock.clone();
+        let stop = async move {
+            // A year ahead from 11:20 to 11:40: lunch at 11:30 passes meanwhile.
+            tokio::time::sleep(Duration::from_secs(20 * 60)).await;
+            *jumper.jumped.lock().unwrap() = chrono::Duration::days(365);
+            tokio::time::sleep(Duration::from_secs(20 * 60)).await;
+            *jumper.jumped.lock().unwrap() = chrono::Duration::zero();
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        };
+        run(&weekday_plan(Seoul), jobs.clock.clone(), &mut jobs, stop)
+            .await
+            .expect("the loop ends cleanly");
+        let events: Vec<String> = jobs
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Ran { meal, slot, at } => Some(format!(
+                    "{meal} {} at {}",
+                    slot.to_rfc3339(),
+                    at.with_timezone(&Seoul).format("%H:%M")
+                )),
+                Event::Missed { meal, slot } => {
+                    Some(format!("missed {meal} {}", slot.to_rfc3339()))
+                }
+                Event::KeepAlive { .. } => None,
+            })
+            .collect();
+        // While the clock read 2027 its lunch slot came and was run (the clock is judged as
+        // it is: a machine that boots a year behind and is corrected forward must send);
+        // nothing was recorded as missed, and today's lunch went out once the clock was back.
+        assert_eq!(
+            events,
+            [
+                "lunch 2027-03-05T11:30:00+09:00 at 11:30",
+                "lunch 2026-03-05T11:30:00+09:00 at 11:40"
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_clock_set_back_an_hour_fires_the_slots_ahead_of_it_again_for_the_ledger_to_judge() {
+        let clock = Arc::new(JumpClock {
+            inner: TokioClock::new(at("2026-03-05T11:00:00+09:00")),
+            jumped: Mutex::new(chrono::Duration::hours(1)),
+        });
+        let mut jobs = Recorder::new(clock.clone());
+        let jumper = clock.clone();
+        let stop = async move {
+            // 12:00 on a clock an hour fast; NTP corrects it ten minutes later.
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            *jumper.jumped.lock().unwrap() = chrono::Duration::zero();
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        };
+        run(&weekday_plan(Seoul), jobs.clock.clone(), &mut jobs, stop)
+            .await
+            .expect("the loop ends cleanly");
+        // Lunch passed on the fast clock before the daemon started and is sent (inside
+        // catch_up); after the correction the on-time slot runs again, and the run's ledger
+        // skips what went out.
+        let runs: Vec<String> = jobs
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Ran { meal, slot, .. } => Some(format!("{meal} {}", slot.to_rfc3339())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            runs,
+            [
+                "lunch 2026-03-05T11:30:00+09:00",
+                "lunch 2026-03-05T11:30:00+09:00"
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rejected_refresh_token_ends_the_loop_with_the_login_error() {
+        let clock = Arc::new(TokioClock::new(at("2026-03-05T11:00:00+09:00")));
+        let mut jobs = Recorder::new(clock);
+        jobs.login_rejected = true;
+        let stop = tokio::time::sleep(Duration::from_secs(3 * 24 * 3600));
+        let err = run(&weekday_plan(Seoul), jobs.clock.clone(), &mut jobs, stop)
+            .await
+            .expect_err("the loop stops at the first run");
+        assert_eq!(err.exit(), Exit::Login);
+        assert_eq!(err.hint().as_deref(), Some("kbot login"));
+        // It stopped at lunch on the first day instead of failing at every slot.
+        assert_eq!(
+            jobs.clock.now(),
+            at("2026-03-05T11:30:00+09:00"),
+            "stopped at once"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_moves_a_meal_to_its_new_time() {
+        let clock = Arc::new(TokioClock::new(at("2026-03-05T09:00:00+09:00")));
+        let mut jobs = Recorder::new(clock);
+        let mut moved = weekday_plan(Seoul);
+        moved.meals.insert(Meal::Lunch, cron("15 10 * * *"));
+        jobs.next_plan = Some(moved);
+        let hangup = jobs.hangup.clone();
+        let stop = async move {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            hangup.notify_one();
+            tokio::time::sleep(Duration::from_secs(2 * 3600)).await;
+        };
+        run(&weekday_plan(Seoul), jobs.clock.clone(), &mut jobs, stop)
+            .await
+            .expect("the loop ends cleanly");
+        assert_eq!(jobs.runs(), ["lunch 2026-03-05T10:15:00+09:00"]);
+    }
+
     /// What the loop did, in the order it did it.
     #[derive(Debug, Clone, PartialEq, Eq)]
     enum Event {
@@ -933,6 +1225,11 @@ mod tests {
         run_takes: Duration,
         /// How many keep-alives fail before they work again.
         keep_alive_failures: u32,
+        /// Runs fail as when Kakao rejected the refresh token (KOE322).
+        login_rejected: bool,
+        /// Stands for SIGHUP; `reload` then hands over `next_plan`.
+        hangup: Arc<tokio::sync::Notify>,
+        next_plan: Option<Plan>,
     }
 
     impl Recorder {
@@ -944,6 +1241,9 @@ mod tests {
                 last_activity: None,
                 run_takes: Duration::ZERO,
                 keep_alive_failures: 0,
+                login_rejected: false,
+                hangup: Arc::default(),
+                next_plan: None,
             }
         }
 
@@ -973,6 +1273,12 @@ mod tests {
             slot: DateTime<Tz>,
         ) -> crate::Result<()> {
             let at = self.clock.now();
+            if self.login_rejected {
+                return Err(crate::auth::AuthError::RefreshRejected {
+                    code: Some("KOE322".into()),
+                }
+                .into());
+            }
             self.ledger.insert((date, meal));
             tokio::time::sleep(self.run_takes).await;
             self.events
@@ -1017,12 +1323,23 @@ mod tests {
             }
             Ok(())
         }
+
+        async fn reload(&mut self, forced: bool) -> Option<Plan> {
+            if forced { self.next_plan.take() } else { None }
+        }
+
+        fn hangup(&mut self) -> impl Future<Output = ()> + Send {
+            let hangup = self.hangup.clone();
+            async move { hangup.notified().await }
+        }
     }
 
     /// Run the loop from `start` until `days` virtual days have passed.
     async fn run_for(plan: &Plan, jobs: &mut Recorder, days: u32) {
         let stop = tokio::time::sleep(Duration::from_secs(u64::from(days) * 24 * 3600));
-        run(plan, jobs.clock.clone(), jobs, stop).await;
+        run(plan, jobs.clock.clone(), jobs, stop)
+            .await
+            .expect("the loop ends cleanly");
     }
 
     #[tokio::test(start_paused = true)]
@@ -1146,7 +1463,9 @@ mod tests {
             .insert(("2026-03-04".parse().unwrap(), Meal::Dinner));
         jobs.last_activity = Some(at("2026-03-04T17:00:05+09:00"));
         let stop = tokio::time::sleep(Duration::from_secs(60));
-        run(&weekday_plan(Seoul), jobs.clock.clone(), &mut jobs, stop).await;
+        run(&weekday_plan(Seoul), jobs.clock.clone(), &mut jobs, stop)
+            .await
+            .expect("the loop ends cleanly");
         let slot = |s| at(s).with_timezone(&Seoul);
         assert_eq!(
             jobs.events(),
@@ -1175,7 +1494,9 @@ mod tests {
             .insert(("2026-03-05".parse().unwrap(), Meal::Lunch));
         jobs.last_activity = Some(at("2026-03-05T11:30:02+09:00"));
         let stop = tokio::time::sleep(Duration::from_secs(60));
-        run(&weekday_plan(Seoul), jobs.clock.clone(), &mut jobs, stop).await;
+        run(&weekday_plan(Seoul), jobs.clock.clone(), &mut jobs, stop)
+            .await
+            .expect("the loop ends cleanly");
         assert!(jobs.runs().is_empty(), "{:?}", jobs.events());
     }
 
@@ -1188,7 +1509,9 @@ mod tests {
             .insert(("2026-03-05".parse().unwrap(), Meal::Lunch));
         jobs.last_activity = Some(at("2026-03-05T10:00:00+09:00"));
         let stop = tokio::time::sleep(Duration::from_secs(3600));
-        run(&weekday_plan(Seoul), jobs.clock.clone(), &mut jobs, stop).await;
+        run(&weekday_plan(Seoul), jobs.clock.clone(), &mut jobs, stop)
+            .await
+            .expect("the loop ends cleanly");
         assert_eq!(jobs.runs(), ["lunch 2026-03-05T11:30:00+09:00"]);
     }
 
@@ -1221,7 +1544,9 @@ mod tests {
             *jumper.jumped.lock().unwrap() = chrono::Duration::minutes(264);
             tokio::time::sleep(Duration::from_secs(120)).await;
         };
-        run(&plan, jobs.clock.clone(), &mut jobs, stop).await;
+        run(&plan, jobs.clock.clone(), &mut jobs, stop)
+            .await
+            .expect("the loop ends cleanly");
         let events = jobs.events();
         let kinds: Vec<String> = events
             .iter()
@@ -1257,7 +1582,9 @@ mod tests {
         let begun = tokio::time::Instant::now();
         // Stop 10 s into the 11:30 run.
         let stop = tokio::time::sleep(Duration::from_secs(70));
-        run(&plan, jobs.clock.clone(), &mut jobs, stop).await;
+        run(&plan, jobs.clock.clone(), &mut jobs, stop)
+            .await
+            .expect("the loop ends cleanly");
         assert_eq!(
             jobs.runs(),
             ["breakfast 2026-03-05T11:30:00+09:00"],

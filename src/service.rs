@@ -133,6 +133,12 @@ Type=notify
 ExecStart={exec}
 Restart=on-failure
 RestartSec=30
+# Exit 3 (not logged in, or the login was rejected: kbot login) and 4 (invalid config)
+# do not heal by restarting; `systemctl --user status kbot` shows the failure instead.
+RestartPreventExitStatus=3 4
+# `systemctl --user reload kbot`: kbot re-reads its config on SIGHUP (a broken one is
+# rejected with the reason in the journal, and the old one stays in force).
+ExecReload=/bin/kill -HUP $MAINPID
 # On stop, kbot finishes the Kakao call in flight and records it.
 TimeoutStopSec=90
 # Files kbot creates (ledger, secrets, locks) are private to the user.
@@ -245,6 +251,9 @@ pub fn task_xml(exe: &Path, config: &Path, data_dir: &Path, user: Option<&str>) 
     <WakeToRun>false</WakeToRun>
     <ExecutionTimeLimit>PT0S</ExecutionTimeLimit>
     <Priority>7</Priority>
+    <!-- Task Scheduler has no way to leave out exit codes as systemd's
+         RestartPreventExitStatus does: a restart after exit 3 (kbot login) or 4 (invalid
+         config) stops at once with the same reason, and `kbot status` says so. -->
     <RestartOnFailure>
       <Interval>PT1M</Interval>
       <Count>60</Count>
@@ -455,6 +464,10 @@ mod tests {
             "Type=notify",
             "Restart=on-failure",
             "RestartSec=30",
+            // Not logged in (3) and a bad config (4) do not heal by restarting.
+            "RestartPreventExitStatus=3 4",
+            // `systemctl --user reload kbot` sends SIGHUP, which re-reads the config.
+            "ExecReload=/bin/kill -HUP $MAINPID",
             "NoNewPrivileges=yes",
             "WantedBy=default.target",
         ] {

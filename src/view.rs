@@ -67,13 +67,13 @@ pub fn summary(summary: &deliver::Summary) -> String {
         };
         let count = |status: &str| rows.iter().filter(|r| r.status == status).count();
         let mut line = format!("  {}", pad(&who, who_width));
-        for status in ["sent", "skipped", "failed", "unknown"] {
+        for status in ["sent", "skipped", "failed", "unknown", "not_sent"] {
             let n = count(status);
             if n > 0 {
-                let label = if status == "skipped" {
-                    "already sent"
-                } else {
-                    status
+                let label = match status {
+                    "skipped" => "already sent",
+                    "not_sent" => "not sent",
+                    _ => status,
                 };
                 line.push_str(&format!(" {label} {n}/{}", rows.len()));
             }

@@ -229,6 +229,8 @@ pub async fn serve(
             to,
             force: false,
             hold_warning,
+            // The window's own stop ends the wait between tries; a run in flight finishes.
+            stop: None,
         };
         let summary = pipeline
             .execute_with(ledger, date, meal, options, Some(run))

@@ -567,7 +567,9 @@ async fn skip_holidays_skips_the_substitute_for_gaecheonjeol_and_hangeul_day_in_
     let mut jobs = Runs(Vec::new());
     // Monday 10-05 to Monday 10-12 at 00:00 KST, in paused time.
     let stop = tokio::time::sleep(std::time::Duration::from_secs(7 * 24 * 3600 + 12 * 3600));
-    kbot::schedule::run(&config.plan(), clock, &mut jobs, stop).await;
+    kbot::schedule::run(&config.plan(), clock, &mut jobs, stop)
+        .await
+        .expect("the schedule runs until stopped");
     let days: Vec<String> = jobs.0.iter().map(|(d, _)| d.to_string()).collect();
     assert_eq!(days, ["2026-10-06", "2026-10-07", "2026-10-08"]);
 }

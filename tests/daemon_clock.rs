@@ -1,0 +1,144 @@
+//! A wrong clock never silences the daemon (issue 9, must-show 8): the real binary under
+//! libfaketime (`faketime` from apt; these tests fail, not skip, without it) against the fake
+//! Kakao server on 127.0.0.1. The fake time comes from a file kbot reads at every clock read,
+//! so a test moves the clock of a running daemon by rewriting it.
+#![cfg(target_os = "linux")]
+
+mod common;
+mod running;
+mod support;
+
+use chrono_tz::Asia::Seoul;
+
+use common::TestEnv;
+use running::{
+    DISHES, Running, daily_at, history, logged_in, now, slot_from_now, statuses, texts,
+    under_faketime,
+};
+use support::fake_kakao::FakeKakao;
+
+/// Set the fake clock of every process reading `rc` (a `FAKETIME` spec: `+0`, `+1d`, `+365d`).
+fn set_fake_time(rc: &std::path::Path, spec: &str) {
+    let tmp = rc.with_extension("tmp");
+    std::fs::write(&tmp, format!("{spec}\n")).expect("write the faketime file");
+    std::fs::rename(&tmp, rc).expect("replace the faketime file");
+}
+
+#[test]
+fn a_send_now_under_a_clock_a_day_ahead_does_not_stop_the_daemon_sending_todays_slot() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    // The slot is set once send-now is done; for now, one far away.
+    logged_in(
+        &fake,
+        &env,
+        &format!(
+            "lunch = \"{}\"",
+            daily_at(slot_from_now(chrono::Duration::hours(3)))
+        ),
+        "me = true",
+    );
+    let rc = env.path("faketime.rc");
+    set_fake_time(&rc, "+1d");
+    let mut cmd = under_faketime(&env, &rc);
+    cmd.args(["send-now", "lunch"]);
+    let ahead = cmd.output().expect("run send-now under faketime");
+    assert!(ahead.status.success(), "{ahead:?}");
+    // kbot honours libfaketime: the run served tomorrow and was stamped tomorrow.
+    let tomorrow = (now() + chrono::Duration::days(1))
+        .with_timezone(&Seoul)
+        .date_naive();
+    assert_eq!(statuses(&env, tomorrow, "lunch"), ["me:sent"]);
+    let stamped = history(&env)
+        .iter()
+        .filter_map(|row| row["updated_at"].as_str().map(str::to_string))
+        .max()
+        .expect("a history row");
+    let stamped = chrono::DateTime::parse_from_rfc3339(&stamped).expect("an RFC 3339 time");
+    assert!(
+        stamped > now() + chrono::Duration::hours(23),
+        "stamped {stamped}, a day ahead of now"
+    );
+
+    // The daemon on the right clock, with today's slot seconds away.
+    let slot = slot_from_now(chrono::Duration::seconds(4));
+    let page_and_config = std::fs::read_to_string(env.config_path()).unwrap();
+    let schedule_at = page_and_config.rfind("lunch = ").unwrap();
+    let config = format!(
+        "{}lunch = \"{}\"\n",
+        &page_and_config[..schedule_at],
+        daily_at(slot)
+    );
+    env.write_config(&config);
+    let mut daemon = Running::daemon(&env, "daemon");
+    daemon.wait_for_log(&["ledger has times ahead of the clock"]);
+    daemon.wait_until("the slot's run", |_| texts(&fake, "me").len() >= 2);
+    daemon.wait_for_log(&["run finished"]);
+    assert_eq!(statuses(&env, slot.date_naive(), "lunch"), ["me:sent"]);
+    let got = texts(&fake, "me");
+    assert_eq!(
+        got.len(),
+        2,
+        "tomorrow's by send-now, today's by the daemon: {got:?}"
+    );
+    for dish in DISHES {
+        assert!(got[1].contains(dish), "{dish} in {got:?}");
+    }
+}
+
+#[test]
+fn a_daemon_whose_clock_jumps_a_year_ahead_and_back_sends_the_next_slot_and_records_nothing_in_the_future()
+ {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let slot = slot_from_now(chrono::Duration::seconds(12));
+    logged_in(
+        &fake,
+        &env,
+        &format!("lunch = \"{}\"", daily_at(slot)),
+        "me = true",
+    );
+    let rc = env.path("faketime.rc");
+    set_fake_time(&rc, "+0");
+    let mut cmd = under_faketime(&env, &rc);
+    // The daemon looks at the clock every 200 ms instead of every minute.
+    cmd.arg("daemon").env("KBOT_MAX_NAP_MS", "200");
+    let mut daemon = Running::spawn(&env, cmd, "daemon");
+    daemon.wait_for_log(&["next slot"]);
+
+    set_fake_time(&rc, "+365d");
+    daemon.wait_for_log(&["the clock jumped ahead"]);
+    set_fake_time(&rc, "+0");
+    daemon.wait_for_log(&["the clock moved back"]);
+
+    daemon.wait_until("the slot's message", |_| !texts(&fake, "me").is_empty());
+    daemon.wait_for_log(&["run finished"]);
+    assert_eq!(statuses(&env, slot.date_naive(), "lunch"), ["me:sent"]);
+    let got = texts(&fake, "me");
+    assert_eq!(got.len(), 1, "{got:?}");
+    for dish in DISHES {
+        assert!(got[0].contains(dish), "{dish} in {got:?}");
+    }
+    // Nothing in the ledger is dated or stamped in the future: no `missed` rows a year out.
+    let today = now().with_timezone(&Seoul).date_naive();
+    for row in history(&env) {
+        let date: chrono::NaiveDate = row["date"].as_str().unwrap().parse().unwrap();
+        assert!(date <= today, "a row dated in the future: {row}");
+        let stamped = row["updated_at"].as_str().unwrap_or_default();
+        let stamped = chrono::DateTime::parse_from_rfc3339(stamped).expect("an RFC 3339 time");
+        assert!(
+            stamped <= now() + chrono::Duration::minutes(1),
+            "stamped in the future: {row}"
+        );
+    }
+    daemon.signal("TERM");
+    let status = daemon.wait_for_exit();
+    assert_eq!(status.code(), Some(0), "{}", daemon.log());
+    // `status` after the jump shows the next slot on the right clock.
+    let shown = env.kbot().args(["status", "--json"]).output().unwrap();
+    let shown = common::json(&shown);
+    assert_eq!(
+        shown["next"]["lunch"],
+        (slot + chrono::Duration::days(1)).to_rfc3339()
+    );
+}
