@@ -229,7 +229,7 @@ fn favourites_are_starred_avoided_words_warned_and_only_the_day_with_a_favourite
             &[report("동국대", parsed.outcome)],
             &highlighted,
         );
-        let to_me = texts(&r, Audience::Me);
+        let to_me = texts(&r, Audience::Alert);
         let menu = texts(&r, Audience::Everyone).join("\n");
         if day == "2026-10-01" {
             assert!(menu.contains("★ 육개장칼국수(뚝)"), "{menu}");
