@@ -676,6 +676,7 @@ impl Validator<'_> {
                 "exclude",
                 "unlabeled",
                 "closed",
+                "undated",
             ],
         );
         let name = self.string(p, t, "name").map(|(s, _)| s);
@@ -718,6 +719,9 @@ impl Validator<'_> {
                     None,
                 );
                 None
+            }
+            (Some((selector, _)), None) if selector.trim() == scrape::AUTO => {
+                Some(scrape::Mode::Auto)
             }
             (Some((selector, span)), None) => {
                 self.selector(&join(p, "table"), &selector, span);
@@ -775,6 +779,18 @@ impl Validator<'_> {
                 Meal::Lunch
             }),
         };
+        let undated = match self.string(p, t, "undated") {
+            None => scrape::Undated::WrongDate,
+            Some((word, span)) => scrape::Undated::from_word(&word).unwrap_or_else(|| {
+                self.problem(
+                    &join(p, "undated"),
+                    span,
+                    format!("unknown value {word:?}: use \"today\" or \"wrong_date\""),
+                    Some("undated = \"today\" reads a page that states no date as the date asked for; the default \"wrong_date\" refuses it"),
+                );
+                scrape::Undated::WrongDate
+            }),
+        };
         let closed = self.strings(p, t, "closed");
         let closed_markers = if get(t, "closed").is_some() {
             closed.into_iter().map(|(s, _)| s).collect()
@@ -796,6 +812,7 @@ impl Validator<'_> {
                 unlabeled,
                 closed_markers,
                 encoding,
+                undated,
             },
         })
     }

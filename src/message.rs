@@ -87,6 +87,8 @@ pub fn render(date: NaiveDate, meal: Meal, reports: &[SourceReport], style: &Sty
                 heading: heading(&report.name, ""),
                 lines: vec![format!("오늘은 운영하지 않습니다 ({notice})")],
             }),
+            // The page never serves this meal: nothing to send, nobody to warn.
+            Outcome::NoMeal => {}
             other => problems.push(problem_line(&report.name, other, report.detail.as_deref())),
         }
     }
@@ -139,7 +141,7 @@ fn problem_line(source: &str, outcome: &Outcome, detail: Option<&str>) -> String
         Outcome::NotFound => "메뉴를 찾지 못했습니다 (페이지가 바뀌었을 수 있음)",
         Outcome::WrongDate => "페이지의 날짜가 맞지 않습니다",
         Outcome::FetchFailed => "페이지를 가져오지 못했습니다",
-        Outcome::Menu(_) | Outcome::Closed { .. } => "",
+        Outcome::Menu(_) | Outcome::Closed { .. } | Outcome::NoMeal => "",
     };
     match detail {
         Some(detail) => format!("[{source}] {what}: {detail}"),
