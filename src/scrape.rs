@@ -100,7 +100,7 @@ pub const AUTO: &str = "auto";
 
 /// Most tables read from one page: real menu pages have a handful, and a hostile page with
 /// thousands of nested tables must not cost a walk per table.
-const MAX_TABLES: usize = 64;
+pub(crate) const MAX_TABLES: usize = 32;
 
 /// Most dish lines in a menu, and longest dish, before a "menu" is a page problem: far above
 /// any real page (the largest shared page has under 60 lines for one meal).
@@ -496,7 +496,7 @@ fn parse_tables(
         return not_found(
             format!(
                 "cannot place {date} {meal} with certainty: {}",
-                uncertain.join("; ")
+                first_few(&uncertain)
             ),
             explain,
         );
@@ -529,14 +529,29 @@ fn parse_tables(
             ),
         )
     } else if !wrong.is_empty() {
-        (Outcome::WrongDate, wrong.join("; "))
+        (Outcome::WrongDate, first_few(&wrong))
     } else {
         (
             Outcome::NotFound,
-            format!("{}: the page may have changed", missing.join("; ")),
+            format!("{}: the page may have changed", first_few(&missing)),
         )
     };
     found.conclude(fallback, explain)
+}
+
+/// The first three reasons, `; `-joined, and how many more there are: a detail stays one
+/// readable line on a page with many tables.
+fn first_few(reasons: &[String]) -> String {
+    let mut text = reasons
+        .iter()
+        .take(3)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if reasons.len() > 3 {
+        text.push_str(&format!("; and {} more", reasons.len() - 3));
+    }
+    text
 }
 
 fn parse_css(
@@ -685,9 +700,10 @@ pub async fn scrape(
 /// milliseconds.
 pub const PARSE_DEADLINE: Duration = Duration::from_secs(10);
 
-/// [`parse`] on a blocking thread, so the async runtime (the daemon's signal handling) never
-/// waits for it, given up after `deadline` as a `not_found` "the page is too complex". The
-/// thread itself runs on until the parse ends; its result is dropped.
+/// [`parse`] on a thread of its own, so the async runtime (the daemon's signal handling)
+/// never waits for it, given up after `deadline` as a `not_found` "the page is too complex".
+/// The thread is detached, not a `spawn_blocking` task: a runtime shutting down (SIGTERM)
+/// waits for blocking tasks, but not for it; it ends with the parse or the process.
 pub async fn parse_off_thread(
     html: String,
     rule: Rule,
@@ -695,14 +711,23 @@ pub async fn parse_off_thread(
     meal: Meal,
     deadline: Duration,
 ) -> Parsed {
-    let task = tokio::task::spawn_blocking(move || parse(&html, &rule, date, meal));
-    let why = match tokio::time::timeout(deadline, task).await {
-        Ok(Ok(parsed)) => return parsed,
-        Ok(Err(err)) => format!("reading the page failed: {err}"),
-        Err(_) => format!(
-            "the page is too complex: reading it took longer than {} s",
-            deadline.as_secs_f32()
-        ),
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("kbot-parse".into())
+        .spawn(move || {
+            // The receiver is gone after the deadline: nothing to deliver to.
+            let _ = tx.send(parse(&html, &rule, date, meal));
+        });
+    let why = match spawned {
+        Err(err) => format!("cannot start a thread to read the page: {err}"),
+        Ok(_) => match tokio::time::timeout(deadline, rx).await {
+            Ok(Ok(parsed)) => return parsed,
+            Ok(Err(_)) => "reading the page failed (the reader stopped)".to_string(),
+            Err(_) => format!(
+                "the page is too complex: reading it took longer than {} s",
+                deadline.as_secs_f32()
+            ),
+        },
     };
     let explain = Explain {
         notes: vec![why.clone()],

@@ -210,7 +210,7 @@ pub(crate) fn strip_controls(text: &str) -> String {
 
 /// Most nodes walked for one element's lines: a cell holding 100,000 nested elements is not
 /// a menu, and must not cost a walk of that size per table that contains it.
-const MAX_NODES_PER_ELEMENT: usize = 20_000;
+const MAX_NODES_PER_ELEMENT: usize = 2_000;
 
 /// The visual lines of an element: split at every `<br>` at any depth and at block elements,
 /// inline tags joined, whitespace collapsed, blank lines dropped, in page order.
@@ -393,12 +393,18 @@ pub(super) fn contexts(doc: &Html, anchors: &[ElementRef<'_>], target: NaiveDate
     // (text offset where the heading opened); closed headings as (offset at close, text).
     let mut open_headings: Vec<usize> = Vec::new();
     let mut headings: Vec<(usize, String)> = Vec::new();
+    let index: std::collections::HashMap<_, usize> = anchors
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, a)| (a.id(), i))
+        .collect();
     walk(doc.root_element(), |step| match step {
         Visit::Open(e) => {
-            for (i, anchor) in anchors.iter().enumerate() {
-                if *anchor == e && spans[i].0.is_none() {
-                    spans[i].0 = Some(text.len());
-                }
+            if let Some(&i) = index.get(&e.id())
+                && spans[i].0.is_none()
+            {
+                spans[i].0 = Some(text.len());
             }
             let name = e.value().name();
             if name == "br" || is_block(name) {
@@ -422,10 +428,10 @@ pub(super) fn contexts(doc: &Html, anchors: &[ElementRef<'_>], target: NaiveDate
             if is_block(e.value().name()) {
                 text.push('\n');
             }
-            for (i, anchor) in anchors.iter().enumerate() {
-                if *anchor == e && spans[i].1.is_none() {
-                    spans[i].1 = Some(text.len());
-                }
+            if let Some(&i) = index.get(&e.id())
+                && spans[i].1.is_none()
+            {
+                spans[i].1 = Some(text.len());
             }
             false
         }

@@ -71,7 +71,7 @@ pub fn find_tables(html: &str, date: NaiveDate) -> Vec<FoundTable> {
 }
 
 fn tables_of(doc: &Html, date: NaiveDate) -> Vec<FoundTable> {
-    let all = page_tables(doc, 64);
+    let all = page_tables(doc, super::MAX_TABLES);
     let menus: Vec<_> = menu_tables(all.clone(), date)
         .into_iter()
         .map(|(t, _)| t.id())
