@@ -364,9 +364,7 @@ fn parse_tables(
                     .notes
                     .push(format!("the page's tables, best first:\n{listing}"));
                 return not_found(
-                    format!(
-                        "no table matches `{expanded}`: the page may have changed (kbot scrape --find lists the page's tables)"
-                    ),
+                    format!("no table matches `{expanded}`: the page may have changed"),
                     explain,
                 );
             }
