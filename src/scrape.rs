@@ -694,6 +694,10 @@ pub async fn scrape(
     scrape_with(client, source, date, meal, &Retry::default()).await
 }
 
+/// Replacement characters (U+FFFD) a decoded page may hold (or 1% of it, if more) before it
+/// is reported as mis-decoded instead of scraped.
+const MAX_REPLACEMENTS: usize = 20;
+
 /// How long reading one page may take before it is "too complex": real pages take
 /// milliseconds.
 pub const PARSE_DEADLINE: Duration = Duration::from_secs(10);
@@ -781,6 +785,26 @@ pub async fn scrape_within(
         .then(|| overruled_declaration(&page.bytes, page.content_type.as_deref()))
         .flatten();
     tracing::debug!(source = %source.name, %url, bytes = page.bytes.len(), encoding = encoding.name(), "fetched");
+    let replaced = html.chars().filter(|&c| c == '\u{fffd}').count();
+    if replaced > MAX_REPLACEMENTS.max(html.chars().count() / 100) {
+        let why = format!(
+            "the page decodes as {} to {replaced} replacement characters (�): its charset is not {}",
+            encoding.name(),
+            encoding.name()
+        );
+        return SourceReport {
+            name: source.name.clone(),
+            url,
+            outcome: Outcome::NotFound,
+            detail: Some(format!(
+                "{why}; set encoding = \"euc-kr\" (or the page's charset) in the source"
+            )),
+            explain: Some(Explain {
+                notes: vec![why],
+                ..Explain::default()
+            }),
+        };
+    }
     let mut rule = source.rule.clone();
     if source.url.contains("{date") {
         // The page asked for is the date's own: a page that states no date is that date's.

@@ -346,6 +346,67 @@ fn a_date_outside_the_pages_week_is_the_wrong_date() {
 }
 
 #[test]
+fn explain_names_the_reader_of_each_new_layout_and_why() {
+    for (name, day, reader) in [
+        (
+            "sejong-gunja-2018-04-30",
+            "2018-04-30",
+            "reader: date blocks: day labels down column 1, meal labels in body column 2",
+        ),
+        (
+            "inu-coop-today-2021-03-15",
+            "2021-03-15",
+            "reader: day view, meals across the columns: no day labels; meal labels across row 2",
+        ),
+        (
+            "chungkang-ingansarang-2026-03-02",
+            "2026-03-03",
+            "reader: date per row: day labels down column 1",
+        ),
+        (
+            "pknu-weekly-2025-08-18",
+            "2025-08-18",
+            "reader: week grid: day labels across row 2",
+        ),
+    ] {
+        let rule = Rule::table("auto");
+        let html = page_text(name, &rule);
+        let text = scrape::parse(&html, &rule, date(day), Meal::Lunch)
+            .explain
+            .to_string();
+        assert!(text.contains(reader), "{name}:\n{text}");
+    }
+    let rule = Rule::table("table.con03_sub_2");
+    let text = scrape::parse(
+        &page_text("pknu-weekly-2025-08-18", &rule),
+        &rule,
+        date("2025-08-18"),
+        Meal::Lunch,
+    )
+    .explain
+    .to_string();
+    assert!(
+        text.contains("has no date, weekday or meal label while other tables have dates"),
+        "the price list is skipped and said so:\n{text}"
+    );
+}
+
+#[test]
+fn a_selector_matching_nothing_lists_the_pages_tables_in_explain() {
+    let rule = Rule::table("table.gone");
+    let html = page_text("chungkang-ingansarang-2026-03-02", &rule);
+    let parsed = scrape::parse(&html, &rule, date("2026-03-03"), Meal::Lunch);
+    assert_eq!(parsed.outcome, Outcome::NotFound);
+    let text = parsed.explain.to_string();
+    assert!(
+        text.contains("the page's tables, best first")
+            && text.contains("menu score")
+            && text.contains("`table#user-table`"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_missing_table_or_css_match_is_not_found_naming_the_selector() {
     let html = page_text("jbnu-coop-full-2024-04-22", &Rule::table("x"));
     let day = date("2024-04-22");
@@ -574,6 +635,10 @@ fn explain_shows_the_tables_headings_chosen_column_and_rows() {
         "{text}"
     );
     assert!(text.contains("section \"상록원3층식당\""), "{text}");
+    assert!(
+        text.contains("reader: week grid with section rows: day labels across row 1"),
+        "{text}"
+    );
     assert!(
         text.contains("→ row 4: 집밥 > 석식 — dinner by label"),
         "{text}"

@@ -73,7 +73,10 @@ fn a_meal_the_page_never_has_is_no_meal_sends_nothing_warns_nobody_and_find_says
         .args(["scrape", "breakfast", "--date", "2023-04-10", "--json"])
         .output()
         .expect("runs");
-    assert!(output.status.success(), "no_meal is not a failure: {output:?}");
+    assert!(
+        output.status.success(),
+        "no_meal is not a failure: {output:?}"
+    );
     let value = json(&output);
     assert_eq!(value["sources"][0]["outcome"], "no_meal");
 
@@ -158,7 +161,10 @@ fn undated_today_or_a_date_placeholder_in_the_url_trusts_a_page_that_states_no_d
             .is_some_and(|d| d.contains("undated = \"today\"") && d.contains("{date:%Y%m%d}")),
         "{refused}"
     );
-    assert_eq!(outcome("undated = \"today\"", "menu.html")["outcome"], "menu");
+    assert_eq!(
+        outcome("undated = \"today\"", "menu.html")["outcome"],
+        "menu"
+    );
     assert_eq!(outcome("", "menu-{date:%Y%m%d}.html")["outcome"], "menu");
 }
 
@@ -185,4 +191,28 @@ fn terminal_escapes_and_bidi_overrides_in_a_page_never_reach_scrape_or_preview_o
             assert!(!text.contains(bad), "{args:?} carries {bad:?}: {text}");
         }
     }
+}
+
+#[test]
+fn a_page_that_decodes_to_many_replacement_characters_is_reported_not_scraped() {
+    let env = TestEnv::new();
+    env.write_config(&source_block(
+        "상록원",
+        &page("dgu-coop-week-2026-09-27-euckr"),
+        "auto",
+        "encoding = \"utf-8\"",
+    ));
+    let output = env
+        .kbot()
+        .args(["scrape", "lunch", "--date", "2026-09-28", "--json"])
+        .output()
+        .expect("runs");
+    let source = json(&output)["sources"][0].clone();
+    assert_eq!(source["outcome"], "not_found", "{source}");
+    assert!(
+        source["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("replacement characters") && d.contains("encoding")),
+        "{source}"
+    );
 }
