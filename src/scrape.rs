@@ -1,12 +1,19 @@
 //! The scraper: what a cafeteria page says is on the menu for one (date, meal).
 //!
 //! This file owns the public types ([`Source`], [`Rule`], [`Outcome`], [`SourceReport`]),
-//! [`parse`] — pure — with css mode and the outcome classification (menu, closed, not found,
-//! wrong date, fetch failed), and [`scrape`], the thin shell that fetches, decodes and parses.
-//! The pieces: `template` (`{date:FMT}`, `{weekday}`), `fetch` (http(s) through the one shared
-//! client with two retries on 5xx/network errors, or `file://`), `charset` (bytes → text),
-//! `dom` (lines, headings, stated weeks), `labels` (what text means), `grid` (table mode),
-//! `explain` (what it saw, for `--explain`).
+//! [`parse`] — pure — with the page-level decisions of table mode (which tables count: the
+//! selector's or, for `table = "auto"`, those that look like menus; a table without dates on
+//! a dated page is skipped; whether the page states the date; `no_meal`; plausibility), css
+//! mode, and [`scrape`], the thin shell that fetches, decodes and parses off the async thread
+//! with a deadline.
+//!
+//! The pieces: `reader` (the one seam: each page layout is a [`Reader`], chosen per table
+//! with the reason shown in `--explain`), its readers `grid` (week grids, date per row, day
+//! views with meals down, section rows), `blocks` (date blocks) and `across` (day views with
+//! meals across); `find` (`auto` and `kbot scrape --find`), `dom` (lines, headings, stated
+//! weeks, the selected day; control characters stripped), `labels` (what text means),
+//! `template` (`{date:FMT}`, `{weekday}`), `fetch` (http(s) with retries, or `file://`),
+//! `charset` (bytes → text), `explain` (what it saw). docs/sources.md is the user's guide.
 //!
 //! I/O only in [`scrape`] / [`fetch`] (network, `file://` reads); everything else is tested
 //! without disk, network or clock. It does not decide what to send (`message`/`deliver`) nor

@@ -145,9 +145,16 @@ pub(super) fn read(grid: &Grid, days: &[Option<DayLabel>], k: usize, ask: &Ask<'
             .collect()
     };
     if targets.is_empty() {
-        let why = match (dated.iter().min(), dated.iter().max()) {
-            (Some(first), Some(last)) => {
-                format!("the table has the dates {first} … {last}, not {date}")
+        // The labels as written: a year the page does not state is not printed.
+        let written: Vec<(NaiveDate, String)> = rows
+            .iter()
+            .filter_map(|(_, id)| Some((days[*id]?.date?, grid.text(*id))))
+            .collect();
+        let first = written.iter().min_by_key(|(d, _)| *d);
+        let last = written.iter().max_by_key(|(d, _)| *d);
+        let why = match (first, last) {
+            (Some((_, first)), Some((_, last))) => {
+                format!("the table's dates run from \"{first}\" to \"{last}\", not {date}")
             }
             _ => format!(
                 "table {index} has no row for {} ({date})",

@@ -327,11 +327,20 @@ pub(super) fn read(
                     .filter(|&c| day_at(c).and_then(|d| d.date) == Some(date))
                     .collect();
                 if targets.is_empty() {
-                    let (first, last) = (dated.iter().min(), dated.iter().max());
+                    // The labels as written: a year the page does not state is not printed.
+                    let written: Vec<(NaiveDate, String)> = day_columns
+                        .iter()
+                        .filter_map(|&c| {
+                            let day = day_at(c)?.date?;
+                            Some((day, grid.text(grid.slots[h][c]?)))
+                        })
+                        .collect();
+                    let first = written.iter().min_by_key(|(d, _)| *d);
+                    let last = written.iter().max_by_key(|(d, _)| *d);
                     let why = match (first, last) {
-                        (Some(first), Some(last)) => {
-                            format!("the table has the dates {first} … {last}, not {date}")
-                        }
+                        (Some((_, first)), Some((_, last))) => format!(
+                            "the table's dates run from \"{first}\" to \"{last}\", not {date}"
+                        ),
                         _ => format!("the table does not have {date}"),
                     };
                     return wrong_date(explain, why);
@@ -719,7 +728,7 @@ mod tests {
         );
         let next_week = read_html(html, d(2023, 4, 17), Meal::Lunch);
         assert!(
-            matches!(next_week.status, Status::WrongDate(ref why) if why.contains("2023-04-10 … 2023-04-11"))
+            matches!(next_week.status, Status::WrongDate(ref why) if why.contains("from \"월(4/10)\" to \"화(4/11)\", not 2023-04-17"))
         );
     }
 

@@ -66,10 +66,8 @@ impl Stated {
 
     /// Why a page stating this range is the wrong page for `date`.
     pub fn excludes(&self, date: NaiveDate) -> String {
-        format!(
-            "the page states the week {} … {}, not {date}",
-            self.from, self.to
-        )
+        // As written: a year the page does not state is not printed as if it did.
+        format!("the page states the week \"{}\", not {date}", self.text)
     }
 }
 
