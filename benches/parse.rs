@@ -45,6 +45,10 @@ fn parse_largest_page(c: &mut Criterion) {
     group.bench_function("pknu_page_auto_lunch", |b| {
         b.iter(|| scrape::parse(black_box(&pknu), &auto, monday, Meal::Lunch))
     });
+    let selector = Rule::table("table.con03_sub_2");
+    group.bench_function("pknu_page_selector_lunch", |b| {
+        b.iter(|| scrape::parse(black_box(&pknu), &selector, monday, Meal::Lunch))
+    });
     group.finish();
 
     // The hostile page of issue 10: `<table class=menu><tr><td>` nested 20,000 deep under

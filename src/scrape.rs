@@ -34,7 +34,7 @@ mod template;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use regex::Regex;
 use scraper::{ElementRef, Html, Selector};
 use serde::{Serialize, Serializer};
@@ -424,7 +424,7 @@ fn parse_tables(
     let mut meals_seen: Vec<Meal> = Vec::new();
     for ((index, _, sized), context) in kept.into_iter().zip(&contexts) {
         // Whether the page says which date this table is for.
-        let dated_by_page = context.stated.is_some() || page_day.is_some();
+        let dated_by_page = context.stated.is_some() || context.day.is_some() || page_day.is_some();
         let trusted = rule.undated == Undated::Today;
         let check = if sized.has_dates() || trusted {
             None
@@ -434,6 +434,12 @@ fn parse_tables(
                     "the page shows {day}, not {date}"
                 ))),
                 (Some(_), _) => None,
+                (None, _) if context.day.is_some() => match &context.day {
+                    Some((day, line)) if *day != date => Some(grid::Status::WrongDate(format!(
+                        "the page shows \"{line}\", not {date}"
+                    ))),
+                    _ => None,
+                },
                 (None, Some(stated)) if stated.from == stated.to || !stated.contains(date) => None,
                 (None, Some(stated)) => Some(grid::Status::Uncertain(format!(
                     "table {index} shows one day of {} … {} but the page does not say which; {UNDATED_HINT}",
@@ -443,6 +449,12 @@ fn parse_tables(
                     "the page states no date for table {index}; {UNDATED_HINT}"
                 ))),
             }
+        } else if let (None, None, Some((day, line))) = (page_day, &context.stated, &context.day)
+            && day.iso_week() != date.iso_week()
+        {
+            Some(grid::Status::WrongDate(format!(
+                "table {index} names weekdays of the week of \"{line}\", not of {date}"
+            )))
         } else if !dated_by_page {
             Some(grid::Status::WrongDate(format!(
                 "table {index} names weekdays but the page states no date or week; {UNDATED_HINT}"

@@ -271,3 +271,33 @@ fn a_label_standing_where_dishes_should_be_is_not_found_never_a_menu() {
         parsed.detail
     );
 }
+
+#[test]
+fn a_day_view_under_a_line_naming_its_date_is_read_for_that_date_only() {
+    let html = format!("<h3>2026.03.02 (월) 오늘의 메뉴</h3>{UNDATED_DAY_VIEW}");
+    let rule = Rule::table("auto");
+    assert!(matches!(
+        scrape::parse(&html, &rule, d(2026, 3, 2), Meal::Lunch).outcome,
+        Outcome::Menu(_)
+    ));
+    let next_day = scrape::parse(&html, &rule, d(2026, 3, 3), Meal::Lunch);
+    assert_eq!(next_day.outcome, Outcome::WrongDate);
+    assert!(
+        next_day
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("\"2026.03.02 (월) 오늘의 메뉴\", not 2026-03-03")),
+        "{:?}",
+        next_day.detail
+    );
+    let week = "<p>2026.03.02 주간 식단</p><table><tr><th>구분</th><th>월</th><th>화</th></tr>\
+        <tr><th>중식</th><td>국</td><td>면</td></tr></table>";
+    assert!(matches!(
+        scrape::parse(week, &rule, d(2026, 3, 3), Meal::Lunch).outcome,
+        Outcome::Menu(_)
+    ));
+    assert_eq!(
+        scrape::parse(week, &rule, d(2026, 3, 10), Meal::Lunch).outcome,
+        Outcome::WrongDate
+    );
+}

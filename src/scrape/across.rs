@@ -10,8 +10,8 @@ use super::grid::{Grid, Status, TableRead, count};
 use super::labels;
 use super::reader::{Ask, gather, is_full_width, is_meal_label};
 
-/// The row holding the meal labels, if the meals run across: a row with more meal-label
-/// cells than any column has (at least two, or one beside no other), with rows below it.
+/// The row holding the meal labels, if the meals run across: a row (not the last) with at
+/// least two meal-label cells and more of them than any column has.
 pub(super) fn header_row(grid: &Grid) -> Option<usize> {
     let height = grid.height();
     if height < 2 || grid.width < 2 {
@@ -43,8 +43,7 @@ pub(super) fn header_row(grid: &Grid) -> Option<usize> {
         })
         .max()
         .unwrap_or(0);
-    (in_row >= 2 && in_row > in_column || in_row >= 1 && in_column <= 1 && in_row > 1)
-        .then_some(best_row)
+    (in_row >= 2 && in_row > in_column).then_some(best_row)
 }
 
 /// Read a one-day table whose meal labels are in row `h`.

@@ -361,6 +361,24 @@ pub(super) struct Context {
     /// The week or date range the page states for it: one written inside it, else the
     /// nearest one before it.
     pub stated: Option<Stated>,
+    /// The one day a short line between the previous table and this one names
+    /// (`2024.03.04 (월) 오늘의 메뉴`): the date and the line as written.
+    pub day: Option<(NaiveDate, String)>,
+}
+
+/// Longest line read as "the day this table shows".
+const MAX_DAY_LINE_CHARS: usize = 40;
+
+/// The date a short line names when it names exactly one and no range.
+fn day_line(line: &str, target: NaiveDate) -> Option<(NaiveDate, String)> {
+    let line = normalize(line)?;
+    if line.chars().count() > MAX_DAY_LINE_CHARS || line.contains(['~', '∼', '〜']) {
+        return None;
+    }
+    match labels::find_dates(&line, target).as_slice() {
+        [one] => Some((one.date, line.clone())),
+        _ => None,
+    }
 }
 
 fn is_heading(element: &scraper::node::Element) -> bool {
@@ -441,12 +459,17 @@ pub(super) fn contexts(doc: &Html, anchors: &[ElementRef<'_>], target: NaiveDate
         }
     });
     let ranges = labels::find_ranges(&text, target);
+    // Where the previous anchor ended: a day line must stand between it and this one.
+    let mut previous_end = 0;
     spans
         .into_iter()
         .map(|(start, end)| {
             let (Some(start), Some(end)) = (start, end) else {
                 return Context::default();
             };
+            let window = &text[previous_end.min(start)..start];
+            previous_end = end;
+            let day = window.lines().rev().find_map(|line| day_line(line, target));
             let heading = headings
                 .iter()
                 .rev()
@@ -457,6 +480,7 @@ pub(super) fn contexts(doc: &Html, anchors: &[ElementRef<'_>], target: NaiveDate
             Context {
                 heading,
                 stated: inside.or(before).cloned(),
+                day,
             }
         })
         .collect()
