@@ -91,7 +91,21 @@ pub(super) fn read(grid: &Grid, h: usize, ask: &Ask<'_>) -> TableRead {
     let mut wanted: Vec<(String, Vec<usize>)> = Vec::new();
     let mut meal_rows = 0;
     let mut row_names = Vec::new();
-    for &id in &header_ids {
+    // Columns left of the first meal label hold row labels (`구분 | 중식 | 석식` over
+    // `학생식당 | … | …`): each row is then a corner of its own.
+    let first_meal = all
+        .iter()
+        .copied()
+        .find(|&c| grid.slots[h][c].is_some_and(|id| is_meal_label(&grid.label(id))))
+        .unwrap_or(0);
+    let label_columns: Vec<usize> = (0..first_meal).collect();
+    let meal_ids: Vec<usize> = header_ids
+        .iter()
+        .copied()
+        .filter(|&id| (first_meal..grid.width).any(|c| grid.slots[h][c] == Some(id)))
+        .filter(|&id| !(0..first_meal).any(|c| grid.slots[h][c] == Some(id)))
+        .collect();
+    for &id in &meal_ids {
         let label = grid.label(id);
         let columns: Vec<usize> = all
             .iter()
@@ -106,45 +120,62 @@ pub(super) fn read(grid: &Grid, h: usize, ask: &Ask<'_>) -> TableRead {
         };
         table_meals.extend(&meals);
         let chosen = meals.contains(&meal);
-        let content: Vec<usize> = (h + 1..grid.height())
-            .flat_map(|r| grid.cells_at(r, &columns))
-            .filter(|c| !header_ids.contains(c))
-            .fold(Vec::new(), |mut ids, c| {
-                if !ids.contains(&c) {
-                    ids.push(c);
+        let mut lines = 0;
+        for r in h + 1..grid.height() {
+            let full = is_full_width(grid, r);
+            let label_ids: Vec<usize> = if full {
+                Vec::new()
+            } else {
+                grid.cells_at(r, &label_columns)
+            };
+            let names: Vec<String> = label_ids
+                .iter()
+                .map(|&l| grid.label(l))
+                .filter(|n| !n.is_empty())
+                .collect();
+            let content: Vec<usize> = grid
+                .cells_at(r, &columns)
+                .into_iter()
+                .filter(|c| !header_ids.contains(c) && !label_ids.contains(c))
+                .collect();
+            lines += content
+                .iter()
+                .map(|&c| grid.cells[c].lines.len())
+                .sum::<usize>();
+            if !chosen || content.is_empty() {
+                continue;
+            }
+            let key = heading
+                .iter()
+                .cloned()
+                .chain(section.iter().cloned())
+                .chain(names.iter().map(|n| labels::corner_of(n)))
+                .chain(std::iter::once(labels::corner_of(&label)))
+                .filter(|n| !n.is_empty())
+                .collect::<Vec<_>>()
+                .join(" > ");
+            match wanted.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, ids)) => {
+                    for c in content {
+                        if !ids.contains(&c) {
+                            ids.push(c);
+                        }
+                    }
                 }
-                ids
-            });
+                None => wanted.push((key, content)),
+            }
+        }
         explain.rows.push(RowSeen::Row {
             row: columns.first().map_or(0, |c| c + 1),
             label: label.clone(),
             meal: if chosen { meal } else { meals[0] },
             by,
             chosen,
-            lines: content.iter().map(|&c| grid.cells[c].lines.len()).sum(),
+            lines,
         });
         row_names.push(label.clone());
-        if !chosen {
-            continue;
-        }
-        meal_rows += 1;
-        let key = heading
-            .iter()
-            .cloned()
-            .chain(section.iter().cloned())
-            .chain(std::iter::once(labels::corner_of(&label)))
-            .filter(|n| !n.is_empty())
-            .collect::<Vec<_>>()
-            .join(" > ");
-        match wanted.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, ids)) => {
-                for c in content {
-                    if !ids.contains(&c) {
-                        ids.push(c);
-                    }
-                }
-            }
-            None => wanted.push((key, content)),
+        if chosen {
+            meal_rows += 1;
         }
     }
     explain.choice = Some(format!("the columns labelled with {meal} in row {}", h + 1));
@@ -241,6 +272,25 @@ mod tests {
         );
         let (_, breakfast) = read_html(STUDENT, Meal::Breakfast);
         assert_eq!(breakfast.groups, [group("학생식당", &["빵"])]);
+    }
+
+    #[test]
+    fn restaurants_down_the_rows_and_meals_across_are_one_group_per_restaurant() {
+        let html = "<table><tr><th>구분</th><th>중식</th><th>석식</th></tr>\
+            <tr><th>학생식당</th><td>국<br>밥</td><td>면</td></tr>\
+            <tr><th>교직원식당</th><td>비빔밥</td><td>-</td></tr></table>";
+        let (reader, lunch) = read_html(html, Meal::Lunch);
+        assert_eq!(reader, Reader::DayMealsAcross);
+        assert_eq!(
+            lunch.groups,
+            [
+                group("학생식당", &["국", "밥"]),
+                group("교직원식당", &["비빔밥"])
+            ]
+        );
+        let (_, dinner) = read_html(html, Meal::Dinner);
+        assert_eq!(dinner.groups, [group("학생식당", &["면"])]);
+        assert_eq!(dinner.closed, [("교직원식당".to_string(), "-".to_string())]);
     }
 
     #[test]
