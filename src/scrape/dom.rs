@@ -390,6 +390,36 @@ fn is_heading(element: &scraper::node::Element) -> bool {
         })
 }
 
+/// Site chrome: headings inside these name the site, not a restaurant.
+fn is_chrome(name: &str) -> bool {
+    matches!(name, "header" | "footer" | "nav")
+}
+
+/// Words that say "menu" without naming a restaurant (`주간 식단표`, `오늘의 메뉴`).
+const GENERIC_HEADING_WORDS: &[&str] = &[
+    "주간",
+    "금주의",
+    "이번주",
+    "오늘의",
+    "오늘",
+    "식단표",
+    "식단",
+    "메뉴",
+    "안내",
+    "weekly",
+    "today's",
+    "menu",
+];
+
+/// Whether a heading is only generic menu words: it labels nothing.
+fn is_generic_heading(heading: &str) -> bool {
+    let mut rest = heading.to_lowercase();
+    for word in GENERIC_HEADING_WORDS {
+        rest = rest.replace(word, " ");
+    }
+    !rest.chars().any(char::is_alphanumeric)
+}
+
 /// Longest `<p>` line taken as a heading.
 const MAX_LINE_HEADING_CHARS: usize = 30;
 
@@ -410,6 +440,8 @@ pub(super) fn contexts(doc: &Html, anchors: &[ElementRef<'_>], target: NaiveDate
     let mut spans: Vec<(Option<usize>, Option<usize>)> = vec![(None, None); anchors.len()];
     // (text offset where the heading opened); closed headings as (offset at close, text).
     let mut open_headings: Vec<usize> = Vec::new();
+    // Inside a site header, footer or navigation: no table's heading comes from there.
+    let mut chrome = 0usize;
     let mut headings: Vec<(usize, String)> = Vec::new();
     let index: std::collections::HashMap<_, usize> = anchors
         .iter()
@@ -431,15 +463,23 @@ pub(super) fn contexts(doc: &Html, anchors: &[ElementRef<'_>], target: NaiveDate
             if is_heading(e.value()) || name == "p" {
                 open_headings.push(text.len());
             }
+            if is_chrome(name) {
+                chrome += 1;
+            }
             !is_hidden(name)
         }
         Visit::Close(e) => {
             let strong = is_heading(e.value());
+            if is_chrome(e.value().name()) {
+                chrome = chrome.saturating_sub(1);
+            }
             if (strong || e.value().name() == "p")
                 && let Some(start) = open_headings.pop()
+                && chrome == 0
                 && let Some(heading) = normalize(&text[start..])
                 && heading.chars().count() <= MAX_HEADING_CHARS
                 && (strong || is_title_line(&heading))
+                && !is_generic_heading(&heading)
             {
                 headings.push((text.len(), heading));
             }
@@ -549,6 +589,21 @@ mod tests {
             .filter_map(|t| t.value().id())
             .collect();
         assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn site_chrome_and_generic_menu_titles_are_not_headings() {
+        let doc = Html::parse_document(
+            "<header><h1>한국대학교</h1></header><h2>주간 식단표</h2><table id=a></table>\
+             <h3>학생식당</h3><h4>오늘의 메뉴</h4><table id=b></table>",
+        );
+        let target = NaiveDate::from_ymd_opt(2024, 4, 24).expect("valid");
+        let tables: Vec<_> = ["#a", "#b"].iter().map(|s| first(&doc, s)).collect();
+        let headings: Vec<_> = contexts(&doc, &tables, target)
+            .into_iter()
+            .map(|c| c.heading)
+            .collect();
+        assert_eq!(headings, [None, Some("학생식당".to_string())]);
     }
 
     #[test]
