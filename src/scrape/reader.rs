@@ -256,9 +256,7 @@ pub(super) fn gather(
                 continue;
             }
             let text = lines.join(" ");
-            if labels::is_meal_word(&text)
-                || labels::label_meals(&text).len() > 1 && text.chars().count() <= 8
-            {
+            if labels::corner_of(&text).is_empty() {
                 return Err(text);
             }
             if labels::is_closed(&text, &rule.closed_markers) {
