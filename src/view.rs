@@ -301,11 +301,14 @@ pub fn find_listing(name: &str, url: &str, tables: &[crate::scrape::FoundTable])
             .as_deref()
             .map(|h| format!("under \"{h}\", "))
             .unwrap_or_default();
-        text.push_str(&format!(
-            "      {heading}{} rows × {} columns, {}\n",
-            table.size.0,
-            table.size.1,
+        let kind = if table.menu {
             table.reader.name()
+        } else {
+            "not a menu"
+        };
+        text.push_str(&format!(
+            "      {heading}{} rows × {} columns, {kind}\n",
+            table.size.0, table.size.1
         ));
         if !table.lines.is_empty() {
             text.push_str(&format!("      {}\n", table.lines.join(" | ")));

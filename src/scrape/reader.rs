@@ -100,9 +100,27 @@ impl Sized {
     }
 
     /// Whether `auto` reads it: some meal label, or at least two cells labelling days (one
-    /// date is a board post's 작성일, not a menu's header).
+    /// date is a board post's 작성일, not a menu's header) with text beyond them (a row of
+    /// day buttons with nothing under it is navigation).
     pub fn is_menu_like(&self) -> bool {
-        self.meal_labels > 0 || self.days.iter().flatten().count() >= 2
+        self.meal_labels > 0 || (self.days.iter().flatten().count() >= 2 && self.body_text())
+    }
+
+    /// Whether any cell below the day labels (or right of them, dates down a column) has text.
+    fn body_text(&self) -> bool {
+        let grid = &self.grid;
+        let has_text = |id: Option<usize>| {
+            id.is_some_and(|id| self.days[id].is_none() && !grid.cells[id].lines.is_empty())
+        };
+        match self.layout {
+            Layout::Columns(h) => {
+                (h + 1..grid.height()).any(|r| grid.slots[r].iter().any(|&slot| has_text(slot)))
+            }
+            Layout::Rows(k) => {
+                (0..grid.height()).any(|r| (k + 1..grid.width).any(|c| has_text(grid.slots[r][c])))
+            }
+            Layout::OneDay => false,
+        }
     }
 
     /// Whether it states any date (not only weekdays).
