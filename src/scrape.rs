@@ -485,8 +485,23 @@ fn parse_tables(
         if matches!(read.status, grid::Status::Read { .. }) {
             meals_seen.extend(&read.meals);
         }
-        found.groups.extend(read.groups);
-        found.closed.extend(read.closed);
+        // Two tables with the same corner: a page that carries the menu twice (desktop and
+        // mobile copies) is read once; copies that differ cannot both be right.
+        for group in read.groups {
+            match found.groups.iter().find(|g| g.label == group.label) {
+                Some(seen) if *seen == group => {}
+                Some(_) if !group.label.is_empty() => uncertain.push(format!(
+                    "two tables give different dishes for \"{}\"",
+                    group.label
+                )),
+                _ => found.groups.push(group),
+            }
+        }
+        for closed in read.closed {
+            if !found.closed.contains(&closed) {
+                found.closed.push(closed);
+            }
+        }
         match read.status {
             // No rows below its day labels (a row of day buttons): not a menu.
             grid::Status::Read { meal_rows: 0, rows } if rows.is_empty() => {}

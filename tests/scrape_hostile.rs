@@ -301,3 +301,32 @@ fn a_day_view_under_a_line_naming_its_date_is_read_for_that_date_only() {
         Outcome::WrongDate
     );
 }
+
+#[test]
+fn a_menu_printed_twice_is_read_once_and_two_copies_that_disagree_are_not_a_menu() {
+    let copy = |dish: &str| {
+        format!(
+            "<h3>학생식당</h3><table><tr><th>구분</th><th>월(3/2)</th></tr><tr><th>중식</th><td>{dish}</td></tr></table>"
+        )
+    };
+    let rule = Rule::table("auto");
+    let twice = format!("{}{}", copy("비빔밥"), copy("비빔밥"));
+    assert_eq!(
+        scrape::parse(&twice, &rule, d(2026, 3, 2), Meal::Lunch).outcome,
+        Outcome::Menu(vec![scrape::Group {
+            label: "학생식당".into(),
+            dishes: vec!["비빔밥".into()]
+        }])
+    );
+    let differ = format!("{}{}", copy("비빔밥"), copy("라면"));
+    let parsed = scrape::parse(&differ, &rule, d(2026, 3, 2), Meal::Lunch);
+    assert_eq!(parsed.outcome, Outcome::NotFound);
+    assert!(
+        parsed
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("two tables give different dishes for \"학생식당\"")),
+        "{:?}",
+        parsed.detail
+    );
+}
