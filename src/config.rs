@@ -752,7 +752,7 @@ impl Validator<'_> {
                     p,
                     span.clone(),
                     "neither table nor [source.select] is set".into(),
-                    Some("table = \"table.menu\" reads week grids and day views; run kbot scrape --explain to see the tables"),
+                    Some("table = \"auto\" finds the menu tables itself; kbot scrape --find lists the page's tables with selectors"),
                 );
                 None
             }
