@@ -635,7 +635,7 @@ fn parse_css(
     let mut found = Found::default();
     let mut dishes = Vec::new();
     for (i, element) in matches.iter().enumerate() {
-        let lines: Vec<String> = dom::lines(*element)
+        let lines: Vec<String> = dom::lines(*element, dom::MAX_NODES_PER_ELEMENT)
             .into_iter()
             .filter(|line| !rule.exclude.iter().any(|re| re.is_match(line)))
             .collect();

@@ -875,7 +875,11 @@ fn soup() -> impl Strategy<Value = String> {
         Just("<p>".to_string()),
         Just("중<br>식".to_string()),
         Just("석식".to_string()),
+        Just("중·석식".to_string()),
+        Just("<td colspan=3>".to_string()),
         Just("월".to_string()),
+        Just("3/2(월)".to_string()),
+        Just("-".to_string()),
         Just("4/10".to_string()),
         Just("4월 10일 ~ 4월 14일".to_string()),
         Just("휴무".to_string()),
@@ -895,10 +899,12 @@ proptest! {
         let date = NaiveDate::from_ymd_opt(2023, 1, 1).expect("valid") + chrono::Days::new(day.into());
         let meal = Meal::ALL[meal];
         let table = scrape::parse(&html, &Rule::table("table"), date, meal);
+        let auto = scrape::parse(&html, &Rule::table("auto"), date, meal);
         let css = Rule::css(BTreeMap::from([(meal, "td:nth-child({weekday})".to_string())]));
         let by_css = scrape::parse(&html, &css, date, meal);
+        let _ = scrape::find_tables(&html, date);
         // Whatever came out is a classified outcome with words to show for it.
-        for parsed in [table, by_css] {
+        for parsed in [table, auto, by_css] {
             prop_assert!(matches!(parsed.outcome, Outcome::Menu(_)) || parsed.detail.is_some());
             let _ = parsed.explain.to_string();
         }

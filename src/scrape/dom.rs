@@ -208,13 +208,18 @@ pub(crate) fn strip_controls(text: &str) -> String {
     out
 }
 
-/// Most nodes walked for one element's lines: a cell holding 100,000 nested elements is not
-/// a menu, and must not cost a walk of that size per table that contains it.
-const MAX_NODES_PER_ELEMENT: usize = 2_000;
+/// Most nodes walked for one table cell's lines: a cell holding 100,000 nested elements is
+/// not a menu, and must not cost a walk of that size per table that contains it.
+pub(super) const MAX_NODES_PER_CELL: usize = 2_000;
+
+/// Most nodes walked for a css-mode element (one walk per match, which may be a whole
+/// menu container).
+pub(super) const MAX_NODES_PER_ELEMENT: usize = 200_000;
 
 /// The visual lines of an element: split at every `<br>` at any depth and at block elements,
-/// inline tags joined, whitespace collapsed, blank lines dropped, in page order.
-pub(super) fn lines(element: ElementRef<'_>) -> Vec<String> {
+/// inline tags joined, whitespace collapsed, blank lines dropped, in page order; the walk stops
+/// after `max_nodes` elements.
+pub(super) fn lines(element: ElementRef<'_>, max_nodes: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut current = String::new();
     let flush = |current: &mut String, lines: &mut Vec<String>| {
@@ -223,7 +228,7 @@ pub(super) fn lines(element: ElementRef<'_>) -> Vec<String> {
         }
         current.clear();
     };
-    let mut budget = MAX_NODES_PER_ELEMENT;
+    let mut budget = max_nodes;
     walk(element, |step| match step {
         Visit::Open(e) => {
             let name = e.value().name();
@@ -538,7 +543,7 @@ mod tests {
 
     fn cell_lines(html: &str) -> Vec<String> {
         let doc = Html::parse_document(&format!("<table><tr><td>{html}</td></tr></table>"));
-        lines(first(&doc, "td"))
+        lines(first(&doc, "td"), MAX_NODES_PER_CELL)
     }
 
     #[test]

@@ -82,7 +82,7 @@ impl Grid {
                 };
                 let id = cells.len();
                 cells.push(Cell {
-                    lines: dom::lines(td),
+                    lines: dom::lines(td, dom::MAX_NODES_PER_CELL),
                     is_header: td.value().name() == "th",
                 });
                 'fill: for row in &mut slots[r..r + rowspan] {
