@@ -147,6 +147,11 @@ pub struct ScrapeArgs {
     /// Show the tables and labels the scraper saw and how it chose
     #[arg(long)]
     pub explain: bool,
+    /// List every table on the page at URL (default: each source's page) with its score,
+    /// heading, reader, first lines and a CSS selector to paste into `table`, best first; for
+    /// sources, also name the scheduled meals the page never has
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    pub find: Option<String>,
 }
 
 /// `kbot send-now`.
@@ -445,12 +450,20 @@ fn pick(args: &RunArgs, config: &Config, now: DateTime<Utc>) -> Result<(NaiveDat
     };
     let date = match args.date {
         None => date,
-        Some(arg) => arg.on(today).map_err(|message| Usage {
-            message: format!("--date: {message}"),
-            hint: Some("--date YYYY-MM-DD".into()),
-        })?,
+        Some(_) => date_arg(args, today)?,
     };
     Ok((date, meal))
+}
+
+/// `--date` as a date (`today` when it is not given).
+fn date_arg(args: &RunArgs, today: NaiveDate) -> Result<NaiveDate> {
+    match args.date {
+        None => Ok(today),
+        Some(arg) => Ok(arg.on(today).map_err(|message| Usage {
+            message: format!("--date: {message}"),
+            hint: Some("--date YYYY-MM-DD".into()),
+        })?),
+    }
 }
 
 /// The local date and meal of the first scheduled slot after `now`.
@@ -474,7 +487,75 @@ async fn prepare(args: &RunArgs, env: &Env) -> Result<(Config, Run)> {
     Ok((config, run))
 }
 
+/// `kbot scrape --find [URL]`: the tables of one page, or of each source's page with the
+/// scheduled meals it never has.
+async fn find(url: &str, args: &RunArgs, env: &Env, out: &mut impl Write) -> Result<()> {
+    let client = http::client(http::Timeouts::default());
+    let retry = crate::scrape::Retry::default();
+    let meal = args.meal.unwrap_or(Meal::Lunch);
+    let mut pages: Vec<(String, String)> = Vec::new();
+    let mut config = None;
+    let date = if url.is_empty() {
+        let loaded = config::load(&env.paths.config)?;
+        let today = env.clock.now().with_timezone(&loaded.timezone).date_naive();
+        let date = date_arg(args, today)?;
+        for source in &loaded.sources {
+            let expanded = crate::scrape::expand(&source.url, date).unwrap_or(source.url.clone());
+            pages.push((source.name.clone(), expanded));
+        }
+        config = Some(loaded);
+        date
+    } else {
+        pages.push((String::new(), url.to_string()));
+        date_arg(args, env.clock.now().date_naive())?
+    };
+    let mut text = String::new();
+    let mut failed = Vec::new();
+    for (i, (name, page_url)) in pages.iter().enumerate() {
+        let page = match crate::scrape::fetch(&client, page_url, &retry).await {
+            Ok(page) => page,
+            Err(err) => {
+                text.push_str(&format!(
+                    "[{name}] fetch_failed  {page_url}\n  note: {}\n\n",
+                    err.detail()
+                ));
+                failed.push(format!("{name} (fetch_failed)"));
+                continue;
+            }
+        };
+        let (html, _) = crate::scrape::decode(&page.bytes, page.content_type.as_deref(), None);
+        let tables = crate::scrape::find_tables(&html, date);
+        text.push_str(&crate::view::find_listing(name, page_url, &tables));
+        if let Some(config) = &config {
+            let source = &config.sources[i];
+            for scheduled in config.schedule.meals.keys() {
+                let report = crate::scrape::scrape(&client, source, date, *scheduled).await;
+                if report.outcome == Outcome::NoMeal {
+                    text.push_str(&format!(
+                        "  this page has no {scheduled}: remove schedule.{scheduled} or add a source that has it\n"
+                    ));
+                }
+            }
+        }
+        text.push('\n');
+    }
+    write_out(out, &text)?;
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(ScrapeFailed {
+            date,
+            meal,
+            sources: failed,
+        }
+        .into())
+    }
+}
+
 async fn scrape(args: ScrapeArgs, env: &Env, out: &mut impl Write) -> Result<()> {
+    if let Some(url) = &args.find {
+        return find(url, &args.run, env, out).await;
+    }
     let (_, run) = prepare(&args.run, env).await?;
     if args.run.json {
         let value = json!({

@@ -877,6 +877,7 @@ impl Validator<'_> {
                 "pdf",
                 "post_link",
                 "title",
+                "undated",
             ],
         );
         let name = self.string(p, t, "name").map(|(s, _)| s);
@@ -922,6 +923,9 @@ impl Validator<'_> {
                 );
                 None
             }
+            (Some((selector, _)), None) if selector.trim() == scrape::AUTO => {
+                Some(scrape::Mode::Auto)
+            }
             (Some((selector, span)), None) => {
                 self.selector(&join(p, "table"), &selector, span);
                 Some(scrape::Mode::Table { selector })
@@ -951,7 +955,7 @@ impl Validator<'_> {
                     p,
                     span.clone(),
                     "neither table nor [source.select] is set".into(),
-                    Some("table = \"table.menu\" reads week grids and day views; run kbot scrape --explain to see the tables"),
+                    Some("table = \"auto\" finds the menu tables itself; kbot scrape --find lists the page's tables with selectors"),
                 );
                 None
             }
@@ -978,6 +982,18 @@ impl Validator<'_> {
                 Meal::Lunch
             }),
         };
+        let undated = match self.string(p, t, "undated") {
+            None => scrape::Undated::WrongDate,
+            Some((word, span)) => scrape::Undated::from_word(&word).unwrap_or_else(|| {
+                self.problem(
+                    &join(p, "undated"),
+                    span,
+                    format!("unknown value {word:?}: use \"today\" or \"wrong_date\""),
+                    Some("undated = \"today\" reads a page that states no date as the date asked for; the default \"wrong_date\" refuses it"),
+                );
+                scrape::Undated::WrongDate
+            }),
+        };
         let closed = self.strings(p, t, "closed");
         let closed_markers = if get(t, "closed").is_some() {
             closed.into_iter().map(|(s, _)| s).collect()
@@ -999,6 +1015,7 @@ impl Validator<'_> {
                 unlabeled,
                 closed_markers,
                 encoding,
+                undated,
             },
         })
     }

@@ -476,7 +476,9 @@ fn warning(title: &str, meal: Meal, problems: &[(&str, &Outcome)]) -> String {
                 Outcome::NotFound => "메뉴를 찾지 못했습니다. 페이지가 바뀌었을 수 있습니다.",
                 Outcome::WrongDate => "페이지에 오늘 날짜의 메뉴가 없습니다.",
                 Outcome::FetchFailed => "페이지를 가져오지 못했습니다.",
-                Outcome::Menu(_) | Outcome::Closed { .. } | Outcome::Media(_) => "",
+                Outcome::Menu(_) | Outcome::Closed { .. } | Outcome::Media(_) | Outcome::NoMeal => {
+                    ""
+                }
             };
             format!("{source}: {what}")
         })

@@ -1,40 +1,55 @@
 //! The scraper: what a cafeteria page says is on the menu for one (date, meal).
 //!
 //! This file owns the public types ([`Source`], [`Rule`], [`Outcome`], [`SourceReport`]),
-//! [`parse`] — pure — with css mode and the outcome classification (menu, closed, not found,
-//! wrong date, fetch failed), and [`scrape`], the thin shell that fetches, decodes and parses.
-//! The pieces: `template` (`{date:FMT}`, `{weekday}`), `fetch` (http(s) through the one shared
-//! client with two retries on 5xx/network errors, or `file://`), `charset` (bytes → text),
-//! `dom` (lines, headings, stated weeks), `labels` (what text means), `grid` (table mode),
-//! `explain` (what it saw, for `--explain`). Other source kinds, each behind one arm in
+//! [`parse`] — pure — with the page-level decisions of table mode (which tables count: the
+//! selector's or, for `table = "auto"`, those that look like menus; a table without dates on
+//! a dated page is skipped; whether the page states the date; `no_meal`; plausibility), css
+//! mode, and [`scrape`], the thin shell that fetches, decodes and parses off the async thread
+//! with a deadline.
+//!
+//! The pieces: `reader` (the one seam: each page layout is a [`Reader`], chosen per table
+//! with the reason shown in `--explain`), its readers `grid` (week grids, date per row, day
+//! views with meals down, section rows), `blocks` (date blocks) and `across` (day views with
+//! meals across); `find` (`auto` and `kbot scrape --find`), `dom` (lines, headings, stated
+//! weeks, the selected day; control characters stripped), `labels` (what text means),
+//! `template` (`{date:FMT}`, `{weekday}`), `fetch` (http(s) with retries, or `file://`),
+//! `charset` (bytes → text), `explain` (what it saw). Other source kinds, each behind one arm in
 //! [`scrape_with`]: `json` (a JSON endpoint and a jq filter) and `image` (a menu image or PDF).
+//! docs/sources.md is the user's guide.
 //!
 //! I/O only in [`scrape`] / [`fetch`] (network, `file://` reads); everything else is tested
 //! without disk, network or clock. It does not decide what to send (`message`/`deliver`) nor
 //! read config files (`config` builds the [`Rule`]s).
 
+mod across;
+mod blocks;
 mod charset;
 mod dom;
 mod explain;
 mod fetch;
+mod find;
 mod grid;
 pub mod image;
 pub mod json;
 mod labels;
+mod reader;
 mod template;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use regex::Regex;
 use scraper::{ElementRef, Html, Selector};
 use serde::{Serialize, Serializer};
 
 use crate::Meal;
 
-pub use charset::decode;
+pub use charset::{decode, overruled_declaration};
 pub use explain::{Explain, RowSeen, TableExplain};
 pub use fetch::{FetchError, Page, Retry, fetch, use_cache};
+pub use find::{FoundTable, find_tables};
+pub use reader::Reader;
 pub use template::{TemplateError, check_selector, expand};
 
 /// A page to scrape, as configured in one `[[source]]`.
@@ -61,7 +76,48 @@ pub struct Rule {
     pub closed_markers: Vec<String>,
     /// The page's encoding when it must not be detected (`encoding = "euc-kr"`); `None` = auto.
     pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// What a page that states no date means (`undated = "today"`).
+    pub undated: Undated,
 }
+
+/// What a page that states no date (no date label, stated week or selected day) is taken to
+/// show: the `undated` key of a source. A URL with a `{date:…}` placeholder counts as
+/// [`Undated::Today`], since the page asked for is the date's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Undated {
+    /// Nothing certain: such a page is `wrong_date` (the default; never a stale menu).
+    #[default]
+    WrongDate,
+    /// The page always shows the current menu: read it for the date asked.
+    Today,
+}
+
+impl Undated {
+    /// The config words, in order: `"wrong_date"`, `"today"`.
+    pub const WORDS: [&'static str; 2] = ["wrong_date", "today"];
+
+    /// Parse the config word.
+    pub fn from_word(word: &str) -> Option<Undated> {
+        match word {
+            "wrong_date" => Some(Undated::WrongDate),
+            "today" => Some(Undated::Today),
+            _ => None,
+        }
+    }
+}
+
+/// The `table` value that scores every table on the page instead of naming one.
+pub const AUTO: &str = "auto";
+
+/// Most tables read from one page: real menu pages have a handful, and a hostile page with
+/// thousands of nested tables must not cost a walk per table.
+pub(crate) const MAX_TABLES: usize = 32;
+
+/// Most dish lines in a menu, and longest dish, before a "menu" is a page problem: far above
+/// any real page (the largest shared page has under 60 lines for one meal).
+pub const MAX_MENU_LINES: usize = 200;
+/// Longest plausible dish line, in characters (a message is about this long).
+pub const MAX_DISH_CHARS: usize = 200;
 
 impl Rule {
     /// The closure markers used when the config names none: 휴무, 운영없음, 미운영, 휴관.
@@ -71,11 +127,14 @@ impl Rule {
             .into()
     }
 
-    /// A table-mode rule with the defaults (no excludes, unlabeled rows are lunch).
+    /// A table-mode rule with the defaults (no excludes, unlabeled rows are lunch);
+    /// [`AUTO`] gives [`Mode::Auto`].
     pub fn table(selector: impl Into<String>) -> Rule {
-        Rule::with_mode(Mode::Table {
-            selector: selector.into(),
-        })
+        let selector = selector.into();
+        if selector.trim() == AUTO {
+            return Rule::with_mode(Mode::Auto);
+        }
+        Rule::with_mode(Mode::Table { selector })
     }
 
     /// A css-mode rule with the defaults: one selector per meal.
@@ -90,6 +149,7 @@ impl Rule {
             unlabeled: Meal::Lunch,
             closed_markers: Rule::default_closed_markers(),
             encoding: None,
+            undated: Undated::WrongDate,
         }
     }
 }
@@ -97,6 +157,9 @@ impl Rule {
 /// Where the menu is on the page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
+    /// `table = "auto"`: every table on the page is scored by its date, weekday and meal
+    /// labels and the ones that look like menus are read.
+    Auto,
     /// Week grids, day views and date-per-row tables reached by one selector (which may
     /// match several tables, or an element holding them).
     Table {
@@ -137,6 +200,9 @@ pub enum Outcome {
     NotFound,
     /// The page is for other dates.
     WrongDate,
+    /// The page's menu tables have no row or column for this meal on any day (a cafeteria
+    /// that serves no breakfast): nothing is sent and nobody is warned.
+    NoMeal,
     /// The page could not be fetched.
     FetchFailed,
     /// An image or PDF menu (image sources), sent as it is; `menu` in `--json` and the ledger.
@@ -151,6 +217,7 @@ impl Outcome {
             Outcome::Closed { .. } => "closed",
             Outcome::NotFound => "not_found",
             Outcome::WrongDate => "wrong_date",
+            Outcome::NoMeal => "no_meal",
             Outcome::FetchFailed => "fetch_failed",
         }
     }
@@ -216,13 +283,49 @@ impl Serialize for SourceReport {
 /// Read a decoded page for `date` and `meal`. Pure.
 pub fn parse(html: &str, rule: &Rule, date: NaiveDate, meal: Meal) -> Parsed {
     let doc = Html::parse_document(html);
-    match &rule.mode {
-        Mode::Table { selector } => parse_tables(&doc, selector, rule, date, meal),
+    let parsed = match &rule.mode {
+        Mode::Auto => parse_tables(&doc, None, rule, date, meal),
+        Mode::Table { selector } => parse_tables(&doc, Some(selector), rule, date, meal),
         Mode::Css { selectors } => parse_css(&doc, selectors, rule, date, meal),
         Mode::Json(_) | Mode::Image(_) => not_found(
             "json and image sources are read by `scrape`, not from one page".into(),
             Explain::default(),
         ),
+    };
+    plausible(parsed)
+}
+
+/// A "menu" longer than [`MAX_MENU_LINES`] lines or with a dish longer than
+/// [`MAX_DISH_CHARS`] is a page problem (a selector on a huge table, a page that changed),
+/// never a menu to send.
+fn plausible(parsed: Parsed) -> Parsed {
+    let Outcome::Menu(groups) = &parsed.outcome else {
+        return parsed;
+    };
+    let lines: usize = groups.iter().map(|g| g.dishes.len()).sum();
+    let longest = groups
+        .iter()
+        .flat_map(|g| &g.dishes)
+        .map(|d| d.chars().count())
+        .max()
+        .unwrap_or(0);
+    let why = if lines > MAX_MENU_LINES {
+        format!(
+            "the page gave {lines} dish lines, more than any real menu (limit {MAX_MENU_LINES}): not sent; check the source's table selector"
+        )
+    } else if longest > MAX_DISH_CHARS {
+        format!(
+            "a \"dish\" of {longest} characters is longer than a message (limit {MAX_DISH_CHARS}): not sent; check the source's table selector"
+        )
+    } else {
+        return parsed;
+    };
+    let mut explain = parsed.explain;
+    explain.notes.push(why.clone());
+    Parsed {
+        outcome: Outcome::NotFound,
+        detail: Some(why),
+        explain,
     }
 }
 
@@ -242,51 +345,186 @@ fn selector(template: &str, date: NaiveDate, what: &str) -> Result<(String, Sele
     Ok((expanded, parsed))
 }
 
-fn parse_tables(doc: &Html, template: &str, rule: &Rule, date: NaiveDate, meal: Meal) -> Parsed {
+/// The hint for a page that states no date.
+const UNDATED_HINT: &str = "if the page always shows the current menu, add undated = \"today\" to the source, or put a {date:%Y%m%d} placeholder in its url";
+
+fn parse_tables(
+    doc: &Html,
+    template: Option<&String>,
+    rule: &Rule,
+    date: NaiveDate,
+    meal: Meal,
+) -> Parsed {
     let mut explain = Explain::default();
-    let (expanded, css) = match selector(template, date, "table selector") {
-        Ok(found) => found,
-        Err(why) => {
-            explain.search = why.clone();
-            return not_found(why, explain);
-        }
-    };
-    let mut tables: Vec<ElementRef<'_>> = Vec::new();
-    for matched in doc.select(&css) {
-        for table in dom::tables_in(matched) {
-            if !tables.contains(&table) {
-                tables.push(table);
+    // The tables: those the selector reaches, or (auto) every table that looks like a menu.
+    let mut candidates: Vec<(ElementRef<'_>, reader::Sized)> = Vec::new();
+    match template {
+        Some(template) => {
+            let (expanded, css) = match selector(template, date, "table selector") {
+                Ok(found) => found,
+                Err(why) => {
+                    explain.search = why.clone();
+                    return not_found(why, explain);
+                }
+            };
+            let mut tables: Vec<ElementRef<'_>> = Vec::new();
+            'matches: for matched in doc.select(&css) {
+                for table in dom::tables_in(matched, MAX_TABLES) {
+                    if tables.len() >= MAX_TABLES {
+                        explain.notes.push(format!(
+                            "the selector reaches more than {MAX_TABLES} tables: only the first {MAX_TABLES} are read"
+                        ));
+                        break 'matches;
+                    }
+                    if !tables.contains(&table) {
+                        tables.push(table);
+                    }
+                }
             }
+            explain.search = format!(
+                "table selector `{expanded}`: {} table(s) for {date}, {meal}",
+                tables.len()
+            );
+            if tables.is_empty() {
+                let listing = find::listing(doc, date);
+                explain
+                    .notes
+                    .push(format!("the page's tables, best first:\n{listing}"));
+                return not_found(
+                    format!("no table matches `{expanded}`: the page may have changed"),
+                    explain,
+                );
+            }
+            candidates.extend(tables.into_iter().map(|t| (t, reader::size_up(t, date))));
+        }
+        None => {
+            let all = find::page_tables(doc, MAX_TABLES);
+            let total = all.len();
+            let menus = find::menu_tables(all, date);
+            explain.search = format!(
+                "table = \"auto\": {} of {total} table(s) look like menus (date, weekday or meal labels) for {date}, {meal}",
+                menus.len()
+            );
+            if menus.is_empty() {
+                return not_found(
+                    "no table on the page has date, weekday or meal labels: set table to a selector (kbot scrape --find lists the page's tables)".into(),
+                    explain,
+                );
+            }
+            candidates = menus;
         }
     }
-    explain.search = format!(
-        "table selector `{expanded}`: {} table(s) for {date}, {meal}",
-        tables.len()
-    );
-    if tables.is_empty() {
-        return not_found(
-            format!("no table matches `{expanded}`: the page may have changed"),
-            explain,
-        );
+
+    // A table with no day or meal label on a page whose other tables have day labels is no
+    // day's menu (a price list): left out.
+    let any_days = candidates.iter().any(|(_, s)| s.has_days());
+    let mut kept = Vec::new();
+    for (i, (table, sized)) in candidates.into_iter().enumerate() {
+        if any_days && !sized.has_days() && sized.meal_labels == 0 {
+            explain.notes.push(format!(
+                "table {} has no date, weekday or meal label while other tables have dates: not a day's menu (a price list?), skipped",
+                i + 1
+            ));
+            continue;
+        }
+        kept.push((i + 1, table, sized));
     }
-    let contexts = dom::contexts(doc, &tables, date);
-    let reads = tables
-        .iter()
-        .zip(&contexts)
-        .enumerate()
-        .map(|(i, (table, context))| {
-            grid::read(grid::Grid::build(*table), i + 1, context, rule, date, meal)
-        });
+    let elements: Vec<ElementRef<'_>> = kept.iter().map(|(_, t, _)| *t).collect();
+    let contexts = dom::contexts(doc, &elements, date);
+    let page_day = dom::selected_day(doc, date);
+    if let Some(day) = page_day {
+        explain
+            .notes
+            .push(format!("the page marks {day} as the day it shows"));
+    }
 
     let mut found = Found::default();
-    let (mut wrong, mut missing, mut empty, mut no_row) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for read in reads {
-        let index = read.explain.index;
+    let (mut wrong, mut missing, mut empty, mut no_row, mut uncertain) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut meals_seen: Vec<Meal> = Vec::new();
+    for ((index, _, sized), context) in kept.into_iter().zip(&contexts) {
+        // Whether the page says which date this table is for.
+        let dated_by_page = context.stated.is_some() || context.day.is_some() || page_day.is_some();
+        let trusted = rule.undated == Undated::Today;
+        let check = if sized.has_dates() || trusted {
+            None
+        } else if sized.reader.is_one_day() {
+            match (page_day, &context.stated) {
+                (Some(day), _) if day != date => Some(grid::Status::WrongDate(format!(
+                    "the page shows {day}, not {date}"
+                ))),
+                (Some(_), _) => None,
+                (None, _) if context.day.is_some() => match &context.day {
+                    Some((day, line)) if *day != date => Some(grid::Status::WrongDate(format!(
+                        "the page shows \"{line}\", not {date}"
+                    ))),
+                    _ => None,
+                },
+                (None, Some(stated)) if stated.from == stated.to || !stated.contains(date) => None,
+                (None, Some(stated)) => Some(grid::Status::Uncertain(format!(
+                    "table {index} shows one day of {} … {} but the page does not say which; {UNDATED_HINT}",
+                    stated.from, stated.to
+                ))),
+                (None, None) => Some(grid::Status::WrongDate(format!(
+                    "the page states no date for table {index}; {UNDATED_HINT}"
+                ))),
+            }
+        } else if let (None, None, Some((day, line))) = (page_day, &context.stated, &context.day)
+            && day.iso_week() != date.iso_week()
+        {
+            Some(grid::Status::WrongDate(format!(
+                "table {index} names weekdays of the week of \"{line}\", not of {date}"
+            )))
+        } else if !dated_by_page {
+            Some(grid::Status::WrongDate(format!(
+                "table {index} names weekdays but the page states no date or week; {UNDATED_HINT}"
+            )))
+        } else {
+            None
+        };
+        let ask = reader::Ask {
+            index,
+            context,
+            rule,
+            date,
+            meal,
+        };
+        let mut read = reader::read(sized, &ask);
+        if let Some(status) = check
+            && !matches!(read.status, grid::Status::WrongDate(_))
+        {
+            read.explain.result = match &status {
+                grid::Status::WrongDate(why) | grid::Status::Uncertain(why) => why.clone(),
+                _ => String::new(),
+            };
+            read.groups.clear();
+            read.closed.clear();
+            read.status = status;
+        }
         explain.tables.push(read.explain);
-        found.groups.extend(read.groups);
-        found.closed.extend(read.closed);
+        if matches!(read.status, grid::Status::Read { .. }) {
+            meals_seen.extend(&read.meals);
+        }
+        // Two tables with the same corner: a page that carries the menu twice (desktop and
+        // mobile copies) is read once; copies that differ cannot both be right.
+        for group in read.groups {
+            match found.groups.iter().find(|g| g.label == group.label) {
+                Some(seen) if *seen == group => {}
+                Some(_) if !group.label.is_empty() => uncertain.push(format!(
+                    "two tables give different dishes for \"{}\"",
+                    group.label
+                )),
+                _ => found.groups.push(group),
+            }
+        }
+        for closed in read.closed {
+            if !found.closed.contains(&closed) {
+                found.closed.push(closed);
+            }
+        }
         match read.status {
+            // No rows below its day labels (a row of day buttons): not a menu.
+            grid::Status::Read { meal_rows: 0, rows } if rows.is_empty() => {}
             grid::Status::Read { meal_rows: 0, rows } => {
                 let rows = if rows.is_empty() {
                     "none".to_string()
@@ -303,14 +541,35 @@ fn parse_tables(doc: &Html, template: &str, rule: &Rule, date: NaiveDate, meal: 
                 }
             }
             grid::Status::Missing(why) => missing.push(why),
+            grid::Status::Uncertain(why) => uncertain.push(why),
         }
     }
+    if !uncertain.is_empty() {
+        return not_found(
+            format!(
+                "cannot place {date} {meal} with certainty: {}",
+                first_few(&uncertain)
+            ),
+            explain,
+        );
+    }
+    meals_seen.sort();
+    meals_seen.dedup();
     let fallback = if !empty.is_empty() {
         (
             Outcome::NotFound,
             format!(
                 "every {meal} row is empty for {date} (table {})",
                 empty.join(", ")
+            ),
+        )
+    } else if !no_row.is_empty() && !meals_seen.is_empty() && !meals_seen.contains(&meal) {
+        let has: Vec<&str> = meals_seen.iter().map(|m| m.as_str()).collect();
+        (
+            Outcome::NoMeal,
+            format!(
+                "this page has no {meal} (its tables have {}): remove schedule.{meal} or add a source that has it",
+                has.join(", ")
             ),
         )
     } else if !no_row.is_empty() {
@@ -322,14 +581,29 @@ fn parse_tables(doc: &Html, template: &str, rule: &Rule, date: NaiveDate, meal: 
             ),
         )
     } else if !wrong.is_empty() {
-        (Outcome::WrongDate, wrong.join("; "))
+        (Outcome::WrongDate, first_few(&wrong))
     } else {
         (
             Outcome::NotFound,
-            format!("{}: the page may have changed", missing.join("; ")),
+            format!("{}: the page may have changed", first_few(&missing)),
         )
     };
     found.conclude(fallback, explain)
+}
+
+/// The first three reasons, `; `-joined, and how many more there are: a detail stays one
+/// readable line on a page with many tables.
+fn first_few(reasons: &[String]) -> String {
+    let mut text = reasons
+        .iter()
+        .take(3)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if reasons.len() > 3 {
+        text.push_str(&format!("; and {} more", reasons.len() - 3));
+    }
+    text
 }
 
 fn parse_css(
@@ -381,7 +655,7 @@ fn parse_css(
     let mut found = Found::default();
     let mut dishes = Vec::new();
     for (i, element) in matches.iter().enumerate() {
-        let lines: Vec<String> = dom::lines(*element)
+        let lines: Vec<String> = dom::lines(*element, dom::MAX_NODES_PER_ELEMENT)
             .into_iter()
             .filter(|line| !rule.exclude.iter().any(|re| re.is_match(line)))
             .collect();
@@ -474,6 +748,50 @@ pub async fn scrape(
     scrape_with(client, source, date, meal, &Retry::default()).await
 }
 
+/// Replacement characters (U+FFFD) a decoded page may hold (or 1% of it, if more) before it
+/// is reported as mis-decoded instead of scraped.
+const MAX_REPLACEMENTS: usize = 20;
+
+/// How long reading one page may take before it is "too complex": real pages take
+/// milliseconds.
+pub const PARSE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// [`parse`] on a thread of its own, so the async runtime (the daemon's signal handling)
+/// never waits for it, given up after `deadline` as a `not_found` "the page is too complex".
+/// The thread is detached, not a `spawn_blocking` task: a runtime shutting down (SIGTERM)
+/// waits for blocking tasks, but not for it; it ends with the parse or the process.
+pub async fn parse_off_thread(
+    html: String,
+    rule: Rule,
+    date: NaiveDate,
+    meal: Meal,
+    deadline: Duration,
+) -> Parsed {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("kbot-parse".into())
+        .spawn(move || {
+            // The receiver is gone after the deadline: nothing to deliver to.
+            let _ = tx.send(parse(&html, &rule, date, meal));
+        });
+    let why = match spawned {
+        Err(err) => format!("cannot start a thread to read the page: {err}"),
+        Ok(_) => match tokio::time::timeout(deadline, rx).await {
+            Ok(Ok(parsed)) => return parsed,
+            Ok(Err(_)) => "reading the page failed (the reader stopped)".to_string(),
+            Err(_) => format!(
+                "the page is too complex: reading it took longer than {} s",
+                deadline.as_secs_f32()
+            ),
+        },
+    };
+    let explain = Explain {
+        notes: vec![why.clone()],
+        ..Explain::default()
+    };
+    not_found(why, explain)
+}
+
 /// [`scrape`] with explicit retry settings.
 pub async fn scrape_with(
     client: &reqwest::Client,
@@ -485,8 +803,20 @@ pub async fn scrape_with(
     match &source.rule.mode {
         Mode::Json(spec) => return json::scrape(client, source, spec, date, meal, retry).await,
         Mode::Image(spec) => return image::scrape(client, source, spec, date, meal, retry).await,
-        Mode::Table { .. } | Mode::Css { .. } => {}
+        Mode::Auto | Mode::Table { .. } | Mode::Css { .. } => {}
     }
+    scrape_within(client, source, date, meal, retry, PARSE_DEADLINE).await
+}
+
+/// [`scrape_with`] with an explicit parse deadline.
+pub async fn scrape_within(
+    client: &reqwest::Client,
+    source: &Source,
+    date: NaiveDate,
+    meal: Meal,
+    retry: &Retry,
+    deadline: Duration,
+) -> SourceReport {
     let failed = |url: String, err: FetchError| SourceReport {
         name: source.name.clone(),
         url,
@@ -507,8 +837,39 @@ pub async fn scrape_with(
         page.content_type.as_deref(),
         source.rule.encoding,
     );
+    let overruled = source
+        .rule
+        .encoding
+        .is_none()
+        .then(|| overruled_declaration(&page.bytes, page.content_type.as_deref()))
+        .flatten();
     tracing::debug!(source = %source.name, %url, bytes = page.bytes.len(), encoding = encoding.name(), "fetched");
-    let mut parsed = parse(&html, &source.rule, date, meal);
+    let replaced = html.chars().filter(|&c| c == '\u{fffd}').count();
+    if replaced > MAX_REPLACEMENTS.max(html.chars().count() / 100) {
+        let why = format!(
+            "the page decodes as {} to {replaced} replacement characters (�): its charset is not {}",
+            encoding.name(),
+            encoding.name()
+        );
+        return SourceReport {
+            name: source.name.clone(),
+            url,
+            outcome: Outcome::NotFound,
+            detail: Some(format!(
+                "{why}; set encoding = \"euc-kr\" (or the page's charset) in the source"
+            )),
+            explain: Some(Explain {
+                notes: vec![why],
+                ..Explain::default()
+            }),
+        };
+    }
+    let mut rule = source.rule.clone();
+    if source.url.contains("{date") {
+        // The page asked for is the date's own: a page that states no date is that date's.
+        rule.undated = Undated::Today;
+    }
+    let mut parsed = parse_off_thread(html, rule, date, meal, deadline).await;
     if let Some(stale) = &page.stale {
         // The site failed: a cached copy may stand in only where it is a menu for `date`.
         parsed.detail = Some(match parsed.outcome {
@@ -524,6 +885,9 @@ pub async fn scrape_with(
         });
     }
     let mut explain = parsed.explain;
+    if let Some(note) = overruled {
+        explain.notes.insert(0, note);
+    }
     explain.notes.insert(
         0,
         format!(
@@ -589,6 +953,7 @@ mod tests {
             },
             Outcome::NotFound,
             Outcome::WrongDate,
+            Outcome::NoMeal,
             Outcome::FetchFailed,
         ]
         .iter()
@@ -596,7 +961,14 @@ mod tests {
         .collect();
         assert_eq!(
             words,
-            ["menu", "closed", "not_found", "wrong_date", "fetch_failed"]
+            [
+                "menu",
+                "closed",
+                "not_found",
+                "wrong_date",
+                "no_meal",
+                "fetch_failed"
+            ]
         );
     }
 

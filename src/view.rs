@@ -654,6 +654,59 @@ pub fn list_template(template: &serde_json::Value) -> String {
     text
 }
 
+/// `kbot scrape --find`: one page's tables, best first, each with its selector to paste
+/// into `table`, then the selector reading all the menu tables at once.
+pub fn find_listing(name: &str, url: &str, tables: &[crate::scrape::FoundTable]) -> String {
+    let mut text = if name.is_empty() {
+        format!("{url}\n")
+    } else {
+        format!("[{name}] {url}\n")
+    };
+    if tables.is_empty() {
+        text.push_str("  the page has no table: use [source.select] (css mode)\n");
+        return text;
+    }
+    for table in tables {
+        text.push_str(&format!(
+            "  {} score {:>3}  {}\n",
+            if table.menu { "menu" } else { "    " },
+            table.score,
+            table.selector
+        ));
+        let heading = table
+            .heading
+            .as_deref()
+            .map(|h| format!("under \"{h}\", "))
+            .unwrap_or_default();
+        let kind = if table.menu {
+            table.reader.name()
+        } else {
+            "not a menu"
+        };
+        text.push_str(&format!(
+            "      {heading}{} rows × {} columns, {kind}\n",
+            table.size.0, table.size.1
+        ));
+        if !table.lines.is_empty() {
+            text.push_str(&format!("      {}\n", table.lines.join(" | ")));
+        }
+    }
+    let menus: Vec<&str> = tables
+        .iter()
+        .filter(|t| t.menu)
+        .map(|t| t.selector.as_str())
+        .collect();
+    if menus.is_empty() {
+        text.push_str("  no table looks like a menu (no date, weekday or meal labels)\n");
+    } else {
+        text.push_str(&format!(
+            "  table = \"auto\" reads the menu table(s); or paste: table = {:?}\n",
+            menus.join(", ")
+        ));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,8 +23,14 @@ pub fn decode(
     content_type: Option<&str>,
     forced: Option<&'static Encoding>,
 ) -> (String, &'static Encoding) {
-    let declared = forced.or_else(|| content_type.and_then(header_charset));
-    if let Some(encoding) = declared {
+    if let Some(encoding) = forced {
+        let (text, _) = encoding.decode_with_bom_removal(bytes);
+        return (text.into_owned(), encoding);
+    }
+    if let Some(text) = lying_legacy_declaration(bytes, content_type) {
+        return (text, UTF_8);
+    }
+    if let Some(encoding) = content_type.and_then(header_charset) {
         let (text, _) = encoding.decode_with_bom_removal(bytes);
         return (text.into_owned(), encoding);
     }
@@ -44,6 +50,33 @@ pub fn decode(
     }
     let (text, _) = UTF_8.decode_without_bom_handling(bytes);
     (text.into_owned(), UTF_8)
+}
+
+/// The page's text when its header or `<meta>` declares a legacy (non-UTF-8) charset but the
+/// bytes are valid UTF-8 holding non-ASCII text: a page saved from a browser often keeps its
+/// old `<meta charset=euc-kr>`, and real EUC-KR text is almost never valid UTF-8.
+fn lying_legacy_declaration(bytes: &[u8], content_type: Option<&str>) -> Option<String> {
+    let declared = content_type
+        .and_then(header_charset)
+        .or_else(|| prescan(bytes))?;
+    if declared == UTF_8 || Encoding::for_bom(bytes).is_some() || bytes.is_ascii() {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok().map(str::to_string)
+}
+
+/// What [`decode`] will say about a page's declared charset, for `--explain`: `Some` when a
+/// legacy declaration was overruled because the bytes are UTF-8.
+pub fn overruled_declaration(bytes: &[u8], content_type: Option<&str>) -> Option<String> {
+    let declared = content_type
+        .and_then(header_charset)
+        .or_else(|| prescan(bytes))?;
+    lying_legacy_declaration(bytes, content_type).map(|_| {
+        format!(
+            "the page declares {} but its bytes are valid UTF-8 with non-ASCII text: read as UTF-8",
+            declared.name()
+        )
+    })
 }
 
 /// The encoding named by a `Content-Type` header's `charset` parameter, if it names one.

@@ -128,6 +128,13 @@ pub(super) fn walk<'a>(root: ElementRef<'a>, mut visit: impl FnMut(Visit<'a>) ->
 /// Collapse whitespace (NBSP and other Unicode spaces included), drop zero-width characters,
 /// trim. `None` for a line with nothing left.
 pub(super) fn normalize(raw: &str) -> Option<String> {
+    let cleaned;
+    let raw = if raw.contains(is_unsafe) {
+        cleaned = strip_controls(raw);
+        cleaned.as_str()
+    } else {
+        raw
+    };
     let mut out = String::with_capacity(raw.len());
     for word in raw.split(char::is_whitespace).filter(|w| !w.is_empty()) {
         let word: String = word
@@ -145,9 +152,74 @@ pub(super) fn normalize(raw: &str) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
+/// Characters that must never reach a terminal, a log or a message from a page: C0/C1
+/// controls other than whitespace, and bidi overrides/isolates/marks that reorder text.
+fn is_unsafe(c: char) -> bool {
+    (c.is_control() && !c.is_whitespace())
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+}
+
+/// Page text without terminal escape sequences (`ESC [ … m`, `ESC ] … BEL`, `ESC ] … ESC \`),
+/// other control characters or bidi controls: a space stands where they were.
+pub(crate) fn strip_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' || c == '\u{9b}' || c == '\u{9d}' {
+            let kind = if c == '\u{1b}' {
+                chars.next()
+            } else {
+                Some(if c == '\u{9b}' { '[' } else { ']' })
+            };
+            match kind {
+                // CSI: parameters, then one final byte in @..~.
+                Some('[') => {
+                    for n in chars.by_ref() {
+                        if ('@'..='~').contains(&n) {
+                            break;
+                        }
+                    }
+                }
+                // OSC (and DCS, PM, APC, SOS): up to BEL or ESC \.
+                Some(']' | 'P' | '^' | '_' | 'X') => {
+                    while let Some(n) = chars.next() {
+                        if n == '\u{7}' || n == '\u{9c}' {
+                            break;
+                        }
+                        if n == '\u{1b}' {
+                            if chars.peek() == Some(&'\\') {
+                                chars.next();
+                            }
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            out.push(' ');
+        } else if c.is_whitespace() {
+            out.push(c);
+        } else if is_unsafe(c) {
+            out.push(' ');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Most nodes walked for one table cell's lines: a cell holding 100,000 nested elements is
+/// not a menu, and must not cost a walk of that size per table that contains it.
+pub(super) const MAX_NODES_PER_CELL: usize = 2_000;
+
+/// Most nodes walked for a css-mode element (one walk per match, which may be a whole
+/// menu container).
+pub(super) const MAX_NODES_PER_ELEMENT: usize = 200_000;
+
 /// The visual lines of an element: split at every `<br>` at any depth and at block elements,
-/// inline tags joined, whitespace collapsed, blank lines dropped, in page order.
-pub(super) fn lines(element: ElementRef<'_>) -> Vec<String> {
+/// inline tags joined, whitespace collapsed, blank lines dropped, in page order; the walk stops
+/// after `max_nodes` elements.
+pub(super) fn lines(element: ElementRef<'_>, max_nodes: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut current = String::new();
     let flush = |current: &mut String, lines: &mut Vec<String>| {
@@ -156,13 +228,15 @@ pub(super) fn lines(element: ElementRef<'_>) -> Vec<String> {
         }
         current.clear();
     };
+    let mut budget = max_nodes;
     walk(element, |step| match step {
         Visit::Open(e) => {
             let name = e.value().name();
             if name == "br" || is_block(name) {
                 flush(&mut current, &mut lines);
             }
-            !is_hidden(name)
+            budget = budget.saturating_sub(1);
+            budget > 0 && !is_hidden(name)
         }
         Visit::Close(e) => {
             if is_block(e.value().name()) {
@@ -181,22 +255,92 @@ pub(super) fn lines(element: ElementRef<'_>) -> Vec<String> {
 
 /// The tables one selector match stands for: the match itself when it is a table, else the
 /// outermost tables inside it (so `div#menu` works as well as `div#menu > table`).
-pub(super) fn tables_in(matched: ElementRef<'_>) -> Vec<ElementRef<'_>> {
+pub(super) fn tables_in(matched: ElementRef<'_>, max: usize) -> Vec<ElementRef<'_>> {
     if matched.value().name() == "table" {
         return vec![matched];
     }
-    let top = *matched;
-    matched
-        .descendent_elements()
-        .filter(|e| e.value().name() == "table")
-        .filter(|table| {
-            // Outermost only: no other table between it and the match.
-            !table
-                .ancestors()
-                .take_while(|a| *a != top)
-                .any(|a| a.value().as_element().is_some_and(|e| e.name() == "table"))
-        })
-        .collect()
+    // Outermost only: a table's own subtree is skipped once it is found, so the walk is
+    // linear in the page.
+    let mut tables = Vec::new();
+    walk(matched, |step| match step {
+        Visit::Open(e) if e != matched && e.value().name() == "table" => {
+            if tables.len() < max {
+                tables.push(e);
+            }
+            false
+        }
+        Visit::Open(_) => tables.len() < max,
+        _ => false,
+    });
+    tables
+}
+
+/// Every table under `root` (nested ones too) in document order, at most `max`; the walk
+/// stops once `max` are found.
+pub(super) fn tables_everywhere(root: ElementRef<'_>, max: usize) -> Vec<ElementRef<'_>> {
+    let mut tables = Vec::new();
+    walk(root, |step| match step {
+        Visit::Open(e) => {
+            if tables.len() < max && e.value().name() == "table" {
+                tables.push(e);
+            }
+            tables.len() < max && !is_hidden(e.value().name())
+        }
+        _ => false,
+    });
+    tables
+}
+
+/// The day a page marks as the one it shows in a row of day buttons: a row of at least three
+/// dated day labels where exactly one cell has a class the others do not (`yo_mns2` among
+/// `yo_mn`, `on`, `today`, `selected`). Looks at the first [`MAX_NAV_ROWS`] rows only.
+pub(super) fn selected_day(doc: &Html, target: NaiveDate) -> Option<NaiveDate> {
+    let rows = scraper::Selector::parse("tr").ok()?;
+    for tr in doc.select(&rows).take(MAX_NAV_ROWS) {
+        let mut dated: Vec<(NaiveDate, String)> = Vec::new();
+        for cell in tr
+            .child_elements()
+            .filter(|e| matches!(e.value().name(), "td" | "th"))
+        {
+            let text = short_text(cell);
+            if let Some(date) = labels::day_label(&text, target).and_then(|d| d.date) {
+                dated.push((date, cell.value().attr("class").unwrap_or("").to_string()));
+            }
+        }
+        if dated.len() < 3 {
+            continue;
+        }
+        let unique: Vec<&(NaiveDate, String)> = dated
+            .iter()
+            .filter(|(_, class)| dated.iter().filter(|(_, c)| c == class).count() == 1)
+            .collect();
+        if let [(day, _)] = unique.as_slice() {
+            return Some(*day);
+        }
+    }
+    None
+}
+
+/// Rows looked at for a row of day buttons.
+const MAX_NAV_ROWS: usize = 2_000;
+
+/// An element's text when it is short (a label): at most 60 characters gathered from at most
+/// 64 nodes, so a big cell costs nothing.
+fn short_text(element: ElementRef<'_>) -> String {
+    let mut text = String::new();
+    let mut nodes = 0;
+    walk(element, |step| {
+        nodes += 1;
+        match step {
+            Visit::Text(t) => {
+                text.push_str(t);
+                false
+            }
+            Visit::Open(e) => nodes < 64 && text.len() < 240 && !is_hidden(e.value().name()),
+            Visit::Close(_) => false,
+        }
+    });
+    normalize(&text).unwrap_or_default()
 }
 
 /// The rows of a table, its own only (not those of tables nested in its cells).
@@ -222,6 +366,24 @@ pub(super) struct Context {
     /// The week or date range the page states for it: one written inside it, else the
     /// nearest one before it.
     pub stated: Option<Stated>,
+    /// The one day a short line between the previous table and this one names
+    /// (`2024.03.04 (월) 오늘의 메뉴`): the date and the line as written.
+    pub day: Option<(NaiveDate, String)>,
+}
+
+/// Longest line read as "the day this table shows".
+const MAX_DAY_LINE_CHARS: usize = 40;
+
+/// The date a short line names when it names exactly one and no range.
+fn day_line(line: &str, target: NaiveDate) -> Option<(NaiveDate, String)> {
+    let line = normalize(line)?;
+    if line.chars().count() > MAX_DAY_LINE_CHARS || line.contains(['~', '∼', '〜']) {
+        return None;
+    }
+    match labels::find_dates(&line, target).as_slice() {
+        [one] => Some((one.date, line.clone())),
+        _ => None,
+    }
 }
 
 fn is_heading(element: &scraper::node::Element) -> bool {
@@ -233,44 +395,106 @@ fn is_heading(element: &scraper::node::Element) -> bool {
         })
 }
 
+/// Site chrome: headings inside these name the site, not a restaurant.
+fn is_chrome(name: &str) -> bool {
+    matches!(name, "header" | "footer" | "nav")
+}
+
+/// Words that say "menu" without naming a restaurant (`주간 식단표`, `오늘의 메뉴`).
+const GENERIC_HEADING_WORDS: &[&str] = &[
+    "주간",
+    "금주의",
+    "이번주",
+    "오늘의",
+    "오늘",
+    "식단표",
+    "식단",
+    "메뉴",
+    "안내",
+    "weekly",
+    "today's",
+    "menu",
+];
+
+/// Whether a heading is only generic menu words: it labels nothing.
+fn is_generic_heading(heading: &str) -> bool {
+    let mut rest = heading.to_lowercase();
+    for word in GENERIC_HEADING_WORDS {
+        rest = rest.replace(word, " ");
+    }
+    !rest.chars().any(char::is_alphanumeric)
+}
+
+/// Longest `<p>` line taken as a heading.
+const MAX_LINE_HEADING_CHARS: usize = 30;
+
+/// Whether a short `<p>` line reads as a title (`미래관 라일락 레스토랑`), not a sentence, a
+/// note or a date: no date, no sentence ending, no footnote mark.
+fn is_title_line(line: &str) -> bool {
+    line.chars().count() <= MAX_LINE_HEADING_CHARS
+        && line.chars().any(char::is_alphabetic)
+        && !line.ends_with(['.', '다', '요', ':'])
+        && !line.starts_with(['*', '※', '-', '('])
+        && labels::find_dates(line, NaiveDate::MIN).is_empty()
+        && !line.contains(['~', '∼'])
+}
+
 /// The context of each anchor element (tables, or a css match), from one walk over the page.
 pub(super) fn contexts(doc: &Html, anchors: &[ElementRef<'_>], target: NaiveDate) -> Vec<Context> {
     let mut text = String::new();
     let mut spans: Vec<(Option<usize>, Option<usize>)> = vec![(None, None); anchors.len()];
     // (text offset where the heading opened); closed headings as (offset at close, text).
     let mut open_headings: Vec<usize> = Vec::new();
+    // Inside a site header, footer or navigation: no table's heading comes from there.
+    let mut chrome = 0usize;
     let mut headings: Vec<(usize, String)> = Vec::new();
+    let index: std::collections::HashMap<_, usize> = anchors
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, a)| (a.id(), i))
+        .collect();
     walk(doc.root_element(), |step| match step {
         Visit::Open(e) => {
-            for (i, anchor) in anchors.iter().enumerate() {
-                if *anchor == e && spans[i].0.is_none() {
-                    spans[i].0 = Some(text.len());
-                }
+            if let Some(&i) = index.get(&e.id())
+                && spans[i].0.is_none()
+            {
+                spans[i].0 = Some(text.len());
             }
             let name = e.value().name();
             if name == "br" || is_block(name) {
                 text.push('\n');
             }
-            if is_heading(e.value()) {
+            if is_heading(e.value()) || name == "p" {
                 open_headings.push(text.len());
+            }
+            if is_chrome(name) {
+                chrome += 1;
             }
             !is_hidden(name)
         }
         Visit::Close(e) => {
-            if is_heading(e.value())
+            let strong = is_heading(e.value());
+            if is_chrome(e.value().name()) {
+                chrome = chrome.saturating_sub(1);
+            }
+            if (strong || e.value().name() == "p")
                 && let Some(start) = open_headings.pop()
+                && chrome == 0
                 && let Some(heading) = normalize(&text[start..])
                 && heading.chars().count() <= MAX_HEADING_CHARS
+                && (strong || is_title_line(&heading))
+                && !is_generic_heading(&heading)
             {
                 headings.push((text.len(), heading));
             }
             if is_block(e.value().name()) {
                 text.push('\n');
             }
-            for (i, anchor) in anchors.iter().enumerate() {
-                if *anchor == e && spans[i].1.is_none() {
-                    spans[i].1 = Some(text.len());
-                }
+            if let Some(&i) = index.get(&e.id())
+                && spans[i].1.is_none()
+            {
+                spans[i].1 = Some(text.len());
             }
             false
         }
@@ -280,12 +504,17 @@ pub(super) fn contexts(doc: &Html, anchors: &[ElementRef<'_>], target: NaiveDate
         }
     });
     let ranges = labels::find_ranges(&text, target);
+    // Where the previous anchor ended: a day line must stand between it and this one.
+    let mut previous_end = 0;
     spans
         .into_iter()
         .map(|(start, end)| {
             let (Some(start), Some(end)) = (start, end) else {
                 return Context::default();
             };
+            let window = &text[previous_end.min(start)..start];
+            previous_end = end;
+            let day = window.lines().rev().find_map(|line| day_line(line, target));
             let heading = headings
                 .iter()
                 .rev()
@@ -296,6 +525,7 @@ pub(super) fn contexts(doc: &Html, anchors: &[ElementRef<'_>], target: NaiveDate
             Context {
                 heading,
                 stated: inside.or(before).cloned(),
+                day,
             }
         })
         .collect()
@@ -313,7 +543,7 @@ mod tests {
 
     fn cell_lines(html: &str) -> Vec<String> {
         let doc = Html::parse_document(&format!("<table><tr><td>{html}</td></tr></table>"));
-        lines(first(&doc, "td"))
+        lines(first(&doc, "td"), MAX_NODES_PER_CELL)
     }
 
     #[test]
@@ -359,11 +589,26 @@ mod tests {
         let doc = Html::parse_document(
             "<div id=m><table id=a><tr><td><table id=inner></table></td></tr></table><table id=b></table></div>",
         );
-        let ids: Vec<_> = tables_in(first(&doc, "#m"))
+        let ids: Vec<_> = tables_in(first(&doc, "#m"), 64)
             .iter()
             .filter_map(|t| t.value().id())
             .collect();
         assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn site_chrome_and_generic_menu_titles_are_not_headings() {
+        let doc = Html::parse_document(
+            "<header><h1>한국대학교</h1></header><h2>주간 식단표</h2><table id=a></table>\
+             <h3>학생식당</h3><h4>오늘의 메뉴</h4><table id=b></table>",
+        );
+        let target = NaiveDate::from_ymd_opt(2024, 4, 24).expect("valid");
+        let tables: Vec<_> = ["#a", "#b"].iter().map(|s| first(&doc, s)).collect();
+        let headings: Vec<_> = contexts(&doc, &tables, target)
+            .into_iter()
+            .map(|c| c.heading)
+            .collect();
+        assert_eq!(headings, [None, Some("학생식당".to_string())]);
     }
 
     #[test]

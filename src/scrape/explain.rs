@@ -31,6 +31,8 @@ pub struct TableExplain {
     pub stated: Option<String>,
     /// Size of the expanded grid (rowspan/colspan counted), rows × columns.
     pub size: (usize, usize),
+    /// The reader chosen for the table and why, e.g. "week grid: 5 weekday labels in row 1".
+    pub reader: String,
     /// How the days are laid out, e.g. "days across columns, header in row 1".
     pub layout: String,
     /// The header labels, in order.
@@ -99,6 +101,9 @@ impl fmt::Display for TableExplain {
         if let Some(stated) = &self.stated {
             writeln!(f, "  week stated on the page: {stated}")?;
         }
+        if !self.reader.is_empty() {
+            writeln!(f, "  reader: {}", self.reader)?;
+        }
         if !self.layout.is_empty() {
             writeln!(f, "  layout: {}", self.layout)?;
         }
@@ -154,6 +159,7 @@ mod tests {
                 heading: Some("진수원".into()),
                 stated: Some("4월 10일 ~ 4월 14일 (2023-04-10 … 2023-04-14)".into()),
                 size: (3, 7),
+                reader: "week grid: day labels across row 1".into(),
                 layout: "days across columns, header in row 1".into(),
                 header: vec!["식구분".into(), "월".into()],
                 choice: Some("column 3 \"월\": weekday of 2023-04-10".into()),
@@ -175,6 +181,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("header: 식구분 | 월"), "{text}");
+        assert!(
+            text.contains("reader: week grid: day labels across row 1"),
+            "{text}"
+        );
         assert!(text.contains("chose column 3 \"월\""), "{text}");
         assert!(
             text.contains("→ row 2: 중식 > 백반 — lunch by label, 4 lines"),

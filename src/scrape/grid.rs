@@ -11,10 +11,11 @@
 use chrono::{Datelike, NaiveDate};
 use scraper::ElementRef;
 
-use super::dom::{self, Context};
+use super::Group;
+use super::dom;
 use super::explain::{RowSeen, TableExplain};
 use super::labels::{self, DayLabel};
-use super::{Group, Rule};
+use super::reader::Ask;
 use crate::Meal;
 
 /// Caps that keep a hostile `rowspan=65534 colspan=1000` page from eating memory: real menu
@@ -81,7 +82,7 @@ impl Grid {
                 };
                 let id = cells.len();
                 cells.push(Cell {
-                    lines: dom::lines(td),
+                    lines: dom::lines(td, dom::MAX_NODES_PER_CELL),
                     is_header: td.value().name() == "th",
                 });
                 'fill: for row in &mut slots[r..r + rowspan] {
@@ -110,7 +111,7 @@ impl Grid {
         }
     }
 
-    fn height(&self) -> usize {
+    pub fn height(&self) -> usize {
         self.slots.len()
     }
 
@@ -128,17 +129,30 @@ impl Grid {
     }
 
     /// A cell's text as a label (vertical labels joined without spaces).
-    fn label(&self, id: usize) -> String {
+    pub fn label(&self, id: usize) -> String {
         labels::join_label(&self.cells[id].lines)
     }
 
     /// A cell's text on one line.
-    fn text(&self, id: usize) -> String {
+    pub fn text(&self, id: usize) -> String {
         self.cells[id].lines.join(" ")
     }
 
+    /// The distinct cells of column `c` in the given rows, in row order.
+    pub fn cells_at_rows(&self, rows: &[usize], c: usize) -> Vec<usize> {
+        let mut ids = Vec::new();
+        for &r in rows {
+            if let Some(id) = self.slots[r][c]
+                && !ids.contains(&id)
+            {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
     /// The distinct cells of row `r` in the given columns, in column order.
-    fn cells_at(&self, r: usize, columns: &[usize]) -> Vec<usize> {
+    pub fn cells_at(&self, r: usize, columns: &[usize]) -> Vec<usize> {
         let mut ids = Vec::new();
         for &c in columns {
             if let Some(id) = self.slots[r][c]
@@ -158,7 +172,26 @@ pub(super) struct TableRead {
     /// Groups whose cell for the date was a closure notice: (label, notice).
     pub closed: Vec<(String, String)>,
     pub status: Status,
+    /// Every meal the table has a row or column for, on any day (for "this page has no
+    /// breakfast"); empty when the table could not be read that far.
+    pub meals: Vec<Meal>,
     pub explain: TableExplain,
+}
+
+impl TableRead {
+    /// Nothing read yet: fill in the status and explanation.
+    pub fn empty(explain: TableExplain) -> TableRead {
+        TableRead {
+            groups: Vec::new(),
+            closed: Vec::new(),
+            status: Status::Read {
+                meal_rows: 0,
+                rows: Vec::new(),
+            },
+            meals: Vec::new(),
+            explain,
+        }
+    }
 }
 
 /// Whether the table could be read for the date at all.
@@ -171,11 +204,14 @@ pub(super) enum Status {
     WrongDate(String),
     /// Something the reading needs is not there (which, in words).
     Missing(String),
+    /// The table was read but the reader cannot place the date and meal with certainty
+    /// (a meal label among the dishes): never a menu.
+    Uncertain(String),
 }
 
 /// Where the days are in a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Layout {
+pub(super) enum Layout {
     /// A header row of day labels (week grids, day views with a date header).
     Columns(usize),
     /// A column of day labels (date-per-row tables); read transposed.
@@ -184,15 +220,22 @@ enum Layout {
     OneDay,
 }
 
-/// Read one table for `date` and `meal`. `index` is its 1-based position on the page.
+/// Read one table for `date` and `meal`: the week-grid, date-per-row, day-view (meals down
+/// the rows) and section-row readers, which differ only in where the days are (`layout`).
+/// `index` is its 1-based position on the page, `days` the day label of each cell.
 pub(super) fn read(
     grid: Grid,
-    index: usize,
-    context: &Context,
-    rule: &Rule,
-    date: NaiveDate,
-    meal: Meal,
+    days: &[Option<DayLabel>],
+    layout: Layout,
+    ask: &Ask<'_>,
 ) -> TableRead {
+    let Ask {
+        index,
+        context,
+        rule,
+        date,
+        meal,
+    } = *ask;
     let mut explain = TableExplain {
         index,
         heading: context.heading.clone(),
@@ -204,35 +247,25 @@ pub(super) fn read(
         ..TableExplain::default()
     };
     let missing = |explain: TableExplain, why: String| TableRead {
-        groups: Vec::new(),
-        closed: Vec::new(),
         status: Status::Missing(why.clone()),
-        explain: TableExplain {
+        ..TableRead::empty(TableExplain {
             result: why,
             ..explain
-        },
+        })
     };
     if grid.width == 0 {
         return missing(explain, format!("table {index} has no cells"));
     }
-    let days: Vec<Option<DayLabel>> = grid
-        .cells
-        .iter()
-        .map(|c| labels::day_label(&c.lines.join(" "), date))
-        .collect();
-    let layout = layout_of(&grid, &days);
     let (grid, noun) = match layout {
         Layout::Rows(_) => (grid.transpose(), "row"),
         _ => (grid, "column"),
     };
     let wrong_date = |explain: TableExplain, why: String| TableRead {
-        groups: Vec::new(),
-        closed: Vec::new(),
         status: Status::WrongDate(why.clone()),
-        explain: TableExplain {
+        ..TableRead::empty(TableExplain {
             result: why,
             ..explain
-        },
+        })
     };
     let stated_excludes = context
         .stated
@@ -294,11 +327,20 @@ pub(super) fn read(
                     .filter(|&c| day_at(c).and_then(|d| d.date) == Some(date))
                     .collect();
                 if targets.is_empty() {
-                    let (first, last) = (dated.iter().min(), dated.iter().max());
+                    // The labels as written: a year the page does not state is not printed.
+                    let written: Vec<(NaiveDate, String)> = day_columns
+                        .iter()
+                        .filter_map(|&c| {
+                            let day = day_at(c)?.date?;
+                            Some((day, grid.text(grid.slots[h][c]?)))
+                        })
+                        .collect();
+                    let first = written.iter().min_by_key(|(d, _)| *d);
+                    let last = written.iter().max_by_key(|(d, _)| *d);
                     let why = match (first, last) {
-                        (Some(first), Some(last)) => {
-                            format!("the table has the dates {first} … {last}, not {date}")
-                        }
+                        (Some((_, first)), Some((_, last))) => format!(
+                            "the table's dates run from \"{first}\" to \"{last}\", not {date}"
+                        ),
                         _ => format!("the table does not have {date}"),
                     };
                     return wrong_date(explain, why);
@@ -353,6 +395,7 @@ pub(super) fn read(
     // The rows.
     let heading_meal = context.heading.as_deref().and_then(single_meal);
     let heading_label = context.heading.clone().filter(|h| !labels::is_meal_word(h));
+    let mut table_meals: Vec<Meal> = Vec::new();
     let mut section: Option<String> = None;
     let mut section_meal: Option<Meal> = None;
     let mut wanted: Vec<(String, Vec<usize>)> = Vec::new();
@@ -401,13 +444,20 @@ pub(super) fn read(
             .filter(|l| !l.is_empty())
             .collect();
         names.dedup();
-        let (row_meal, by) = names
+        let (row_meals, by) = names
             .iter()
-            .find_map(|l| labels::meal_in(l))
+            .map(|l| labels::label_meals(l))
+            .find(|m| !m.is_empty())
             .map(|m| (m, "label"))
-            .or(section_meal.map(|m| (m, "section")))
-            .or(heading_meal.map(|m| (m, "heading")))
-            .unwrap_or((rule.unlabeled, "unlabeled"));
+            .or(section_meal.map(|m| (vec![m], "section")))
+            .or(heading_meal.map(|m| (vec![m], "heading")))
+            .unwrap_or((vec![rule.unlabeled], "unlabeled"));
+        table_meals.extend(&row_meals);
+        let row_meal = if row_meals.contains(&meal) {
+            meal
+        } else {
+            row_meals[0]
+        };
         let content: Vec<usize> = grid
             .cells_at(r, &targets)
             .into_iter()
@@ -434,8 +484,9 @@ pub(super) fn read(
         let key = heading_label
             .iter()
             .chain(section.iter())
-            .chain(names.iter().filter(|n| !labels::is_meal_word(n)))
-            .map(String::as_str)
+            .cloned()
+            .chain(names.iter().map(|n| labels::corner_of(n)))
+            .filter(|n| !n.is_empty())
             .collect::<Vec<_>>()
             .join(" > ");
         match wanted.iter_mut().find(|(k, _)| *k == key) {
@@ -453,31 +504,21 @@ pub(super) fn read(
     explain.rows = seen;
 
     // The dishes of each group; closure notices kept apart.
-    let mut groups = Vec::new();
-    let mut closed = Vec::new();
-    for (label, ids) in wanted {
-        let mut dishes = Vec::new();
-        for id in ids {
-            let lines: Vec<String> = grid.cells[id]
-                .lines
-                .iter()
-                .filter(|line| !rule.exclude.iter().any(|re| re.is_match(line)))
-                .cloned()
-                .collect();
-            if lines.is_empty() {
-                continue;
-            }
-            let text = lines.join(" ");
-            if labels::is_closed(&text, &rule.closed_markers) {
-                closed.push((label.clone(), text));
-            } else {
-                dishes.extend(lines);
-            }
+    let (groups, closed) = match super::reader::gather(&grid, wanted, rule) {
+        Ok(found) => found,
+        Err(text) => {
+            let why = format!(
+                "table {index}: the label \"{text}\" stands where dishes should be, so the {meal} rows cannot be told apart with certainty"
+            );
+            return TableRead {
+                status: Status::Uncertain(why.clone()),
+                ..TableRead::empty(TableExplain {
+                    result: why,
+                    ..explain
+                })
+            };
         }
-        if !dishes.is_empty() {
-            groups.push(Group { label, dishes });
-        }
-    }
+    };
     let lines: usize = groups.iter().map(|g| g.dishes.len()).sum();
     explain.result = match (groups.len(), closed.len(), meal_rows) {
         (0, 0, 0) => format!("no {meal} row"),
@@ -488,6 +529,8 @@ pub(super) fn read(
             count(lines, "line")
         ),
     };
+    table_meals.sort();
+    table_meals.dedup();
     TableRead {
         groups,
         closed,
@@ -495,12 +538,13 @@ pub(super) fn read(
             meal_rows,
             rows: row_names,
         },
+        meals: table_meals,
         explain,
     }
 }
 
 /// "1 row", "2 rows".
-fn count(n: usize, noun: &str) -> String {
+pub(super) fn count(n: usize, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
     } else {
@@ -510,7 +554,7 @@ fn count(n: usize, noun: &str) -> String {
 
 /// The one meal a heading or section names, if it names exactly one ("중식 메뉴" yes,
 /// "조식/중식/석식 안내" no).
-fn single_meal(text: &str) -> Option<Meal> {
+pub(super) fn single_meal(text: &str) -> Option<Meal> {
     match labels::meals_in(text).as_slice() {
         [meal] => Some(*meal),
         _ => None,
@@ -520,7 +564,7 @@ fn single_meal(text: &str) -> Option<Meal> {
 /// Where the days are: the row or column with the most day-labelled cells (each cell
 /// counted where it starts). On a tie a top header row wins: a one-day table with a date
 /// header is more common than a one-row date-per-row table.
-fn layout_of(grid: &Grid, days: &[Option<DayLabel>]) -> Layout {
+pub(super) fn layout_of(grid: &Grid, days: &[Option<DayLabel>]) -> Layout {
     let mut by_row = vec![0usize; grid.height()];
     let mut by_column = vec![0usize; grid.width];
     let mut counted = vec![false; grid.cells.len()];
@@ -530,10 +574,15 @@ fn layout_of(grid: &Grid, days: &[Option<DayLabel>]) -> Layout {
                 && !counted[id]
             {
                 counted[id] = true;
-                if days[id].is_some() {
-                    by_row[r] += 1;
-                    by_column[c] += 1;
-                }
+                // A dated label counts double: a row of dates under a row of weekday
+                // names is the header to read (it can be checked against the date).
+                let weight = match days[id] {
+                    Some(DayLabel { date: Some(_), .. }) => 2,
+                    Some(_) => 1,
+                    None => 0,
+                };
+                by_row[r] += weight;
+                by_column[c] += weight;
             }
         }
     }
@@ -557,6 +606,8 @@ fn layout_of(grid: &Grid, days: &[Option<DayLabel>]) -> Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scrape::Rule;
+    use crate::scrape::dom::Context;
     use scraper::{Html, Selector};
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
@@ -586,13 +637,24 @@ mod tests {
     }
 
     fn read_html(html: &str, date: NaiveDate, meal: Meal) -> TableRead {
+        let grid = grid(html);
+        let days: Vec<Option<DayLabel>> = grid
+            .cells
+            .iter()
+            .map(|c| labels::day_label(&c.lines.join(" "), date))
+            .collect();
+        let layout = layout_of(&grid, &days);
         read(
-            grid(html),
-            1,
-            &Context::default(),
-            &Rule::table("table"),
-            date,
-            meal,
+            grid,
+            &days,
+            layout,
+            &Ask {
+                index: 1,
+                context: &Context::default(),
+                rule: &Rule::table("table"),
+                date,
+                meal,
+            },
         )
     }
 
@@ -666,7 +728,7 @@ mod tests {
         );
         let next_week = read_html(html, d(2023, 4, 17), Meal::Lunch);
         assert!(
-            matches!(next_week.status, Status::WrongDate(ref why) if why.contains("2023-04-10 … 2023-04-11"))
+            matches!(next_week.status, Status::WrongDate(ref why) if why.contains("from \"월(4/10)\" to \"화(4/11)\", not 2023-04-17"))
         );
     }
 

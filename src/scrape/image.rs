@@ -148,7 +148,7 @@ pub fn find_post(
     let (expanded, css) = css(selector, date, "post_link selector")?;
     let mut seen = Vec::new();
     for link in doc.select(&css) {
-        let title = dom::lines(link).join(" ");
+        let title = dom::lines(link, dom::MAX_NODES_PER_CELL).join(" ");
         let periods = stated_periods(&title, date);
         if periods
             .iter()
@@ -193,7 +193,7 @@ pub fn find_media(
                 "title selector `{expanded}` matches nothing on {post_url}"
             )));
         };
-        let text = dom::lines(found).join(" ");
+        let text = dom::lines(found, dom::MAX_NODES_PER_CELL).join(" ");
         let periods = stated_periods(&text, date);
         if !periods.is_empty() && !periods.iter().any(|(f, t)| *f <= date && date <= *t) {
             return Err(Miss::WrongDate(format!(

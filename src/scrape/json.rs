@@ -225,7 +225,7 @@ fn cell_lines(text: &str) -> Vec<String> {
         return dom::normalize(text).into_iter().collect();
     }
     let fragment = Html::parse_fragment(text);
-    dom::lines(fragment.root_element())
+    dom::lines(fragment.root_element(), dom::MAX_NODES_PER_CELL)
 }
 
 // ─── The request ────────────────────────────────────────────────────────────────────────

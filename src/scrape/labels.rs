@@ -66,10 +66,8 @@ impl Stated {
 
     /// Why a page stating this range is the wrong page for `date`.
     pub fn excludes(&self, date: NaiveDate) -> String {
-        format!(
-            "the page states the week {} … {}, not {date}",
-            self.from, self.to
-        )
+        // As written: a year the page does not state is not printed as if it did.
+        format!("the page states the week \"{}\", not {date}", self.text)
     }
 }
 
@@ -259,7 +257,9 @@ fn resolve_range(a: Found, b: Found) -> Option<(NaiveDate, NaiveDate)> {
     }
 }
 
-const MEAL_WORDS: [(&str, Meal); 10] = [
+const MEAL_WORDS: [(&str, Meal); 12] = [
+    ("천원의아침밥", Meal::Breakfast),
+    ("천원의아침", Meal::Breakfast),
     ("조식", Meal::Breakfast),
     ("아침", Meal::Breakfast),
     ("breakfast", Meal::Breakfast),
@@ -290,6 +290,33 @@ pub(super) fn meal_in(text: &str) -> Option<Meal> {
         .map(|(_, meal)| meal)
 }
 
+/// Words that name lunch and dinner at once (`중·석식`: one corner serving both).
+const BOTH_WORDS: [&str; 4] = ["중·석식", "중석식", "중/석식", "중,석식"];
+
+/// The meals a row or column label is for: both lunch and dinner for `중·석식`, else the
+/// meal [`meal_in`] finds, else none.
+pub(super) fn label_meals(text: &str) -> Vec<Meal> {
+    let squeezed = squeeze(text);
+    if BOTH_WORDS.iter().any(|w| squeezed.contains(w)) {
+        return vec![Meal::Lunch, Meal::Dinner];
+    }
+    meal_in(text).into_iter().collect()
+}
+
+/// A label with its meal words taken out, for the corner name: `1코너 중식 (앞쪽)` →
+/// `1코너 (앞쪽)`, `중식 (5,500원)` → `(5,500원)`, `점심 A메뉴(정식) 6000원` → `A메뉴(정식) 6000원`,
+/// `중식` → ``. A word that merely contains a meal word (`조식뷔페`) names the corner and stays.
+pub(super) fn corner_of(label: &str) -> String {
+    if is_meal_word(label) {
+        return String::new();
+    }
+    label
+        .split_whitespace()
+        .filter(|word| !is_meal_word(word) && !BOTH_WORDS.contains(word))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Every distinct meal a text names, in [`Meal`] order.
 pub(super) fn meals_in(text: &str) -> Vec<Meal> {
     let text = squeeze(text);
@@ -318,6 +345,9 @@ pub(super) fn is_meal_word(text: &str) -> bool {
 /// else (`휴무`, `개천절 휴무`, `토요일 운영없음`), so a dish list that merely mentions
 /// "금요일 석식 운영없음" on one of its lines is still a menu.
 pub(super) fn is_closed(text: &str, markers: &[String]) -> bool {
+    if says_no_menu(text) {
+        return true;
+    }
     let mut rest = text.to_lowercase();
     let mut found = false;
     for marker in markers
@@ -331,6 +361,19 @@ pub(super) fn is_closed(text: &str, markers: &[String]) -> bool {
         }
     }
     found && rest.chars().filter(|c| c.is_alphanumeric()).count() <= MAX_CLOSED_EXTRA_CHARS
+}
+
+/// Texts that mean "nothing is served" in every layout whatever the `closed` setting: a lone
+/// `-`, `없음`, `메뉴 없음`, `오늘 등록된 메뉴가 없습니다` (quotes and punctuation around them
+/// ignored).
+fn says_no_menu(text: &str) -> bool {
+    let word: String = text
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '-')
+        .collect();
+    matches!(word.as_str(), "-" | "--" | "없음" | "메뉴없음" | "식단없음")
+        || word.contains("등록된메뉴가없습니다")
+        || word.contains("등록된식단이없습니다")
 }
 
 /// One label from a header cell's lines. Vertical labels (every line one or two characters:
