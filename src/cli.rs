@@ -491,7 +491,6 @@ async fn prepare(args: &RunArgs, env: &Env) -> Result<(Config, Run)> {
 /// scheduled meals it never has.
 async fn find(url: &str, args: &RunArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     let client = http::client(http::Timeouts::default());
-    let retry = crate::scrape::Retry::default();
     let meal = args.meal.unwrap_or(Meal::Lunch);
     let mut pages: Vec<(String, String)> = Vec::new();
     let mut config = None;
@@ -512,8 +511,8 @@ async fn find(url: &str, args: &RunArgs, env: &Env, out: &mut impl Write) -> Res
     let mut text = String::new();
     let mut failed = Vec::new();
     for (i, (name, page_url)) in pages.iter().enumerate() {
-        let page = match crate::scrape::fetch(&client, page_url, &retry).await {
-            Ok(page) => page,
+        let tables = match crate::scrape::find_on_page(&client, page_url, date).await {
+            Ok(tables) => tables,
             Err(err) => {
                 text.push_str(&format!(
                     "[{name}] fetch_failed  {page_url}\n  note: {}\n\n",
@@ -523,8 +522,6 @@ async fn find(url: &str, args: &RunArgs, env: &Env, out: &mut impl Write) -> Res
                 continue;
             }
         };
-        let (html, _) = crate::scrape::decode(&page.bytes, page.content_type.as_deref(), None);
-        let tables = crate::scrape::find_tables(&html, date);
         text.push_str(&crate::view::find_listing(name, page_url, &tables));
         if let Some(config) = &config {
             let source = &config.sources[i];

@@ -737,6 +737,18 @@ impl Found {
     }
 }
 
+/// `kbot scrape --find`: fetch and decode the page at an expanded URL and list its tables,
+/// best first (see [`find_tables`]).
+pub async fn find_on_page(
+    client: &reqwest::Client,
+    url: &str,
+    date: NaiveDate,
+) -> Result<Vec<FoundTable>, FetchError> {
+    let page = fetch(client, url, &Retry::default()).await?;
+    let (html, _) = decode(&page.bytes, page.content_type.as_deref(), None);
+    Ok(find_tables(&html, date))
+}
+
 /// Fetch, decode and parse one source for (date, meal) with the default retries. Never
 /// fails: a fetch failure is [`Outcome::FetchFailed`] with the URL and cause in `detail`.
 pub async fn scrape(

@@ -330,3 +330,36 @@ fn a_menu_printed_twice_is_read_once_and_two_copies_that_disagree_are_not_a_menu
         parsed.detail
     );
 }
+
+#[test]
+fn notes_hours_and_phone_columns_are_never_read_as_dishes_in_any_layout() {
+    let rule = Rule::table("auto");
+    let one =
+        |html: &str, day: NaiveDate, meal: Meal| scrape::parse(html, &rule, day, meal).outcome;
+    let only = |dish: &str| {
+        Outcome::Menu(vec![scrape::Group {
+            label: String::new(),
+            dishes: vec![dish.into()],
+        }])
+    };
+    // Date per row with a 비고 column (rows with no meal word would be lunch).
+    let by_row = "<table><tr><th>날짜</th><th>중식</th><th>비고</th></tr>\
+        <tr><td>03/02 (월)</td><td>비빔밥</td><td>우천시 변경</td></tr></table>";
+    assert_eq!(one(by_row, d(2026, 3, 2), Meal::Lunch), only("비빔밥"));
+    // A week grid with an opening-hours row.
+    let grid = "<table><tr><th>구분</th><th>월(3/2)</th><th>화(3/3)</th></tr>\
+        <tr><th>백반</th><td>국밥</td><td>면</td></tr>\
+        <tr><th>운영시간</th><td colspan=2>11:00-14:00</td></tr></table>";
+    assert_eq!(
+        one(grid, d(2026, 3, 2), Meal::Lunch),
+        Outcome::Menu(vec![scrape::Group {
+            label: "백반".into(),
+            dishes: vec!["국밥".into()]
+        }])
+    );
+    // Date blocks with a 비고 column after the dishes.
+    let blocks = "<table><tr><th>날짜</th><th>구분</th><th>메뉴</th><th>비고</th></tr>\
+        <tr><td>2026-03-02</td><td>중식</td><td>라면</td><td>☎ 1234</td></tr>\
+        <tr><td>2026-03-02</td><td>석식</td><td>김밥</td><td></td></tr></table>";
+    assert_eq!(one(blocks, d(2026, 3, 2), Meal::Lunch), only("라면"));
+}

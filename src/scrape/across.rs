@@ -104,6 +104,7 @@ pub(super) fn read(grid: &Grid, h: usize, ask: &Ask<'_>) -> TableRead {
         .copied()
         .filter(|&id| (first_meal..grid.width).any(|c| grid.slots[h][c] == Some(id)))
         .filter(|&id| !(0..first_meal).any(|c| grid.slots[h][c] == Some(id)))
+        .filter(|&id| !labels::is_not_dishes(&grid.label(id)))
         .collect();
     for &id in &meal_ids {
         let label = grid.label(id);

@@ -65,7 +65,21 @@ fn block_row(
         .into_iter()
         .filter(|id| Some(*id) != date_cell)
         .collect();
-    let content = grid.slots[r][grid.width - 1]
+    // The dishes are in the last column whose header is not a notes column (`비고`).
+    let last = (k + 1..grid.width)
+        .rev()
+        .find(|&c| {
+            !header
+                .get(c)
+                .and_then(|h| h.as_deref())
+                .is_some_and(labels::is_not_dishes)
+        })
+        .unwrap_or(grid.width - 1);
+    let ids: Vec<usize> = ids
+        .into_iter()
+        .filter(|&id| (k + 1..=last).any(|c| grid.slots[r][c] == Some(id)))
+        .collect();
+    let content = grid.slots[r][last]
         .filter(|id| Some(*id) != date_cell)
         .or(ids.last().copied());
     let names: Vec<String> = ids
@@ -75,7 +89,7 @@ fn block_row(
         .filter(|l| !l.is_empty())
         .collect();
     let from_header = header
-        .get(grid.width - 1)
+        .get(last)
         .and_then(|h| h.as_deref())
         .map(labels::label_meals)
         .filter(|m| !m.is_empty());
@@ -202,6 +216,13 @@ pub(super) fn read(grid: &Grid, days: &[Option<DayLabel>], k: usize, ask: &Ask<'
     let mut row_names = Vec::new();
     for &r in &targets {
         let row = block_row(grid, days, k, r, &header, ask);
+        if let Some(name) = row.names.iter().find(|n| labels::is_not_dishes(n)) {
+            explain.rows.push(RowSeen::NotDishes {
+                row: r + 1,
+                label: name.clone(),
+            });
+            continue;
+        }
         let label = row.names.join(" > ");
         let chosen = row.meals.contains(&meal);
         explain.rows.push(RowSeen::Row {

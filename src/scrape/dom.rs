@@ -411,6 +411,7 @@ const GENERIC_HEADING_WORDS: &[&str] = &[
     "식단",
     "메뉴",
     "안내",
+    "식당",
     "weekly",
     "today's",
     "menu",
@@ -447,6 +448,9 @@ pub(super) fn contexts(doc: &Html, anchors: &[ElementRef<'_>], target: NaiveDate
     let mut open_headings: Vec<usize> = Vec::new();
     // Inside a site header, footer or navigation: no table's heading comes from there.
     let mut chrome = 0usize;
+    // A table's own `<caption>` names it better than any heading before it.
+    let mut open_caption: Option<usize> = None;
+    let mut captions: Vec<(usize, String)> = Vec::new();
     let mut headings: Vec<(usize, String)> = Vec::new();
     let index: std::collections::HashMap<_, usize> = anchors
         .iter()
@@ -471,12 +475,23 @@ pub(super) fn contexts(doc: &Html, anchors: &[ElementRef<'_>], target: NaiveDate
             if is_chrome(name) {
                 chrome += 1;
             }
+            if name == "caption" {
+                open_caption = Some(text.len());
+            }
             !is_hidden(name)
         }
         Visit::Close(e) => {
             let strong = is_heading(e.value());
             if is_chrome(e.value().name()) {
                 chrome = chrome.saturating_sub(1);
+            }
+            if e.value().name() == "caption"
+                && let Some(start) = open_caption.take()
+                && let Some(caption) = normalize(&text[start..])
+                && is_title_line(&caption)
+                && !is_generic_heading(&caption)
+            {
+                captions.push((text.len(), caption));
             }
             if (strong || e.value().name() == "p")
                 && let Some(start) = open_headings.pop()
@@ -515,11 +530,17 @@ pub(super) fn contexts(doc: &Html, anchors: &[ElementRef<'_>], target: NaiveDate
             let window = &text[previous_end.min(start)..start];
             previous_end = end;
             let day = window.lines().rev().find_map(|line| day_line(line, target));
-            let heading = headings
+            let caption = captions
                 .iter()
-                .rev()
-                .find(|(at, _)| *at <= start)
-                .map(|(_, h)| h.clone());
+                .find(|(at, _)| (start..end).contains(at))
+                .map(|(_, c)| c.clone());
+            let heading = caption.or_else(|| {
+                headings
+                    .iter()
+                    .rev()
+                    .find(|(at, _)| *at <= start)
+                    .map(|(_, h)| h.clone())
+            });
             let inside = ranges.iter().find(|r| (start..end).contains(&r.start));
             let before = ranges.iter().rev().find(|r| r.start < start);
             Context {
@@ -594,6 +615,27 @@ mod tests {
             .filter_map(|t| t.value().id())
             .collect();
         assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_tables_own_caption_names_it_unless_it_is_generic() {
+        let doc = Html::parse_document(
+            "<h3>생활관</h3><table id=a><caption>학생식당</caption></table>\
+             <h3>군자관 식당</h3><table id=b><caption>식당메뉴</caption></table>",
+        );
+        let target = NaiveDate::from_ymd_opt(2024, 4, 24).expect("valid");
+        let tables: Vec<_> = ["#a", "#b"].iter().map(|s| first(&doc, s)).collect();
+        let headings: Vec<_> = contexts(&doc, &tables, target)
+            .into_iter()
+            .map(|c| c.heading)
+            .collect();
+        assert_eq!(
+            headings,
+            [
+                Some("학생식당".to_string()),
+                Some("군자관 식당".to_string())
+            ]
+        );
     }
 
     #[test]

@@ -71,6 +71,13 @@ pub enum RowSeen {
         /// Lines in its cell(s) for the date.
         lines: usize,
     },
+    /// A row (or column) whose label says it holds no dishes (`비고`, `운영정보`).
+    NotDishes {
+        /// 1-based row in the expanded grid.
+        row: usize,
+        /// Its label.
+        label: String,
+    },
     /// A row that repeats the header.
     Header {
         /// 1-based row in the expanded grid.
@@ -117,6 +124,9 @@ impl fmt::Display for TableExplain {
             match row {
                 RowSeen::Section { row, label } => {
                     writeln!(f, "    row {row}: section \"{label}\"")?
+                }
+                RowSeen::NotDishes { row, label } => {
+                    writeln!(f, "    row {row}: \"{label}\" holds no dishes, skipped")?
                 }
                 RowSeen::Header { row } => {
                     writeln!(f, "    row {row}: repeats the header, skipped")?

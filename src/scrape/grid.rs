@@ -444,6 +444,13 @@ pub(super) fn read(
             .filter(|l| !l.is_empty())
             .collect();
         names.dedup();
+        if let Some(name) = names.iter().find(|n| labels::is_not_dishes(n)) {
+            seen.push(RowSeen::NotDishes {
+                row: r + 1,
+                label: name.clone(),
+            });
+            continue;
+        }
         let (row_meals, by) = names
             .iter()
             .map(|l| labels::label_meals(l))

@@ -317,6 +317,29 @@ pub(super) fn corner_of(label: &str) -> String {
         .join(" ")
 }
 
+/// Label words of rows and columns that are not dishes: notes, opening hours, phone numbers.
+const NOT_DISHES: [&str; 9] = [
+    "비고",
+    "운영정보",
+    "운영시간",
+    "이용시간",
+    "영업시간",
+    "운영안내",
+    "문의",
+    "☎",
+    "전화",
+];
+
+/// Whether a row or column label says its cells are not dishes (`비고`, `운영정보`,
+/// `Open 11:20`, `☎ 629-7515`).
+pub(super) fn is_not_dishes(label: &str) -> bool {
+    let word = squeeze(label);
+    NOT_DISHES.iter().any(|w| word.contains(w))
+        || ["open", "close", "note", "remark"]
+            .iter()
+            .any(|w| word.starts_with(w))
+}
+
 /// Every distinct meal a text names, in [`Meal`] order.
 pub(super) fn meals_in(text: &str) -> Vec<Meal> {
     let text = squeeze(text);
