@@ -1,23 +1,27 @@
 //! The logged-in side of kbot: wiring a [`Session`] and the Kakao clients from the config,
 //! and the commands about the account itself — `login`, `logout`, `status`, `friends`.
 //!
-//! Owns what those commands print; the OAuth protocol is `auth`, the token lifecycle
-//! `session`, the storage `secrets`, the API `kakao`. I/O: all of those, and stdout.
+//! `login` and `logout` print their own few lines; `status` and `friends` only gather
+//! ([`Status`], the friends list) and `cli` prints them. The OAuth protocol is `auth`, the
+//! token lifecycle `session`, the storage `secrets`, the API `kakao`. I/O: all of those,
+//! and stdout.
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::view;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use secrecy::ExposeSecret;
-use serde_json::json;
 
 use crate::auth::{self, App, LoginOptions};
 use crate::clock::Clock;
 use crate::config::{Config, Delivery, Paths};
 use crate::error::PathIo;
 use crate::kakao;
+use crate::meal::Meal;
 use crate::secrets::{self, Store, StoreKind};
 use crate::session::{self, Session};
 use crate::{Result, http};
@@ -273,14 +277,58 @@ fn is_login_gone(err: &crate::Error) -> bool {
     )
 }
 
-/// `kbot status`: config, store, login, schedule, last runs.
-pub async fn status(
-    config: &Config,
-    paths: &Paths,
-    clock: &dyn Clock,
-    json: bool,
-    out: &mut impl Write,
-) -> Result<()> {
+/// What `kbot status` shows: config, store, login, schedule, last runs. Gathered by
+/// [`status`]; `cli` prints it (text or `--json`) and then ends with [`Status::end`].
+#[derive(Debug)]
+pub struct Status {
+    /// The config file.
+    pub config: PathBuf,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The configured zone, for the times shown to people.
+    pub timezone: Tz,
+    /// The stored login; `None` when `kakao.client_id` is not set.
+    pub login: Option<session::LoginStatus>,
+    /// Why the secret store could not be read (a locked keyring, a 0644 file): the login
+    /// then shows as unknown, and the command fails with this once all is printed.
+    pub store_error: Option<crate::Error>,
+    /// An unreachable keyring with no login recorded (after `kbot logout`): nothing can be
+    /// found, but no login is in danger either. Why it is unreachable.
+    pub unchecked_keyring: Option<String>,
+    /// A refresh whose result (maybe a rotated refresh token) was not saved.
+    pub refresh_token_unsaved: bool,
+    /// The running daemon, if any.
+    pub daemon: Option<crate::schedule::Holder>,
+    /// Why the daemon stopped, when it stopped because it cannot work (exit 3).
+    pub daemon_stopped: Option<crate::instance::Stopped>,
+    /// The running daemon uses another config than the file on disk; `next` is its.
+    pub daemon_config_differs: bool,
+    /// The next slot of each meal, in the schedule the daemon uses.
+    pub next: BTreeMap<Meal, DateTime<Tz>>,
+    /// The last runs, newest first.
+    pub last_runs: Vec<crate::ledger::Run>,
+}
+
+impl Status {
+    /// The login, a stopped daemon or an unsaved refresh needs the user.
+    pub fn needs_attention(&self) -> bool {
+        self.login.as_ref().is_some_and(|l| l.needs_attention)
+            || self.refresh_token_unsaved
+            || self.daemon_stopped.is_some()
+    }
+
+    /// How the command ends once everything is printed: the store's error, else "not
+    /// logged in" (exit 3, as every command that needs a login), else success.
+    pub fn end(self) -> Result<()> {
+        self.store_error
+            .or_else(|| not_logged_in(self.login.as_ref()))
+            .map_or(Ok(()), Err)
+    }
+}
+
+/// `kbot status`: gather what it shows. A store that cannot be read does not fail here
+/// (see [`Status::store_error`]); a ledger that cannot be read does.
+pub async fn status(config: &Config, paths: &Paths, clock: &dyn Clock) -> Result<Status> {
     let now = clock.now();
     // A store that cannot be read (a locked keyring, a 0644 file) must not hide the rest
     // of the status: show it as "not logged in", say why, and fail at the end.
@@ -313,7 +361,7 @@ pub async fn status(
     };
     // A refresh whose result (maybe a rotated refresh token) was not saved: the stored
     // login may be dead. Not while a refresh runs (it holds the lock).
-    let unsaved_refresh = login.is_some() && secrets::is_refresh_result_lost(&paths.data_dir);
+    let refresh_token_unsaved = login.is_some() && secrets::is_refresh_result_lost(&paths.data_dir);
     // The schedule a running daemon uses, when the file on disk differs (not reloaded yet,
     // or rejected): status never shows a schedule the daemon is not using.
     let on_disk = std::fs::read_to_string(&paths.config).ok();
@@ -334,119 +382,20 @@ pub async fn status(
         Vec::new()
     };
     let daemon = crate::schedule::instance_holder(&paths.data_dir);
-    if json {
-        let value = json!({
-            "daemon": view::daemon_json(daemon.as_ref()),
-            "config": paths.config,
-            "secret_store": login.as_ref().map(|l| l.secret_store_kind),
-            "logged_in": login.as_ref().is_some_and(|l| l.logged_in),
-            "nickname": login.as_ref().and_then(|l| l.nickname.clone()),
-            "scopes": login.as_ref().map(|l| l.scopes.clone()).unwrap_or_default(),
-            "access_token_expires_at": login.as_ref().and_then(|l| l.access_token_expires_at).map(rfc3339),
-            "refresh_token_expires_at": login.as_ref().and_then(|l| l.refresh_token_expires_at).map(rfc3339),
-            "needs_attention": login.as_ref().is_some_and(|l| l.needs_attention) || unsaved_refresh || daemon_stopped.is_some(),
-            "refresh_token_unsaved": unsaved_refresh,
-            "daemon_stopped": daemon_stopped,
-            "daemon_config_differs": in_force.is_some(),
-            "next": next.iter().map(|(meal, at)| (meal.as_str().to_string(), json!(at.to_rfc3339()))).collect::<serde_json::Map<_, _>>(),
-            "last_runs": last_runs,
-        });
-        write(
-            out,
-            &format!(
-                "{}\n",
-                serde_json::to_string_pretty(&value).expect("a Value serializes")
-            ),
-        )?;
-        return store_error
-            .or_else(|| not_logged_in(login.as_ref()))
-            .map_or(Ok(()), Err);
-    }
-    let mut text = format!("config: {}\n", paths.config.display());
-    text.push_str(&format!("data:   {}\n", paths.data_dir.display()));
-    match &login {
-        None => text.push_str("login:  kakao.client_id is not set in the config\n"),
-        Some(l) => {
-            text.push_str(&format!("store:  {}\n", l.secret_store));
-            if l.logged_in {
-                text.push_str(&format!(
-                    "login:  {} (scopes: {})\n",
-                    l.nickname.as_deref().unwrap_or("logged in"),
-                    l.scopes.join(" ")
-                ));
-                if let Some(at) = l.refresh_token_expires_at {
-                    text.push_str(&format!(
-                        "        refresh token valid until {}\n",
-                        local(at, config)
-                    ));
-                }
-                if let Some(attention) = &l.attention {
-                    text.push_str(&format!("warning: {attention}\n"));
-                }
-                if unsaved_refresh {
-                    text.push_str(&format!(
-                        "warning: a refresh's result was not saved in the {}: if Kakao rotated the refresh token, the stored one no longer works (a running kbot daemon keeps the new one and saves it once it can; otherwise kbot login)\n",
-                        l.secret_store
-                    ));
-                }
-            } else if store_error.is_some() {
-                text.push_str(
-                    "login:  unknown: the secret store cannot be read (see the error below)\n",
-                );
-            } else if let Some(why) = &unchecked_keyring {
-                text.push_str(&format!(
-                    "login:  not logged in: no login recorded in {} ({why})\n",
-                    paths.data_dir.display()
-                ));
-            } else {
-                text.push_str("login:  not logged in (kbot login)\n");
-            }
-        }
-    }
-    text.push_str(&view::daemon_line(daemon.as_ref(), config.timezone));
-    if let Some(stopped) = &daemon_stopped {
-        text.push_str(&format!(
-            "warning: the daemon stopped at {} (exit {}): {}{}\n",
-            local(stopped.at, config),
-            stopped.exit,
-            stopped.reason,
-            stopped
-                .hint
-                .as_deref()
-                .map(|h| format!("; fix: {h}, then restart it"))
-                .unwrap_or_default()
-        ));
-    }
-    if in_force.is_some() {
-        text.push_str("warning: the running daemon has not taken the config file as it is now (it reloads a change at its next wake, or rejects it: see its log); the times below are the daemon's\n");
-    }
-    if next.is_empty() {
-        text.push_str("next:   nothing scheduled\n");
-    }
-    for (meal, at) in &next {
-        text.push_str(&format!(
-            "next:   {:<9} {}\n",
-            meal.as_str(),
-            at.format("%Y-%m-%d %H:%M %Z (%a)")
-        ));
-    }
-    for run in &last_runs {
-        text.push_str(&format!(
-            "ran:    {} {:<9} {}{}{}\n",
-            run.date,
-            run.meal.as_str(),
-            run.outcome.as_deref().unwrap_or("running"),
-            view::finished_at(run, config.timezone),
-            run.detail
-                .as_deref()
-                .map(|d| format!(" — {d}"))
-                .unwrap_or_default()
-        ));
-    }
-    write(out, &text)?;
-    store_error
-        .or_else(|| not_logged_in(login.as_ref()))
-        .map_or(Ok(()), Err)
+    Ok(Status {
+        config: paths.config.clone(),
+        data_dir: paths.data_dir.clone(),
+        timezone: config.timezone,
+        login,
+        store_error,
+        unchecked_keyring,
+        refresh_token_unsaved,
+        daemon,
+        daemon_stopped,
+        daemon_config_differs: in_force.is_some(),
+        next,
+        last_runs,
+    })
 }
 
 /// `kbot status` without a login ends with exit 3, as every command that needs one does.
@@ -459,50 +408,9 @@ fn not_logged_in(login: Option<&session::LoginStatus>) -> Option<crate::Error> {
     })
 }
 
-/// `kbot friends [--json]`.
-pub async fn friends(account: &Account, json: bool, out: &mut impl Write) -> Result<()> {
-    let friends = account.sender().friends().await?;
-    if json {
-        return write(
-            out,
-            &format!(
-                "{}\n",
-                serde_json::to_string_pretty(&friends).expect("friends serialize")
-            ),
-        );
-    }
-    if friends.is_empty() {
-        return write(
-            out,
-            "no friends visible to this app: friends appear once they log in to it and agree to share their friends list\n",
-        );
-    }
-    // Columns by terminal width, not chars: a Hangul syllable takes two columns.
-    let columns = friends
-        .iter()
-        .map(|f| view::width(&f.nickname))
-        .max()
-        .unwrap_or(0)
-        .max("nickname".len());
-    let mut text = format!(
-        "{}  {:<24}  messages\n",
-        view::pad("nickname", columns),
-        "uuid"
-    );
-    for f in &friends {
-        text.push_str(&format!(
-            "{}  {:<24}  {}{}\n",
-            view::pad(&f.nickname, columns),
-            f.uuid,
-            if f.allowed_msg { "allowed" } else { "blocked" },
-            if f.favorite { "  ★" } else { "" }
-        ));
-    }
-    write(out, &text)
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+/// `kbot friends`: the friends this app may list, as Kakao gives them.
+pub async fn friends(account: &Account) -> Result<Vec<kakao::Friend>> {
+    account.sender().friends().await
 }
 
 fn local(t: DateTime<Utc>, config: &Config) -> String {

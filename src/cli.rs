@@ -319,17 +319,34 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
         }
         Command::Status { json } => {
             let config = env.load_config_lenient()?;
-            account::status(&config, &env.paths, env.clock.as_ref(), json, &mut out).await
+            let status = account::status(&config, &env.paths, env.clock.as_ref()).await?;
+            let text = if json {
+                format!("{}\n", pretty(&crate::view::status_json(&status)))
+            } else {
+                crate::view::status(&status)
+            };
+            write_out(&mut out, &text)?;
+            // Not logged in (exit 3) or an unreadable store fails only after all is printed.
+            status.end()
         }
         Command::Friends { json } => {
             let config = env.load_config_lenient()?;
             let account = env.account(&config)?;
-            crate::terminal::with_progress(
+            let friends = crate::terminal::with_progress(
                 env.progress,
                 "asking Kakao for the friends",
-                account::friends(&account, json, &mut out),
+                account::friends(&account),
             )
-            .await
+            .await?;
+            let text = if json {
+                format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&friends).expect("friends serialize")
+                )
+            } else {
+                crate::view::friends(&friends)
+            };
+            write_out(&mut out, &text)
         }
         Command::History { limit, json } => history(limit, json, &env, &mut out),
         Command::Doctor { json } => doctor(json, &env, &mut out).await,

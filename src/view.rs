@@ -1,8 +1,10 @@
-//! How runs and the ledger look to people: the `send-now` summary and `history`, with
-//! columns that line up by display width (a Hangul syllable takes two columns).
+//! How runs and the ledger look to people: the `send-now` summary, `history`, `status`,
+//! `friends` and `doctor`, with columns that line up by display width (a Hangul syllable
+//! takes two columns).
 //!
-//! Pure text from values; the commands in `cli` print it. `--json` output is not here: it
-//! is the serialized values themselves.
+//! Pure text from values; the commands in `cli` print it. `--json` output is mostly the
+//! serialized values themselves; where it is a value built for the purpose (`status`'s),
+//! it is built here.
 
 use chrono::NaiveDate;
 
@@ -531,6 +533,145 @@ pub fn paint_outcomes(text: &str, paint: Paint) -> String {
     out
 }
 
+/// `kbot status` for people: config and data paths, store and login, the daemon, warnings,
+/// the next slot of each meal and the last runs. Pure.
+pub fn status(status: &crate::account::Status) -> String {
+    let tz = status.timezone;
+    let mut text = format!("config: {}\n", status.config.display());
+    text.push_str(&format!("data:   {}\n", status.data_dir.display()));
+    match &status.login {
+        None => text.push_str("login:  kakao.client_id is not set in the config\n"),
+        Some(l) => {
+            text.push_str(&format!("store:  {}\n", l.secret_store));
+            if l.logged_in {
+                text.push_str(&format!(
+                    "login:  {} (scopes: {})\n",
+                    l.nickname.as_deref().unwrap_or("logged in"),
+                    l.scopes.join(" ")
+                ));
+                if let Some(at) = l.refresh_token_expires_at {
+                    text.push_str(&format!(
+                        "        refresh token valid until {}\n",
+                        local(at, tz)
+                    ));
+                }
+                if let Some(attention) = &l.attention {
+                    text.push_str(&format!("warning: {attention}\n"));
+                }
+                if status.refresh_token_unsaved {
+                    text.push_str(&format!(
+                        "warning: a refresh's result was not saved in the {}: if Kakao rotated the refresh token, the stored one no longer works (a running kbot daemon keeps the new one and saves it once it can; otherwise kbot login)\n",
+                        l.secret_store
+                    ));
+                }
+            } else if status.store_error.is_some() {
+                text.push_str(
+                    "login:  unknown: the secret store cannot be read (see the error below)\n",
+                );
+            } else if let Some(why) = &status.unchecked_keyring {
+                text.push_str(&format!(
+                    "login:  not logged in: no login recorded in {} ({why})\n",
+                    status.data_dir.display()
+                ));
+            } else {
+                text.push_str("login:  not logged in (kbot login)\n");
+            }
+        }
+    }
+    text.push_str(&daemon_line(status.daemon.as_ref(), tz));
+    if let Some(stopped) = &status.daemon_stopped {
+        text.push_str(&format!(
+            "warning: the daemon stopped at {} (exit {}): {}{}\n",
+            local(stopped.at, tz),
+            stopped.exit,
+            stopped.reason,
+            stopped
+                .hint
+                .as_deref()
+                .map(|h| format!("; fix: {h}, then restart it"))
+                .unwrap_or_default()
+        ));
+    }
+    if status.daemon_config_differs {
+        text.push_str("warning: the running daemon has not taken the config file as it is now (it reloads a change at its next wake, or rejects it: see its log); the times below are the daemon's\n");
+    }
+    if status.next.is_empty() {
+        text.push_str("next:   nothing scheduled\n");
+    }
+    for (meal, at) in &status.next {
+        text.push_str(&format!(
+            "next:   {:<9} {}\n",
+            meal.as_str(),
+            at.format("%Y-%m-%d %H:%M %Z (%a)")
+        ));
+    }
+    for run in &status.last_runs {
+        text.push_str(&format!(
+            "ran:    {} {:<9} {}{}{}\n",
+            run.date,
+            run.meal.as_str(),
+            run.outcome.as_deref().unwrap_or("running"),
+            finished_at(run, tz),
+            run.detail
+                .as_deref()
+                .map(|d| format!(" — {d}"))
+                .unwrap_or_default()
+        ));
+    }
+    text
+}
+
+/// `kbot status --json`: the value printed (pretty) on stdout. Pure.
+pub fn status_json(status: &crate::account::Status) -> serde_json::Value {
+    let login = status.login.as_ref();
+    serde_json::json!({
+        "daemon": daemon_json(status.daemon.as_ref()),
+        "config": status.config,
+        "secret_store": login.map(|l| l.secret_store_kind),
+        "logged_in": login.is_some_and(|l| l.logged_in),
+        "nickname": login.and_then(|l| l.nickname.clone()),
+        "scopes": login.map(|l| l.scopes.clone()).unwrap_or_default(),
+        "access_token_expires_at": login.and_then(|l| l.access_token_expires_at).map(rfc3339),
+        "refresh_token_expires_at": login.and_then(|l| l.refresh_token_expires_at).map(rfc3339),
+        "needs_attention": status.needs_attention(),
+        "refresh_token_unsaved": status.refresh_token_unsaved,
+        "daemon_stopped": status.daemon_stopped,
+        "daemon_config_differs": status.daemon_config_differs,
+        "next": status
+            .next
+            .iter()
+            .map(|(meal, at)| (meal.as_str().to_string(), serde_json::json!(at.to_rfc3339())))
+            .collect::<serde_json::Map<_, _>>(),
+        "last_runs": status.last_runs,
+    })
+}
+
+/// `kbot friends` for people: nickname, uuid and whether messages are allowed, in columns
+/// by terminal width (a Hangul syllable takes two), or what to do when there are none.
+/// Pure. (`--json` is the list serialized.)
+pub fn friends(friends: &[crate::kakao::Friend]) -> String {
+    if friends.is_empty() {
+        return "no friends visible to this app: friends appear once they log in to it and agree to share their friends list\n".to_string();
+    }
+    let columns = friends
+        .iter()
+        .map(|f| width(&f.nickname))
+        .max()
+        .unwrap_or(0)
+        .max("nickname".len());
+    let mut text = format!("{}  {:<24}  messages\n", pad("nickname", columns), "uuid");
+    for f in friends {
+        text.push_str(&format!(
+            "{}  {:<24}  {}{}\n",
+            pad(&f.nickname, columns),
+            f.uuid,
+            if f.allowed_msg { "allowed" } else { "blocked" },
+            if f.favorite { "  ★" } else { "" }
+        ));
+    }
+    text
+}
+
 /// `status`'s daemon line: `daemon: running (pid 4242, since 2026-11-30 08:00 KST)` or
 /// `daemon: not running (kbot service install, or kbot daemon)`. Pure.
 pub fn daemon_line(holder: Option<&crate::schedule::Holder>, tz: chrono_tz::Tz) -> String {
@@ -576,10 +717,17 @@ pub fn finished_at(run: &crate::ledger::Run, tz: chrono_tz::Tz) -> String {
 }
 
 fn local_time(t: std::time::SystemTime, tz: chrono_tz::Tz) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t)
-        .with_timezone(&tz)
-        .format("%Y-%m-%d %H:%M %Z")
-        .to_string()
+    local(chrono::DateTime::<chrono::Utc>::from(t), tz)
+}
+
+/// `2026-11-30 08:00 KST`: a time in the configured zone.
+fn local(t: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
+}
+
+/// `2026-11-30T08:00:00Z`: a time for scripts, to the second.
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// `kbot service uninstall`: what was removed and the commands that stop the service; for
