@@ -444,20 +444,12 @@ impl fmt::Display for Rejection {
 /// `text` without control characters (C0, C1, DEL: ESC sequences, OSC titles, newlines
 /// that forge a `kbot: error:` line) and without bidi controls (U+202A–U+202E, U+2066–U+2069,
 /// marks), so text from a redirect or a page cannot rewrite a terminal or a log line.
-/// Tabs and newlines become spaces.
+/// Whitespace (tabs, newlines, what a stripped sequence leaves) collapses to one space.
 pub fn printable(text: &str) -> String {
-    text.chars()
-        .filter_map(|c| match c {
-            '\t' | '\n' | '\r' => Some(' '),
-            c if c.is_control() => None,
-            '\u{200e}'
-            | '\u{200f}'
-            | '\u{061c}'
-            | '\u{202a}'..='\u{202e}'
-            | '\u{2066}'..='\u{2069}' => None,
-            c => Some(c),
-        })
-        .collect()
+    crate::terminal::strip_controls(text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Remove values that follow `code=`, `token=`, `verifier=` or `secret=` (Kakao echoes the
@@ -778,7 +770,7 @@ impl Default for LoginOptions {
 /// (unless `no_browser`), then take whichever comes first — the redirect on the loopback
 /// listener or a line pasted on `input` (the redirected URL or the code; EOF just stops
 /// reading) — and exchange the code. Returns the tokens, not yet saved (see
-/// [`crate::session::save_login`]).
+/// `session::save_login`).
 pub async fn login<W, R>(
     app: &App,
     http: &reqwest::Client,
@@ -1196,9 +1188,10 @@ mod tests {
 
     #[test]
     fn callback_text_loses_control_and_bidi_characters() {
+        // Whole escape sequences go (an OSC title's text too), each leaving a space.
         assert_eq!(
             printable("a\u{1b}]0;title\u{7}b\u{1b}[2Jc\nkbot: error: forged\u{202e}dcba\u{9b}"),
-            "a]0;titleb[2Jc kbot: error: forgeddcba"
+            "a b c kbot: error: forged dcba"
         );
         let err = parse_redirect(
             "error=x%1B%5B2J&error_description=hi%0Akbot%3A%20error%3A%20forged%E2%80%AE&state=s1",
@@ -1212,7 +1205,7 @@ mod tests {
         );
         assert_eq!(
             text,
-            "kakao refused the authorization: x[2J (hi kbot: error: forged)"
+            "kakao refused the authorization: x (hi kbot: error: forged)"
         );
     }
 

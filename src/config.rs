@@ -80,23 +80,9 @@ impl Kakao {
     }
 }
 
-/// `message.template`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Template {
-    /// Kakao's text template (200 characters shown), split into numbered parts.
-    Text,
-    /// Kakao's list template: a header and 2–3 entries per part.
-    List,
-}
-
-/// `message.on_closed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnClosed {
-    /// Send a short "closed today" notice.
-    Notify,
-    /// Send nothing.
-    Skip,
-}
+/// `message.template` and `message.on_closed` are rendering choices: their types live
+/// with the renderer, so `message` need not know the config.
+pub use crate::message::{OnClosed, Template};
 
 /// `message.delivery` (DESIGN §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

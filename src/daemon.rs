@@ -84,7 +84,12 @@ impl Bot<'_> {
                     to: To::All,
                     prefetched: self.prefetched.take(date, meal),
                 };
-                window::serve(&pipeline, ledger, job, policy, &mut self.stop, &|_| {}).await?
+                match window::serve(&pipeline, ledger, job, policy, &mut self.stop, &|_| {}).await {
+                    Ok(summary) => summary,
+                    // Stopped while the menu was read: nothing was sent or recorded.
+                    Err(err) if err.exit() == crate::error::Exit::Interrupted => return Ok(()),
+                    Err(err) => return Err(err),
+                }
             }
             None => {
                 let options = Options {

@@ -1012,7 +1012,7 @@ impl Ledger {
 
     /// The outcome of each of the newest `n` dates before `before` on which `meal` ran
     /// (the latest finished run of each date; missed slots left out), newest first. The
-    /// vacation pause (`crate::pause`) counts the days in a row without a menu from it.
+    /// vacation pause (`pause.rs`) counts the days in a row without a menu from it.
     pub fn recent_outcomes(
         &self,
         meal: Meal,

@@ -13,7 +13,6 @@
 use chrono::{Datelike, NaiveDate};
 use serde_json::{Value, json};
 
-use crate::config::{OnClosed, Template};
 use crate::highlight::Highlight;
 use crate::meal::Meal;
 use crate::noise;
@@ -22,6 +21,24 @@ use crate::scrape::{Outcome, SourceReport};
 
 /// Kakao's text template shows at most this many characters (kakao-api.md §4.2).
 pub const TEXT_LIMIT: usize = 200;
+
+/// `message.template`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Template {
+    /// Kakao's text template (200 characters shown), split into numbered parts.
+    Text,
+    /// Kakao's list template: a header and 2–3 entries per part.
+    List,
+}
+
+/// `message.on_closed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnClosed {
+    /// Send a short "closed today" notice.
+    Notify,
+    /// Send nothing.
+    Skip,
+}
 
 /// How to render.
 #[derive(Debug, Clone)]

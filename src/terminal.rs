@@ -181,6 +181,63 @@ pub fn parse_date(text: &str) -> Result<DateArg, String> {
     Err(format!("{text:?} is not a date ({EXPECTED})"))
 }
 
+/// Characters that must never reach a terminal, a log or a message from outside text (a
+/// page, a redirect): C0/C1
+/// controls other than whitespace, and bidi overrides/isolates/marks that reorder text.
+pub fn is_unsafe(c: char) -> bool {
+    (c.is_control() && !c.is_whitespace())
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+}
+
+/// Outside text without terminal escape sequences (`ESC [ … m`, `ESC ] … BEL`, `ESC ] … ESC \`),
+/// other control characters or bidi controls: a space stands where they were.
+pub fn strip_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' || c == '\u{9b}' || c == '\u{9d}' {
+            let kind = if c == '\u{1b}' {
+                chars.next()
+            } else {
+                Some(if c == '\u{9b}' { '[' } else { ']' })
+            };
+            match kind {
+                // CSI: parameters, then one final byte in @..~.
+                Some('[') => {
+                    for n in chars.by_ref() {
+                        if ('@'..='~').contains(&n) {
+                            break;
+                        }
+                    }
+                }
+                // OSC (and DCS, PM, APC, SOS): up to BEL or ESC \.
+                Some(']' | 'P' | '^' | '_' | 'X') => {
+                    while let Some(n) = chars.next() {
+                        if n == '\u{7}' || n == '\u{9c}' {
+                            break;
+                        }
+                        if n == '\u{1b}' {
+                            if chars.peek() == Some(&'\\') {
+                                chars.next();
+                            }
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            out.push(' ');
+        } else if c.is_whitespace() {
+            out.push(c);
+        } else if is_unsafe(c) {
+            out.push(' ');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

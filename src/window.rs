@@ -222,7 +222,21 @@ pub async fn serve(
         let last = window.is_closed(pipeline.clock.now());
         let run = match kept.take() {
             Some(run) => run,
-            None => deliver::prepare(pipeline.config, pipeline.http, date, meal).await,
+            // Reading the menu sends nothing, so a stop need not wait for a slow site or a
+            // page that takes long to parse: nothing is recorded, and a restart inside the
+            // window catches the slot up.
+            None => tokio::select! {
+                biased;
+                _ = stop.wait_for(|stopped| *stopped) => {
+                    tracing::info!(%date, %meal, "stopping while the menu is read; nothing was sent");
+                    return Err(crate::error::Interrupted {
+                        what: Some("stopped while reading the menu; nothing was sent".into()),
+                        hint: None,
+                    }
+                    .into());
+                }
+                run = deliver::prepare(pipeline.config, pipeline.http, date, meal) => run,
+            },
         };
         let hold_warning = !last && run.may_heal();
         let options = Options {

@@ -1194,3 +1194,45 @@ fn a_site_that_takes_ten_seconds_to_answer_still_gets_the_message_out_within_two
     let (status, log) = daemon.terminate();
     assert!(status.success(), "{status}: {log}");
 }
+
+#[test]
+fn a_sigterm_in_the_middle_of_a_slow_pathological_scrape_ends_the_daemon_within_two_seconds() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let slot = slot_from_now(chrono::Duration::seconds(2));
+    let site = PageServer::start();
+    // 20,000 nested menu tables, answered slowly (6 s, three times the bound below): the
+    // daemon is inside the scrape when it is asked to stop.
+    site.serve(&format!(
+        "<html><body>{}</body></html>",
+        "<table class=menu><tr><td>".repeat(20_000)
+    ));
+    site.set_delay(Duration::from_secs(6));
+    env.write_config(&format!(
+        "timezone = \"Asia/Seoul\"\n{}[[source]]\nname = \"학생식당\"\nurl = \"{}\"\ntable = \"table.menu\"\n[recipients]\nme = true\n[schedule]\nlunch = \"{}\"\ncatch_up = \"45m\"\nprefetch = \"0s\"\n",
+        kakao_section(&fake.url(), CLIENT_ID),
+        site.url,
+        daily_at(slot)
+    ));
+    let tokens = fake.issue_tokens();
+    seed_login(
+        &env.data_dir(),
+        CLIENT_ID,
+        &tokens.access_token,
+        &tokens.refresh_token,
+        chrono::Duration::hours(5),
+    );
+    let mut daemon = Daemon::start(&env, "daemon");
+    daemon.wait_until("the scrape under way", |_| !site.requests().is_empty());
+    let asked = Instant::now();
+    signal(daemon.pid(), "TERM");
+    let status = daemon.wait_for_exit();
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "took {took:?} to stop; log:\n{}",
+        daemon.log()
+    );
+    assert!(status.success(), "{status}: {}", daemon.log());
+    assert!(fake.delivered().is_empty(), "nothing half-read was sent");
+}

@@ -129,8 +129,8 @@ pub(super) fn walk<'a>(root: ElementRef<'a>, mut visit: impl FnMut(Visit<'a>) ->
 /// trim. `None` for a line with nothing left.
 pub(super) fn normalize(raw: &str) -> Option<String> {
     let cleaned;
-    let raw = if raw.contains(is_unsafe) {
-        cleaned = strip_controls(raw);
+    let raw = if raw.contains(crate::terminal::is_unsafe) {
+        cleaned = crate::terminal::strip_controls(raw);
         cleaned.as_str()
     } else {
         raw
@@ -150,62 +150,6 @@ pub(super) fn normalize(raw: &str) -> Option<String> {
         out.push_str(&word);
     }
     (!out.is_empty()).then_some(out)
-}
-
-/// Characters that must never reach a terminal, a log or a message from a page: C0/C1
-/// controls other than whitespace, and bidi overrides/isolates/marks that reorder text.
-fn is_unsafe(c: char) -> bool {
-    (c.is_control() && !c.is_whitespace())
-        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
-}
-
-/// Page text without terminal escape sequences (`ESC [ … m`, `ESC ] … BEL`, `ESC ] … ESC \`),
-/// other control characters or bidi controls: a space stands where they were.
-pub(crate) fn strip_controls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' || c == '\u{9b}' || c == '\u{9d}' {
-            let kind = if c == '\u{1b}' {
-                chars.next()
-            } else {
-                Some(if c == '\u{9b}' { '[' } else { ']' })
-            };
-            match kind {
-                // CSI: parameters, then one final byte in @..~.
-                Some('[') => {
-                    for n in chars.by_ref() {
-                        if ('@'..='~').contains(&n) {
-                            break;
-                        }
-                    }
-                }
-                // OSC (and DCS, PM, APC, SOS): up to BEL or ESC \.
-                Some(']' | 'P' | '^' | '_' | 'X') => {
-                    while let Some(n) = chars.next() {
-                        if n == '\u{7}' || n == '\u{9c}' {
-                            break;
-                        }
-                        if n == '\u{1b}' {
-                            if chars.peek() == Some(&'\\') {
-                                chars.next();
-                            }
-                            break;
-                        }
-                    }
-                }
-                _ => {}
-            }
-            out.push(' ');
-        } else if c.is_whitespace() {
-            out.push(c);
-        } else if is_unsafe(c) {
-            out.push(' ');
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Most nodes walked for one table cell's lines: a cell holding 100,000 nested elements is
