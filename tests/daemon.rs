@@ -1161,20 +1161,7 @@ fn a_site_that_takes_ten_seconds_to_answer_still_gets_the_message_out_within_two
     let site = PageServer::start();
     site.serve(&week_page(monday_of(slot.date_naive()), &DISHES));
     site.set_delay(Duration::from_secs(10));
-    env.write_config(&format!(
-        "timezone = \"Asia/Seoul\"\n{}[[source]]\nname = \"학생식당\"\nurl = \"{}\"\ntable = \"table.menu\"\n[recipients]\nme = true\n[schedule]\nlunch = \"{}\"\ncatch_up = \"45m\"\nprefetch = \"14s\"\n",
-        kakao_section(&fake.url(), CLIENT_ID),
-        site.url,
-        daily_at(slot)
-    ));
-    let tokens = fake.issue_tokens();
-    seed_login(
-        &env.data_dir(),
-        CLIENT_ID,
-        &tokens.access_token,
-        &tokens.refresh_token,
-        chrono::Duration::hours(5),
-    );
+    lunch_from_a_site(&fake, &env, &site, slot, "14s");
     let mut daemon = Daemon::start(&env, "daemon");
     daemon.wait_until("the message to me", |_| !fake.delivered().is_empty());
     let lateness = now() - slot.with_timezone(&Utc);
@@ -1208,20 +1195,7 @@ fn a_sigterm_in_the_middle_of_a_slow_pathological_scrape_ends_the_daemon_within_
         "<table class=menu><tr><td>".repeat(20_000)
     ));
     site.set_delay(Duration::from_secs(6));
-    env.write_config(&format!(
-        "timezone = \"Asia/Seoul\"\n{}[[source]]\nname = \"학생식당\"\nurl = \"{}\"\ntable = \"table.menu\"\n[recipients]\nme = true\n[schedule]\nlunch = \"{}\"\ncatch_up = \"45m\"\nprefetch = \"0s\"\n",
-        kakao_section(&fake.url(), CLIENT_ID),
-        site.url,
-        daily_at(slot)
-    ));
-    let tokens = fake.issue_tokens();
-    seed_login(
-        &env.data_dir(),
-        CLIENT_ID,
-        &tokens.access_token,
-        &tokens.refresh_token,
-        chrono::Duration::hours(5),
-    );
+    lunch_from_a_site(&fake, &env, &site, slot, "0s");
     let mut daemon = Daemon::start(&env, "daemon");
     daemon.wait_until("the scrape under way", |_| !site.requests().is_empty());
     let asked = Instant::now();
@@ -1235,4 +1209,29 @@ fn a_sigterm_in_the_middle_of_a_slow_pathological_scrape_ends_the_daemon_within_
     );
     assert!(status.success(), "{status}: {}", daemon.log());
     assert!(fake.delivered().is_empty(), "nothing half-read was sent");
+}
+
+/// A logged-in config whose one source is `site` and whose lunch is at `slot`, read
+/// `prefetch` ahead.
+fn lunch_from_a_site(
+    fake: &FakeKakao,
+    env: &TestEnv,
+    site: &PageServer,
+    slot: DateTime<Tz>,
+    prefetch: &str,
+) {
+    env.write_config(&format!(
+        "timezone = \"Asia/Seoul\"\n{}[[source]]\nname = \"학생식당\"\nurl = \"{}\"\ntable = \"table.menu\"\n[recipients]\nme = true\n[schedule]\nlunch = \"{}\"\ncatch_up = \"45m\"\nprefetch = \"{prefetch}\"\n",
+        kakao_section(&fake.url(), CLIENT_ID),
+        site.url,
+        daily_at(slot)
+    ));
+    let tokens = fake.issue_tokens();
+    seed_login(
+        &env.data_dir(),
+        CLIENT_ID,
+        &tokens.access_token,
+        &tokens.refresh_token,
+        chrono::Duration::hours(5),
+    );
 }
