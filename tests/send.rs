@@ -1545,3 +1545,35 @@ fn the_apps_quota_met_on_the_send_to_me_stops_the_friends_calls_too() {
         "{rows:?}"
     );
 }
+
+#[test]
+fn a_three_thousand_row_table_sends_nothing_to_friends_and_one_warning_to_me() {
+    let friends = &TWELVE[..2];
+    let bot = Bot::new(friends);
+    // A week grid whose lunch cell holds 3,000 rows' worth of "dishes": no real menu.
+    let rows: String = (0..3_000)
+        .map(|i| format!("<tr><th>중식</th><td>반찬{i}</td></tr>"))
+        .collect();
+    let page = bot.env.path("huge.html");
+    std::fs::write(
+        &page,
+        format!("<table class=\"menu\"><tr><th>구분</th><th>4/10(월)</th></tr>{rows}</table>"),
+    )
+    .unwrap();
+    bot.env.write_config(&format!(
+        "{}[[source]]\nname = \"학생식당\"\nurl = {:?}\ntable = \"table.menu\"\n{}",
+        kakao_section(&bot.fake.url(), CLIENT_ID),
+        url::Url::from_file_path(&page).unwrap().to_string(),
+        recipients(&[friends[0].1, friends[1].1])
+    ));
+    bot.login();
+    let output = bot.send(&JBNU_LUNCH);
+    assert_eq!(output.status.code(), Some(5), "{}", all_text(&output));
+    assert_eq!(bot.fake.count(FRIENDS_SEND_PATH), 0, "nothing to friends");
+    assert_eq!(bot.copies("me"), 1, "one warning to me");
+    assert!(
+        all_text(&output).contains("more than any real menu"),
+        "{}",
+        all_text(&output)
+    );
+}
