@@ -6,9 +6,9 @@
 //! page (`scrape`): the table itself has no day labels.
 
 use super::explain::{RowSeen, TableExplain};
-use super::grid::{Grid, Status, TableRead, count};
+use super::grid::{Grid, Status, TableRead};
 use super::labels;
-use super::reader::{Ask, gather, is_full_width, is_meal_label};
+use super::reader::{Ask, Found, finish_read, is_full_width, is_meal_label};
 
 /// The row holding the meal labels, if the meals run across: a row (not the last) with at
 /// least two meal-label cells and more of them than any column has.
@@ -49,25 +49,18 @@ pub(super) fn header_row(grid: &Grid) -> Option<usize> {
 /// Read a one-day table whose meal labels are in row `h`.
 pub(super) fn read(grid: &Grid, h: usize, ask: &Ask<'_>) -> TableRead {
     let Ask {
-        index,
         context,
         rule,
         date,
         meal,
+        ..
     } = *ask;
     let mut explain = TableExplain {
-        index,
-        heading: context.heading.clone(),
-        stated: context
-            .stated
-            .as_ref()
-            .map(|s| format!("{} ({} … {})", s.text, s.from, s.to)),
-        size: (grid.height(), grid.width),
         layout: format!(
             "one day's table, meal and corner labels across row {}",
             h + 1
         ),
-        ..TableExplain::default()
+        ..ask.explain(grid)
     };
     if let Some(stated) = context.stated.as_ref().filter(|s| !s.contains(date)) {
         let why = stated.excludes(date);
@@ -182,39 +175,13 @@ pub(super) fn read(grid: &Grid, h: usize, ask: &Ask<'_>) -> TableRead {
     explain.choice = Some(format!("the columns labelled with {meal} in row {}", h + 1));
     table_meals.sort();
     table_meals.dedup();
-    let (groups, closed) = match gather(grid, wanted, rule) {
-        Ok(found) => found,
-        Err(text) => {
-            let why = format!(
-                "table {index}: the label \"{text}\" stands where dishes should be, so the {meal} columns cannot be told apart with certainty"
-            );
-            explain.result = why.clone();
-            return TableRead {
-                status: Status::Uncertain(why),
-                ..TableRead::empty(explain)
-            };
-        }
-    };
-    let lines: usize = groups.iter().map(|g| g.dishes.len()).sum();
-    explain.result = match (groups.len(), closed.len(), meal_rows) {
-        (0, 0, 0) => format!("no {meal} column"),
-        (0, 0, n) => format!("{} for {meal}, all empty", count(n, "column")),
-        (g, c, _) => format!(
-            "{} with {}, {c} closed",
-            count(g, "group"),
-            count(lines, "line")
-        ),
-    };
-    TableRead {
-        groups,
-        closed,
-        status: Status::Read {
-            meal_rows,
-            rows: row_names,
-        },
+    let found = Found {
+        wanted,
+        meal_rows,
+        rows: row_names,
         meals: table_meals,
-        explain,
-    }
+    };
+    finish_read(grid, ask, explain, found, "column", "", "")
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@
 use chrono::{Datelike, NaiveDate};
 
 use super::explain::{RowSeen, TableExplain};
-use super::grid::{Grid, Status, TableRead, count, single_meal};
+use super::grid::{Grid, Status, TableRead, single_meal};
 use super::labels::{self, DayLabel};
-use super::reader::{Ask, gather, is_meal_label};
+use super::reader::{Ask, Found, finish_read, is_meal_label};
 use crate::Meal;
 
 /// The body column (between the date column `k` and the last one) whose cells in the dated
@@ -120,18 +120,11 @@ pub(super) fn read(grid: &Grid, days: &[Option<DayLabel>], k: usize, ask: &Ask<'
         ..
     } = *ask;
     let mut explain = TableExplain {
-        index,
-        heading: context.heading.clone(),
-        stated: context
-            .stated
-            .as_ref()
-            .map(|s| format!("{} ({} … {})", s.text, s.from, s.to)),
-        size: (grid.height(), grid.width),
         layout: format!(
             "dates down column {}, a block of rows per day with the meal in a body column",
             k + 1
         ),
-        ..TableExplain::default()
+        ..ask.explain(grid)
     };
     let finish = |explain: TableExplain, status: Status| TableRead {
         status,
@@ -261,36 +254,14 @@ pub(super) fn read(grid: &Grid, days: &[Option<DayLabel>], k: usize, ask: &Ask<'
             None => wanted.push((key, content)),
         }
     }
-    let (groups, closed) = match gather(grid, wanted, ask.rule) {
-        Ok(found) => found,
-        Err(text) => {
-            let why = format!(
-                "table {index}: the label \"{text}\" stands where dishes should be, so the {meal} rows cannot be told apart with certainty"
-            );
-            explain.result = why.clone();
-            return finish(explain, Status::Uncertain(why));
-        }
-    };
-    let lines: usize = groups.iter().map(|g| g.dishes.len()).sum();
-    explain.result = match (groups.len(), closed.len(), meal_rows) {
-        (0, 0, 0) => format!("no {meal} row for {date}"),
-        (0, 0, n) => format!("{} for {meal}, all empty for {date}", count(n, "row")),
-        (g, c, _) => format!(
-            "{} with {}, {c} closed",
-            count(g, "group"),
-            count(lines, "line")
-        ),
-    };
-    TableRead {
-        groups,
-        closed,
-        status: Status::Read {
-            meal_rows,
-            rows: row_names,
-        },
+    let found = Found {
+        wanted,
+        meal_rows,
+        rows: row_names,
         meals: table_meals,
-        explain,
-    }
+    };
+    let for_date = format!(" for {date}");
+    finish_read(grid, ask, explain, found, "row", &for_date, &for_date)
 }
 
 #[cfg(test)]

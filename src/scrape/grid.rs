@@ -15,7 +15,7 @@ use super::Group;
 use super::dom;
 use super::explain::{RowSeen, TableExplain};
 use super::labels::{self, DayLabel};
-use super::reader::Ask;
+use super::reader::{Ask, Found, finish_read};
 use crate::Meal;
 
 /// Caps that keep a hostile `rowspan=65534 colspan=1000` page from eating memory: real menu
@@ -236,16 +236,7 @@ pub(super) fn read(
         date,
         meal,
     } = *ask;
-    let mut explain = TableExplain {
-        index,
-        heading: context.heading.clone(),
-        stated: context
-            .stated
-            .as_ref()
-            .map(|s| format!("{} ({} … {})", s.text, s.from, s.to)),
-        size: (grid.height(), grid.width),
-        ..TableExplain::default()
-    };
+    let mut explain = ask.explain(&grid);
     let missing = |explain: TableExplain, why: String| TableRead {
         status: Status::Missing(why.clone()),
         ..TableRead::empty(TableExplain {
@@ -511,43 +502,23 @@ pub(super) fn read(
     explain.rows = seen;
 
     // The dishes of each group; closure notices kept apart.
-    let (groups, closed) = match super::reader::gather(&grid, wanted, rule) {
-        Ok(found) => found,
-        Err(text) => {
-            let why = format!(
-                "table {index}: the label \"{text}\" stands where dishes should be, so the {meal} rows cannot be told apart with certainty"
-            );
-            return TableRead {
-                status: Status::Uncertain(why.clone()),
-                ..TableRead::empty(TableExplain {
-                    result: why,
-                    ..explain
-                })
-            };
-        }
-    };
-    let lines: usize = groups.iter().map(|g| g.dishes.len()).sum();
-    explain.result = match (groups.len(), closed.len(), meal_rows) {
-        (0, 0, 0) => format!("no {meal} row"),
-        (0, 0, n) => format!("{} for {meal}, all empty for {date}", count(n, "row")),
-        (g, c, _) => format!(
-            "{} with {}, {c} closed",
-            count(g, "group"),
-            count(lines, "line")
-        ),
-    };
     table_meals.sort();
     table_meals.dedup();
-    TableRead {
-        groups,
-        closed,
-        status: Status::Read {
-            meal_rows,
-            rows: row_names,
-        },
+    let found = Found {
+        wanted,
+        meal_rows,
+        rows: row_names,
         meals: table_meals,
+    };
+    finish_read(
+        &grid,
+        ask,
         explain,
-    }
+        found,
+        "row",
+        "",
+        &format!(" for {date}"),
+    )
 }
 
 /// "1 row", "2 rows".

@@ -23,7 +23,8 @@ use chrono::NaiveDate;
 use scraper::ElementRef;
 
 use super::dom::Context;
-use super::grid::{self, Grid, Layout, TableRead};
+use super::explain::TableExplain;
+use super::grid::{self, Grid, Layout, Status, TableRead, count};
 use super::labels::{self, DayLabel};
 use super::{Group, Rule, across, blocks};
 use crate::Meal;
@@ -77,6 +78,24 @@ pub(super) struct Ask<'a> {
     pub rule: &'a Rule,
     pub date: NaiveDate,
     pub meal: Meal,
+}
+
+impl Ask<'_> {
+    /// The start of every reader's explanation of `grid`: which table, the heading and
+    /// stated week before it, its size. The reader adds its layout and what it found.
+    pub fn explain(&self, grid: &Grid) -> TableExplain {
+        TableExplain {
+            index: self.index,
+            heading: self.context.heading.clone(),
+            stated: self
+                .context
+                .stated
+                .as_ref()
+                .map(|s| format!("{} ({} … {})", s.text, s.from, s.to)),
+            size: (grid.height(), grid.width),
+            ..TableExplain::default()
+        }
+    }
 }
 
 /// A table sized up: its grid, the day label of each cell, its score and its reader.
@@ -288,4 +307,66 @@ pub(super) fn gather(
         }
     }
     Ok((groups, closed))
+}
+
+/// What a reader found in a table: the cells of each group of the asked meal (label,
+/// cells), how many rows (or columns) were of that meal, every row label seen, and every
+/// meal the table has.
+pub(super) struct Found {
+    pub wanted: Vec<(String, Vec<usize>)>,
+    pub meal_rows: usize,
+    pub rows: Vec<String>,
+    pub meals: Vec<Meal>,
+}
+
+/// The end of every table reader: [`gather`] the dishes of what it `found`, sum them up in
+/// `explain.result` and return the reading. The wording is the reader's: `noun` is what a
+/// meal takes in its tables (`"row"`, `"column"`), `none_tail` and `empty_tail` end "no
+/// lunch row" and "2 rows for lunch, all empty" (`" for 2021-03-15"` or nothing).
+pub(super) fn finish_read(
+    grid: &Grid,
+    ask: &Ask<'_>,
+    mut explain: TableExplain,
+    found: Found,
+    noun: &str,
+    none_tail: &str,
+    empty_tail: &str,
+) -> TableRead {
+    let Ask { index, meal, .. } = *ask;
+    let Found {
+        wanted,
+        meal_rows,
+        rows,
+        meals,
+    } = found;
+    let (groups, closed) = match gather(grid, wanted, ask.rule) {
+        Ok(found) => found,
+        Err(text) => {
+            let why = format!(
+                "table {index}: the label \"{text}\" stands where dishes should be, so the {meal} {noun}s cannot be told apart with certainty"
+            );
+            explain.result = why.clone();
+            return TableRead {
+                status: Status::Uncertain(why),
+                ..TableRead::empty(explain)
+            };
+        }
+    };
+    let lines: usize = groups.iter().map(|g| g.dishes.len()).sum();
+    explain.result = match (groups.len(), closed.len(), meal_rows) {
+        (0, 0, 0) => format!("no {meal} {noun}{none_tail}"),
+        (0, 0, n) => format!("{} for {meal}, all empty{empty_tail}", count(n, noun)),
+        (g, c, _) => format!(
+            "{} with {}, {c} closed",
+            count(g, "group"),
+            count(lines, "line")
+        ),
+    };
+    TableRead {
+        groups,
+        closed,
+        status: Status::Read { meal_rows, rows },
+        meals,
+        explain,
+    }
 }
