@@ -365,7 +365,7 @@ async fn get(
             request = request.header(reqwest::header::IF_MODIFIED_SINCE, date);
         }
     }
-    let mut response = request.send().await.map_err(network)?;
+    let response = request.send().await.map_err(network)?;
     let status = response.status();
     let header = |name: reqwest::header::HeaderName| {
         response
@@ -386,9 +386,26 @@ async fn get(
             last_modified,
         });
     }
+    Ok(Got {
+        page: read_body(response, url, MAX_PAGE_BYTES).await?,
+        not_modified: false,
+        etag,
+        last_modified,
+    })
+}
+
+/// The body of `response` as a page, if its status is a success and the body is at most
+/// `limit` bytes (read in chunks, so a huge body is never held whole); errors name
+/// `shown_url` (a JSON source's is redacted).
+pub(super) async fn read_body(
+    mut response: reqwest::Response,
+    shown_url: &str,
+    limit: usize,
+) -> Result<Page, FetchError> {
+    let status = response.status();
     if !status.is_success() {
         return Err(FetchError::Status {
-            url: url.to_string(),
+            url: shown_url.to_string(),
             status,
         });
     }
@@ -398,23 +415,25 @@ async fn get(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(network)? {
-        if bytes.len() + chunk.len() > MAX_PAGE_BYTES {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|source| FetchError::Network {
+            url: shown_url.to_string(),
+            source: source.without_url(),
+        })?
+    {
+        if bytes.len() + chunk.len() > limit {
             return Err(FetchError::TooLarge {
-                url: url.to_string(),
+                url: shown_url.to_string(),
             });
         }
         bytes.extend_from_slice(&chunk);
     }
-    Ok(Got {
-        page: Page {
-            bytes,
-            content_type,
-            stale: None,
-        },
-        not_modified: false,
-        etag,
-        last_modified,
+    Ok(Page {
+        bytes,
+        content_type,
+        stale: None,
     })
 }
 

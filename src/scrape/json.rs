@@ -21,7 +21,7 @@ use chrono::NaiveDate;
 use scraper::Html;
 use serde_json::Value;
 
-use super::fetch::{FetchError, Page, Retry};
+use super::fetch::{FetchError, Page, Retry, read_body};
 use super::{Explain, Group, Outcome, Rule, Source, SourceReport, dom, expand, labels};
 use crate::Meal;
 
@@ -551,36 +551,10 @@ async fn send_once(
         Some(RequestBody::Raw(raw)) => builder = builder.body(raw.clone()),
         None => {}
     }
-    let mut response = builder.send().await.map_err(network)?;
+    let response = builder.send().await.map_err(network)?;
     let status = response.status();
-    if !status.is_success() {
-        return Err(FetchError::Status {
-            url: shown_url.to_string(),
-            status,
-        });
-    }
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(network)? {
-        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(FetchError::TooLarge {
-                url: shown_url.to_string(),
-            });
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok((
-        Page {
-            bytes,
-            content_type,
-            stale: None,
-        },
-        Some(status),
-    ))
+    let page = read_body(response, shown_url, MAX_BODY_BYTES).await?;
+    Ok((page, Some(status)))
 }
 
 #[cfg(test)]
