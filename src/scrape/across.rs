@@ -8,7 +8,7 @@
 use super::explain::{RowSeen, TableExplain};
 use super::grid::{Grid, Status, TableRead};
 use super::labels;
-use super::reader::{Ask, Found, finish_read, is_full_width, is_meal_label};
+use super::reader::{Ask, Found, finish_read, is_full_width, is_meal_label, want};
 
 /// The row holding the meal labels, if the meals run across: a row (not the last) with at
 /// least two meal-label cells and more of them than any column has.
@@ -148,16 +148,7 @@ pub(super) fn read(grid: &Grid, h: usize, ask: &Ask<'_>) -> TableRead {
                 .filter(|n| !n.is_empty())
                 .collect::<Vec<_>>()
                 .join(" > ");
-            match wanted.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, ids)) => {
-                    for c in content {
-                        if !ids.contains(&c) {
-                            ids.push(c);
-                        }
-                    }
-                }
-                None => wanted.push((key, content)),
-            }
+            want(&mut wanted, key, content);
         }
         explain.rows.push(RowSeen::Row {
             row: columns.first().map_or(0, |c| c + 1),

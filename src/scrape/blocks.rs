@@ -10,7 +10,7 @@ use chrono::{Datelike, NaiveDate};
 use super::explain::{RowSeen, TableExplain};
 use super::grid::{Grid, Status, TableRead, single_meal};
 use super::labels::{self, DayLabel};
-use super::reader::{Ask, Found, finish_read, is_meal_label};
+use super::reader::{Ask, Found, finish_read, is_meal_label, want};
 use crate::Meal;
 
 /// The body column (between the date column `k` and the last one) whose cells in the dated
@@ -243,16 +243,7 @@ pub(super) fn read(grid: &Grid, days: &[Option<DayLabel>], k: usize, ask: &Ask<'
             .collect::<Vec<_>>()
             .join(" > ");
         let content: Vec<usize> = row.content.into_iter().collect();
-        match wanted.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, ids)) => {
-                for id in content {
-                    if !ids.contains(&id) {
-                        ids.push(id);
-                    }
-                }
-            }
-            None => wanted.push((key, content)),
-        }
+        want(&mut wanted, key, content);
     }
     let found = Found {
         wanted,

@@ -15,7 +15,7 @@ use super::Group;
 use super::dom;
 use super::explain::{RowSeen, TableExplain};
 use super::labels::{self, DayLabel};
-use super::reader::{Ask, Found, finish_read};
+use super::reader::{Ask, Found, finish_read, want};
 use crate::Meal;
 
 /// Caps that keep a hostile `rowspan=65534 colspan=1000` page from eating memory: real menu
@@ -487,16 +487,7 @@ pub(super) fn read(
             .filter(|n| !n.is_empty())
             .collect::<Vec<_>>()
             .join(" > ");
-        match wanted.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, ids)) => {
-                for id in content {
-                    if !ids.contains(&id) {
-                        ids.push(id);
-                    }
-                }
-            }
-            None => wanted.push((key, content)),
-        }
+        want(&mut wanted, key, content);
     }
     seen.truncate(MAX_EXPLAINED_ROWS);
     explain.rows = seen;

@@ -267,6 +267,21 @@ pub(super) fn read(sized: Sized, ask: &Ask<'_>) -> TableRead {
     read
 }
 
+/// Add `content` to the group `key` of `wanted` (a new group at the end if there is none
+/// yet), each cell once: rows of one corner label gather into one group.
+pub(super) fn want(wanted: &mut Vec<(String, Vec<usize>)>, key: String, content: Vec<usize>) {
+    match wanted.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, ids)) => {
+            for id in content {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        None => wanted.push((key, content)),
+    }
+}
+
 /// Groups with dishes, and (label, notice) of the closed ones.
 pub(super) type Gathered = (Vec<Group>, Vec<(String, String)>);
 
