@@ -10,7 +10,6 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use serde_json::json;
 
 use std::sync::Arc;
 
@@ -23,6 +22,7 @@ use crate::ledger::Ledger;
 use crate::meal::Meal;
 use crate::message::Audience;
 use crate::scrape::Outcome;
+use crate::view;
 use crate::{Result, http};
 
 /// Scrape a cafeteria menu and send it to KakaoTalk on a schedule.
@@ -289,7 +289,7 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
             crate::auth::open_browser_here(&url);
             Ok(())
         }
-        Command::Man => write_bytes(&mut out, &crate::view::man_page(Cli::command())),
+        Command::Man => write_bytes(&mut out, &view::man_page(Cli::command())),
         Command::Scrape(args) => scrape(args, &env, &mut out).await,
         Command::Preview(args) => preview(args, &env, &mut out).await,
         Command::SendNow(args) if args.dry_run => dry_run(args, &env, &mut out).await,
@@ -321,9 +321,9 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
             let config = env.load_config_lenient()?;
             let status = account::status(&config, &env.paths, env.clock.as_ref()).await?;
             let text = if json {
-                format!("{}\n", pretty(&crate::view::status_json(&status)))
+                view::pretty(&view::status_json(&status))
             } else {
-                crate::view::status(&status)
+                view::status(&status)
             };
             write_out(&mut out, &text)?;
             // Not logged in (exit 3) or an unreadable store fails only after all is printed.
@@ -339,12 +339,9 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
             )
             .await?;
             let text = if json {
-                format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&friends).expect("friends serialize")
-                )
+                view::friends_json(&friends)
             } else {
-                crate::view::friends(&friends)
+                view::friends(&friends)
             };
             write_out(&mut out, &text)
         }
@@ -408,16 +405,10 @@ async fn quota_overruns(config: &Config, env: &Env) -> Vec<crate::quota::Overrun
 async fn config_command(cmd: ConfigCommand, env: &Env, out: &mut impl Write) -> Result<()> {
     let path = &env.paths.config;
     match cmd {
-        ConfigCommand::Path => write_out(out, &format!("{}\n", path.display())),
+        ConfigCommand::Path => write_out(out, &view::config_path(path)),
         ConfigCommand::Init { force } => {
             config::init(path, force)?;
-            write_out(
-                out,
-                &format!(
-                    "wrote {}\nnext: set [[source]] url and table, then run `kbot scrape --explain`\n",
-                    path.display()
-                ),
-            )
+            write_out(out, &view::config_written(path))
         }
         ConfigCommand::Check => {
             let config = config::load(path)?;
@@ -436,21 +427,7 @@ async fn config_command(cmd: ConfigCommand, env: &Env, out: &mut impl Write) -> 
             for overrun in quota_overruns(&config, env).await {
                 tracing::warn!("{} (fix: {})", overrun.message, overrun.fix);
             }
-            let meals: Vec<&str> = config.schedule.meals.keys().map(|m| m.as_str()).collect();
-            write_out(
-                out,
-                &format!(
-                    "{}: ok ({} source{}, schedule: {})\n",
-                    path.display(),
-                    config.sources.len(),
-                    if config.sources.len() == 1 { "" } else { "s" },
-                    if meals.is_empty() {
-                        "none".to_string()
-                    } else {
-                        meals.join(", ")
-                    }
-                ),
-            )
+            write_out(out, &view::config_ok(path, &config))
         }
     }
 }
@@ -531,23 +508,18 @@ async fn find(url: &str, args: &RunArgs, env: &Env, out: &mut impl Write) -> Res
         let tables = match crate::scrape::find_on_page(&client, page_url, date).await {
             Ok(tables) => tables,
             Err(err) => {
-                text.push_str(&format!(
-                    "[{name}] fetch_failed  {page_url}\n  note: {}\n\n",
-                    err.detail()
-                ));
+                text.push_str(&view::find_failed(name, page_url, &err.detail()));
                 failed.push(format!("{name} (fetch_failed)"));
                 continue;
             }
         };
-        text.push_str(&crate::view::find_listing(name, page_url, &tables));
+        text.push_str(&view::find_listing(name, page_url, &tables));
         if let Some(config) = &config {
             let source = &config.sources[i];
             for scheduled in config.schedule.meals.keys() {
                 let report = crate::scrape::scrape(&client, source, date, *scheduled).await;
                 if report.outcome == Outcome::NoMeal {
-                    text.push_str(&format!(
-                        "  this page has no {scheduled}: remove schedule.{scheduled} or add a source that has it\n"
-                    ));
+                    text.push_str(&view::find_missing_meal(*scheduled));
                 }
             }
         }
@@ -571,52 +543,12 @@ async fn scrape(args: ScrapeArgs, env: &Env, out: &mut impl Write) -> Result<()>
         return find(url, &args.run, env, out).await;
     }
     let (_, run) = prepare(&args.run, env).await?;
-    if args.run.json {
-        let value = json!({
-            "date": run.date.to_string(),
-            "meal": run.meal,
-            "sources": run.reports,
-        });
-        write_out(out, &format!("{}\n", pretty(&value)))?;
+    let text = if args.run.json {
+        view::pretty(&view::scrape_json(&run))
     } else {
-        let mut text = format!(
-            "{} {}\n",
-            run.date,
-            crate::message::title(run.date, run.meal)
-        );
-        for report in &run.reports {
-            text.push_str(&format!(
-                "\n[{}] {}  {}\n",
-                report.name,
-                report.outcome.as_str(),
-                report.url
-            ));
-            match &report.outcome {
-                Outcome::Menu(groups) => {
-                    for group in groups {
-                        if !group.label.is_empty() {
-                            text.push_str(&format!("  {}\n", group.label));
-                        }
-                        for dish in &group.dishes {
-                            text.push_str(&format!("    {dish}\n"));
-                        }
-                    }
-                }
-                Outcome::Closed { notice } => text.push_str(&format!("  closed: {notice}\n")),
-                _ => {}
-            }
-            if let Some(detail) = &report.detail {
-                text.push_str(&format!("  note: {detail}\n"));
-            }
-            if let (true, Some(explain)) = (args.explain, &report.explain) {
-                text.push('\n');
-                for line in explain.to_string().lines() {
-                    text.push_str(&format!("  | {line}\n"));
-                }
-            }
-        }
-        write_out(out, &text)?;
-    }
+        view::scrape_report(&run, args.explain)
+    };
+    write_out(out, &text)?;
     fail_on_scrape_errors(&run)
 }
 
@@ -753,48 +685,23 @@ fn print_parts(
     json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
-    let parts: Vec<_> = run
+    let parts: Vec<view::Part> = run
         .rendered
         .parts
         .iter()
-        .map(|p| {
-            (
-                shown.ids(config, p.audience, to),
-                shown.names(config, p.audience, to),
-                &p.template,
-            )
+        .map(|p| view::Part {
+            recipients: shown.ids(config, p.audience, to),
+            names: shown.names(config, p.audience, to),
+            template: &p.template,
         })
-        .filter(|(r, _, _)| !r.is_empty())
+        .filter(|p| !p.recipients.is_empty())
         .collect();
-    if json {
-        let value = json!({
-            "date": run.date.to_string(),
-            "meal": run.meal,
-            "parts": parts
-                .iter()
-                .map(|(r, _, t)| json!({"recipients": r, "template_object": t}))
-                .collect::<Vec<_>>(),
-            "unresolved": shown.unresolved(),
-        });
-        return write_out(out, &format!("{}\n", pretty(&value)));
-    }
-    if parts.is_empty() {
-        return write_out(out, "nothing to send\n");
-    }
-    let n = parts.len();
-    let mut text = String::new();
-    for (i, (_, names, template)) in parts.iter().enumerate() {
-        text.push_str(&format!("── part {}/{n} → {}\n", i + 1, names.join(", ")));
-        match template["object_type"].as_str() {
-            Some("text") => text.push_str(template["text"].as_str().unwrap_or_default()),
-            Some("list") => text.push_str(&crate::view::list_template(template)),
-            _ => text.push_str(&pretty(template)),
-        }
-        text.push_str("\n\n");
-    }
-    for problem in shown.unresolved() {
-        text.push_str(&format!("not sent to: {problem}\n"));
-    }
+    let unresolved = shown.unresolved();
+    let text = if json {
+        view::pretty(&view::parts_json(run.date, run.meal, &parts, &unresolved))
+    } else {
+        view::parts(&parts, &unresolved)
+    };
     write_out(out, &text)
 }
 
@@ -872,22 +779,13 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         crate::interrupt::finish_or_stop(run, &stop_tx).await?
     };
     let interrupted = *stop_tx.borrow();
-    if args.run.json {
-        let value = json!({
-            "date": date.to_string(),
-            "meal": meal,
-            "sources": summary.run.reports,
-            "deliveries": summary.deliveries,
-            "unresolved": summary.unresolved.iter().map(deliver::Unresolved::describe).collect::<Vec<_>>(),
-        });
-        write_out(out, &format!("{}\n", pretty(&value)))?;
+    let text = if args.run.json {
+        view::pretty(&view::sent_json(date, meal, &summary))
     } else {
-        let paint = crate::view::Paint::new(std::io::stdout().is_terminal(), &*env.var);
-        write_out(
-            out,
-            &crate::view::paint_outcomes(&crate::view::summary(&summary), paint),
-        )?;
-    }
+        let paint = view::Paint::new(std::io::stdout().is_terminal(), &*env.var);
+        view::paint_outcomes(&view::summary(&summary), paint)
+    };
+    write_out(out, &text)?;
     if interrupted {
         let count = |status: &str| {
             summary
@@ -948,21 +846,12 @@ async fn send_test(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result
         clock: env.clock.as_ref(),
     };
     let summary = pipeline.send_test(date, meal).await?;
-    if args.run.json {
-        let value = json!({
-            "date": date.to_string(),
-            "meal": meal,
-            "test": true,
-            "sources": summary.run.reports,
-            "deliveries": summary.deliveries,
-            "unresolved": Vec::<String>::new(),
-        });
-        write_out(out, &format!("{}\n", pretty(&value)))?;
+    let text = if args.run.json {
+        view::pretty(&view::test_sent_json(date, meal, &summary))
     } else {
-        let mut text = crate::view::summary(&summary);
-        text.push_str("  (test: sent to me only, not recorded; the real run still sends)\n");
-        write_out(out, &text)?;
-    }
+        view::test_summary(&summary)
+    };
+    write_out(out, &text)?;
     if summary.has_failures() {
         return Err(deliver::DeliveryFailed {
             date,
@@ -973,31 +862,6 @@ async fn send_test(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result
         .into());
     }
     Ok(())
-}
-
-/// The rows of the newest `limit` slots (rows come newest first), and whether older
-/// slots were left out.
-fn slots(
-    rows: Vec<crate::ledger::HistoryRow>,
-    limit: usize,
-) -> (Vec<crate::ledger::HistoryRow>, bool) {
-    let mut seen: Vec<(NaiveDate, Meal)> = Vec::new();
-    let mut kept = Vec::new();
-    let mut more = false;
-    for row in rows {
-        let slot = (row.date, row.meal);
-        if !seen.contains(&slot) {
-            if seen.len() == limit {
-                more = true;
-                continue;
-            }
-            seen.push(slot);
-        }
-        if seen.contains(&slot) {
-            kept.push(row);
-        }
-    }
-    (kept, more)
 }
 
 /// The configured zone for showing times; UTC when the config cannot be read (history
@@ -1014,32 +878,17 @@ fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<
     let rows = if path.exists() {
         // --limit counts slots (a meal on a day), not rows: a slot is shown whole, so its
         // heading counts every recipient.
-        slots(Ledger::open_read_only(&path)?.history(usize::MAX)?, limit)
+        view::newest_slots(Ledger::open_read_only(&path)?.history(usize::MAX)?, limit)
     } else {
         (Vec::new(), false)
     };
     let (rows, more) = rows;
-    if json {
-        return write_out(
-            out,
-            &format!(
-                "{}\n",
-                pretty(&serde_json::to_value(&rows).expect("rows serialize"))
-            ),
-        );
-    }
-    if rows.is_empty() {
-        return write_out(out, "no runs yet\n");
-    }
-    let paint = crate::view::Paint::new(std::io::stdout().is_terminal(), &*env.var);
-    let mut text = crate::view::paint_outcomes(&crate::view::history_in(&rows, timezone), paint);
-    if more {
-        text.push_str(&format!(
-            "(the newest {limit} meal{}; kbot history --limit {} shows more)\n",
-            if limit == 1 { "" } else { "s" },
-            limit.saturating_mul(4)
-        ));
-    }
+    let text = if json {
+        view::pretty(&view::history_json(&rows))
+    } else {
+        let paint = view::Paint::new(std::io::stdout().is_terminal(), &*env.var);
+        view::history_report(&rows, more, limit, timezone, paint)
+    };
     write_out(out, &text)
 }
 
@@ -1073,24 +922,11 @@ fn service(
         }
         ServiceAction::Install => {
             let installed = service::install(kind, &exe, &config, &dirs)?;
-            let mut text = format!(
-                "{} {}\nnext: {}\n",
-                if installed.replaced {
-                    "replaced"
-                } else {
-                    "wrote"
-                },
-                installed.path.display(),
-                installed.command
-            );
-            for note in &installed.notes {
-                text.push_str(&format!("note: {note}\n"));
-            }
-            write_out(out, &text)
+            write_out(out, &view::installed(&installed))
         }
         ServiceAction::Uninstall => {
             let removed = service::uninstall(kind, &dirs)?;
-            write_out(out, &crate::view::uninstalled(&removed, kind))
+            write_out(out, &view::uninstalled(&removed, kind))
         }
     }
 }
@@ -1126,17 +962,13 @@ async fn doctor(json: bool, env: &Env, out: &mut impl Write) -> Result<()> {
     let diagnosis =
         crate::terminal::with_progress(env.progress, "checking", crate::doctor::diagnose(&inputs))
             .await;
-    if json {
-        let value = json!({
-            "ok": diagnosis.is_ok(),
-            "exit": diagnosis.exit() as u8,
-            "checks": diagnosis.checks,
-        });
-        write_out(out, &format!("{}\n", pretty(&value)))?;
+    let text = if json {
+        view::pretty(&view::doctor_json(&diagnosis))
     } else {
-        let paint = crate::view::Paint::new(std::io::stdout().is_terminal(), &*env.var);
-        write_out(out, &crate::view::doctor(&diagnosis, paint))?;
-    }
+        let paint = view::Paint::new(std::io::stdout().is_terminal(), &*env.var);
+        view::doctor(&diagnosis, paint)
+    };
+    write_out(out, &text)?;
     match diagnosis.exit() {
         crate::Exit::Success => Ok(()),
         exit => Err(Silent(exit).into()),
@@ -1152,10 +984,6 @@ impl crate::Report for Silent {
     fn exit(&self) -> crate::Exit {
         self.0
     }
-}
-
-fn pretty(value: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(value).expect("a serde_json::Value always serializes")
 }
 
 #[cfg(test)]

@@ -2,9 +2,9 @@
 //! `friends` and `doctor`, with columns that line up by display width (a Hangul syllable
 //! takes two columns).
 //!
-//! Pure text from values; the commands in `cli` print it. `--json` output is mostly the
-//! serialized values themselves; where it is a value built for the purpose (`status`'s),
-//! it is built here.
+//! Pure text from values; the commands in `cli` gather the values, print what these
+//! functions return and map errors. `--json` output is built here too: the value each
+//! command prints (`scrape_json`, `parts_json`, `sent_json`, …), written by [`pretty`].
 
 use chrono::NaiveDate;
 
@@ -672,6 +672,15 @@ pub fn friends(friends: &[crate::kakao::Friend]) -> String {
     text
 }
 
+/// `kbot friends --json`: the list serialized as it is (pretty, a newline at the end).
+/// Pure.
+pub fn friends_json(friends: &[crate::kakao::Friend]) -> String {
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(friends).expect("friends serialize")
+    )
+}
+
 /// `status`'s daemon line: `daemon: running (pid 4242, since 2026-11-30 08:00 KST)` or
 /// `daemon: not running (kbot service install, or kbot daemon)`. Pure.
 pub fn daemon_line(holder: Option<&crate::schedule::Holder>, tz: chrono_tz::Tz) -> String {
@@ -855,6 +864,282 @@ pub fn find_listing(name: &str, url: &str, tables: &[crate::scrape::FoundTable])
     text
 }
 
+/// A `--json` document as printed: pretty, with a newline at the end. Pure.
+pub fn pretty(value: &serde_json::Value) -> String {
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(value).expect("a serde_json::Value always serializes")
+    )
+}
+
+/// `kbot scrape` for people: the run's title, then each source's outcome, its groups and
+/// dishes (or the closed notice), its note, and with `explain` the tables and labels the
+/// scraper saw. Pure.
+pub fn scrape_report(run: &deliver::Run, explain: bool) -> String {
+    use crate::scrape::Outcome;
+    let mut text = format!(
+        "{} {}\n",
+        run.date,
+        crate::message::title(run.date, run.meal)
+    );
+    for report in &run.reports {
+        text.push_str(&format!(
+            "\n[{}] {}  {}\n",
+            report.name,
+            report.outcome.as_str(),
+            report.url
+        ));
+        match &report.outcome {
+            Outcome::Menu(groups) => {
+                for group in groups {
+                    if !group.label.is_empty() {
+                        text.push_str(&format!("  {}\n", group.label));
+                    }
+                    for dish in &group.dishes {
+                        text.push_str(&format!("    {dish}\n"));
+                    }
+                }
+            }
+            Outcome::Closed { notice } => text.push_str(&format!("  closed: {notice}\n")),
+            _ => {}
+        }
+        if let Some(detail) = &report.detail {
+            text.push_str(&format!("  note: {detail}\n"));
+        }
+        if let (true, Some(explain)) = (explain, &report.explain) {
+            text.push('\n');
+            for line in explain.to_string().lines() {
+                text.push_str(&format!("  | {line}\n"));
+            }
+        }
+    }
+    text
+}
+
+/// `kbot scrape --json`: `{"date", "meal", "sources"}`. Pure.
+pub fn scrape_json(run: &deliver::Run) -> serde_json::Value {
+    serde_json::json!({
+        "date": run.date.to_string(),
+        "meal": run.meal,
+        "sources": run.reports,
+    })
+}
+
+/// `kbot scrape --find`: a page that could not be read, with why. Pure.
+pub fn find_failed(name: &str, url: &str, detail: &str) -> String {
+    format!("[{name}] fetch_failed  {url}\n  note: {detail}\n\n")
+}
+
+/// `kbot scrape --find`: a scheduled meal the source's page never has. Pure.
+pub fn find_missing_meal(meal: Meal) -> String {
+    format!("  this page has no {meal}: remove schedule.{meal} or add a source that has it\n")
+}
+
+/// One part of a run as `preview` and `send-now --dry-run` show it: who gets it (ids for
+/// `--json`, names for people) and the template object sent.
+#[derive(Debug)]
+pub struct Part<'a> {
+    /// "me", uuids (or configured names).
+    pub recipients: Vec<String>,
+    /// "me", `nickname (uuid)` (or configured names).
+    pub names: Vec<String>,
+    /// The template object.
+    pub template: &'a serde_json::Value,
+}
+
+/// `preview` and `send-now --dry-run` for people: each part with its recipients and the
+/// text as the chat shows it, then who it is not sent to. Pure.
+pub fn parts(parts: &[Part], unresolved: &[String]) -> String {
+    if parts.is_empty() {
+        return "nothing to send\n".to_string();
+    }
+    let n = parts.len();
+    let mut text = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        text.push_str(&format!(
+            "── part {}/{n} → {}\n",
+            i + 1,
+            part.names.join(", ")
+        ));
+        let template = part.template;
+        match template["object_type"].as_str() {
+            Some("text") => text.push_str(template["text"].as_str().unwrap_or_default()),
+            Some("list") => text.push_str(&list_template(template)),
+            _ => text.push_str(pretty(template).trim_end_matches('\n')),
+        }
+        text.push_str("\n\n");
+    }
+    for problem in unresolved {
+        text.push_str(&format!("not sent to: {problem}\n"));
+    }
+    text
+}
+
+/// `preview --json` and `send-now --dry-run --json`: `{"date", "meal", "parts":
+/// [{"recipients", "template_object"}], "unresolved"}`. Pure.
+pub fn parts_json(
+    date: NaiveDate,
+    meal: Meal,
+    parts: &[Part],
+    unresolved: &[String],
+) -> serde_json::Value {
+    serde_json::json!({
+        "date": date.to_string(),
+        "meal": meal,
+        "parts": parts
+            .iter()
+            .map(|p| serde_json::json!({"recipients": p.recipients, "template_object": p.template}))
+            .collect::<Vec<_>>(),
+        "unresolved": unresolved,
+    })
+}
+
+/// `send-now --json`: `{"date", "meal", "sources", "deliveries", "unresolved"}`. Pure.
+pub fn sent_json(date: NaiveDate, meal: Meal, summary: &deliver::Summary) -> serde_json::Value {
+    serde_json::json!({
+        "date": date.to_string(),
+        "meal": meal,
+        "sources": summary.run.reports,
+        "deliveries": summary.deliveries,
+        "unresolved": summary.unresolved.iter().map(deliver::Unresolved::describe).collect::<Vec<_>>(),
+    })
+}
+
+/// `send-now --test --json`: like [`sent_json`], with `"test": true` and nothing
+/// unresolved. Pure.
+pub fn test_sent_json(
+    date: NaiveDate,
+    meal: Meal,
+    summary: &deliver::Summary,
+) -> serde_json::Value {
+    serde_json::json!({
+        "date": date.to_string(),
+        "meal": meal,
+        "test": true,
+        "sources": summary.run.reports,
+        "deliveries": summary.deliveries,
+        "unresolved": Vec::<String>::new(),
+    })
+}
+
+/// `send-now --test` for people: the [`summary`] and a line saying nothing was recorded.
+/// Pure.
+pub fn test_summary(run: &deliver::Summary) -> String {
+    let mut text = summary(run);
+    text.push_str("  (test: sent to me only, not recorded; the real run still sends)\n");
+    text
+}
+
+/// The rows of the newest `limit` slots (a meal on a day; rows come newest first), and
+/// whether older slots were left out: `history --limit` counts slots, not rows, so a slot
+/// is shown whole and its heading counts every recipient. Pure.
+pub fn newest_slots(rows: Vec<HistoryRow>, limit: usize) -> (Vec<HistoryRow>, bool) {
+    let mut seen: Vec<(NaiveDate, Meal)> = Vec::new();
+    let mut kept = Vec::new();
+    let mut more = false;
+    for row in rows {
+        let slot = (row.date, row.meal);
+        if !seen.contains(&slot) {
+            if seen.len() == limit {
+                more = true;
+                continue;
+            }
+            seen.push(slot);
+        }
+        if seen.contains(&slot) {
+            kept.push(row);
+        }
+    }
+    (kept, more)
+}
+
+/// `kbot history` for people: the slots ([`history_in`], painted), `no runs yet` when
+/// there are none, and a last line saying how to see more when older slots were left out
+/// (`more`) of the newest `limit`. Pure.
+pub fn history_report(
+    rows: &[HistoryRow],
+    more: bool,
+    limit: usize,
+    tz: chrono_tz::Tz,
+    paint: Paint,
+) -> String {
+    if rows.is_empty() {
+        return "no runs yet\n".to_string();
+    }
+    let mut text = paint_outcomes(&history_in(rows, tz), paint);
+    if more {
+        text.push_str(&format!(
+            "(the newest {limit} meal{}; kbot history --limit {} shows more)\n",
+            if limit == 1 { "" } else { "s" },
+            limit.saturating_mul(4)
+        ));
+    }
+    text
+}
+
+/// `kbot history --json`: the rows serialized. Pure.
+pub fn history_json(rows: &[HistoryRow]) -> serde_json::Value {
+    serde_json::to_value(rows).expect("rows serialize")
+}
+
+/// `kbot config path`. Pure.
+pub fn config_path(path: &std::path::Path) -> String {
+    format!("{}\n", path.display())
+}
+
+/// `kbot config init`: the file written and what to do next. Pure.
+pub fn config_written(path: &std::path::Path) -> String {
+    format!(
+        "wrote {}\nnext: set [[source]] url and table, then run `kbot scrape --explain`\n",
+        path.display()
+    )
+}
+
+/// `kbot config check` when the config is valid: the path, how many sources, the
+/// scheduled meals. Pure.
+pub fn config_ok(path: &std::path::Path, config: &crate::config::Config) -> String {
+    let meals: Vec<&str> = config.schedule.meals.keys().map(|m| m.as_str()).collect();
+    format!(
+        "{}: ok ({} source{}, schedule: {})\n",
+        path.display(),
+        config.sources.len(),
+        if config.sources.len() == 1 { "" } else { "s" },
+        if meals.is_empty() {
+            "none".to_string()
+        } else {
+            meals.join(", ")
+        }
+    )
+}
+
+/// `kbot service install`: the file written (or replaced), the command that enables it,
+/// and any notes. Pure.
+pub fn installed(installed: &crate::service::Installed) -> String {
+    let mut text = format!(
+        "{} {}\nnext: {}\n",
+        if installed.replaced {
+            "replaced"
+        } else {
+            "wrote"
+        },
+        installed.path.display(),
+        installed.command
+    );
+    for note in &installed.notes {
+        text.push_str(&format!("note: {note}\n"));
+    }
+    text
+}
+
+/// `kbot doctor --json`: `{"ok", "exit", "checks"}`. Pure.
+pub fn doctor_json(diagnosis: &crate::doctor::Diagnosis) -> serde_json::Value {
+    serde_json::json!({
+        "ok": diagnosis.is_ok(),
+        "exit": diagnosis.exit() as u8,
+        "checks": diagnosis.checks,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -897,6 +1182,75 @@ mod tests {
              \x20 sent     이서연 (fuuid-a)  #1-3\n"
         );
         assert_eq!(part_ranges(&[5, 1, 2, 3, 7]), "#1-3,5,7");
+    }
+
+    #[test]
+    fn history_limit_counts_slots_and_keeps_each_slot_whole() {
+        let row = |day: u32, meal: Meal, recipient: &str| HistoryRow {
+            date: NaiveDate::from_ymd_opt(2026, 9, day).unwrap(),
+            meal,
+            recipient: Some(recipient.into()),
+            nickname: None,
+            part: Some(1),
+            kind: None,
+            status: Some(Status::Sent),
+            code: None,
+            detail: None,
+            updated_at: "2026-09-28T02:30:00Z".parse().unwrap(),
+            outcome: Some("menu".into()),
+            run_detail: None,
+        };
+        let rows = vec![
+            row(28, Meal::Dinner, "me"),
+            row(28, Meal::Dinner, "fuuid-a"),
+            row(28, Meal::Lunch, "me"),
+            row(27, Meal::Lunch, "me"),
+        ];
+        let (kept, more) = newest_slots(rows.clone(), 2);
+        assert_eq!(kept.len(), 3);
+        assert!(more);
+        let (kept, more) = newest_slots(rows, 3);
+        assert_eq!(kept.len(), 4);
+        assert!(!more);
+        let text = history_report(&kept[..1], true, 1, chrono_tz::UTC, Paint::default());
+        assert!(
+            text.ends_with("(the newest 1 meal; kbot history --limit 4 shows more)\n"),
+            "{text}"
+        );
+        assert_eq!(
+            history_report(&[], false, 10, chrono_tz::UTC, Paint::default()),
+            "no runs yet\n"
+        );
+    }
+
+    #[test]
+    fn parts_show_each_template_with_its_recipients() {
+        assert_eq!(parts(&[], &[]), "nothing to send\n");
+        let text = serde_json::json!({"object_type": "text", "text": "점심\n밥"});
+        let other = serde_json::json!({"object_type": "feed"});
+        let shown = [
+            Part {
+                recipients: vec!["me".into()],
+                names: vec!["me".into()],
+                template: &text,
+            },
+            Part {
+                recipients: vec!["fuuid-a".into()],
+                names: vec!["이서연 (fuuid-a)".into()],
+                template: &other,
+            },
+        ];
+        assert_eq!(
+            parts(&shown, &["friend x: not found".into()]),
+            "── part 1/2 → me\n점심\n밥\n\n\
+             ── part 2/2 → 이서연 (fuuid-a)\n{\n  \"object_type\": \"feed\"\n}\n\n\
+             not sent to: friend x: not found\n"
+        );
+        let date = NaiveDate::from_ymd_opt(2026, 9, 28).unwrap();
+        assert_eq!(
+            pretty(&parts_json(date, Meal::Lunch, &shown[..1], &[])),
+            "{\n  \"date\": \"2026-09-28\",\n  \"meal\": \"lunch\",\n  \"parts\": [\n    {\n      \"recipients\": [\n        \"me\"\n      ],\n      \"template_object\": {\n        \"object_type\": \"text\",\n        \"text\": \"점심\\n밥\"\n      }\n    }\n  ],\n  \"unresolved\": []\n}\n"
+        );
     }
 
     #[test]
