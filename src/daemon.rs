@@ -50,6 +50,8 @@ struct Bot<'a> {
     stop: watch::Receiver<bool>,
     /// Runs scraped ahead of their slots (`window::prefetch`).
     prefetched: window::Prefetched,
+    /// The config in force, for the prefetch task (a reload replaces it).
+    in_force: watch::Sender<Config>,
     reload: crate::reload::Watch,
 }
 
@@ -157,6 +159,10 @@ impl Jobs for Bot<'_> {
 
     async fn reload(&mut self, forced: bool) -> Option<schedule::Plan> {
         self.config = self.reload.changed(forced, &self.config)?;
+        // The prefetch follows the new schedule and sources; what it read for the old one
+        // is dropped.
+        self.in_force.send_replace(self.config.clone());
+        self.prefetched.clear();
         let plan = self.config.plan();
         match plan.next_fire(self.clock.now()) {
             Some((meal, at)) => tracing::info!(%meal, %at, "config reloaded; next slot"),
@@ -213,15 +219,14 @@ pub async fn run(
         policy: window::Policy::new(config.schedule.recheck, env),
         stop: stop.clone(),
         prefetched: window::Prefetched::default(),
+        in_force: watch::channel(config.clone()).0,
         reload: crate::reload::Watch::start(paths),
     };
     let page_client = bot.http.clone();
     let ahead = window::prefetch(
-        config,
+        bot.in_force.subscribe(),
         &page_client,
-        &plan,
         clock.clone(),
-        config.schedule.prefetch,
         bot.prefetched.clone(),
     );
     // Ready before crash recovery: resends after a crash may take longer than systemd's

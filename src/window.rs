@@ -22,7 +22,6 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::schedule::Plan;
 
 use crate::deliver::{self, Options, Pipeline, Summary, To};
 use crate::kakao;
@@ -296,6 +295,11 @@ impl Prefetched {
         }
     }
 
+    /// Forget what was prefetched (a reload may have changed the sources).
+    pub fn clear(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
     fn put(&self, date: NaiveDate, meal: Meal, run: deliver::Run) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((date, meal, run));
     }
@@ -306,24 +310,25 @@ pub fn prefetch_at(slot: DateTime<Utc>, lead: Duration) -> DateTime<Utc> {
     slot - chrono::Duration::from_std(lead).unwrap_or(chrono::Duration::zero())
 }
 
-/// Scrape each meal `lead` before its slot (at once when the daemon starts inside the
-/// lead) and leave the run in `store` for the slot. Never returns; a `lead` of zero does
-/// nothing. Naps at most [`crate::schedule::MAX_NAP`] so a clock change is noticed.
+/// Scrape each meal `schedule.prefetch` before its slot (at once when the daemon starts
+/// inside the lead) and leave the run in `store` for the slot. The config is read from
+/// `config` at every turn, so a reload moves the prefetch with the schedule. Never returns;
+/// a lead of zero prefetches nothing. Naps at most [`crate::schedule::MAX_NAP`] so a clock
+/// change or a reload is noticed.
 pub async fn prefetch(
-    config: &Config,
+    config: watch::Receiver<Config>,
     http: &reqwest::Client,
-    plan: &Plan,
     clock: Arc<dyn Clock>,
-    lead: Duration,
     store: Prefetched,
 ) {
-    if lead.is_zero() {
-        return std::future::pending().await;
-    }
     loop {
+        let config = config.borrow().clone();
+        let lead = config.schedule.prefetch;
         let now = clock.now();
-        let Some((meal, slot)) = plan.next_fire(now) else {
-            return std::future::pending().await;
+        let next = config.plan().next_fire(now);
+        let Some((meal, slot)) = next.filter(|_| !lead.is_zero()) else {
+            tokio::time::sleep(crate::schedule::MAX_NAP).await;
+            continue;
         };
         let slot_utc = slot.with_timezone(&Utc);
         let start = prefetch_at(slot_utc, lead);
@@ -333,7 +338,7 @@ pub async fn prefetch(
             continue;
         }
         let date = slot.date_naive();
-        let run = deliver::prepare(config, http, date, meal).await;
+        let run = deliver::prepare(&config, http, date, meal).await;
         tracing::info!(%date, %meal, %slot, failed = ?run.failed_sources(), "prefetched the pages for the slot");
         store.put(date, meal, run);
         // On to the next slot once this one has passed.
