@@ -157,7 +157,7 @@ pub enum AuthError {
     /// No tokens in the store.
     #[error("not logged in: no Kakao token in the {store}")]
     NotLoggedIn {
-        /// The store, as [`Store::describe`] says it.
+        /// The store, as `secrets::Store::describe` says it.
         store: String,
     },
     /// Kakao refused the refresh token (KOE322: expired, rotated away or unlinked).

@@ -168,7 +168,7 @@ pub struct SendNowArgs {
     /// Send again what the ledger says was already delivered
     #[arg(long, conflicts_with = "dry_run")]
     pub force: bool,
-    /// Send to your own chat only, titled [테스트], recording nothing: the real run still sends
+    /// Send to your own chat only, marked as a test (테스트) and not recorded: the real run still sends
     #[arg(long, conflicts_with_all = ["dry_run", "force"])]
     pub test: bool,
     /// Keep retrying failed sends (and looking for a menu not posted yet) until
