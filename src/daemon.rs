@@ -163,6 +163,7 @@ impl Jobs for Bot<'_> {
         // is dropped.
         self.in_force.send_replace(self.config.clone());
         self.prefetched.clear();
+        self.policy.recheck = self.config.schedule.recheck;
         let plan = self.config.plan();
         match plan.next_fire(self.clock.now()) {
             Some((meal, at)) => tracing::info!(%meal, %at, "config reloaded; next slot"),
