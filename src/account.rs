@@ -191,6 +191,9 @@ pub async fn login(
         store.delete().await?;
     }
     session::save_login(&store, &paths.data_dir, &tokens).await?;
+    // A daemon that stopped for want of a login (exit 3) needs only a restart now.
+    let daemon_stopped = crate::instance::stopped(&paths.data_dir).is_some();
+    crate::instance::clear_stopped(&paths.data_dir);
 
     let mut text = format!(
         "logged in as {}\n",
@@ -214,6 +217,11 @@ pub async fn login(
         ));
     }
     text.push_str(&format!("kept in the {}\n", store.describe()));
+    if daemon_stopped {
+        text.push_str(
+            "note: the daemon had stopped for want of a login; start it again (systemctl --user restart kbot, or kbot daemon)\n",
+        );
+    }
     if !tokens.scopes.iter().any(|s| s == "talk_message") {
         text.push_str(
             "note: the talk_message consent was not granted; sending needs it: kbot login --scope talk_message\n",

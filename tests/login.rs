@@ -146,6 +146,37 @@ fn login_on_a_headless_server_takes_the_pasted_redirect_address() {
 }
 
 #[test]
+fn a_new_login_clears_the_record_of_a_daemon_that_stopped_for_want_of_one() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let redirect = loopback_redirect(&fake);
+    write_config(&env, &fake, &redirect, "file");
+    // What a daemon leaves when Kakao rejected its refresh token (exit 3).
+    std::fs::create_dir_all(env.data_dir()).unwrap();
+    std::fs::write(
+        env.data_dir().join("daemon-stopped.json"),
+        r#"{"at": "2026-11-29T00:00:00Z", "exit": 3, "reason": "kakao rejected the refresh token (KOE322)", "hint": "kbot login"}"#,
+    )
+    .unwrap();
+    let mut login = spawn(&env, &["login", "--no-browser"], &[]);
+    let link = login.authorize_url();
+    let location = redirect_location(&fake, &link);
+    writeln!(login.stdin(), "{location}").expect("paste into kbot");
+    let done = login.finish();
+    done.assert_success();
+    assert!(
+        done.stdout
+            .contains("the daemon had stopped for want of a login; start it again"),
+        "{}",
+        done.stdout
+    );
+    let status = env.kbot().args(["status", "--json"]).output().unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(shown["daemon_stopped"], serde_json::Value::Null, "{shown}");
+    assert_eq!(shown["needs_attention"], false, "{shown}");
+}
+
+#[test]
 fn a_pasted_line_that_is_not_a_redirect_address_is_refused_as_such_and_asked_again() {
     let fake = FakeKakao::start_on_thread();
     let env = TestEnv::new();
