@@ -483,6 +483,18 @@ async fn prepare(args: &RunArgs, env: &Env) -> Result<(Config, Run)> {
 
 /// `kbot scrape --find [URL]`: the tables of one page, or of each source's page with the
 /// scheduled meals it never has.
+/// `--find`'s argument as an address: a URL as given, or a saved page's path as a
+/// `file://` URL (as a source's `url` may be a path).
+fn page_address(arg: &str) -> String {
+    if url::Url::parse(arg).is_err()
+        && let Ok(path) = std::fs::canonicalize(arg)
+        && let Ok(file) = url::Url::from_file_path(path)
+    {
+        return file.to_string();
+    }
+    arg.to_string()
+}
+
 async fn find(url: &str, args: &RunArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     let client = http::client(http::Timeouts::default());
     let meal = args.meal.unwrap_or(Meal::Lunch);
@@ -499,7 +511,7 @@ async fn find(url: &str, args: &RunArgs, env: &Env, out: &mut impl Write) -> Res
         config = Some(loaded);
         date
     } else {
-        pages.push((String::new(), url.to_string()));
+        pages.push((String::new(), page_address(url)));
         date_arg(args, env.clock.now().date_naive())?
     };
     let mut text = String::new();
@@ -509,7 +521,8 @@ async fn find(url: &str, args: &RunArgs, env: &Env, out: &mut impl Write) -> Res
             Ok(tables) => tables,
             Err(err) => {
                 text.push_str(&view::find_failed(name, page_url, &err.detail()));
-                failed.push(format!("{name} (fetch_failed)"));
+                let shown = if name.is_empty() { page_url } else { name };
+                failed.push(format!("{shown} (fetch_failed)"));
                 continue;
             }
         };

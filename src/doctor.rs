@@ -408,11 +408,20 @@ async fn sources(
         ));
         return Vec::new();
     }
+    // A source still at the example's placeholder page is a ✗ of its own already; reading
+    // it would only wait on a host that is not the user's.
+    let mut reachable = config.clone();
+    reachable
+        .sources
+        .retain(|s| !s.url.contains(config::PLACEHOLDER_HOST));
+    if reachable.sources.is_empty() {
+        return Vec::new();
+    }
     let client = crate::http::client(crate::http::Timeouts::default());
     let mut runs = Vec::new();
     for (meal, at) in next {
         let date = at.date_naive();
-        let run = deliver::prepare(config, &client, date, meal).await;
+        let run = deliver::prepare(&reachable, &client, date, meal).await;
         for report in &run.reports {
             let what = format!("[{}] {meal} on {date}", report.name);
             let fix = Some(format!("kbot scrape {meal} --date {date} --explain"));

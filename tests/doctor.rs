@@ -358,3 +358,22 @@ fn a_login_kakao_no_longer_accepts_is_a_cross_and_exit_3() {
     );
     assert!(text.contains("fix: kbot login"), "{text}");
 }
+
+#[test]
+fn a_config_fresh_from_init_is_told_what_to_set_without_reading_the_placeholder_page() {
+    let env = TestEnv::new();
+    env.kbot().args(["config", "init"]).assert().success();
+    let out = env.kbot().arg("doctor").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let errors = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert!(
+        text.contains("is the example's placeholder") && text.contains("kbot scrape --find"),
+        "{text}"
+    );
+    assert!(text.contains("kakao.client_id is not set yet"), "{text}");
+    // The example's page is not the user's: no fetch of it, so no line about its meals and
+    // no retries logged.
+    assert!(!text.contains("[학생식당] lunch"), "{text}");
+    assert!(!errors.contains("cannot fetch"), "{errors}");
+}

@@ -62,6 +62,37 @@ fn find_lists_the_menu_tables_first_and_its_pasted_selector_reads_the_same_menu_
 }
 
 #[test]
+fn find_takes_a_saved_pages_path_as_well_as_a_url() {
+    let env = TestEnv::new();
+    let path = page("jbnu-jinsuwon-2023-04-10");
+    let output = env
+        .kbot()
+        .args(["scrape", "--date", "2023-04-10", "--find"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let text = stdout(&output);
+    assert!(output.status.success(), "{output:?}");
+    assert!(text.starts_with("file://"), "{text}");
+    assert!(
+        text.contains("menu score") && text.contains("table.tblType03"),
+        "{text}"
+    );
+    // A name that is neither a URL nor a file is named in the failure.
+    let missing = env
+        .kbot()
+        .args(["scrape", "--find", "no-such-page.html"])
+        .output()
+        .expect("runs");
+    let errors = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(5), "{missing:?}");
+    assert!(
+        errors.contains("no-such-page.html (fetch_failed)"),
+        "{errors}"
+    );
+}
+
+#[test]
 fn a_meal_the_page_never_has_is_no_meal_sends_nothing_warns_nobody_and_find_says_to_drop_it() {
     let env = TestEnv::new();
     env.write_config(&format!(
