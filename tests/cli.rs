@@ -653,3 +653,20 @@ fn commands_that_do_not_scrape_work_with_a_broken_source_and_warn() {
     // Commands that scrape still refuse it.
     env.kbot().args(["scrape", "lunch"]).assert().code(4);
 }
+
+#[test]
+fn a_bare_kbot_prints_the_help_without_the_hidden_helper_and_exits_2() {
+    let env = TestEnv::new();
+    let out = env.kbot().output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("Commands:") && text.contains("doctor"),
+        "{text}"
+    );
+    assert!(!text.contains("open-browser"), "{text}");
+}
