@@ -27,13 +27,7 @@ use crate::{Result, http};
 
 /// Scrape a cafeteria menu and send it to KakaoTalk on a schedule.
 #[derive(Debug, Parser)]
-#[command(
-    name = "kbot",
-    version,
-    about,
-    max_term_width = 100,
-    arg_required_else_help = true
-)]
+#[command(name = "kbot", version, about, max_term_width = 100)]
 pub struct Cli {
     /// The configuration file [default: the platform config dir's kbot/config.toml]
     #[arg(long, global = true, env = "KBOT_CONFIG", value_name = "PATH")]

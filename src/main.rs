@@ -4,12 +4,17 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use kbot::cli::{self, Cli};
 use kbot::terminal::{self, LogStyle, PlainFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    // A bare `kbot` gets the help (a usage error, exit 2), whatever KBOT_* is set.
+    if std::env::args_os().len() <= 1 {
+        eprint!("{}", Cli::command().render_help());
+        return kbot::Exit::Usage.into();
+    }
     let cli = Cli::parse();
     let is_daemon = matches!(cli.command, cli::Command::Daemon);
     init_logging(cli.verbose, cli.quiet, is_daemon);
