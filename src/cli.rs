@@ -748,7 +748,7 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
     let config = env.load_config()?;
     let (date, meal) = pick(&args.run, &config, env.clock.now())?;
     let account = env.account(&config)?;
-    let mut ledger = Ledger::open(&crate::daemon::ledger_path(&env.paths.data_dir))?;
+    let mut ledger = Ledger::open(&crate::ledger::path_in(&env.paths.data_dir))?;
     crate::scrape::use_cache(
         &crate::daemon::pages_dir(&env.paths.data_dir),
         env.clock.clone(),
@@ -887,7 +887,7 @@ fn config_timezone(env: &Env) -> chrono_tz::Tz {
 fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<()> {
     // Only for showing times; a bad [[source]] is a warning here.
     let timezone = config_timezone(env);
-    let path = crate::daemon::ledger_path(&env.paths.data_dir);
+    let path = crate::ledger::path_in(&env.paths.data_dir);
     let rows = if path.exists() {
         // --limit counts slots (a meal on a day), not rows: a slot is shown whole, so its
         // heading counts every recipient.

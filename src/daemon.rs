@@ -26,11 +26,6 @@ use crate::meal::Meal;
 use crate::schedule::{self, Jobs};
 use crate::window::{self, Window};
 
-/// The ledger file in the data dir ([`crate::ledger::path_in`]).
-pub fn ledger_path(data_dir: &Path) -> PathBuf {
-    crate::ledger::path_in(data_dir)
-}
-
 /// The page cache in the data dir (the last good copy of each source's page).
 pub fn pages_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("pages")
@@ -203,7 +198,7 @@ pub async fn run(
         return Err(stopped_for_good(paths, err, clock.now()));
     }
     instance::clear_stopped(&paths.data_dir);
-    let ledger = Ledger::open(&ledger_path(&paths.data_dir))?;
+    let ledger = Ledger::open(&crate::ledger::path_in(&paths.data_dir))?;
     crate::scrape::use_cache(&pages_dir(&paths.data_dir), clock.clone());
     let mut plan = config.plan();
     // Tests make the loop look at the clock more often than once a minute (as

@@ -416,7 +416,7 @@ fn a_slot_older_than_catch_up_is_recorded_as_missed_and_nothing_is_sent() {
     // The bot last ran an hour ago (yesterday's dinner), then the machine was off.
     let an_hour_ago = now() - chrono::Duration::hours(1);
     let yesterday = slot.date_naive().pred_opt().unwrap();
-    let ledger = kbot::ledger::Ledger::open(&kbot::daemon::ledger_path(&env.data_dir())).unwrap();
+    let ledger = kbot::ledger::Ledger::open(&kbot::ledger::path_in(&env.data_dir())).unwrap();
     ledger
         .start_run(yesterday, kbot::Meal::Dinner, an_hour_ago)
         .unwrap();
@@ -445,7 +445,7 @@ fn a_slot_older_than_catch_up_is_recorded_as_missed_and_nothing_is_sent() {
 /// and the delivery is `pending`, `ago` before now.
 fn crashed_mid_send(env: &TestEnv, date: NaiveDate, ago: chrono::Duration) {
     let then = now() - ago;
-    let ledger = kbot::ledger::Ledger::open(&kbot::daemon::ledger_path(&env.data_dir())).unwrap();
+    let ledger = kbot::ledger::Ledger::open(&kbot::ledger::path_in(&env.data_dir())).unwrap();
     ledger.start_run(date, kbot::Meal::Lunch, then).unwrap();
     let key = kbot::ledger::Key::new(date, kbot::Meal::Lunch, "me", 1);
     assert!(ledger.mark_pending(&key, None, false, then).unwrap());
@@ -488,7 +488,7 @@ fn a_run_a_crash_cut_short_before_any_send_is_finished_at_the_next_start() {
         "me = true",
     );
     // The crash came right after the run started: nothing was claimed, nothing sent.
-    let ledger = kbot::ledger::Ledger::open(&kbot::daemon::ledger_path(&env.data_dir())).unwrap();
+    let ledger = kbot::ledger::Ledger::open(&kbot::ledger::path_in(&env.data_dir())).unwrap();
     ledger
         .start_run(
             slot.date_naive(),

@@ -542,8 +542,7 @@ fn a_send_now_waits_while_another_run_is_sending_and_then_sends_nothing_twice() 
     );
 
     // Meanwhile the other run delivered to me (its rows are in the ledger as sent).
-    let ledger =
-        kbot::ledger::Ledger::open(&kbot::daemon::ledger_path(&bot.env.data_dir())).unwrap();
+    let ledger = kbot::ledger::Ledger::open(&kbot::ledger::path_in(&bot.env.data_dir())).unwrap();
     let date = chrono::NaiveDate::from_ymd_opt(2023, 4, 10).unwrap();
     let key = kbot::ledger::Key::new(date, kbot::Meal::Lunch, "me", 1);
     let now = kbot::clock::Clock::now(&kbot::clock::SystemClock);
