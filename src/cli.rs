@@ -389,7 +389,14 @@ fn warn_problem(path: &std::path::Path, problem: &config::Problem) {
 /// Kakao's daily quotas that the config passes, from the sources as they read today for
 /// each scheduled meal's next slot. Reads the pages only when friends are configured
 /// (sending to me has no published quota).
-async fn quota_overruns(config: &Config, env: &Env) -> Vec<crate::quota::Overrun> {
+/// Kakao's daily quotas against the messages the schedule would send, from each meal's
+/// next slot as the sources read now; `known` is a run already read (preview's), not read
+/// again.
+async fn quota_overruns(
+    config: &Config,
+    env: &Env,
+    known: Option<&Run>,
+) -> Vec<crate::quota::Overrun> {
     if config.recipients.friends.is_empty() {
         return Vec::new();
     }
@@ -397,7 +404,11 @@ async fn quota_overruns(config: &Config, env: &Env) -> Vec<crate::quota::Overrun
     let client = http::client(http::Timeouts::default());
     let mut runs = Vec::new();
     for (meal, at) in config.plan().next_per_meal(now) {
-        runs.push(deliver::prepare(config, &client, at.date_naive(), meal).await);
+        let date = at.date_naive();
+        runs.push(match known {
+            Some(run) if run.date == date && run.meal == meal => run.clone(),
+            _ => deliver::prepare(config, &client, date, meal).await,
+        });
     }
     crate::doctor::estimate(config, &runs, now).overruns()
 }
@@ -424,7 +435,7 @@ async fn config_command(cmd: ConfigCommand, env: &Env, out: &mut impl Write) -> 
                 }
                 .into());
             }
-            for overrun in quota_overruns(&config, env).await {
+            for overrun in quota_overruns(&config, env, None).await {
                 tracing::warn!("{} (fix: {})", overrun.message, overrun.fix);
             }
             write_out(out, &view::config_ok(path, &config))
@@ -720,7 +731,7 @@ fn print_parts(
 
 async fn preview(args: RunArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     let (config, run) = prepare(&args, env).await?;
-    for overrun in quota_overruns(&config, env).await {
+    for overrun in quota_overruns(&config, env, Some(&run)).await {
         tracing::warn!("{} (fix: {})", overrun.message, overrun.fix);
     }
     let shown = crate::terminal::with_progress(
