@@ -1485,6 +1485,7 @@ mod tests {
                 has_problems: false,
                 shown: Vec::new(),
                 omitted: 0,
+                left_out: Vec::new(),
                 favorites: Vec::new(),
             },
         };
