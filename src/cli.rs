@@ -734,6 +734,18 @@ async fn preview(args: RunArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     for overrun in quota_overruns(&config, env, Some(&run)).await {
         tracing::warn!("{} (fix: {})", overrun.message, overrun.fix);
     }
+    if let Some(note) = run.rendered.left_out_note(config.message.max_parts) {
+        tracing::warn!("{note}");
+    }
+    for report in &run.reports {
+        if let Some(fix) = view::source_fix(&report.outcome, run.date, run.meal) {
+            tracing::warn!(
+                "source {}: {} (fix: {fix})",
+                report.name,
+                report.outcome.as_str()
+            );
+        }
+    }
     let shown = crate::terminal::with_progress(
         env.progress,
         "asking Kakao for the friends",
@@ -831,18 +843,27 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
     }
     if summary.has_failures() {
         // A failure that may pass: say how to keep trying (issue 9).
+        let page_problem = !summary.run.failed_sources().is_empty();
+        let delivery_problem = summary.deliveries.iter().any(|d| d.is_problem());
         let hint = if summary.needs_retry() && !args.wait {
             Some(format!(
                 "kbot send-now {meal} --date {date} --wait   (keeps retrying for catch_up ({}), showing progress; a running daemon also retries at the meal's slot)",
                 humantime::format_duration(config.schedule.catch_up)
             ))
+        } else if page_problem && !delivery_problem {
+            // Sending again cannot help a page without the day's menu: look at the page.
+            Some(format!(
+                "kbot scrape {meal} --date {date} --explain shows what the page has"
+            ))
         } else {
             summary.hint()
         };
+        let mut failed = summary.run.failed_sources();
+        failed.extend(summary.failed_recipients());
         return Err(deliver::DeliveryFailed {
             date,
             meal,
-            failed: summary.failed_recipients(),
+            failed,
             hint,
         }
         .into());

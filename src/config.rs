@@ -385,9 +385,9 @@ impl Config {
         Config::parse(text, path, false, false)
     }
 
-    /// [`Config::from_toml`] that keeps going past bad `[[source]]` tables: their problems
-    /// (and a missing `[[source]]`) become [`Config::warnings`] and the sources that are
-    /// fine stay. For the commands that do not scrape (`login`, `logout`, `status`,
+    /// [`Config::from_toml`] that keeps going past bad `[[source]]` tables and `[schedule]`
+    /// entries: their problems (and a missing `[[source]]`) become [`Config::warnings`] and
+    /// the sources and meals that are fine stay. For the commands that do not scrape (`login`, `logout`, `status`,
     /// `friends`, `history`).
     pub fn from_toml_lenient(text: &str, path: Option<&Path>) -> Result<Config, Error> {
         Config::parse(text, path, false, true)
@@ -421,8 +421,9 @@ impl Config {
         let mut problems = v.problems;
         let mut warnings = v.warnings;
         if lenient {
-            let (source, rest): (Vec<Problem>, Vec<Problem>) =
-                problems.into_iter().partition(is_source_problem);
+            let (source, rest): (Vec<Problem>, Vec<Problem>) = problems
+                .into_iter()
+                .partition(|p| is_source_problem(p) || is_schedule_problem(p));
             warnings.extend(source);
             problems = rest;
         }
@@ -1722,6 +1723,13 @@ fn get<'v, 'a>(table: &'v Table<'a>, key: &str) -> Option<&'v Value<'a>> {
 /// A problem of a `[[source]]` table (or of there being none).
 fn is_source_problem(problem: &Problem) -> bool {
     problem.key == "source" || problem.key.starts_with("source[")
+}
+
+/// A problem of one `[schedule]` entry (a cron typo): the commands that do not scrape or
+/// schedule (`status`, `friends`, `history`, `logout`) go on with a warning, the meal left
+/// out; a running daemon keeps the schedule it has.
+fn is_schedule_problem(problem: &Problem) -> bool {
+    problem.key.starts_with("schedule.")
 }
 
 /// A bare path names a file: the file exists, or, with `{date…}` placeholders, its

@@ -132,6 +132,28 @@ pub struct LeftOut {
 }
 
 impl Rendered {
+    /// For `preview` and `doctor` (English, for the user): that the menu did not fit
+    /// `max_parts` and what was left out; `None` when everything fits.
+    pub fn left_out_note(&self, max_parts: usize) -> Option<String> {
+        if self.omitted == 0 {
+            return None;
+        }
+        let what: Vec<String> = self
+            .left_out
+            .iter()
+            .map(|l| match &l.name {
+                Some(name) => format!("{name} {}", l.count),
+                None => l.count.to_string(),
+            })
+            .collect();
+        Some(format!(
+            "the menu does not fit message.max_parts = {max_parts}: {} line{} left out ({}); message.max_parts = 0 sends every line",
+            self.omitted,
+            if self.omitted == 1 { "" } else { "s" },
+            what.join(", ")
+        ))
+    }
+
     /// How many parts go to everyone (the menu itself): what a day costs per recipient.
     pub fn menu_parts(&self) -> usize {
         self.parts

@@ -1235,3 +1235,61 @@ fn lunch_from_a_site(
         chrono::Duration::hours(5),
     );
 }
+
+/// `kbot daemon` under a pseudo-terminal (util-linux `script`), its terminal output going
+/// to a file; the daemon's own pid is read from its start line.
+#[test]
+fn a_daemon_started_in_a_terminal_says_its_pid_its_next_send_and_how_to_stop_it() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let slot = slot_from_now(chrono::Duration::hours(2));
+    logged_in(&fake, &env, &format!("lunch = \"{}\"", daily_at(slot)), "me = true");
+    let screen = env.path("terminal.out");
+    let template = kbot_process(&env);
+    let mut script = Command::new("script");
+    script.env_clear();
+    for (key, value) in template.get_envs() {
+        if let Some(value) = value {
+            script.env(key, value);
+        }
+    }
+    let command = format!("{} daemon", kbot_exe(&env).display());
+    let mut child = script
+        .args(["-q", "-f", "-e", "-c", &command, "/dev/null"])
+        .current_dir(env.path(""))
+        .stdin(Stdio::piped())
+        .stdout(File::create(&screen).expect("create the terminal file"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run script (util-linux)");
+    let start = Instant::now();
+    let line = loop {
+        let text = std::fs::read_to_string(&screen).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("kbot daemon running")) {
+            break line.to_string();
+        }
+        if let Some(status) = child.try_wait().expect("poll script") {
+            panic!("the daemon ended ({status}) before its start line:\n{text}");
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no start line on the terminal:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let pid: u32 = line
+        .split("(pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"));
+    let expected = format!("next: lunch at {}", slot.format("%H:%M KST"));
+    assert!(line.contains(&expected), "{expected:?} missing from {line:?}");
+    assert!(line.contains("Ctrl-C stops it"), "{line}");
+    signal(pid, "TERM");
+    let start = Instant::now();
+    while child.try_wait().expect("poll script").is_none() {
+        assert!(start.elapsed() < DEADLINE, "the daemon did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
