@@ -842,7 +842,7 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         .into());
     }
     if summary.has_failures() {
-        // A failure that may pass: say how to keep trying (issue 9).
+        // A failure that may pass: say how to keep trying.
         let page_problem = !summary.run.failed_sources().is_empty();
         let delivery_problem = summary.deliveries.iter().any(|d| d.is_problem());
         let hint = if summary.needs_retry() && !args.wait {
@@ -871,7 +871,7 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
     Ok(())
 }
 
-/// `send-now --test`: the run's parts to "me" only, nothing recorded (issue 12).
+/// `send-now --test`: the run's parts to "me" only, nothing recorded.
 async fn send_test(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     if args.to == To::Friends {
         return Err(Usage {

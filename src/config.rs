@@ -1450,7 +1450,7 @@ impl Validator<'_> {
     }
 }
 
-// ─── kind = "json" sources (issue 13) ───────────────────────────────────────────────────
+// ─── kind = "json" sources ───────────────────────────────────────────────────
 
 impl Validator<'_> {
     /// `kind`: `None` for table/css sources (the default), else the mode of a json source

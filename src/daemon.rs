@@ -359,7 +359,7 @@ async fn recover(bot: &mut Bot<'_>, stop: &watch::Receiver<bool>) -> crate::Resu
     Ok(())
 }
 
-/// A restart inside a meal's window returns to it (issue 9): each meal's latest slot whose
+/// A restart inside a meal's window returns to it: each meal's latest slot whose
 /// window is still open and whose ledger rows show work left (a failed or pending
 /// delivery, no menu yet and no warning sent) is served again until the window closes.
 async fn resume_windows(bot: &mut Bot<'_>, plan: &schedule::Plan, stop: &watch::Receiver<bool>) {

@@ -7,7 +7,7 @@
 //! (`message.rs`) or the ledger. I/O: HTTP through the one client of `crate::http`; the
 //! retry policy ([`retry_delay`], [`backoff`]) is a pure function apart from its jitter draw.
 //!
-//! Wire facts come from /work/shared/kakao-api.md: form-encoded bodies with
+//! Wire facts (Kakao's API as documented and observed): form-encoded bodies with
 //! `template_object` / `receiver_uuids` as JSON strings, `Authorization: Bearer`, errors as
 //! `{"msg","code",…}` (read whatever the Content-Type says), partial failures of a
 //! multi-receiver send as HTTP 200 with `failure_info`, a single receiver's failure as a

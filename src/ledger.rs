@@ -245,7 +245,7 @@ pub enum Kind {
     Menu,
     /// A warning to "me" about the scrape.
     Warning,
-    /// The favourite alert to "me" (issue 12).
+    /// The favourite alert to "me".
     Alert,
 }
 

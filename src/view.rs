@@ -989,7 +989,7 @@ pub fn pad(text: &str, columns: usize) -> String {
 }
 
 /// A list template as people read it in the chat: the header, then each entry's title and
-/// description (`template = "list"` in `preview`, issue 12).
+/// description (`template = "list"` in `preview`).
 pub fn list_template(template: &serde_json::Value) -> String {
     let mut text = template["header_title"]
         .as_str()

@@ -2,7 +2,7 @@
 //! exponential backoff) on HTTP 5xx and network errors, or a `file://` read. Bytes only:
 //! decoding is `charset`'s job, because reqwest decodes by the header alone.
 //!
-//! Also the page cache (issue 9), once [`use_cache`] names its directory (`send-now` and
+//! Also the page cache, once [`use_cache`] names its directory (`send-now` and
 //! the daemon do): each URL's last good page is kept with its `ETag` / `Last-Modified`,
 //! fetches are conditional (`If-None-Match` / `If-Modified-Since`, a `304` serves the
 //! copy), and when the site fails the copy is returned marked [`Page::stale`] if it is
