@@ -418,8 +418,8 @@ async fn config_command(cmd: ConfigCommand, env: &Env, out: &mut impl Write) -> 
     match cmd {
         ConfigCommand::Path => write_out(out, &view::config_path(path)),
         ConfigCommand::Init { force } => {
-            config::init(path, force)?;
-            write_out(out, &view::config_written(path))
+            let backup = config::init(path, force)?;
+            write_out(out, &view::config_written(path, backup.as_deref()))
         }
         ConfigCommand::Check => {
             let config = config::load(path)?;
@@ -966,7 +966,11 @@ fn service(
             write_out(out, &text)
         }
         ServiceAction::Install => {
-            let installed = service::install(kind, &exe, &config, &dirs)?;
+            let mut installed = service::install(kind, &exe, &config, &dirs)?;
+            let runtime_dir = (env.var)("XDG_RUNTIME_DIR").map(PathBuf::from);
+            if kind == Kind::Systemd && !service::has_user_manager(runtime_dir.as_deref()) {
+                installed = service::without_user_manager(installed, &exe);
+            }
             write_out(out, &view::installed(&installed))
         }
         ServiceAction::Uninstall => {

@@ -1881,7 +1881,10 @@ impl Paths {
 
 /// Write the commented example to `path` (creating its directory); refuses to overwrite
 /// unless `force`.
-pub fn init(path: &Path, force: bool) -> Result<(), crate::Error> {
+///
+/// With `force`, an existing file is first copied to `<name>.bak` (a `.bak` already there
+/// is replaced), so a config overwritten by mistake can be had back; returns that path.
+pub fn init(path: &Path, force: bool) -> Result<Option<PathBuf>, crate::Error> {
     if path.exists() && !force {
         return Err(Error::Exists {
             path: path.to_path_buf(),
@@ -1892,9 +1895,19 @@ pub fn init(path: &Path, force: bool) -> Result<(), crate::Error> {
         std::fs::create_dir_all(dir)
             .map_err(|e| crate::error::PathIo::new("cannot create directory", dir, e))?;
     }
+    let backup = if path.is_file() {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".bak");
+        let backup = path.with_file_name(name);
+        std::fs::copy(path, &backup)
+            .map_err(|e| crate::error::PathIo::new("cannot back up the config to", &backup, e))?;
+        Some(backup)
+    } else {
+        None
+    };
     std::fs::write(path, EXAMPLE)
         .map_err(|e| crate::error::PathIo::new("cannot write", path, e))?;
-    Ok(())
+    Ok(backup)
 }
 
 #[cfg(test)]

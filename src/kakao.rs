@@ -560,7 +560,7 @@ impl Client {
             let Some(wait) = retry_delay(&self.retry, attempt, &err) else {
                 return Err(err);
             };
-            tracing::warn!(url = %url, attempt, error = %err, "kakao call failed, retrying in {wait:?}");
+            tracing::warn!(url = %url, attempt, error = %err, "kakao call failed, retrying in {}", humantime::format_duration(std::time::Duration::from_millis(wait.as_millis() as u64)));
             tokio::time::sleep(wait).await;
             attempt += 1;
         }

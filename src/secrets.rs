@@ -1351,8 +1351,20 @@ mod tests {
             resolve(dir.path(), Some(StoreKind::Keyring), StoreKind::File).unwrap(),
             StoreKind::Keyring
         );
-        forget(dir.path()).unwrap();
-        assert_eq!(remembered(dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_rejection_is_noted_with_its_time_until_cleared() {
+        let dir = temp();
+        assert_eq!(rejection(dir.path()), None);
+        let noted = Rejection {
+            at: "2026-12-07T01:13:00Z".parse().unwrap(),
+            reason: "kakao rejected the refresh token (KOE322): log in again".into(),
+        };
+        record_rejection(dir.path(), &noted);
+        assert_eq!(rejection(dir.path()), Some(noted));
+        clear_rejection(dir.path());
+        assert_eq!(rejection(dir.path()), None);
     }
 
     #[test]

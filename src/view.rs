@@ -473,7 +473,8 @@ pub fn man_page(cmd: clap::Command) -> Vec<u8> {
     let _ = man.render_description_section(&mut out);
     let _ = man.render_options_section(&mut out);
     let mut text = String::from(".SH COMMANDS\n");
-    for sub in cmd.get_subcommands() {
+    // Hidden helpers (the browser opener) are no commands for people.
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         commands_entry(&mut text, &[cmd.get_name()], sub);
     }
     text.push_str(MAN_TAIL);
@@ -489,7 +490,7 @@ fn commands_entry(text: &mut String, parents: &[&str], sub: &clap::Command) {
     let mut path: Vec<&str> = parents.to_vec();
     path.push(sub.get_name());
     if sub.has_subcommands() {
-        for inner in sub.get_subcommands() {
+        for inner in sub.get_subcommands().filter(|s| !s.is_hide_set()) {
             commands_entry(text, &path, inner);
         }
         return;
@@ -589,6 +590,9 @@ Invalid configuration: \fBkbot config check\fR.
 .TP
 \fB5\fR
 Delivery failed for at least one recipient, or scraping failed (for \fBdoctor\fR: a source, friend or quota check failed).
+.TP
+\fB130\fR
+Stopped by Ctrl\-C, after saying what was sent; the call in flight is finished and recorded.
 .SH EXAMPLES
 .TP
 \fBkbot config init && kbot scrape lunch \-\-explain\fR
@@ -1285,9 +1289,12 @@ pub fn config_path(path: &std::path::Path) -> String {
 }
 
 /// `kbot config init`: the file written and what to do next. Pure.
-pub fn config_written(path: &std::path::Path) -> String {
+pub fn config_written(path: &std::path::Path, backup: Option<&std::path::Path>) -> String {
+    let kept = backup
+        .map(|b| format!("kept the old file as {}\n", b.display()))
+        .unwrap_or_default();
     format!(
-        "wrote {}\nnext: set [[source]] url and table, then run `kbot scrape --explain`\n",
+        "{kept}wrote {}\nnext: set [[source]] url and table, then run `kbot scrape --explain`\n",
         path.display()
     )
 }
@@ -1373,12 +1380,63 @@ mod tests {
         ];
         assert_eq!(
             history(&rows),
-            "2026-09-28 lunch     menu · sent 02:30 · 2 recipients: 1 sent, 1 failed\n\
+            "2026-09-28 lunch     partly sent 02:30 (7 of 8 messages) · 2 recipients: 1 sent, 1 failed\n\
              \x20 failed   이서연 (fuuid-a)  #4     [-532] daily message limit per sender has been exceeded.\n\
              \x20 sent     me                #1-4\n\
              \x20 sent     이서연 (fuuid-a)  #1-3\n"
         );
         assert_eq!(part_ranges(&[5, 1, 2, 3, 7]), "#1-3,5,7");
+
+        // A later part without the nickname, a warning to me, a detail quoting the code:
+        // still two recipients, the nickname on every line, the code once.
+        let mut rows = rows;
+        rows[2].nickname = None;
+        rows[0].detail = Some("kakao -532: daily message limit".into());
+        let mut warning = row("me", 1, Status::Sent, None);
+        warning.kind = Some(crate::ledger::Kind::Warning);
+        rows.insert(0, warning);
+        let text = history(&rows);
+        assert!(text.contains(" · 2 recipients: "), "{text}");
+        assert!(!text.contains("\n  sent     fuuid-a"), "{text}");
+        assert!(text.contains("#4     kakao -532: daily message limit\n"), "{text}");
+        assert!(text.contains("me (warning)"), "{text}");
+    }
+
+    #[test]
+    fn a_slot_says_sent_only_where_kakao_took_the_menu() {
+        let date = NaiveDate::from_ymd_opt(2026, 9, 28).unwrap();
+        let slot_row = |outcome: Option<&str>, detail: Option<&str>| HistoryRow {
+            date,
+            meal: Meal::Lunch,
+            recipient: None,
+            nickname: None,
+            part: None,
+            kind: None,
+            status: None,
+            code: None,
+            detail: detail.map(str::to_string),
+            updated_at: "2026-09-28T02:30:00Z".parse().unwrap(),
+            outcome: outcome.map(str::to_string),
+            run_detail: detail.map(str::to_string),
+        };
+        let verdict = |row: HistoryRow| slot_verdict(&[&row], chrono_tz::UTC, false);
+        assert_eq!(
+            verdict(slot_row(Some("menu"), Some("kakao rejected the refresh token (KOE322)"))),
+            "not sent (kakao rejected the refresh token (KOE322))"
+        );
+        assert_eq!(
+            verdict(slot_row(Some("no_meal"), None)),
+            "nothing to send (the page never has this meal)"
+        );
+        assert_eq!(
+            verdict(slot_row(None, None)),
+            "not finished (running, or interrupted before sending)"
+        );
+        let mut pending = slot_row(Some("menu"), None);
+        pending.recipient = Some("me".into());
+        pending.part = Some(1);
+        pending.status = Some(Status::Pending);
+        assert!(verdict(pending).starts_with("not sent (interrupted"));
     }
 
     #[test]

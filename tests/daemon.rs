@@ -893,7 +893,16 @@ fn service_install_writes_the_user_unit_under_xdg_config_home_and_prints_how_to_
     let env = TestEnv::new();
     env.write_config("");
     let xdg = env.path("xdg-config");
-    let install = env.kbot().args(["service", "install"]).output().unwrap();
+    // A session with a systemd user manager: its socket in the runtime dir.
+    let runtime = env.path("runtime");
+    std::fs::create_dir_all(runtime.join("systemd")).unwrap();
+    std::fs::write(runtime.join("systemd/private"), "").unwrap();
+    let install = env
+        .kbot()
+        .args(["service", "install"])
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .unwrap();
     assert!(install.status.success(), "{install:?}");
     let said = String::from_utf8(install.stdout).unwrap();
     let unit_path = xdg.join("systemd/user/kbot.service");
@@ -934,7 +943,24 @@ fn service_install_writes_the_user_unit_under_xdg_config_home_and_prints_how_to_
     );
 }
 
-// ─── A meal's window (issue 9) ──────────────────────────────────────────────────────────
+#[test]
+fn service_install_where_systemctl_user_cannot_run_offers_a_terminal_multiplexer_or_a_system_unit()
+{
+    let env = TestEnv::new();
+    env.write_config("");
+    // No XDG_RUNTIME_DIR, as in a container or WSL without systemd.
+    let install = env.kbot().args(["service", "install"]).output().unwrap();
+    assert!(install.status.success(), "{install:?}");
+    let said = String::from_utf8(install.stdout).unwrap();
+    let next = said.lines().nth(1).unwrap();
+    assert!(next.starts_with("next: tmux new-session -d -s kbot '"), "{said}");
+    assert!(next.ends_with("daemon)"), "{said}");
+    assert!(!next.contains("systemctl --user"), "{said}");
+    assert!(said.contains("systemctl --user cannot run here"), "{said}");
+    assert!(said.contains("User=<your user name>"), "{said}");
+}
+
+// ─── A meal's window ───────────────────────────────────────────────────────────────────
 
 /// A logged-in bot whose one source is the week grid at `page` (table mode).
 fn logged_in_week_grid(
