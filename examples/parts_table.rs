@@ -16,12 +16,10 @@ use kbot::message::{self, Style};
 use kbot::scrape::{self, Outcome, Rule, SourceReport};
 
 fn main() {
-    let dir = std::env::args()
-        .nth(1)
-        .map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pages"),
-            PathBuf::from,
-        );
+    let dir = std::env::args().nth(1).map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pages"),
+        PathBuf::from,
+    );
     let raw = if dir.join("raw").is_dir() {
         dir.join("raw")
     } else {

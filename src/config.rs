@@ -420,6 +420,9 @@ impl Config {
         let config = v.root(root.get_ref());
         let mut problems = v.problems;
         let mut warnings = v.warnings;
+        if let Some(config) = &config {
+            warnings.extend(unselected_meals(config));
+        }
         if lenient {
             let (source, rest): (Vec<Problem>, Vec<Problem>) = problems
                 .into_iter()
@@ -1721,6 +1724,33 @@ fn get<'v, 'a>(table: &'v Table<'a>, key: &str) -> Option<&'v Value<'a>> {
 }
 
 /// A problem of a `[[source]]` table (or of there being none).
+/// A CSS-mode source without a selector for a meal the schedule sends: every such run
+/// would find nothing there and warn that the page may have changed.
+fn unselected_meals(config: &Config) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (i, source) in config.sources.iter().enumerate() {
+        let scrape::Mode::Css { selectors } = &source.rule.mode else {
+            continue;
+        };
+        for meal in config.schedule.meals.keys() {
+            if !selectors.contains_key(meal) {
+                out.push(Problem {
+                    key: format!("source[{i}].select"),
+                    line_col: None,
+                    message: format!(
+                        "no selector for {meal}, which [schedule] sends: each {meal} run would find nothing on {:?} and warn you that the page may have changed",
+                        source.name
+                    ),
+                    hint: Some(format!(
+                        "add {meal} = \"…\" under [source.select] (kbot scrape --find shows the page's elements), or remove schedule.{meal}"
+                    )),
+                });
+            }
+        }
+    }
+    out
+}
+
 fn is_source_problem(problem: &Problem) -> bool {
     problem.key == "source" || problem.key.starts_with("source[")
 }
@@ -2192,6 +2222,33 @@ mod tests {
             "[kakao]\nredirect_uri = \"http://localhost:0/callback\"\n{MINIMAL}"
         ));
         assert_eq!(found[0].key, "kakao.redirect_uri");
+    }
+
+    #[test]
+    fn a_css_source_without_a_scheduled_meals_selector_is_a_warning_naming_the_meal() {
+        let text = "[[source]]\nname = \"식당\"\nurl = \"https://example.ac.kr/menu\"\n[source.select]\nlunch = \"div.lunch\"\n[schedule]\nbreakfast = \"30 7 * * Mon-Fri\"\nlunch = \"30 11 * * Mon-Fri\"\n";
+        let config = Config::from_toml(text, None).unwrap();
+        let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("source[0].select"), "{warnings:?}");
+        assert!(
+            warnings[0].contains("no selector for breakfast"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn a_schedule_typo_is_a_warning_in_the_lenient_load_and_an_error_otherwise() {
+        let text = format!("{MINIMAL}[schedule]\nlunch = \"30 11 * * 1-Fry\"\n");
+        let config = Config::from_toml_lenient(&text, None).unwrap();
+        assert!(!config.schedule.meals.contains_key(&Meal::Lunch));
+        assert!(
+            config.warnings.iter().any(|w| w.key == "schedule.lunch"
+                && w.message.contains("unknown weekday \"Fry\"")),
+            "{:?}",
+            config.warnings
+        );
+        assert!(Config::from_toml(&text, None).is_err());
     }
 
     #[test]

@@ -469,7 +469,9 @@ async fn sources(
                 check: "source",
                 mark: Mark::Warn,
                 message: format!("{meal} on {date}: {note}"),
-                fix: Some(format!("kbot preview {meal} --date {date} shows the message")),
+                fix: Some(format!(
+                    "kbot preview {meal} --date {date} shows the message"
+                )),
                 exit: Exit::Success,
             });
         }

@@ -675,7 +675,14 @@ pub fn omitted_line(left_out: &[LeftOut]) -> String {
 /// A restaurant's name as the `… 외:` line gives it: without generic words (`레스토랑`,
 /// `학생식당`) and building names before it (`용당C - 한미르관 한미락 레스토랑` → `한미락`).
 fn short_name(restaurant: &str) -> String {
-    const GENERIC: [&str; 6] = ["레스토랑", "학생식당", "교직원식당", "식당", "카페테리아", "푸드코트"];
+    const GENERIC: [&str; 6] = [
+        "레스토랑",
+        "학생식당",
+        "교직원식당",
+        "식당",
+        "카페테리아",
+        "푸드코트",
+    ];
     let words: Vec<&str> = restaurant.split_whitespace().collect();
     let mut end = words.len();
     while end > 1 && GENERIC.contains(&words[end - 1]) {

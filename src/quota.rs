@@ -204,8 +204,14 @@ mod tests {
         };
         assert_eq!(e.to_friends(), 40);
         let text = e.describe();
-        assert!(text.starts_with("40 messages a day to 40 friends"), "{text}");
-        assert!(text.contains("lunch 1 part (assumed: no menu on the page today)"), "{text}");
+        assert!(
+            text.starts_with("40 messages a day to 40 friends"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lunch 1 part (assumed: no menu on the page today)"),
+            "{text}"
+        );
     }
 
     #[test]

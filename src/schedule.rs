@@ -119,9 +119,11 @@ fn check_fields(expr: &str) -> Result<(), String> {
     let names = &names[names.len() - fields.len().min(names.len())..];
     for (field, (name, low, high)) in fields.iter().zip(names) {
         // Steps (`*/15`) are counts, not values of the field: only what comes before.
-        let values = field
-            .split(',')
-            .flat_map(|part| part.split_once('/').map_or(part, |(range, _)| range).split('-'));
+        let values = field.split(',').flat_map(|part| {
+            part.split_once('/')
+                .map_or(part, |(range, _)| range)
+                .split('-')
+        });
         for token in values {
             if token.is_empty() || token == "*" || token == "?" {
                 continue;
@@ -896,8 +898,17 @@ mod tests {
         let err = parse_cron("x 9 * * *").unwrap_err();
         assert!(err.starts_with("\"x\" in the minute field"), "{err}");
         // Valid forms pass: names in any case, steps, lists, `L` and `#`.
-        for good in ["*/15 8-18 * * mon,WED,Fri", "0 9 L * *", "0 9 * * 5#2", "0 9 1 jan-mar *"] {
-            assert!(parse_cron(good).is_ok(), "{good}: {:?}", parse_cron(good).err());
+        for good in [
+            "*/15 8-18 * * mon,WED,Fri",
+            "0 9 L * *",
+            "0 9 * * 5#2",
+            "0 9 1 jan-mar *",
+        ] {
+            assert!(
+                parse_cron(good).is_ok(),
+                "{good}: {:?}",
+                parse_cron(good).err()
+            );
         }
     }
 

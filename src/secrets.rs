@@ -504,7 +504,9 @@ pub fn rejection(data_dir: &Path) -> Option<Rejection> {
     let text = fs::read_to_string(data_dir.join(LOGIN_REJECTED)).ok()?;
     let (at, reason) = text.split_once('\n')?;
     Some(Rejection {
-        at: chrono::DateTime::parse_from_rfc3339(at.trim()).ok()?.to_utc(),
+        at: chrono::DateTime::parse_from_rfc3339(at.trim())
+            .ok()?
+            .to_utc(),
         reason: reason.trim().to_string(),
     })
 }
@@ -520,7 +522,6 @@ pub fn clear_rejection(data_dir: &Path) {
         ),
     }
 }
-
 
 /// The secret store of one Kakao app.
 #[derive(Debug, Clone)]

@@ -147,7 +147,11 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
     let mut blocks: Vec<(String, Option<String>, Vec<Line>)> = Vec::new();
     for (date, meal, slot) in &slots {
         let mut lines: Vec<Line> = Vec::new();
-        let mut heading = format!("{date} {:<9} {}", meal.as_str(), slot_verdict(slot, tz, false));
+        let mut heading = format!(
+            "{date} {:<9} {}",
+            meal.as_str(),
+            slot_verdict(slot, tz, false)
+        );
         for row in slot {
             let (Some(recipient), Some(part), Some(status)) =
                 (&row.recipient, row.part, row.status)
@@ -295,9 +299,9 @@ pub fn slot_verdict(slot: &[&HistoryRow], tz: chrono_tz::Tz, full_time: bool) ->
             local.format("%m-%d %H:%M").to_string()
         }
     };
-    let warned = slot.iter().any(|r| {
-        r.kind == Some(Kind::Warning) && r.status == Some(Status::Sent)
-    });
+    let warned = slot
+        .iter()
+        .any(|r| r.kind == Some(Kind::Warning) && r.status == Some(Status::Sent));
     let mut text = if menu.is_empty() {
         match outcome {
             Some("missed") => "not sent (missed: kbot was not running when it was due)".into(),
@@ -925,7 +929,6 @@ pub fn daemon_json(holder: Option<&crate::schedule::Holder>) -> serde_json::Valu
     })
 }
 
-
 fn local_time(t: std::time::SystemTime, tz: chrono_tz::Tz) -> String {
     local(chrono::DateTime::<chrono::Utc>::from(t), tz)
 }
@@ -1398,7 +1401,10 @@ mod tests {
         let text = history(&rows);
         assert!(text.contains(" · 2 recipients: "), "{text}");
         assert!(!text.contains("\n  sent     fuuid-a"), "{text}");
-        assert!(text.contains("#4     kakao -532: daily message limit\n"), "{text}");
+        assert!(
+            text.contains("#4     kakao -532: daily message limit\n"),
+            "{text}"
+        );
         assert!(text.contains("me (warning)"), "{text}");
     }
 
@@ -1421,7 +1427,10 @@ mod tests {
         };
         let verdict = |row: HistoryRow| slot_verdict(&[&row], chrono_tz::UTC, false);
         assert_eq!(
-            verdict(slot_row(Some("menu"), Some("kakao rejected the refresh token (KOE322)"))),
+            verdict(slot_row(
+                Some("menu"),
+                Some("kakao rejected the refresh token (KOE322)")
+            )),
             "not sent (kakao rejected the refresh token (KOE322))"
         );
         assert_eq!(

@@ -953,7 +953,10 @@ fn service_install_where_systemctl_user_cannot_run_offers_a_terminal_multiplexer
     assert!(install.status.success(), "{install:?}");
     let said = String::from_utf8(install.stdout).unwrap();
     let next = said.lines().nth(1).unwrap();
-    assert!(next.starts_with("next: tmux new-session -d -s kbot '"), "{said}");
+    assert!(
+        next.starts_with("next: tmux new-session -d -s kbot '"),
+        "{said}"
+    );
     assert!(next.ends_with("daemon)"), "{said}");
     assert!(!next.contains("systemctl --user"), "{said}");
     assert!(said.contains("systemctl --user cannot run here"), "{said}");
@@ -1269,7 +1272,12 @@ fn a_daemon_started_in_a_terminal_says_its_pid_its_next_send_and_how_to_stop_it(
     let fake = FakeKakao::start_on_thread();
     let env = TestEnv::new();
     let slot = slot_from_now(chrono::Duration::hours(2));
-    logged_in(&fake, &env, &format!("lunch = \"{}\"", daily_at(slot)), "me = true");
+    logged_in(
+        &fake,
+        &env,
+        &format!("lunch = \"{}\"", daily_at(slot)),
+        "me = true",
+    );
     let screen = env.path("terminal.out");
     let template = kbot_process(&env);
     let mut script = Command::new("script");
@@ -1310,7 +1318,10 @@ fn a_daemon_started_in_a_terminal_says_its_pid_its_next_send_and_how_to_stop_it(
         .and_then(|pid| pid.parse().ok())
         .unwrap_or_else(|| panic!("no pid in {line:?}"));
     let expected = format!("next: lunch at {}", slot.format("%H:%M KST"));
-    assert!(line.contains(&expected), "{expected:?} missing from {line:?}");
+    assert!(
+        line.contains(&expected),
+        "{expected:?} missing from {line:?}"
+    );
     assert!(line.contains("Ctrl-C stops it"), "{line}");
     signal(pid, "TERM");
     let start = Instant::now();

@@ -258,8 +258,18 @@ fn documented_keys() -> BTreeSet<String> {
 #[test]
 fn every_key_config_init_writes_is_in_the_key_reference() {
     let keys = example_keys();
-    for expected in ["max_parts", "noise", "favorites", "recheck", "undated", "filter"] {
-        assert!(keys.contains(expected), "the example has {expected}: {keys:?}");
+    for expected in [
+        "max_parts",
+        "noise",
+        "favorites",
+        "recheck",
+        "undated",
+        "filter",
+    ] {
+        assert!(
+            keys.contains(expected),
+            "the example has {expected}: {keys:?}"
+        );
     }
     let documented = documented_keys();
     let missing: Vec<&String> = keys.difference(&documented).collect();

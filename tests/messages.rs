@@ -174,11 +174,22 @@ fn every_pknu_lunch_shows_each_restaurant_or_names_it_as_left_out_in_two_parts()
     let bytes = std::fs::read(fixtures().join(format!("{PKNU}.html"))).expect("fixture page");
     let html = scrape::decode(&bytes, None, None).0;
     let rule = Rule::table("table.con03_sub_2");
-    let days = ["2025-08-18", "2025-08-19", "2025-08-20", "2025-08-21", "2025-08-22"];
+    let days = [
+        "2025-08-18",
+        "2025-08-19",
+        "2025-08-20",
+        "2025-08-21",
+        "2025-08-22",
+    ];
     for day in days {
         let date: NaiveDate = day.parse().unwrap();
         let parsed = scrape::parse(&html, &rule, date, Meal::Lunch);
-        let r = message::render(date, Meal::Lunch, &[report("부경대", parsed.outcome)], &style());
+        let r = message::render(
+            date,
+            Meal::Lunch,
+            &[report("부경대", parsed.outcome)],
+            &style(),
+        );
         let parts = texts(&r, Audience::Everyone);
         assert!(
             !parts.is_empty() && parts.len() <= 2,

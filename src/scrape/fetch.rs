@@ -262,7 +262,15 @@ pub async fn fetch(client: &reqwest::Client, url: &str, retry: &Retry) -> Result
                 .retry(backoff)
                 .sleep(tokio::time::sleep)
                 .when(FetchError::is_retryable)
-                .notify(|err, delay| tracing::warn!("{}; retrying in {}", err.detail(), humantime::format_duration(std::time::Duration::from_millis(delay.as_millis() as u64))))
+                .notify(|err, delay| {
+                    tracing::warn!(
+                        "{}; retrying in {}",
+                        err.detail(),
+                        humantime::format_duration(std::time::Duration::from_millis(
+                            delay.as_millis() as u64
+                        ))
+                    )
+                })
                 .await;
             let Some(cache) = cache else {
                 return fetched.map(|got| got.page);
