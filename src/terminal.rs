@@ -238,6 +238,22 @@ pub fn strip_controls(text: &str) -> String {
     out
 }
 
+/// Outside text (a filter's error, an API's message, a title) made inert for one line of a
+/// terminal, a log, the ledger or a message: [`strip_controls`], then every run of
+/// whitespace, newlines included, is one space, so no part of it can start a line that
+/// passes for kbot's own (`kbot: error: …`).
+pub fn inert(text: &str) -> String {
+    let cleaned = strip_controls(text);
+    let mut out = String::with_capacity(cleaned.len());
+    for word in cleaned.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
