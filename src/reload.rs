@@ -257,4 +257,76 @@ mod tests {
             "still rejected on SIGHUP"
         );
     }
+
+    #[tokio::test]
+    async fn a_fifo_or_a_huge_file_is_refused_without_waiting_or_reading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            config: dir.path().join("config.toml"),
+            data_dir: dir.path().join("data"),
+        };
+        std::fs::create_dir_all(&paths.data_dir).unwrap();
+        std::fs::write(&paths.config, config_text("30 11 * * *")).unwrap();
+        let current = crate::config::load(&paths.config).unwrap();
+        let mut watch = Watch::start(&paths);
+
+        std::fs::remove_file(&paths.config).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&paths.config)
+            .status()
+            .expect("run mkfifo");
+        assert!(made.success());
+        let started = std::time::Instant::now();
+        assert!(watch.changed(true, &current).await.is_none(), "a FIFO");
+        assert!(
+            watch
+                .problem
+                .as_deref()
+                .is_some_and(|p| p.contains("is not a regular file")),
+            "{:?}",
+            watch.problem
+        );
+        assert!(started.elapsed() < READ_WAIT * 2, "{:?}", started.elapsed());
+        assert!(watch.pending.is_none(), "nothing left blocked on the FIFO");
+
+        std::fs::remove_file(&paths.config).unwrap();
+        let huge = std::fs::File::create(&paths.config).unwrap();
+        huge.set_len(1 << 30).unwrap();
+        let started = std::time::Instant::now();
+        assert!(watch.changed(true, &current).await.is_none(), "1 GiB");
+        assert!(started.elapsed() < READ_WAIT * 2, "{:?}", started.elapsed());
+        assert!(
+            watch
+                .problem
+                .as_deref()
+                .is_some_and(|p| p.contains("1073741824 bytes; a configuration is at most 1 MB")),
+            "{:?}",
+            watch.problem
+        );
+    }
+
+    #[test]
+    fn what_a_new_config_drops_is_named() {
+        let old = crate::config::Config::from_toml(
+            &format!(
+                "{}[recipients]\nme = true\nfriends = [\"이서연\", \"박민준\"]\n",
+                config_text("30 11 * * *").replace(
+                    "[schedule]\n",
+                    "[schedule]\ndinner = \"0 17 * * *\"\n"
+                )
+            ),
+            None,
+        )
+        .unwrap();
+        let new = crate::config::Config::from_toml(
+            &format!(
+                "{}[recipients]\nme = true\nfriends = [\"이서연\"]\n",
+                config_text("30 11 * * *")
+            ),
+            None,
+        )
+        .unwrap();
+        assert_eq!(dropped(&old, &new), ["friends: 박민준", "meals: dinner"]);
+        assert!(dropped(&new, &new).is_empty());
+    }
 }

