@@ -612,7 +612,8 @@ pub fn api_error(status: u16, body: &[u8]) -> Error {
 
 fn decode_error(status: u16, body: &[u8]) -> Error {
     let text = String::from_utf8_lossy(body);
-    let mut excerpt: String = crate::terminal::inert(&text.chars().take(EXCERPT_CHARS).collect::<String>());
+    let mut excerpt: String =
+        crate::terminal::inert(&text.chars().take(EXCERPT_CHARS).collect::<String>());
     if text.chars().nth(EXCERPT_CHARS).is_some() {
         excerpt.push('…');
     }

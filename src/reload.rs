@@ -243,7 +243,10 @@ mod tests {
         assert!(watch.changed(false, &current).await.is_none(), "unchanged");
 
         std::fs::write(&paths.config, config_text("0 12 * * *")).unwrap();
-        let new = watch.changed(false, &current).await.expect("the change is taken");
+        let new = watch
+            .changed(false, &current)
+            .await
+            .expect("the change is taken");
         assert_ne!(
             format!("{:?}", new.schedule),
             format!("{:?}", current.schedule)
@@ -310,10 +313,8 @@ mod tests {
         let old = crate::config::Config::from_toml(
             &format!(
                 "{}[recipients]\nme = true\nfriends = [\"이서연\", \"박민준\"]\n",
-                config_text("30 11 * * *").replace(
-                    "[schedule]\n",
-                    "[schedule]\ndinner = \"0 17 * * *\"\n"
-                )
+                config_text("30 11 * * *")
+                    .replace("[schedule]\n", "[schedule]\ndinner = \"0 17 * * *\"\n")
             ),
             None,
         )

@@ -43,7 +43,10 @@ fn bot(fake: &FakeKakao, env: &TestEnv, slot: chrono::DateTime<chrono_tz::Tz>) -
 /// The config as it would be after the edit: one friend and no dinner.
 fn smaller(env: &TestEnv) -> String {
     let text = std::fs::read_to_string(env.config_path()).expect("read the config");
-    let text = text.replace("friends = [\"이서연\", \"박민준\"]", "friends = [\"이서연\"]");
+    let text = text.replace(
+        "friends = [\"이서연\", \"박민준\"]",
+        "friends = [\"이서연\"]",
+    );
     let dinner = text.rfind("dinner = ").expect("the dinner slot");
     let end = dinner + text[dinner..].find('\n').expect("end of line") + 1;
     format!("{}{}", &text[..dinner], &text[end..])
@@ -169,7 +172,9 @@ fn a_config_saved_in_place_slowly_is_not_read_half_way_and_what_it_drops_is_logg
         "{log}"
     );
     let ran = log.find("running").expect("the slot ran");
-    let reloaded = log.find("config file changed; reloading").expect("reloaded");
+    let reloaded = log
+        .find("config file changed; reloading")
+        .expect("reloaded");
     assert!(ran < reloaded, "the slot ran before the new config: {log}");
     assert_eq!(
         statuses(&env, slot.date_naive(), "lunch"),

@@ -22,7 +22,9 @@ fn json_source(env: &TestEnv, name: &str, answer: &[u8], filter: &str) -> String
     let path = env.path(&format!("{name}.json"));
     std::fs::write(&path, answer).expect("write the answer");
     let url = url::Url::from_file_path(&path).expect("absolute path");
-    format!("[[source]]\nname = {name:?}\nkind = \"json\"\nurl = \"{url}\"\nfilter = '''{filter}'''\n")
+    format!(
+        "[[source]]\nname = {name:?}\nkind = \"json\"\nurl = \"{url}\"\nfilter = '''{filter}'''\n"
+    )
 }
 
 /// A source that works: two dishes for corner C1.
@@ -171,9 +173,9 @@ fn assert_inert(what: &str, text: &str) {
         "{what} printed a control or bidi character: {text:?}"
     );
     assert!(
-        !text
-            .lines()
-            .any(|line| line.trim_start().starts_with("kbot: error: the login expired")),
+        !text.lines().any(|line| line
+            .trim_start()
+            .starts_with("kbot: error: the login expired")),
         "{what} printed the forged line as a line of its own:\n{text}"
     );
 }
@@ -223,8 +225,7 @@ fn a_filter_error_quoting_escapes_bidi_and_a_fake_kbot_line_is_printed_inert() {
 /// another, and the process reached 1.3 GB in 20 s.
 #[cfg(target_os = "linux")]
 #[test]
-fn repeat_forever_in_a_daemon_for_40_s_stays_under_256_mb_and_no_filter_outlives_its_deadline()
-{
+fn repeat_forever_in_a_daemon_for_40_s_stays_under_256_mb_and_no_filter_outlives_its_deadline() {
     use running::{Running, kbot_process};
     let fake = FakeKakao::start_on_thread();
     let env = TestEnv::new();
@@ -340,5 +341,8 @@ fn is_filter(pid: u32) -> bool {
 #[cfg(target_os = "linux")]
 fn is_zombie_or_other(pid: u32) -> bool {
     let state = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    state.lines().any(|l| l.starts_with("State:") && l.contains('Z')) || !is_filter(pid)
+    state
+        .lines()
+        .any(|l| l.starts_with("State:") && l.contains('Z'))
+        || !is_filter(pid)
 }

@@ -61,7 +61,9 @@ fn assert_five_warnings_and_no_pause(to_me: &[String], source: &str) {
         "each names the source: {to_me:#?}"
     );
     assert!(
-        !to_me.iter().any(|t| t.starts_with('⏸') || t.contains("멈춥니다")),
+        !to_me
+            .iter()
+            .any(|t| t.starts_with('⏸') || t.contains("멈춥니다")),
         "no pause notice: {to_me:#?}"
     );
 }

@@ -30,7 +30,9 @@ use super::{
 use crate::Meal;
 
 pub use filter::{FilterError, Output, RunError, check_filter, run_filter, strip_jsonp};
-pub use sandbox::{MAX_DEPTH, MEMORY_LIMIT, SUBCOMMAND as FILTER_SUBCOMMAND, serve as serve_filter};
+pub use sandbox::{
+    MAX_DEPTH, MEMORY_LIMIT, SUBCOMMAND as FILTER_SUBCOMMAND, serve as serve_filter,
+};
 
 /// Largest answer kbot reads (same cap as pages).
 const MAX_BODY_BYTES: usize = 8 << 20;
@@ -832,7 +834,9 @@ mod tests {
     #[test]
     fn a_corner_label_from_the_answer_cannot_forge_a_line() {
         let (outcome, _) = read_outputs(
-            &[out(serde_json::json!({ "C1\nkbot: error: \u{1b}[31mrun this": ["밥"] }))],
+            &[out(
+                serde_json::json!({ "C1\nkbot: error: \u{1b}[31mrun this": ["밥"] }),
+            )],
             &rule(),
             d(2026, 6, 3),
             Meal::Lunch,

@@ -96,12 +96,7 @@ pub fn serve(mut input: impl Read, mut output: impl Write) -> std::io::Result<()
 
 /// The filter on the answer, refused when the answer nests deeper than [`MAX_DEPTH`] and
 /// stopped once the output passes [`MAX_OUTPUT_BYTES`].
-fn run_capped(
-    code: &str,
-    json: &str,
-    date: NaiveDate,
-    meal: Meal,
-) -> Result<Vec<Shown>, RunError> {
+fn run_capped(code: &str, json: &str, date: NaiveDate, meal: Meal) -> Result<Vec<Shown>, RunError> {
     if let Some(depth) = too_deep(json, MAX_DEPTH) {
         return Err(RunError::NotJson(format!(
             "it nests arrays and objects more than {MAX_DEPTH} levels deep (at byte {depth})"
@@ -216,7 +211,9 @@ pub async fn run(
     let (Some(mut stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
-        return Err(RunError::Stopped("cannot talk to the filter's process".into()));
+        return Err(RunError::Stopped(
+            "cannot talk to the filter's process".into(),
+        ));
     };
     let exchange = async {
         let feed = async {
