@@ -30,9 +30,7 @@ use super::{
 use crate::Meal;
 
 pub use filter::{FilterError, Output, RunError, check_filter, run_filter, strip_jsonp};
-pub use sandbox::{
-    MAX_DEPTH, MEMORY_LIMIT, SUBCOMMAND as FILTER_SUBCOMMAND, serve as serve_filter,
-};
+pub use sandbox::serve as serve_filter;
 
 /// Largest answer kbot reads (same cap as pages).
 const MAX_BODY_BYTES: usize = 8 << 20;

@@ -54,7 +54,50 @@ fn position(code: &str, part: &str) -> (usize, usize) {
     (line, col)
 }
 
+/// Deepest nesting of parentheses, brackets and braces a filter may have: the parser
+/// recurses at each level, and no real filter nests more than a few dozen.
+pub const MAX_FILTER_DEPTH: usize = 256;
+
+/// Where a JSON text or a filter first nests `(`, `[` or `{` deeper than `max` (a byte
+/// offset), outside `"…"` strings. Linear.
+pub fn too_deep(text: &str, max: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (at, b) in text.bytes().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' | b'(' => {
+                depth += 1;
+                if depth > max {
+                    return Some(at);
+                }
+            }
+            b']' | b'}' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 fn compile(code: &str) -> Result<Filter, FilterError> {
+    if let Some(at) = too_deep(code, MAX_FILTER_DEPTH) {
+        let (line, col) = position(code, &code[at..]);
+        return Err(FilterError {
+            message: format!("it nests more than {MAX_FILTER_DEPTH} levels deep"),
+            line,
+            col,
+        });
+    }
     let defs = jaq_core::defs()
         .chain(jaq_std::defs())
         .chain(jaq_json::defs());
@@ -330,6 +373,18 @@ mod tests {
             vars,
             Ok(vec![serde_json::json!(["2025-11-26", "dinner", 3])])
         );
+    }
+
+    #[test]
+    fn depth_is_counted_outside_strings_only_and_a_deep_filter_does_not_compile() {
+        assert_eq!(too_deep(r#"[[["[[[[", "\"[[["]]]"#, 3), None);
+        assert_eq!(too_deep("[[[[1]]]]", 3), Some(3));
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        assert_eq!(too_deep(&deep, 256), Some(256));
+        let filter = format!(".a | {}1{}", "(".repeat(100_000), ")".repeat(100_000));
+        let err = check_filter(&filter).expect_err("too deep");
+        assert_eq!((err.line, err.col), (1, 6 + MAX_FILTER_DEPTH), "{err}");
+        assert!(err.message.contains("more than 256 levels"), "{err}");
     }
 
     #[test]

@@ -97,7 +97,7 @@ pub fn serve(mut input: impl Read, mut output: impl Write) -> std::io::Result<()
 /// The filter on the answer, refused when the answer nests deeper than [`MAX_DEPTH`] and
 /// stopped once the output passes [`MAX_OUTPUT_BYTES`].
 fn run_capped(code: &str, json: &str, date: NaiveDate, meal: Meal) -> Result<Vec<Shown>, RunError> {
-    if let Some(depth) = too_deep(json, MAX_DEPTH) {
+    if let Some(depth) = filter::too_deep(json, MAX_DEPTH) {
         return Err(RunError::NotJson(format!(
             "it nests arrays and objects more than {MAX_DEPTH} levels deep (at byte {depth})"
         )));
@@ -116,36 +116,6 @@ fn run_capped(code: &str, json: &str, date: NaiveDate, meal: Meal) -> Result<Vec
         Ok(())
     })?;
     Ok(shown)
-}
-
-/// Where a JSON text first nests deeper than `max` (a byte offset), outside strings. Linear.
-pub fn too_deep(json: &str, max: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (at, b) in json.bytes().enumerate() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return Some(at);
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
 }
 
 /// Lower this process's limits: memory, core dumps, files, and (once known) CPU time; die
@@ -304,14 +274,6 @@ fn own_executable() -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn depth_is_counted_outside_strings_only() {
-        assert_eq!(too_deep(r#"[[["[[[[", "\"[[["]]]"#, 3), None);
-        assert_eq!(too_deep("[[[[1]]]]", 3), Some(3));
-        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
-        assert_eq!(too_deep(&deep, MAX_DEPTH), Some(MAX_DEPTH));
-    }
 
     #[test]
     fn the_child_answers_with_outputs_or_the_filters_error() {
