@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use crate::deliver;
 use crate::ledger::HistoryRow;
 use crate::meal::Meal;
+use crate::terminal::inert;
 
 /// A per-recipient account of a run, for people.
 pub fn summary(summary: &deliver::Summary) -> String {
@@ -34,7 +35,7 @@ pub fn summary(summary: &deliver::Summary) -> String {
                 report
                     .detail
                     .as_deref()
-                    .map(|d| format!(" — {d}"))
+                    .map(|d| format!(" — {}", inert(d)))
                     .unwrap_or_default()
             ));
         }
@@ -89,7 +90,7 @@ pub fn summary(summary: &deliver::Summary) -> String {
             line.push_str(&format!(
                 " — {}{}",
                 bad.code.map(|c| format!("{c}: ")).unwrap_or_default(),
-                bad.detail.as_deref().unwrap_or("")
+                inert(bad.detail.as_deref().unwrap_or(""))
             ));
         }
         text.push_str(&line);
@@ -186,11 +187,11 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
                     why: match (row.code, &row.detail) {
                         // Kakao's code once, even when the detail quotes it.
                         (Some(code), Some(detail)) if detail.contains(&code.to_string()) => {
-                            detail.clone()
+                            inert(detail)
                         }
-                        (Some(code), Some(detail)) => format!("[{code}] {detail}"),
+                        (Some(code), Some(detail)) => format!("[{code}] {}", inert(detail)),
                         (Some(code), None) => format!("[{code}]"),
-                        (None, Some(detail)) => detail.clone(),
+                        (None, Some(detail)) => inert(detail),
                         (None, None) => String::new(),
                     },
                 }),
@@ -230,7 +231,7 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
         let note = slot
             .iter()
             .filter(|r| r.recipient.is_some())
-            .find_map(|r| r.run_detail.clone())
+            .find_map(|r| r.run_detail.as_deref().map(inert))
             .filter(|d| deliver::detail_says_more(d));
         blocks.push((heading, note, lines));
     }
@@ -275,6 +276,7 @@ pub fn slot_verdict(slot: &[&HistoryRow], tz: chrono_tz::Tz, full_time: bool) ->
         .filter(|r| !matches!(r.kind, Some(Kind::Warning | Kind::Alert)))
         .collect();
     let outcome = slot.iter().find_map(|r| r.outcome.as_deref());
+    // Ledger text may hold anything a page or Kakao said: made inert for the terminal.
     let detail = slot
         .iter()
         .find_map(|r| r.run_detail.as_deref())
@@ -282,8 +284,9 @@ pub fn slot_verdict(slot: &[&HistoryRow], tz: chrono_tz::Tz, full_time: bool) ->
             slot.iter()
                 .filter(|r| r.recipient.is_none())
                 .find_map(|r| r.detail.as_deref())
-        });
-    let because = |what: &str| match detail {
+        })
+        .map(inert);
+    let because = |what: &str| match &detail {
         Some(d) if !what.is_empty() => format!("{what}: {d}"),
         Some(d) => d.to_string(),
         None => what.to_string(),
@@ -336,7 +339,8 @@ pub fn slot_verdict(slot: &[&HistoryRow], tz: chrono_tz::Tz, full_time: bool) ->
                 .find_map(|r| match r.status {
                     Some(Status::Failed) => Some(
                         r.detail
-                            .clone()
+                            .as_deref()
+                            .map(inert)
                             .or_else(|| r.code.map(|c| format!("kakao code {c}")))
                             .unwrap_or_else(|| "failed".into()),
                     ),
@@ -1108,7 +1112,7 @@ pub fn scrape_report(run: &deliver::Run, explain: bool) -> String {
             _ => {}
         }
         if let Some(detail) = &report.detail {
-            text.push_str(&format!("  note: {detail}\n"));
+            text.push_str(&format!("  note: {}\n", inert(detail)));
         }
         if let (true, Some(explain)) = (explain, &report.explain) {
             text.push('\n');
