@@ -760,7 +760,7 @@ fn status_shows_each_meals_next_fire_time_in_the_configured_zone_and_the_last_ru
     assert_eq!(last["meal"], "lunch");
     assert_eq!(last["outcome"], "menu");
     assert!(
-        text.contains(&format!("ran:    {today} lunch     menu")),
+        text.contains(&format!("ran:    {today} lunch     sent {today} ")),
         "{text}"
     );
     assert_eq!(value["logged_in"], true);
