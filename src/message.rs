@@ -8,9 +8,8 @@
 //! named only when there are several, a restaurant named once above its corners, a heading
 //! never left at the end of a part, favourites and avoided dishes marked (`highlight`).
 //! With `max_parts` set, a menu that needs more parts is shortened: fixed price lists
-//! first (the same every day), then minor lines, then dishes taken evenly from every
-//! restaurant, so no restaurant vanishes while another keeps lines; the last part names
-//! what was left out (`… 외: 한미락 10개 · 전체 메뉴`).
+//! first (the same every day), then minor lines, then dishes from the end; the last part
+//! names what was left out and whose it was (`… 외: 한미락 10개 · 전체 메뉴`).
 
 use chrono::{Datelike, NaiveDate};
 use serde_json::{Value, json};
@@ -648,7 +647,7 @@ struct Fitted {
 /// Names beyond this many characters are counted together (`기타 5개`), so the line
 /// always fits a part beside the title.
 pub fn omitted_line(left_out: &[LeftOut]) -> String {
-    const NAMES_MAX: usize = 80;
+    const NAMES_MAX: usize = 40;
     let total: usize = left_out.iter().map(|l| l.count).sum();
     if left_out.iter().all(|l| l.name.is_none()) {
         return format!("… 외 {total}개 · 전체 메뉴");
@@ -717,11 +716,11 @@ fn is_price_list(line: &str) -> bool {
 }
 
 /// Split `lines` into at most `max_parts` texts (0: no limit). When they need more, lines
-/// are left out one at a time, by rank: fixed price lists, then sides and notes, then
-/// dishes, favourites last. Within a rank the line goes from whoever (restaurant, source
-/// or corner) still shows the most lines, its last first, so every restaurant keeps its
-/// dishes as long as any other does. Headings left without dishes go with them, and the
-/// last line names what is out.
+/// are left out one at a time, by rank: fixed price lists (the same all week, so every
+/// restaurant's dishes of the day come first), then sides and notes, then dishes from the
+/// end, favourites last. Headings left without dishes go with them, and the last line
+/// names whose lines are out (`… 외: 한미락 10개`), so a restaurant is in the message or
+/// named there.
 fn fit(title: &str, lines: &[Line], max_parts: usize, limit: usize) -> Fitted {
     let dishes = |lines: &[Line]| -> Vec<String> {
         lines
@@ -782,33 +781,19 @@ fn fit(title: &str, lines: &[Line], max_parts: usize, limit: usize) -> Fitted {
     }
 }
 
-/// The index of the dish line to leave out next (see [`fit`]), `None` when none is left.
+/// The index of the dish line to leave out next (see [`fit`]), `None` when none is left:
+/// the lowest rank first, and within it the last line.
 fn next_to_leave_out(lines: &[Line], removed: &[bool]) -> Option<usize> {
-    let mut left: std::collections::HashMap<&Option<String>, usize> =
-        std::collections::HashMap::new();
-    for (line, _) in lines.iter().zip(removed).filter(|(_, r)| !**r) {
-        if let Line::Dish { owner, .. } = line {
-            *left.entry(owner).or_default() += 1;
-        }
-    }
-    let remaining = |owner: &Option<String>| left.get(owner).copied().unwrap_or(0);
     lines
         .iter()
         .enumerate()
         .filter(|(i, _)| !removed[*i])
         .filter_map(|(i, l)| match l {
-            Line::Dish { rank, owner, .. } => Some((i, *rank, owner)),
+            Line::Dish { rank, .. } => Some((i, *rank)),
             Line::Heading(_) => None,
         })
-        // Lowest rank first; then the owner with the most lines left; then the last line.
-        .min_by_key(|(i, rank, owner)| {
-            (
-                *rank,
-                std::cmp::Reverse(remaining(owner)),
-                std::cmp::Reverse(*i),
-            )
-        })
-        .map(|(i, _, _)| i)
+        .min_by_key(|(i, rank)| (*rank, std::cmp::Reverse(*i)))
+        .map(|(i, _)| i)
 }
 
 /// The left-out lines counted per owner, in menu order.
