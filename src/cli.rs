@@ -248,8 +248,11 @@ impl Env {
     /// The real environment.
     pub fn from_process(cli: &Cli) -> Env {
         let var = |k: &str| std::env::var(k).ok();
+        let paths = Paths::resolve(cli.config.as_deref(), cli.data_dir.as_deref(), var);
+        // Intermediate certificates fetched for servers that do not send theirs.
+        crate::scrape::keep_intermediates_in(&paths.data_dir.join("intermediates"));
         Env {
-            paths: Paths::resolve(cli.config.as_deref(), cli.data_dir.as_deref(), var),
+            paths,
             clock: Arc::new(SystemClock),
             var: Box::new(var),
             progress: std::io::stderr().is_terminal() && !cli.quiet,

@@ -32,8 +32,10 @@ mod grid;
 pub mod image;
 pub mod json;
 mod labels;
+pub mod reach;
 mod reader;
 mod template;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -47,7 +49,9 @@ use crate::Meal;
 
 pub use charset::{decode, overruled_declaration};
 pub use explain::{Explain, RowSeen, TableExplain};
-pub use fetch::{FetchError, Page, Retry, fetch, use_cache};
+pub use fetch::{FetchError, Page, Retry, fetch, fetch_in, use_cache};
+pub use reach::{Reach, Session, TlsMode};
+pub use tls::keep_intermediates_in;
 pub use find::{FoundTable, find_tables};
 pub use reader::Reader;
 pub use template::{TemplateError, check_selector, expand};
@@ -61,6 +65,8 @@ pub struct Source {
     pub url: String,
     /// How to read the page.
     pub rule: Rule,
+    /// How to reach its server: `ca_file`, `tls`, `headers`.
+    pub reach: Reach,
 }
 
 /// How to read a page.
@@ -292,7 +298,37 @@ pub fn parse(html: &str, rule: &Rule, date: NaiveDate, meal: Meal) -> Parsed {
             Explain::default(),
         ),
     };
-    plausible(parsed)
+    plausible(login_wall(&doc, parsed))
+}
+
+/// What a login page gets instead of "no table…": `fetch_failed`, saying so.
+pub const LOGIN_PAGE: &str = "the site answered with a login page (a form asking for a password) instead of the menu: kbot cannot log in; use a page that shows the menu without one";
+
+/// A page that holds no menu but a form with a password field is a login wall (an SSO form
+/// answered with 200): say that, instead of blaming the selector.
+fn login_wall(doc: &Html, parsed: Parsed) -> Parsed {
+    static INPUTS: std::sync::LazyLock<Selector> =
+        std::sync::LazyLock::new(|| Selector::parse("form input[type]").expect("static selector"));
+    if !matches!(parsed.outcome, Outcome::NotFound | Outcome::WrongDate) {
+        return parsed;
+    }
+    let password = doc.select(&INPUTS).take(200).any(|input| {
+        input
+            .value()
+            .attr("type")
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("password"))
+    });
+    if !password {
+        return parsed;
+    }
+    let detail = format!("{LOGIN_PAGE} {}", reach::WILL_NOT_HEAL);
+    let mut explain = parsed.explain;
+    explain.notes.push(LOGIN_PAGE.to_string());
+    Parsed {
+        outcome: Outcome::FetchFailed,
+        detail: Some(detail),
+        explain,
+    }
 }
 
 /// A "menu" longer than [`MAX_MENU_LINES`] lines or with a dish longer than
@@ -812,12 +848,30 @@ pub async fn scrape_with(
     meal: Meal,
     retry: &Retry,
 ) -> SourceReport {
-    match &source.rule.mode {
-        Mode::Json(spec) => return json::scrape(client, source, spec, date, meal, retry).await,
-        Mode::Image(spec) => return image::scrape(client, source, spec, date, meal, retry).await,
-        Mode::Auto | Mode::Table { .. } | Mode::Css { .. } => {}
-    }
     scrape_within(client, source, date, meal, retry, PARSE_DEADLINE).await
+}
+
+/// The session (see [`reach`]) one fetch of `source` for `date` goes through: its TLS
+/// settings, its `headers` expanded, a cookie jar, and for a json source with secret
+/// headers redirects kept to its url's origin. `client` downloads missing intermediates.
+pub fn session_for(
+    client: &reqwest::Client,
+    source: &Source,
+    date: NaiveDate,
+) -> Result<Session, (String, FetchError)> {
+    let url = expand(&source.url, date).map_err(|e| (source.url.clone(), e.into()))?;
+    let mut headers = Vec::new();
+    for (name, value) in &source.reach.headers {
+        let value = expand(value, date).map_err(|e| (url.clone(), e.into()))?;
+        headers.push((name.clone(), value));
+    }
+    let guard = match &source.rule.mode {
+        Mode::Json(spec) if !spec.secret_headers.is_empty() => {
+            url::Url::parse(&url).ok().map(|u| u.origin())
+        }
+        _ => None,
+    };
+    Session::new(&source.reach, headers, guard, client).map_err(|e| (url, e))
 }
 
 /// [`scrape_with`] with an explicit parse deadline.
@@ -836,11 +890,24 @@ pub async fn scrape_within(
         detail: Some(err.detail()),
         explain: None,
     };
+    let mut session = match session_for(client, source, date) {
+        Ok(session) => session,
+        Err((url, err)) => return failed(url, err),
+    };
+    match &source.rule.mode {
+        Mode::Json(spec) => {
+            return json::scrape(session.client(), source, spec, date, meal, retry).await;
+        }
+        Mode::Image(spec) => {
+            return image::scrape(session.client(), source, spec, date, meal, retry).await;
+        }
+        Mode::Auto | Mode::Table { .. } | Mode::Css { .. } => {}
+    }
     let url = match expand(&source.url, date) {
         Ok(url) => url,
         Err(err) => return failed(source.url.clone(), err.into()),
     };
-    let page = match fetch(client, &url, retry).await {
+    let page = match fetch_in(&mut session, &url, retry).await {
         Ok(page) => page,
         Err(err) => return failed(url, err),
     };
@@ -899,6 +966,9 @@ pub async fn scrape_within(
     let mut explain = parsed.explain;
     if let Some(note) = overruled {
         explain.notes.insert(0, note);
+    }
+    if let Some(tls) = page.tls {
+        explain.notes.insert(0, tls);
     }
     explain.notes.insert(
         0,
