@@ -1305,6 +1305,14 @@ fn the_daemon_reaches_a_private_certificate_and_a_browser_only_page_like_send_no
         assert!(printed.contains(dish), "send-now: {dish} in {printed}");
     }
 
+    // doctor reads the sources the same way and shows the TLS facts of the https one.
+    let doctor = env.kbot().arg("doctor").output().expect("run kbot");
+    let doctor = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        doctor.contains("certificate issued by CN=menu.test self-signed"),
+        "{doctor}"
+    );
+
     let mut daemon = Daemon::start(&env, "reach");
     daemon.wait_until("the lunch message to me", |_| {
         let sent = texts(&fake, "me").concat();

@@ -83,7 +83,8 @@ fn a_self_signed_server_is_refused_naming_ca_file_and_read_with_it() {
         &env.path("www"),
         &["-cert", "../pki/site.pem", "-key", "../pki/site.key"],
     );
-    let url = format!("https://{}/menu.html", server.addr);
+    let relay = Relay::start(server.addr);
+    let url = format!("https://{}/menu.html", relay.addr);
 
     env.write_config(&config(&url, ""));
     let (refused, _) = scrape(&env);
@@ -91,6 +92,8 @@ fn a_self_signed_server_is_refused_naming_ca_file_and_read_with_it() {
     let detail = refused["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("ca_file"), "{detail}");
     assert!(detail.contains("not from an authority kbot trusts"), "{detail}");
+    assert!(detail.contains("trying again will not help"), "{detail}");
+    assert_eq!(relay.accepted(), 1, "a refused certificate is not retried");
 
     env.write_config(&config(&url, "ca_file = \"pki/site.pem\""));
     let (read, _) = scrape(&env);
@@ -99,6 +102,24 @@ fn a_self_signed_server_is_refused_naming_ca_file_and_read_with_it() {
     let explained = explain(&env);
     assert!(explained.contains("TLS: TLS 1.3"), "{explained}");
     assert!(explained.contains("ca_file trusted"), "{explained}");
+}
+
+#[test]
+fn a_certificate_for_another_name_is_named_as_such_and_ca_file_does_not_hide_it() {
+    let env = env_with_page();
+    let pki = Pki::new(&env.path("pki"));
+    pki.self_signed_for("other", "DNS:other.test");
+    let server = TlsServer::start(
+        &env.path("www"),
+        &["-cert", "../pki/other.pem", "-key", "../pki/other.key"],
+    );
+    let url = format!("https://{}/menu.html", server.addr);
+    env.write_config(&config(&url, "ca_file = \"pki/other.pem\""));
+    let (refused, _) = scrape(&env);
+    assert_eq!(refused["outcome"], "fetch_failed", "{refused}");
+    let detail = refused["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("for another host name"), "{detail}");
+    assert!(detail.contains("ca_file does not fix that"), "{detail}");
 }
 
 #[test]

@@ -240,12 +240,18 @@ impl Pki {
     /// the common way (`openssl req -x509`, which marks it `CA:TRUE`): `{name}.pem`,
     /// `{name}.key`.
     pub fn self_signed(&self, name: &str) {
+        self.self_signed_for(name, "IP:127.0.0.1,DNS:localhost,DNS:menu.invalid");
+    }
+
+    /// A self-signed certificate for the names in `san` (`DNS:other.test`).
+    pub fn self_signed_for(&self, name: &str, san: &str) {
+        let san = format!("subjectAltName={san}");
         openssl(
             &self.dir,
             &[
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                 "-subj", "/CN=menu.test self-signed",
-                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:menu.invalid",
+                "-addext", &san,
                 "-keyout", &format!("{name}.key"), "-out", &format!("{name}.pem"),
             ],
         );
