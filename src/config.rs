@@ -988,7 +988,8 @@ impl Validator<'_> {
         } else {
             scrape::Rule::default_closed_markers()
         };
-        let json = get(t, "kind").is_some_and(|v| matches!(v.get_ref(), DeValue::String(k) if k == "json"));
+        let json = get(t, "kind")
+            .is_some_and(|v| matches!(v.get_ref(), DeValue::String(k) if k == "json"));
         let reach = self.reach(p, t, json);
         let name = name.unwrap_or_else(|| {
             url.as_deref()
@@ -1520,13 +1521,7 @@ impl Validator<'_> {
         t: &Table<'_>,
         span: Range<usize>,
     ) -> Option<Option<scrape::Mode>> {
-        const JSON_KEYS: [&str; 5] = [
-            "method",
-            "form",
-            "body",
-            "filter",
-            "secret_query",
-        ];
+        const JSON_KEYS: [&str; 5] = ["method", "form", "body", "filter", "secret_query"];
         const IMAGE_KEYS: [&str; 4] = ["image", "pdf", "post_link", "title"];
         let kind = self.string(p, t, "kind");
         let name = kind.as_ref().map_or("table", |(k, _)| k.as_str());

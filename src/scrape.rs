@@ -50,11 +50,11 @@ use crate::Meal;
 pub use charset::{decode, overruled_declaration};
 pub use explain::{Explain, RowSeen, TableExplain};
 pub use fetch::{FetchError, Page, Retry, fetch, fetch_in, use_cache};
-pub use reach::{Reach, Session, TlsMode};
-pub use tls::keep_intermediates_in;
 pub use find::{FoundTable, find_tables};
+pub use reach::{Reach, Session, TlsMode};
 pub use reader::Reader;
 pub use template::{TemplateError, check_selector, expand};
+pub use tls::keep_intermediates_in;
 
 /// A page to scrape, as configured in one `[[source]]`.
 #[derive(Debug, Clone)]

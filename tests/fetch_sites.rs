@@ -181,10 +181,7 @@ fn an_https_host_only_the_proxy_reaches_is_read_through_https_proxy() {
         "https://menu.invalid/menu.html",
         "ca_file = \"pki/site.pem\"",
     ));
-    let read = scrape(
-        &env,
-        &[("HTTPS_PROXY", &format!("http://{}", proxy.addr))],
-    );
+    let read = scrape(&env, &[("HTTPS_PROXY", &format!("http://{}", proxy.addr))]);
     assert_eq!(read["outcome"], "menu", "{read}");
     assert_eq!(dishes(&read), ["제육볶음", "된장국"]);
     let tunnels: Vec<_> = proxy

@@ -91,7 +91,10 @@ fn a_self_signed_server_is_refused_naming_ca_file_and_read_with_it() {
     assert_eq!(refused["outcome"], "fetch_failed", "{refused}");
     let detail = refused["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("ca_file"), "{detail}");
-    assert!(detail.contains("not from an authority kbot trusts"), "{detail}");
+    assert!(
+        detail.contains("not from an authority kbot trusts"),
+        "{detail}"
+    );
     assert!(detail.contains("trying again will not help"), "{detail}");
     assert_eq!(relay.accepted(), 1, "a refused certificate is not retried");
 
@@ -193,8 +196,13 @@ fn an_old_suites_only_server_is_refused_once_naming_tls_legacy_and_read_with_it(
     let server = TlsServer::start(
         &env.path("www"),
         &[
-            "-cert", "../pki/old.pem", "-key", "../pki/old.key",
-            "-tls1_2", "-cipher", "AES128-SHA:AES256-SHA",
+            "-cert",
+            "../pki/old.pem",
+            "-key",
+            "../pki/old.key",
+            "-tls1_2",
+            "-cipher",
+            "AES128-SHA:AES256-SHA",
         ],
     );
     let relay = Relay::start(server.addr);

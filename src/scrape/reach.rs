@@ -219,8 +219,7 @@ fn from_rustls(err: &rustls::Error) -> TlsProblem {
 /// OpenSSL's words (the legacy stack) as a problem.
 fn from_openssl_text(text: &str) -> Option<TlsProblem> {
     let lower = text.to_ascii_lowercase();
-    if lower.contains("certificate has expired") || lower.contains("certificate is not yet valid")
-    {
+    if lower.contains("certificate has expired") || lower.contains("certificate is not yet valid") {
         Some(TlsProblem::Expired)
     } else if lower.contains("hostname mismatch") || lower.contains("ip address mismatch") {
         Some(TlsProblem::WrongName)
@@ -527,7 +526,10 @@ async fn probe_legacy(url: &url::Url) -> bool {
     let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
         return false;
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let probe = move || -> bool {
         use std::net::ToSocketAddrs;
         let timeout = Duration::from_secs(5);
@@ -578,13 +580,19 @@ mod tests {
             expired.contains("expired") && expired.contains("ca_file does not fix"),
             "{expired}"
         );
-        assert!(TlsProblem::OldServer.to_string().contains("tls = \"legacy\""));
+        assert!(
+            TlsProblem::OldServer
+                .to_string()
+                .contains("tls = \"legacy\"")
+        );
     }
 
     #[test]
     fn openssl_words_are_sorted_into_problems() {
         assert_eq!(
-            from_openssl_text("error:0A000086:SSL routines::certificate verify failed (certificate has expired)"),
+            from_openssl_text(
+                "error:0A000086:SSL routines::certificate verify failed (certificate has expired)"
+            ),
             Some(TlsProblem::Expired)
         );
         assert!(matches!(

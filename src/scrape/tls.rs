@@ -45,7 +45,8 @@ pub fn seen(slot: &SeenSlot) -> std::sync::MutexGuard<'_, Seen> {
 /// The certificates in a `ca_file`: PEM (one or more `CERTIFICATE` blocks) or one DER
 /// certificate. Errors say what is wrong with the file, in words.
 pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if !meta.is_file() || meta.len() > MAX_CA_FILE_BYTES {
         return Err(format!(
             "{} is not a certificate file (a regular file under 1 MiB)",
@@ -129,7 +130,11 @@ impl ServerCertVerifier for Recording {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         seen(&self.seen).leaf = Some(end_entity.clone().into_owned());
-        if self.pinned.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
+        if self
+            .pinned
+            .iter()
+            .any(|c| c.as_ref() == end_entity.as_ref())
+        {
             // The user named this very certificate in `ca_file`: trust it for its names.
             let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
             rustls::client::verify_server_name(&parsed, server_name)?;

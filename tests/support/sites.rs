@@ -249,10 +249,21 @@ impl Pki {
         openssl(
             &self.dir,
             &[
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                "-subj", "/CN=menu.test self-signed",
-                "-addext", &san,
-                "-keyout", &format!("{name}.key"), "-out", &format!("{name}.pem"),
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=menu.test self-signed",
+                "-addext",
+                &san,
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.pem"),
             ],
         );
     }
@@ -260,13 +271,31 @@ impl Pki {
     /// A private root (`root.pem`), an intermediate (`int.pem`, `int.der`) and a leaf for
     /// 127.0.0.1 (`leaf.pem`, `leaf.key`) whose AIA `caIssuers` URL is `aia_url`.
     pub fn chain(&self, aia_url: &str) {
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-        let mut root = vec!["req", "-x509", "-days", "2", "-subj", "/CN=Cafeteria Test Root"];
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut root = vec![
+            "req",
+            "-x509",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Cafeteria Test Root",
+        ];
         root.extend(ec);
         root.extend([
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout", "root.key", "-out", "root.pem",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            "root.key",
+            "-out",
+            "root.pem",
         ]);
         openssl(&self.dir, &root);
         let write = |name: &str, text: &str| {
@@ -300,15 +329,30 @@ impl Pki {
             openssl(
                 &self.dir,
                 &[
-                    "x509", "-req", "-in", &csr_file, "-CA", &ca, "-CAkey", &ca_key,
-                    "-set_serial", if name == "int" { "1001" } else { "1002" },
-                    "-days", "2", "-extfile", &ext, "-out", &pem,
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr_file,
+                    "-CA",
+                    &ca,
+                    "-CAkey",
+                    &ca_key,
+                    "-set_serial",
+                    if name == "int" { "1001" } else { "1002" },
+                    "-days",
+                    "2",
+                    "-extfile",
+                    &ext,
+                    "-out",
+                    &pem,
                 ],
             );
         }
         openssl(
             &self.dir,
-            &["x509", "-in", "int.pem", "-outform", "DER", "-out", "int.der"],
+            &[
+                "x509", "-in", "int.pem", "-outform", "DER", "-out", "int.der",
+            ],
         );
     }
 }
