@@ -531,7 +531,11 @@ async fn find(url: &str, args: &RunArgs, env: &Env, out: &mut impl Write) -> Res
     let mut text = String::new();
     let mut failed = Vec::new();
     for (i, (name, page_url)) in pages.iter().enumerate() {
-        let tables = match crate::scrape::find_on_page(&client, page_url, date).await {
+        let reach = config
+            .as_ref()
+            .map(|c| c.sources[i].reach.clone())
+            .unwrap_or_default();
+        let tables = match crate::scrape::find_on_page(&client, page_url, date, &reach).await {
             Ok(tables) => tables,
             Err(err) => {
                 text.push_str(&view::find_failed(name, page_url, &err.detail()));

@@ -775,12 +775,19 @@ impl Found {
 
 /// `kbot scrape --find`: fetch and decode the page at an expanded URL and list its tables,
 /// best first (see [`find_tables`]).
+/// `reach` is the source's (`ca_file`, `tls`, `headers`), or the defaults for a bare URL.
 pub async fn find_on_page(
     client: &reqwest::Client,
     url: &str,
     date: NaiveDate,
+    reach: &Reach,
 ) -> Result<Vec<FoundTable>, FetchError> {
-    let page = fetch(client, url, &Retry::default()).await?;
+    let mut headers = Vec::new();
+    for (name, value) in &reach.headers {
+        headers.push((name.clone(), expand(value, date)?));
+    }
+    let mut session = Session::new(reach, headers, None, client)?;
+    let page = fetch_in(&mut session, url, &Retry::default()).await?;
     let (html, _) = decode(&page.bytes, page.content_type.as_deref(), None);
     Ok(find_tables(&html, date))
 }

@@ -238,3 +238,35 @@ fn a_secret_header_never_follows_a_redirect_to_another_origin() {
     assert_eq!(last.target, "/menu");
     assert_eq!(last.header("x-api-key").as_deref(), Some(SECRET));
 }
+
+#[test]
+fn config_check_names_a_bad_ca_file_and_tls_word_and_takes_headers_on_a_table_source() {
+    let env = TestEnv::new();
+    env.write_config(
+        "[[source]]\nname = \"학생식당\"\nurl = \"https://menu.example/menu\"\ntable = \"auto\"\n\
+         ca_file = \"missing.pem\"\ntls = \"old\"\nheaders = { User-Agent = \"Mozilla/5.0\" }\n",
+    );
+    let output = env
+        .kbot()
+        .args(["config", "check"])
+        .output()
+        .expect("run kbot");
+    assert_eq!(output.status.code(), Some(4), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stderr);
+    let line_of = |key: &str| {
+        text.lines()
+            .find(|l| l.contains(key))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line_of("ca_file").contains(":5:"), "{text}");
+    assert!(line_of("ca_file").contains("missing.pem"), "{text}");
+    assert!(
+        line_of("tls").contains("\"old\" is not one of: modern, legacy"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("headers"),
+        "headers is a key of every kind: {text}"
+    );
+}
