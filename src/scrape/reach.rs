@@ -96,6 +96,8 @@ pub enum TlsProblem {
         /// Whether the server refused before showing its certificate (a suite or version
         /// refusal: worth a legacy probe).
         early: bool,
+        /// Whether the legacy stack was tried too (and refused).
+        probed: bool,
     },
     /// The certificate was refused for another reason.
     Certificate(String),
@@ -117,10 +119,21 @@ impl std::fmt::Display for TlsProblem {
             TlsProblem::OldServer => f.write_str(
                 "the server offers only old TLS (TLS 1.0–1.2 with RSA key exchange or CBC suites), which kbot refuses by default; set tls = \"legacy\" in the source to allow it for this source only",
             ),
-            TlsProblem::Handshake { why, .. } => write!(
+            TlsProblem::Handshake {
+                why, probed: true, ..
+            } => write!(
                 f,
-                "the server refused the TLS handshake ({why}); it answered neither modern TLS nor, when tried, the old suites of tls = \"legacy\""
+                "the server refused the TLS handshake ({why}), and the old suites of tls = \"legacy\" too: open the URL in a browser to see what it wants"
             ),
+            TlsProblem::Handshake {
+                why, early: true, ..
+            } => write!(
+                f,
+                "the server refused the TLS versions and cipher suites kbot offers ({why}): if it is an old server, set tls = \"legacy\" in the source"
+            ),
+            TlsProblem::Handshake { why, .. } => {
+                write!(f, "the TLS handshake with the server failed ({why})")
+            }
             TlsProblem::Certificate(why) => write!(f, "the site's certificate was refused: {why}"),
         }
     }
@@ -172,6 +185,7 @@ fn from_error(e: &(dyn std::error::Error + 'static)) -> Option<TlsProblem> {
         return from_openssl_text(&native.to_string()).or(Some(TlsProblem::Handshake {
             why: native.to_string(),
             early: false,
+            probed: false,
         }));
     }
     None
@@ -204,14 +218,17 @@ fn from_rustls(err: &rustls::Error) -> TlsProblem {
         ) => TlsProblem::Handshake {
             why: format!("it answered {alert:?}"),
             early: true,
+            probed: false,
         },
         E::PeerIncompatible(why) => TlsProblem::Handshake {
             why: format!("{why:?}"),
             early: true,
+            probed: false,
         },
         other => TlsProblem::Handshake {
             why: other.to_string(),
             early: false,
+            probed: false,
         },
     }
 }
@@ -236,6 +253,7 @@ fn from_openssl_text(text: &str) -> Option<TlsProblem> {
         Some(TlsProblem::Handshake {
             why: text.lines().next().unwrap_or_default().to_string(),
             early: false,
+            probed: false,
         })
     } else {
         None
@@ -344,14 +362,19 @@ impl Session {
             return err;
         };
         let problem = match problem {
-            TlsProblem::Handshake { why, early: true }
-                if self.own.as_ref().is_none_or(|o| o.tls == TlsMode::Modern)
-                    && self.leaf().is_none() =>
+            TlsProblem::Handshake {
+                why, early: true, ..
+            } if self.own.as_ref().is_none_or(|o| o.tls == TlsMode::Modern)
+                && self.leaf().is_none() =>
             {
                 if probe_legacy(url).await {
                     TlsProblem::OldServer
                 } else {
-                    TlsProblem::Handshake { why, early: true }
+                    TlsProblem::Handshake {
+                        why,
+                        early: true,
+                        probed: true,
+                    }
                 }
             }
             TlsProblem::UnknownIssuer { .. } => TlsProblem::UnknownIssuer {
