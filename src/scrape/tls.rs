@@ -1,7 +1,7 @@
-//! TLS for pages: which certificates a source trusts (the public roots plus its `ca_file`),
-//! what the handshake showed (protocol, the certificate's issuer), and the intermediate
-//! certificate a server forgot to send, fetched from its leaf's AIA `caIssuers` URL the way
-//! browsers do and kept under the data directory.
+//! TLS for pages: which certificates a source trusts (the public roots, the OS store and its
+//! `ca_file`), what the handshake showed (protocol, the certificate's issuer), and the
+//! intermediate certificate a server forgot to send, fetched from its leaf's AIA `caIssuers`
+//! URL the way browsers do and kept under the data directory.
 //!
 //! The verifier here wraps rustls's own (webpki): it decides nothing new except that a
 //! certificate given in `ca_file` *is* trusted as the server's own certificate (a
@@ -180,8 +180,15 @@ impl ServerCertVerifier for Recording {
     }
 }
 
-/// The rustls settings for one source: the public roots plus `extra_roots` (its
-/// `ca_file`), `intermediates` offered beside the server's own, what it sees recorded in
+/// The certificates of the operating system's store (read once per process; none if it
+/// cannot be read).
+fn native_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
+}
+
+/// The rustls settings for one source: the public roots, the OS store and `extra_roots`
+/// (its `ca_file`), `intermediates` offered beside the server's own, what it sees recorded in
 /// `seen`.
 pub fn client_config(
     extra_roots: &[CertificateDer<'static>],
@@ -192,6 +199,8 @@ pub fn client_config(
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    // The OS store too: a company CA the user installed there is trusted like in a browser.
+    roots.add_parsable_certificates(native_roots().iter().cloned());
     for cert in extra_roots {
         // A certificate that cannot be an anchor may still be pinned as the server's own.
         let _ = roots.add(cert.clone());
