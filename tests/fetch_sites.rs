@@ -149,6 +149,7 @@ fn a_host_only_the_proxy_reaches_is_read_through_http_proxy_and_no_proxy_is_hono
             Answer::status(502)
         }
     });
+    let direct = Site::start(|_| Answer::html(page()));
     let env = TestEnv::new();
     env.write_config(&config("http://menu.invalid/menu", ""));
     let proxy_url = format!("http://{}", proxy.addr);
@@ -157,12 +158,29 @@ fn a_host_only_the_proxy_reaches_is_read_through_http_proxy_and_no_proxy_is_hono
     assert_eq!(dishes(&read), ["제육볶음", "된장국"]);
     assert_eq!(proxy.requests().len(), 1);
 
-    let direct = scrape(
+    // A loopback host is proxied like any other (the proxy refuses it here)…
+    let local = format!("http://localhost:{}/menu", direct.addr.port());
+    env.write_config(&config(&local, ""));
+    let proxied = scrape(&env, &[("HTTP_PROXY", &proxy_url)]);
+    assert_eq!(proxied["outcome"], "fetch_failed", "{proxied}");
+    assert_eq!(proxy.requests()[1].target, local);
+    assert!(direct.requests().is_empty());
+    let proxied_so_far = proxy.requests().len();
+    // …unless NO_PROXY names it: then kbot goes direct.
+    let read = scrape(
         &env,
-        &[("HTTP_PROXY", &proxy_url), ("NO_PROXY", "menu.invalid")],
+        &[
+            ("HTTP_PROXY", &proxy_url),
+            ("NO_PROXY", "example.org,localhost"),
+        ],
     );
-    assert_eq!(direct["outcome"], "fetch_failed", "{direct}");
-    assert_eq!(proxy.requests().len(), 1, "NO_PROXY goes direct");
+    assert_eq!(read["outcome"], "menu", "{read}");
+    assert_eq!(direct.requests().len(), 1);
+    assert_eq!(
+        proxy.requests().len(),
+        proxied_so_far,
+        "NO_PROXY goes direct"
+    );
 }
 
 #[test]
