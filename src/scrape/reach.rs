@@ -58,13 +58,6 @@ pub struct Reach {
     pub headers: Vec<(String, String)>,
 }
 
-impl Reach {
-    /// Whether this source needs a client of its own beyond the defaults.
-    pub fn is_default(&self) -> bool {
-        self == &Reach::default()
-    }
-}
-
 /// Whether `path` is a usable `ca_file` (for `config check`); the error says why not.
 pub fn check_ca_file(path: &std::path::Path) -> Result<(), String> {
     tls::load_ca_file(path).map(|_| ())
@@ -305,7 +298,8 @@ struct Own {
 }
 
 impl Session {
-    /// A session around an existing client: failures are classified, nothing else.
+    /// A session around an existing client: failures are classified (an early handshake
+    /// refusal probed once with the legacy stack), nothing else.
     pub fn shared(client: &reqwest::Client) -> Session {
         Session {
             client: client.clone(),
