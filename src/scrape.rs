@@ -298,18 +298,19 @@ pub fn parse(html: &str, rule: &Rule, date: NaiveDate, meal: Meal) -> Parsed {
             Explain::default(),
         ),
     };
-    plausible(login_wall(&doc, parsed))
+    plausible(login_wall(&doc, parsed, date))
 }
 
 /// What a login page gets instead of "no table…": `fetch_failed`, saying so.
 pub const LOGIN_PAGE: &str = "the site answered with a login page (a form asking for a password) instead of the menu: kbot cannot log in; use a page that shows the menu without one";
 
-/// A page that holds no menu but a form with a password field is a login wall (an SSO form
-/// answered with 200): say that, instead of blaming the selector.
-fn login_wall(doc: &Html, parsed: Parsed) -> Parsed {
+/// A page where nothing was found, with no table that looks like a menu but a form with a
+/// password field, is a login wall (an SSO form answered with 200): say that, instead of
+/// blaming the selector. A menu page with a login box in its header is not one.
+fn login_wall(doc: &Html, parsed: Parsed, date: NaiveDate) -> Parsed {
     static INPUTS: std::sync::LazyLock<Selector> =
         std::sync::LazyLock::new(|| Selector::parse("form input[type]").expect("static selector"));
-    if !matches!(parsed.outcome, Outcome::NotFound | Outcome::WrongDate) {
+    if parsed.outcome != Outcome::NotFound {
         return parsed;
     }
     let password = doc.select(&INPUTS).take(200).any(|input| {
@@ -318,7 +319,7 @@ fn login_wall(doc: &Html, parsed: Parsed) -> Parsed {
             .attr("type")
             .is_some_and(|t| t.trim().eq_ignore_ascii_case("password"))
     });
-    if !password {
+    if !password || !find::menu_tables(find::page_tables(doc, MAX_TABLES), date).is_empty() {
         return parsed;
     }
     let detail = format!("{LOGIN_PAGE} {}", reach::WILL_NOT_HEAL);
@@ -1031,6 +1032,23 @@ mod tests {
         assert_eq!(value["outcome"], "closed");
         assert_eq!(value["groups"], serde_json::json!([]));
         assert_eq!(value["detail"], "closed: 휴무");
+    }
+
+    #[test]
+    fn a_login_form_without_a_menu_is_a_login_page_but_a_login_box_beside_a_menu_is_not() {
+        let login = "<form><input name=id><input type=password name=pw></form>";
+        let walled = parse(login, &Rule::table("auto"), d(2026, 6, 1), Meal::Lunch);
+        assert_eq!(walled.outcome, Outcome::FetchFailed);
+        assert!(
+            walled
+                .detail
+                .is_some_and(|d| d.contains("the site answered with a login page"))
+        );
+        let menu = format!(
+            "{login}<table><tr><th>구분</th><th>06.01(월)</th></tr><tr><th>중식</th><td></td></tr></table>"
+        );
+        let empty = parse(&menu, &Rule::table("auto"), d(2026, 6, 1), Meal::Lunch);
+        assert_ne!(empty.outcome, Outcome::FetchFailed, "{:?}", empty.detail);
     }
 
     #[test]
