@@ -2198,6 +2198,47 @@ mod tests {
         );
     }
 
+    const TWO_SOURCES: &str = "[[source]]\nname = \"A식당\"\nurl = \"https://a.kr\"\ntable = \"table\"\n[[source]]\nname = \"B식당\"\nurl = \"https://b.kr\"\ntable = \"table\"\n[schedule]\nlunch = \"0 30 11 * * *\"\ndinner = \"0 30 17 * * *\"\n";
+
+    #[test]
+    fn a_group_gets_its_meals_and_sources_and_a_friend_listed_twice_is_fine() {
+        let text = format!(
+            "{TWO_SOURCES}[recipients]\nfriends = [\"이서연\"]\n[[recipients.group]]\nname = \" 점심 B만 \"\nfriends = [\"김민준\", \"김민준\", \"이서연\"]\nmeals = [\"점심\"]\nsources = [\"B식당\"]\n[[recipients.group]]\nname = \"전부\"\nfriends = [\"fuuid7\"]\n"
+        );
+        let config = Config::from_toml(&text, None).unwrap();
+        let groups = &config.recipients.groups;
+        assert_eq!(groups[0].name, "점심 B만");
+        assert_eq!(groups[0].friends, ["김민준", "이서연"]);
+        assert_eq!(groups[0].meals, [Meal::Lunch]);
+        assert_eq!(groups[0].sources, ["B식당"]);
+        assert!(groups[0].has_meal(Meal::Lunch) && !groups[0].has_meal(Meal::Dinner));
+        assert!(groups[1].has_meal(Meal::Dinner) && groups[1].has_source("A식당"));
+        assert!(config.message.corrections, "corrections are on by default");
+    }
+
+    #[test]
+    fn a_group_naming_an_unknown_source_or_meal_or_nobody_is_an_error_with_its_line() {
+        let text = format!(
+            "{TWO_SOURCES}[message]\ncorrections = false\n[recipients]\n[[recipients.group]]\nname = \"점심 B만\"\nfriends = [\"김민준\"]\nmeals = [\"lunhc\"]\nsources = [\"B 식당\"]\n[[recipients.group]]\nname = \"빈\"\nfriends = []\n[[recipients.group]]\nfriends = [\"x\"]\ncolour = 1\n"
+        );
+        let found = problems(&text);
+        let shown: Vec<String> = found.iter().map(ToString::to_string).collect();
+        let hints: Vec<Option<&str>> = found.iter().map(|p| p.hint.as_deref()).collect();
+        assert_eq!(
+            shown,
+            [
+                "18:10: recipients.group[0].meals[0]: unknown meal \"lunhc\": expected breakfast, lunch or dinner (아침, 점심, 저녁)",
+                "19:12: recipients.group[0].sources[0]: no [[source]] is named \"B 식당\"",
+                "22:11: recipients.group[1]: the group has no friends",
+                "23:1: recipients.group[2]: name is required",
+                "25:1: recipients.group[2].colour: unknown key",
+            ],
+            "{found:?}"
+        );
+        assert_eq!(hints[0], Some("did you mean \"lunch\"?"));
+        assert_eq!(hints[1], Some("did you mean \"B식당\"?"));
+    }
+
     #[test]
     fn bad_values_name_their_keys() {
         let text = "[[source]]\nurl = \"ftp://x/y\"\ntable = \"td[\"\nexclude = [\"(\"]\nencoding = \"klingon\"\nunlabeled = \"brunch\"\n[message]\ntemplate = \"card\"\n[schedule]\ncatch_up = \"soon\"\nskip_dates = [\"2026-13-01\"]\n[recipients]\nfriends = [\"\"]\n";
