@@ -145,6 +145,54 @@ pub fn groups_of(config: &Config, recipient: &str, nickname: Option<&str>) -> Ve
         .collect()
 }
 
+/// For the quota estimate: the messages a day of each friend named only in groups (by
+/// name as configured, not in `[recipients] friends`), from each meal's run (`runs`) and
+/// how often the meal fires (`fires`): each counts its own audience's parts.
+pub fn partial_loads(
+    config: &Config,
+    runs: &[crate::deliver::Run],
+    fires: impl Fn(Meal) -> u64,
+) -> Vec<u64> {
+    let named = |names: &[String]| -> Vec<Recipient> {
+        names
+            .iter()
+            .filter(|n| !config.recipients.friends.contains(n))
+            .map(|n| Recipient {
+                id: n.clone(),
+                nickname: None,
+            })
+            .collect()
+    };
+    let groups: Vec<Vec<Recipient>> = config
+        .recipients
+        .groups
+        .iter()
+        .map(|g| named(&g.friends))
+        .collect();
+    let mut loads: Vec<(String, u64)> = Vec::new();
+    for run in runs {
+        for audience in split(config, run.meal, &[], &groups) {
+            if audience.members.is_empty() {
+                continue;
+            }
+            let parts = run
+                .render_for(config, &audience.sources)
+                .parts
+                .iter()
+                .filter(|p| p.audience == crate::message::Audience::Everyone)
+                .count() as u64;
+            for member in &audience.members {
+                let n = parts * fires(run.meal);
+                match loads.iter_mut().find(|(id, _)| *id == member.id) {
+                    Some((_, total)) => *total += n,
+                    None => loads.push((member.id.clone(), n)),
+                }
+            }
+        }
+    }
+    loads.into_iter().map(|(_, n)| n).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

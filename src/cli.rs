@@ -401,7 +401,7 @@ async fn quota_overruns(
     env: &Env,
     known: Option<&Run>,
 ) -> Vec<crate::quota::Overrun> {
-    if config.recipients.friends.is_empty() {
+    if config.recipients.friends.is_empty() && config.recipients.groups.is_empty() {
         return Vec::new();
     }
     let now = env.clock.now();

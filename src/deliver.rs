@@ -1010,7 +1010,7 @@ async fn send_parts(
         let targets: Vec<&Recipient> = if part.audience == Audience::Everyone {
             everyone.clone()
         } else {
-            let me = everyone.iter().copied().filter(|r| r.is_me()).next();
+            let me = everyone.iter().copied().find(|r| r.is_me());
             me.or(me_anyway.as_ref()).into_iter().collect()
         };
         out.part(part_no, kind, &part.template, targets).await?;

@@ -1272,7 +1272,9 @@ fn a_lunch_that_changes_inside_its_window_brings_everyone_exactly_one_correction
     write_lunch_page(&b, &["비빔밥", "미역국"]);
     let source = |name: &str, page: &Path| {
         let url = url::Url::from_file_path(page).expect("absolute path");
-        format!("[[source]]\nname = \"{name}\"\nurl = \"{url}\"\n[source.select]\nlunch = \"div.lunch\"\n")
+        format!(
+            "[[source]]\nname = \"{name}\"\nurl = \"{url}\"\n[source.select]\nlunch = \"div.lunch\"\n"
+        )
     };
     let slot = slot_from_now(chrono::Duration::seconds(2));
     env.write_config(&format!(
@@ -1316,7 +1318,10 @@ fn a_lunch_that_changes_inside_its_window_brings_everyone_exactly_one_correction
         assert!(got[1].contains("추가: 제육볶음"), "{who}: {got:?}");
         assert!(got[1].contains("빠짐: 미역국"), "{who}: {got:?}");
     }
-    assert!(!texts(&fake, "uuid-x")[1].contains("돈까스"), "only the group's source");
+    assert!(
+        !texts(&fake, "uuid-x")[1].contains("돈까스"),
+        "only the group's source"
+    );
 
     // Further looks, and even a second change, send nothing more.
     let before = rechecks(&daemon);
@@ -1330,7 +1335,10 @@ fn a_lunch_that_changes_inside_its_window_brings_everyone_exactly_one_correction
     let rows = history(&env, slot.date_naive(), "lunch");
     let corrections: Vec<&Value> = rows.iter().filter(|r| r["kind"] == "correction").collect();
     assert_eq!(corrections.len(), 3, "{rows:?}");
-    assert!(corrections.iter().all(|r| r["status"] == "sent"), "{rows:?}");
+    assert!(
+        corrections.iter().all(|r| r["status"] == "sent"),
+        "{rows:?}"
+    );
     let (status, log) = daemon.terminate();
     assert!(status.success(), "{status}: {log}");
 }

@@ -167,7 +167,10 @@ fn a_group_gets_only_its_meal_and_source_friends_get_everything_each_once_and_a_
         assert_eq!(got.len(), 2, "{who}: {got:?}");
         assert!(contains_all(&got[0], &everything_lunch), "{who}: {got:?}");
         assert!(contains_all(&got[1], &everything_dinner), "{who}: {got:?}");
-        assert!(got[0].contains("《A식당》") && got[0].contains("《B식당》"), "{got:?}");
+        assert!(
+            got[0].contains("《A식당》") && got[0].contains("《B식당》"),
+            "{got:?}"
+        );
     }
     let x = bot.texts("uuid-x");
     assert_eq!(x.len(), 1, "the group gets lunch only: {x:?}");
@@ -204,7 +207,10 @@ fn preview_shows_each_audiences_own_message_and_names_its_group() {
         .find(|p| p.contains("(점심 B만)"))
         .unwrap_or_else(|| panic!("no part names the group:\n{text}"));
     assert!(group.contains("김민준 (uuid-x)"), "{group}");
-    assert!(contains_all(group, &B_LUNCH) && contains_none(group, &A_LUNCH), "{group}");
+    assert!(
+        contains_all(group, &B_LUNCH) && contains_none(group, &A_LUNCH),
+        "{group}"
+    );
 
     let out = bot.kbot(&["preview", "lunch", "--json"]);
     let parts = json(&out)["parts"].as_array().expect("parts").clone();
@@ -214,7 +220,10 @@ fn preview_shows_each_audiences_own_message_and_names_its_group() {
     // At dinner the group gets nothing, so no part names it.
     let out = bot.kbot(&["preview", "dinner"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(!text.contains("점심 B만") && !text.contains("uuid-x"), "{text}");
+    assert!(
+        !text.contains("점심 B만") && !text.contains("uuid-x"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -252,9 +261,16 @@ fn send_now_names_a_changed_menu_and_correct_sends_each_recipient_one_correction
     let rerun = bot.kbot(&["send-now", "lunch"]);
     assert!(rerun.status.success(), "{}", all_text(&rerun));
     let said = all_text(&rerun);
-    assert!(said.contains("the menu changed since it was sent: B식당: 추가 제육볶음; 빠짐 미역국"), "{said}");
+    assert!(
+        said.contains("the menu changed since it was sent: B식당: 추가 제육볶음; 빠짐 미역국"),
+        "{said}"
+    );
     assert!(said.contains("--correct"), "{said}");
-    assert_eq!(bot.fake.delivered().len(), 3, "send-now does not correct on its own");
+    assert_eq!(
+        bot.fake.delivered().len(),
+        3,
+        "send-now does not correct on its own"
+    );
 
     let out = bot.kbot(&["send-now", "lunch", "--correct"]);
     assert!(out.status.success(), "{}", all_text(&out));
@@ -262,7 +278,10 @@ fn send_now_names_a_changed_menu_and_correct_sends_each_recipient_one_correction
         let got = bot.texts(who);
         assert_eq!(got.len(), 2, "{who}: {got:?}");
         assert!(got[1].starts_with("[정정] "), "{who}: {got:?}");
-        assert!(got[1].contains("추가: 제육볶음") && got[1].contains("빠짐: 미역국"), "{got:?}");
+        assert!(
+            got[1].contains("추가: 제육볶음") && got[1].contains("빠짐: 미역국"),
+            "{got:?}"
+        );
     }
     assert!(
         contains_none(&bot.texts("uuid-x")[1], &dishes_of_a()),
@@ -271,7 +290,11 @@ fn send_now_names_a_changed_menu_and_correct_sends_each_recipient_one_correction
     // Once corrected, a rerun finds nothing changed, and --correct sends nothing more.
     let out = bot.kbot(&["send-now", "lunch", "--correct"]);
     assert!(out.status.success(), "{}", all_text(&out));
-    assert!(!all_text(&out).contains("the menu changed"), "{}", all_text(&out));
+    assert!(
+        !all_text(&out).contains("the menu changed"),
+        "{}",
+        all_text(&out)
+    );
     assert_eq!(bot.fake.delivered().len(), 6);
     let kinds: BTreeSet<String> = bot
         .history()
@@ -285,7 +308,10 @@ fn send_now_names_a_changed_menu_and_correct_sends_each_recipient_one_correction
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
-        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -323,14 +349,20 @@ fn kill_9_during_a_grouped_send_then_a_rerun_leaves_nobody_without_their_own_mes
         bot.fake.count(FRIENDS_SEND_PATH) >= 2
     });
     child.kill().expect("SIGKILL kbot");
-    assert!(!child.wait().expect("reap").success(), "finished before the kill");
+    assert!(
+        !child.wait().expect("reap").success(),
+        "finished before the kill"
+    );
     let pending: BTreeSet<String> = bot
         .history()
         .iter()
         .filter(|r| r["status"] == "pending")
         .filter_map(|r| r["recipient"].as_str().map(str::to_string))
         .collect();
-    assert!(bot.fake.delivered().len() < 11, "the kill landed after the run");
+    assert!(
+        bot.fake.delivered().len() < 11,
+        "the kill landed after the run"
+    );
     // The kill fell inside the group's call: only group members are left pending.
     assert!(!pending.is_empty(), "nothing in flight at the kill");
     assert!(
@@ -370,5 +402,23 @@ fn kill_9_during_a_grouped_send_then_a_rerun_leaves_nobody_without_their_own_mes
             .all(|r| r["status"] == "sent"),
         "{:?}",
         bot.history()
+    );
+}
+
+#[test]
+fn doctor_names_each_group_with_its_members_and_counts_its_own_messages_in_the_quota() {
+    let bot = Bot::new(&[("uuid-f", "이서연"), ("uuid-x", "김민준")], ONE_GROUP);
+    let out = bot.kbot(&["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("group 점심 B만 (lunch; B식당): 김민준 (uuid-x)"),
+        "{}",
+        all_text(&out)
+    );
+    // 이서연: lunch and dinner, one part each; 김민준: B's lunch only.
+    assert!(
+        text.contains("3 messages a day to 2 friends"),
+        "{}",
+        all_text(&out)
     );
 }
