@@ -981,10 +981,24 @@ fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<
     } else {
         (Vec::new(), false)
     };
-    let (rows, more) = rows;
+    let (mut rows, more) = rows;
     let text = if json {
         view::pretty(&view::history_json(&rows))
     } else {
+        // A friend in a group is named with it: `김민준 [점심 B만] (uuid)`.
+        if let Ok(config) = env.load_config_lenient() {
+            for row in &mut rows {
+                let Some(recipient) = &row.recipient else {
+                    continue;
+                };
+                let groups =
+                    crate::audience::groups_of(&config, recipient, row.nickname.as_deref());
+                if !groups.is_empty() {
+                    let nick = row.nickname.as_deref().unwrap_or_default();
+                    row.nickname = Some(format!("{nick} [{}]", groups.join(", ")).trim().into());
+                }
+            }
+        }
         let paint = view::Paint::new(std::io::stdout().is_terminal(), &*env.var);
         view::history_report(&rows, more, limit, timezone, paint)
     };

@@ -188,6 +188,10 @@ impl Jobs for Bot<'_> {
     }
 
     async fn look(&mut self, now: DateTime<Utc>) -> crate::Result<()> {
+        // A reload may have turned corrections off.
+        if !self.config.message.corrections {
+            self.watches.clear();
+        }
         let due: Vec<crate::correction::Watch> = self
             .watches
             .iter()

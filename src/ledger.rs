@@ -1777,6 +1777,37 @@ mod tests {
     }
 
     #[test]
+    fn the_menu_sent_is_kept_once_and_a_correction_replaces_it_and_has_its_own_rows() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let (date, now) = (day("2026-03-02"), at("2026-03-02T02:30:00Z"));
+        assert!(ledger.menus(date, Meal::Lunch).unwrap().is_empty());
+        let first = vec![("학생식당".to_string(), vec!["쌀밥".to_string()])];
+        let later = vec![("학생식당".to_string(), vec!["라면".to_string()])];
+        ledger
+            .remember_menus(date, Meal::Lunch, &first, false, now)
+            .unwrap();
+        ledger
+            .remember_menus(date, Meal::Lunch, &later, false, now)
+            .unwrap();
+        assert_eq!(
+            ledger.menus(date, Meal::Lunch).unwrap(),
+            first,
+            "the first stays"
+        );
+        ledger
+            .remember_menus(date, Meal::Lunch, &later, true, now)
+            .unwrap();
+        assert_eq!(ledger.menus(date, Meal::Lunch).unwrap(), later);
+        assert!(ledger.menus(date, Meal::Dinner).unwrap().is_empty());
+        // A correction is its own kind: part 1 of it is not menu part 1.
+        let correction = key("me", 1).with_kind(Kind::Correction);
+        assert!(ledger.mark_pending(&correction, None, false, now).unwrap());
+        ledger.mark_sent(&correction, now).unwrap();
+        assert_eq!(ledger.status(&correction).unwrap(), Some(Status::Sent));
+        assert_eq!(ledger.status(&key("me", 1)).unwrap(), None);
+    }
+
+    #[test]
     fn a_warning_sent_to_me_does_not_stand_in_for_menu_part_1() {
         let ledger = Ledger::open_in_memory().unwrap();
         let now = at("2026-03-02T02:30:00Z");

@@ -194,6 +194,12 @@ fn a_group_gets_only_its_meal_and_source_friends_get_everything_each_once_and_a_
     assert_eq!(x_rows.len(), 1, "{x_rows:?}");
     assert_eq!(x_rows[0]["meal"], "lunch");
     assert_eq!(x_rows[0]["status"], "sent");
+    let out = bot.kbot(&["history"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("김민준 [점심 B만] (uuid-x)"),
+        "history names the group:\n{text}"
+    );
 }
 
 #[test]
