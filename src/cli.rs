@@ -570,14 +570,38 @@ async fn scrape(args: ScrapeArgs, env: &Env, out: &mut impl Write) -> Result<()>
     if let Some(url) = &args.find {
         return find(url, &args.run, env, out).await;
     }
-    let (_, run) = prepare(&args.run, env).await?;
+    let (config, run) = prepare(&args.run, env).await?;
     let text = if args.run.json {
         view::pretty(&view::scrape_json(&run))
     } else {
-        view::scrape_report(&run, args.explain)
+        let mut text = view::scrape_report(&run, args.explain);
+        text.push_str(&changed_since_sent(&config, env, &run));
+        text
     };
     write_out(out, &text)?;
     fail_on_scrape_errors(&run)
+}
+
+/// For `scrape`: how the page differs from the menu sent for this meal, if it was sent and
+/// the ledger can say (empty otherwise), and how to correct it.
+fn changed_since_sent(config: &Config, env: &Env, run: &Run) -> String {
+    let path = crate::ledger::path_in(&env.paths.data_dir);
+    if !path.exists() {
+        return String::new();
+    }
+    let Ok(sent) = Ledger::open_read_only(&path).and_then(|l| l.menus(run.date, run.meal)) else {
+        return String::new();
+    };
+    let changes = crate::correction::changes(&sent, run, &config.message.noise);
+    if changes.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\n{}kbot send-now {} --date {} --correct sends it\n",
+        crate::correction::describe(&changes, true),
+        run.meal,
+        run.date
+    )
 }
 
 fn fail_on_scrape_errors(run: &Run) -> Result<()> {

@@ -225,7 +225,7 @@ pub fn describe(changes: &[Change], corrected: bool) -> String {
 }
 
 /// The daemon's watch over a meal that was sent: read its pages again every `recheck`
-/// until `until` (the window's close, or the next slot if that comes first).
+/// until `until` (the window's close).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watch {
     /// The day.

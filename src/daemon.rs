@@ -131,19 +131,14 @@ impl Bot<'_> {
 }
 
 impl Bot<'_> {
-    /// Read (`date`, `meal`)'s pages again every `recheck` until `closes` (or the next
-    /// slot, whichever comes first), for a correction; nothing when corrections are off.
-    fn watch(&mut self, date: NaiveDate, meal: Meal, closes: DateTime<Utc>) {
+    /// Read (`date`, `meal`)'s pages again every `recheck` until `until` (the meal's
+    /// window closes), for a correction; nothing when corrections are off. The looks run
+    /// between slots (`Jobs::look`), so they never hold a slot back.
+    fn watch(&mut self, date: NaiveDate, meal: Meal, until: DateTime<Utc>) {
         if !self.config.message.corrections {
             return;
         }
         let now = self.clock.now();
-        let next_slot = self
-            .config
-            .plan()
-            .next_fire(now)
-            .map(|(_, at)| at.with_timezone(&Utc));
-        let until = next_slot.map_or(closes, |at| at.min(closes));
         let start = crate::correction::Watch {
             date,
             meal,

@@ -264,6 +264,14 @@ fn send_now_names_a_changed_menu_and_correct_sends_each_recipient_one_correction
     assert!(out.status.success(), "{}", all_text(&out));
     bot.page("b.html", &["비빔밥", "제육볶음"], &B_DINNER);
 
+    let scrape = bot.kbot(&["scrape", "lunch"]);
+    let said = String::from_utf8_lossy(&scrape.stdout).into_owned();
+    assert!(
+        said.contains("the menu changed since it was sent: B식당: 추가 제육볶음; 빠짐 미역국"),
+        "{said}"
+    );
+    assert!(said.contains("--correct sends it"), "{said}");
+
     let rerun = bot.kbot(&["send-now", "lunch"]);
     assert!(rerun.status.success(), "{}", all_text(&rerun));
     let said = all_text(&rerun);
