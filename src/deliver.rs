@@ -712,11 +712,21 @@ pub struct Corrected {
 }
 
 impl Corrected {
-    /// Whether a correction failed for a reason that may pass: look again later.
+    /// Whether a correction failed for a reason that may pass (a send, or reading the
+    /// friends list): the next look tries again.
     pub fn needs_retry(&self) -> bool {
         self.deliveries
             .iter()
             .any(|d| d.status == "failed" && d.retryable)
+            || self.unresolved.iter().any(|u| {
+                matches!(
+                    u,
+                    Unresolved::Unavailable {
+                        retryable: true,
+                        ..
+                    }
+                )
+            })
     }
 }
 
@@ -797,13 +807,17 @@ impl Pipeline<'_> {
                     .await?;
             }
         }
-        let deliveries = out.deliveries;
+        let corrected = Corrected {
+            changes,
+            deliveries: out.deliveries,
+            unresolved: found.unresolved,
+        };
+        for d in &corrected.deliveries {
+            tracing::info!(date = %run.date, meal = %run.meal, recipient = %d.recipient, part = d.part, status = d.status, "correction");
+        }
         // Once everyone has it, the corrected menu is what the recipients have: a rerun
         // compares with it (and finds no change) instead of with the first message.
-        let settled = !deliveries
-            .iter()
-            .any(|d| d.status == "failed" && d.retryable);
-        if settled {
+        if !corrected.needs_retry() {
             ledger.remember_menus(
                 run.date,
                 run.meal,
@@ -812,14 +826,7 @@ impl Pipeline<'_> {
                 clock.now(),
             )?;
         }
-        for d in &deliveries {
-            tracing::info!(date = %run.date, meal = %run.meal, recipient = %d.recipient, part = d.part, status = d.status, "correction");
-        }
-        Ok(Corrected {
-            changes,
-            deliveries,
-            unresolved: found.unresolved,
-        })
+        Ok(corrected)
     }
 }
 
