@@ -115,9 +115,13 @@ impl Estimate {
             let fit = PER_SENDER / per_friend.max(1);
             out.push(Overrun {
                 message: format!(
-                    "{} messages a day to friends pass Kakao's limit of {PER_SENDER} per sender ({} friends, up to {per_friend} each); the rest fail with -532",
+                    "{} messages a day to friends pass Kakao's limit of {PER_SENDER} per sender ({}); the rest fail with -532",
                     self.to_friends(),
-                    friends
+                    if self.partial.is_empty() {
+                        format!("{per_friend} each × {friends} friends")
+                    } else {
+                        format!("{friends} friends, up to {per_friend} each")
+                    }
                 ),
                 fix: format!(
                     "list at most {fit} friends under [recipients], or send fewer parts (message.template = \"list\", exclude = [...] in [[source]]) or fewer meals"
