@@ -8,6 +8,11 @@
 //! (or, for the sender's quota, for every friend that day); a message Kakao took that the
 //! ledger cannot record is reported with the names of who got it.
 //!
+//! Recipients come in audiences (`audience`): the message with every source goes to "me"
+//! and `[recipients] friends`; each other audience gets its own message, rendered from its
+//! sources only, after it. A correction (`correction`, [`Pipeline::correct`]) is sent the
+//! same way, as its own ledger kind.
+//!
 //! Does network I/O through `scrape`; the rendering itself is `message`'s pure work.
 
 use chrono::NaiveDate;
