@@ -1342,3 +1342,46 @@ fn a_lunch_that_changes_inside_its_window_brings_everyone_exactly_one_correction
     let (status, log) = daemon.terminate();
     assert!(status.success(), "{status}: {log}");
 }
+
+#[test]
+fn a_daemon_restarted_inside_the_window_still_corrects_a_lunch_that_changed() {
+    let fake = FakeKakao::start_on_thread();
+    fake.add_friend("uuid-a", "이서연", true);
+    let env = TestEnv::new();
+    let slot = slot_from_now(chrono::Duration::seconds(2));
+    logged_in(
+        &fake,
+        &env,
+        &format!(
+            "lunch = \"{}\"\ncatch_up = \"3m\"\nrecheck = \"1s\"",
+            daily_at(slot)
+        ),
+        "me = true\nfriends = [\"이서연\"]",
+    );
+    let mut first = Daemon::start(&env, "first");
+    wait_for_meal_end(&mut first);
+    let (status, log) = first.terminate();
+    assert!(status.success(), "{status}: {log}");
+    assert_eq!(texts(&fake, "uuid-a").len(), 1, "{:?}", fake.delivered());
+
+    // The page changes while no daemon runs; the next one, inside the window, corrects it.
+    let page = env.path("menu.html");
+    let changed = std::fs::read_to_string(&page)
+        .unwrap()
+        .replacen(DISHES[2], "닭갈비", 1);
+    std::fs::write(&page, changed).unwrap();
+    let mut second = Daemon::start(&env, "second");
+    second.wait_until("the correction", |_| {
+        texts(&fake, "me").len() >= 2 && texts(&fake, "uuid-a").len() >= 2
+    });
+    for who in ["me", "uuid-a"] {
+        let got = texts(&fake, who);
+        assert_eq!(got.len(), 2, "{who}: {got:?}");
+        assert!(
+            got[1].starts_with("[정정] ") && got[1].contains("추가: 닭갈비"),
+            "{got:?}"
+        );
+    }
+    let (status, log) = second.terminate();
+    assert!(status.success(), "{status}: {log}");
+}
