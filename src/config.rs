@@ -1411,6 +1411,8 @@ impl Validator<'_> {
                     None
                 }
                 Some((name, _)) => Some(name.trim().to_string()),
+                // Not a string: said already.
+                None if get(g, "name").is_some() => None,
                 None => {
                     self.problem(
                         &p,
