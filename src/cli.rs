@@ -886,7 +886,7 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         deliver::Corrected::default()
     } else {
         pipeline
-            .correct(&mut ledger, &summary.run, args.correct)
+            .correct(&mut ledger, &summary.run, args.correct, args.to)
             .await?
     };
     let mut text = if args.run.json {

@@ -166,7 +166,9 @@ impl Bot<'_> {
             _ = self.stop.wait_for(|stopped| *stopped) => return Ok(()),
             run = deliver::prepare(pipeline.config, pipeline.http, date, meal) => run,
         };
-        let corrected = pipeline.correct(&mut self.ledger, &run, true).await?;
+        let corrected = pipeline
+            .correct(&mut self.ledger, &run, true, To::All)
+            .await?;
         let sent = corrected
             .deliveries
             .iter()

@@ -742,12 +742,14 @@ impl Pipeline<'_> {
     /// Compare `run` (the page read again) with the menu the ledger says went out and,
     /// when `send` and dishes changed, send a correction to every recipient who got a
     /// changed source's menu and has no correction of this meal yet. Without `send` only
-    /// the changes are reported (`send-now` without `--correct`).
+    /// the changes are reported (`send-now` without `--correct`). `to` limits who is sent
+    /// to, as for a run.
     pub async fn correct(
         &self,
         ledger: &mut crate::ledger::Ledger,
         run: &Run,
         send: bool,
+        to: To,
     ) -> Result<Corrected, crate::Error> {
         use crate::ledger::{Key, Kind, Status};
         let db = ledger.path().to_path_buf();
@@ -765,9 +767,9 @@ impl Pipeline<'_> {
                 ..Corrected::default()
             });
         }
-        let found = resolve(config, &self.sender, To::All).await?;
+        let found = resolve(config, &self.sender, to).await?;
         let options = Options {
-            to: To::All,
+            to,
             force: false,
             hold_warning: false,
             stop: None,
@@ -824,8 +826,9 @@ impl Pipeline<'_> {
             tracing::info!(date = %run.date, meal = %run.meal, recipient = %d.recipient, part = d.part, status = d.status, "correction");
         }
         // Once everyone has it, the corrected menu is what the recipients have: a rerun
-        // compares with it (and finds no change) instead of with the first message.
-        if !corrected.needs_retry() {
+        // compares with it (and finds no change) instead of with the first message. Not
+        // after `--to me` or `--to friends`: the others still have the first message.
+        if to == To::All && !corrected.needs_retry() {
             ledger.remember_menus(
                 run.date,
                 run.meal,

@@ -286,6 +286,10 @@ fn send_now_names_a_changed_menu_and_correct_sends_each_recipient_one_correction
         "send-now does not correct on its own"
     );
 
+    // --to limits it as for a run: first only me, then the friends (me has it already).
+    let out = bot.kbot(&["send-now", "lunch", "--correct", "--to", "me"]);
+    assert!(out.status.success(), "{}", all_text(&out));
+    assert_eq!((bot.texts("me").len(), bot.texts("uuid-f").len()), (2, 1));
     let out = bot.kbot(&["send-now", "lunch", "--correct"]);
     assert!(out.status.success(), "{}", all_text(&out));
     for who in ["me", "uuid-f", "uuid-x"] {
