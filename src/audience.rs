@@ -193,6 +193,49 @@ pub fn partial_loads(
     loads.into_iter().map(|(_, n)| n).collect()
 }
 
+/// For `status`: one line per group, `group:  점심 B만 — lunch; B식당; 김민준, fuuid7`.
+pub fn describe_groups(config: &Config) -> String {
+    let mut text = String::new();
+    for group in &config.recipients.groups {
+        let meals = if group.meals.is_empty() {
+            "every meal".to_string()
+        } else {
+            let names: Vec<&str> = group.meals.iter().map(|m| m.as_str()).collect();
+            names.join(", ")
+        };
+        let sources = if group.sources.is_empty() {
+            "every source".to_string()
+        } else {
+            group.sources.join(", ")
+        };
+        text.push_str(&format!(
+            "group:  {} — {meals}; {sources}; {}\n",
+            group.name,
+            group.friends.join(", ")
+        ));
+    }
+    text
+}
+
+/// For `status --json`: `[{"name", "friends", "meals", "sources"}]` (empty lists: all).
+pub fn groups_json(config: &Config) -> serde_json::Value {
+    serde_json::Value::Array(
+        config
+            .recipients
+            .groups
+            .iter()
+            .map(|g| {
+                serde_json::json!({
+                    "name": g.name,
+                    "friends": g.friends,
+                    "meals": g.meals,
+                    "sources": g.sources,
+                })
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -334,9 +334,13 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
             let config = env.load_config_lenient()?;
             let status = account::status(&config, &env.paths, env.clock.as_ref()).await?;
             let text = if json {
-                view::pretty(&view::status_json(&status))
+                let mut value = view::status_json(&status);
+                if !config.recipients.groups.is_empty() {
+                    value["groups"] = crate::audience::groups_json(&config);
+                }
+                view::pretty(&value)
             } else {
-                view::status(&status)
+                view::status(&status) + &crate::audience::describe_groups(&config)
             };
             write_out(&mut out, &text)?;
             // Not logged in (exit 3) or an unreadable store fails only after all is printed.

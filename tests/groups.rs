@@ -200,6 +200,17 @@ fn a_group_gets_only_its_meal_and_source_friends_get_everything_each_once_and_a_
         text.contains("김민준 [점심 B만] (uuid-x)"),
         "history names the group:\n{text}"
     );
+    let out = bot.kbot(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("group:  점심 B만 — lunch; B식당; 김민준\n"),
+        "{text}"
+    );
+    let out = bot.kbot(&["status", "--json"]);
+    assert_eq!(
+        json(&out)["groups"],
+        serde_json::json!([{"name": "점심 B만", "friends": ["김민준"], "meals": ["lunch"], "sources": ["B식당"]}])
+    );
 }
 
 #[test]
