@@ -265,7 +265,15 @@ impl Jobs for Bot<'_> {
     }
 
     async fn keep_alive(&mut self) -> crate::Result<()> {
-        let refreshed = self.account.session.keep_alive().await?;
+        let refreshed = match self.account.session.keep_alive().await {
+            Ok(refreshed) => refreshed,
+            // A data dir deleted under the daemon takes a file-store login with it: name
+            // that cause, not the login it took along.
+            Err(err) => {
+                instance::check_ledger(self.ledger.path())?;
+                return Err(err.into());
+            }
+        };
         tracing::info!(
             rotated = refreshed.rotated,
             refresh_token_expires_at = refreshed.refresh_token_expires_at.map(|t| t.to_rfc3339()),
