@@ -625,7 +625,8 @@ fn link(style: &Style) -> Value {
     json!({"web_url": style.link, "mobile_web_url": style.link})
 }
 
-fn text_template(text: String, style: &Style) -> Value {
+/// A Kakao text template of `text` with the style's link and button.
+pub fn text_template(text: String, style: &Style) -> Value {
     json!({
         "object_type": "text",
         "text": text,
@@ -642,15 +643,20 @@ struct Fitted {
     left_out: Vec<LeftOut>,
 }
 
+/// `… 외 14개 · 전체 메뉴`: the last line of a shortened text that names nothing.
+pub fn omitted_line(n: usize) -> String {
+    format!("… 외 {n}개 · 전체 메뉴")
+}
+
 /// The last line of a shortened menu: `… 외: 다래락 9개, 한미락 2개 · 전체 메뉴`, or
 /// `… 외 14개 · 전체 메뉴` when the lines have no names.
 /// Names beyond this many characters are counted together (`기타 5개`), so the line
 /// always fits a part beside the title.
-pub fn omitted_line(left_out: &[LeftOut]) -> String {
+pub fn left_out_line(left_out: &[LeftOut]) -> String {
     const NAMES_MAX: usize = 40;
     let total: usize = left_out.iter().map(|l| l.count).sum();
     if left_out.iter().all(|l| l.name.is_none()) {
-        return format!("… 외 {total}개 · 전체 메뉴");
+        return omitted_line(total);
     }
     let mut named: Vec<String> = Vec::new();
     let mut used = 0;
@@ -758,7 +764,7 @@ fn fit(title: &str, lines: &[Line], max_parts: usize, limit: usize) -> Fitted {
         let shown = dishes(&kept);
         left_out = left_out_by_owner(lines, &removed);
         kept.push(Line::Dish {
-            text: omitted_line(&left_out),
+            text: left_out_line(&left_out),
             rank: Rank::Normal,
             owner: None,
         });

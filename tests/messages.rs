@@ -155,7 +155,7 @@ fn every_dgu_week_lunch_fits_two_parts_and_every_dish_is_shown_in_order_or_count
         }
         if r.omitted > 0 {
             let last = parts.last().unwrap().lines().last().unwrap().to_string();
-            assert_eq!(last, message::omitted_line(&r.left_out));
+            assert_eq!(last, message::left_out_line(&r.left_out));
             assert!(last.contains(&format!("{}개", r.omitted)) || r.left_out.len() > 1);
             let counted: usize = r.left_out.iter().map(|l| l.count).sum();
             assert_eq!(counted, r.omitted, "{day}: the names add up to the count");
