@@ -424,6 +424,12 @@ async fn config_command(cmd: ConfigCommand, env: &Env, out: &mut impl Write) -> 
         ConfigCommand::Check => {
             let config = config::load(path)?;
             warn_problems(&config);
+            if config.schedule.skip_holidays {
+                let today = env.clock.now().with_timezone(&config.timezone).date_naive();
+                if let Some(gap) = crate::holiday::gap(today) {
+                    tracing::warn!("{}: schedule.skip_holidays: {gap}", path.display());
+                }
+            }
             let (errors, not_set) = config::not_yet_set(&config);
             for problem in &not_set {
                 warn_problem(path, problem);
