@@ -769,6 +769,7 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
     crate::scrape::use_cache(
         &crate::daemon::pages_dir(&env.paths.data_dir),
         env.clock.clone(),
+        crate::scrape::Slots::new(config.timezone, config.schedule.meals.clone()),
     );
     let client = http::client(http::Timeouts::default());
     let pipeline = deliver::Pipeline {

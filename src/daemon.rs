@@ -199,7 +199,11 @@ pub async fn run(
     }
     instance::clear_stopped(&paths.data_dir);
     let ledger = Ledger::open(&crate::ledger::path_in(&paths.data_dir))?;
-    crate::scrape::use_cache(&pages_dir(&paths.data_dir), clock.clone());
+    crate::scrape::use_cache(
+        &pages_dir(&paths.data_dir),
+        clock.clone(),
+        crate::scrape::Slots::new(config.timezone, config.schedule.meals.clone()),
+    );
     let mut plan = config.plan();
     // Tests make the loop look at the clock more often than once a minute (as
     // KBOT_RETRY_BASE_MS shortens the retries), so a clock change is seen at once.

@@ -23,6 +23,7 @@
 
 mod across;
 mod blocks;
+mod cache;
 mod charset;
 mod dom;
 mod explain;
@@ -47,7 +48,8 @@ use crate::Meal;
 
 pub use charset::{decode, overruled_declaration};
 pub use explain::{Explain, RowSeen, TableExplain};
-pub use fetch::{FetchError, Page, Retry, fetch, use_cache};
+pub use cache::{Slots, use_cache};
+pub use fetch::{FetchError, Page, Retry, fetch};
 pub use find::{FoundTable, find_tables};
 pub use reader::Reader;
 pub use template::{TemplateError, check_selector, expand};
@@ -877,9 +879,18 @@ pub async fn scrape_within(
         };
     }
     let mut rule = source.rule.clone();
+    let mut undated_refused = None;
     if source.url.contains("{date") {
         // The page asked for is the date's own: a page that states no date is that date's.
         rule.undated = Undated::Today;
+    } else if let Some(stale) = &page.stale
+        && rule.undated == Undated::Today
+        && let Err(why) = cache::undated_copy_serves(stale, date, meal)
+    {
+        // A cached copy of a page that states no date is today's only if fetched today
+        // before the slot; otherwise only a date the page states can make it a menu.
+        rule.undated = Undated::WrongDate;
+        undated_refused = Some(why);
     }
     let mut parsed = parse_off_thread(html, rule, date, meal, deadline).await;
     if let Some(stale) = &page.stale {
@@ -892,7 +903,10 @@ pub async fn scrape_within(
             ),
             _ => {
                 parsed.outcome = Outcome::FetchFailed;
-                format!("{} (the cached copy does not cover {date})", stale.failure)
+                match &undated_refused {
+                    Some(why) => format!("{} (not served from the cache: {why})", stale.failure),
+                    None => format!("{} (the cached copy does not cover {date})", stale.failure),
+                }
             }
         });
     }
