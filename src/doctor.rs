@@ -599,7 +599,11 @@ mod tests {
         let late: DateTime<Utc> = format!("{last}-12-01T03:00:00Z").parse().unwrap();
         let check = holiday_check(&config(true), late).expect("the next year is unknown");
         assert_eq!(check.mark, Mark::Warn);
-        assert!(check.message.contains(&(last + 1).to_string()), "{}", check.message);
+        assert!(
+            check.message.contains(&(last + 1).to_string()),
+            "{}",
+            check.message
+        );
         assert!(holiday_check(&config(false), late).is_none());
         let now: DateTime<Utc> = "2026-12-07T03:00:00Z".parse().unwrap();
         assert!(holiday_check(&config(true), now).is_none());

@@ -81,7 +81,9 @@ enum Substitute {
 fn substitute_rule(name: &str, year: i32) -> Substitute {
     match name {
         "어린이날" => Substitute::WeekendOrOverlap,
-        "삼일절" | "광복절" | "개천절" | "한글날" if year >= 2021 => Substitute::Weekend,
+        "삼일절" | "광복절" | "개천절" | "한글날" if year >= 2021 => {
+            Substitute::Weekend
+        }
         "부처님오신날" | "기독탄신일" if year >= 2023 => Substitute::Weekend,
         _ => Substitute::Never,
     }
@@ -111,7 +113,10 @@ fn compute(year: i32) -> Option<BTreeMap<NaiveDate, String>> {
         add(NaiveDate::from_ymd_opt(year, month, day)?, name);
     }
     add(buddha, "부처님오신날");
-    for (main, name, eve) in [(seollal, "설날", "설날 연휴"), (chuseok, "추석", "추석 연휴")] {
+    for (main, name, eve) in [
+        (seollal, "설날", "설날 연휴"),
+        (chuseok, "추석", "추석 연휴"),
+    ] {
         add(main.pred_opt()?, eve);
         add(main, name);
         add(main.succ_opt()?, eve);
@@ -335,7 +340,11 @@ mod tests {
         ];
         for (seollal, chuseok) in known {
             assert_eq!(name(d(seollal)), Some("설날"), "{seollal}");
-            assert_eq!(name(d(chuseok)).map(|n| n.contains("추석")), Some(true), "{chuseok}");
+            assert_eq!(
+                name(d(chuseok)).map(|n| n.contains("추석")),
+                Some(true),
+                "{chuseok}"
+            );
         }
     }
 

@@ -1888,15 +1888,30 @@ mod tests {
         let ledger = Ledger::open(&path).unwrap();
         let status = |key: Key| ledger.status(&key).unwrap();
         // 03-02: the warning is a warning; the menu to me is not sent yet, so it will be.
-        assert_eq!(status(on("2026-03-02", "me", 1, Kind::Warning)), Some(Status::Sent));
+        assert_eq!(
+            status(on("2026-03-02", "me", 1, Kind::Warning)),
+            Some(Status::Sent)
+        );
         assert_eq!(status(on("2026-03-02", "me", 1, Kind::Menu)), None);
-        assert_eq!(status(on("2026-03-02", "friend-1", 1, Kind::Menu)), Some(Status::Sent));
+        assert_eq!(
+            status(on("2026-03-02", "friend-1", 1, Kind::Menu)),
+            Some(Status::Sent)
+        );
         // 03-03: part 1 was the menu, part 2 the warning (now warning part 1).
-        assert_eq!(status(on("2026-03-03", "me", 1, Kind::Menu)), Some(Status::Sent));
-        assert_eq!(status(on("2026-03-03", "me", 1, Kind::Warning)), Some(Status::Sent));
+        assert_eq!(
+            status(on("2026-03-03", "me", 1, Kind::Menu)),
+            Some(Status::Sent)
+        );
+        assert_eq!(
+            status(on("2026-03-03", "me", 1, Kind::Warning)),
+            Some(Status::Sent)
+        );
         assert_eq!(status(on("2026-03-03", "me", 2, Kind::Menu)), None);
         // 03-04: a closed notice stays a menu part.
-        assert_eq!(status(on("2026-03-04", "me", 1, Kind::Menu)), Some(Status::Sent));
+        assert_eq!(
+            status(on("2026-03-04", "me", 1, Kind::Menu)),
+            Some(Status::Sent)
+        );
         assert_eq!(status(on("2026-03-04", "me", 1, Kind::Warning)), None);
     }
 
@@ -1915,7 +1930,11 @@ mod tests {
         assert_eq!(warned, 2, "{rows:?}");
         assert_eq!(ledger.last_runs(10).unwrap().len(), 4);
         drop(ledger);
-        assert_eq!(std::fs::read(&path).unwrap(), before, "the file is unchanged");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "the file is unchanged"
+        );
         let on_disk: i64 = Connection::open(&path)
             .unwrap()
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -1965,12 +1984,21 @@ mod tests {
             .start_run(day("2026-03-03"), Meal::Lunch, at("2026-03-03T02:30:00Z"))
             .unwrap();
         let interrupted = |ledger: &Ledger| -> Vec<bool> {
-            ledger.last_runs(5).unwrap().iter().map(|r| r.interrupted).collect()
+            ledger
+                .last_runs(5)
+                .unwrap()
+                .iter()
+                .map(|r| r.interrupted)
+                .collect()
         };
         assert_eq!(interrupted(&ledger), [true, true], "nobody is running them");
         let held = lock_runs(&path).unwrap().expect("a lock file");
         let reader = Ledger::open_read_only(&path).unwrap();
-        assert_eq!(interrupted(&reader), [false, true], "the newest one may be running");
+        assert_eq!(
+            interrupted(&reader),
+            [false, true],
+            "the newest one may be running"
+        );
         drop(held);
         assert_eq!(interrupted(&reader), [true, true]);
     }
@@ -1987,7 +2015,10 @@ mod tests {
             ),
         };
         let hint = err.hint().expect("a hint");
-        assert!(hint.contains("may be full") && hint.contains("df -h /srv/kbot"), "{hint}");
+        assert!(
+            hint.contains("may be full") && hint.contains("df -h /srv/kbot"),
+            "{hint}"
+        );
     }
 
     #[test]

@@ -46,9 +46,9 @@ use serde::{Serialize, Serializer};
 
 use crate::Meal;
 
+pub use cache::{Slots, use_cache};
 pub use charset::{decode, overruled_declaration};
 pub use explain::{Explain, RowSeen, TableExplain};
-pub use cache::{Slots, use_cache};
 pub use fetch::{FetchError, Page, Retry, fetch};
 pub use find::{FoundTable, find_tables};
 pub use reader::Reader;

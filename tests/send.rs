@@ -1523,7 +1523,10 @@ fn a_cut_short_cached_copy_is_not_trusted_on_a_304_the_page_is_fetched_whole() {
     assert!(!last.contains("if-none-match"), "{last}");
     assert_eq!(site.statuses().last(), Some(&200));
     let got = bot.texts(friends[0].0);
-    assert!(got[1].contains("쌀밥") && got[1].contains("깍두기"), "{got:?}");
+    assert!(
+        got[1].contains("쌀밥") && got[1].contains("깍두기"),
+        "{got:?}"
+    );
 }
 
 // ─── issue 9: send-now in a terminal during an outage ───────────────────────────────────

@@ -198,11 +198,18 @@ fn history_reads_a_schema_1_ledger_without_migrating_or_writing_it() {
     let rows = json(&out);
     let row = &rows.as_array().expect("rows")[0];
     assert_eq!(row["date"], "2026-03-02", "{rows}");
-    assert_eq!(row["kind"], "warning", "a schema-1 warning reads as one: {rows}");
+    assert_eq!(
+        row["kind"], "warning",
+        "a schema-1 warning reads as one: {rows}"
+    );
     let text = env.kbot().args(["history"]).output().unwrap();
     assert!(text.status.success(), "{text:?}");
     assert!(!String::from_utf8_lossy(&text.stderr).contains("SELECT"));
-    assert_eq!(std::fs::read(&ledger).unwrap(), before, "the file is only read");
+    assert_eq!(
+        std::fs::read(&ledger).unwrap(),
+        before,
+        "the file is only read"
+    );
     assert_eq!(listing(&env.data_dir()), files);
 }
 
@@ -217,7 +224,10 @@ fn a_ledger_from_a_newer_kbot_is_refused_and_left_byte_for_byte() {
     }
     let before = std::fs::read(&ledger).unwrap();
     let files = listing(&env.data_dir());
-    for args in [&["history"][..], &["send-now", "lunch", "--date", "2023-04-10"]] {
+    for args in [
+        &["history"][..],
+        &["send-now", "lunch", "--date", "2023-04-10"],
+    ] {
         let out = env.kbot().args(args).output().unwrap();
         assert!(!out.status.success(), "{args:?}: {out:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);

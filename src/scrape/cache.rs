@@ -178,7 +178,12 @@ impl Cache {
 
     /// Why a copy of a page that states no date cannot stand in for `meal` on `date`:
     /// `None` when it was fetched that local day, before the meal's slot, and not after now.
-    fn undated_refusal(&self, fetched_at: DateTime<Utc>, date: NaiveDate, meal: Meal) -> Option<String> {
+    fn undated_refusal(
+        &self,
+        fetched_at: DateTime<Utc>,
+        date: NaiveDate,
+        meal: Meal,
+    ) -> Option<String> {
         let tz = self.slots.tz();
         let at = fetched_at.with_timezone(&tz);
         if fetched_at > self.clock.now() {
@@ -373,7 +378,10 @@ mod tests {
         let kept = now.load(URL);
         assert!(kept.is_some());
         let served = settle_with_cache(&now, URL, Err(down()), kept);
-        assert!(matches!(served, Err(FetchError::Status { .. })), "{served:?}");
+        assert!(
+            matches!(served, Err(FetchError::Status { .. })),
+            "{served:?}"
+        );
         // A young copy from the past is served, marked stale.
         let later = cache(dir.path(), "2026-12-02T05:00:00Z");
         let served = settle_with_cache(&later, URL, Err(down()), later.load(URL)).unwrap();
@@ -390,14 +398,24 @@ mod tests {
         let evening = cache.undated_refusal(at("2026-11-30T14:00:00Z"), date, Meal::Lunch);
         assert!(evening.is_some_and(|why| why.contains("2026-11-30 23:00 KST")));
         // 09:00 KST that morning: fine.
-        assert_eq!(cache.undated_refusal(at("2026-12-01T00:00:00Z"), date, Meal::Lunch), None);
+        assert_eq!(
+            cache.undated_refusal(at("2026-12-01T00:00:00Z"), date, Meal::Lunch),
+            None
+        );
         // 11:45 KST, after the slot.
         let after = cache.undated_refusal(at("2026-12-01T02:45:00Z"), date, Meal::Lunch);
         assert!(after.is_some_and(|why| why.contains("after the lunch slot at 11:30")));
         // From the future.
-        assert!(cache.undated_refusal(at("2026-12-01T03:30:00Z"), date, Meal::Lunch).is_some());
+        assert!(
+            cache
+                .undated_refusal(at("2026-12-01T03:30:00Z"), date, Meal::Lunch)
+                .is_some()
+        );
         // A meal with no slot that day: the same local day is enough.
-        assert_eq!(cache.undated_refusal(at("2026-12-01T02:45:00Z"), date, Meal::Dinner), None);
+        assert_eq!(
+            cache.undated_refusal(at("2026-12-01T02:45:00Z"), date, Meal::Dinner),
+            None
+        );
     }
 
     #[test]
@@ -421,7 +439,10 @@ mod tests {
             if let Some((meta, body)) = cache.load(URL) {
                 let text = String::from_utf8(body).unwrap();
                 let writer = meta.etag.unwrap();
-                assert!(text.contains(&format!("writer {}", &writer[2..3])), "{writer} {text}");
+                assert!(
+                    text.contains(&format!("writer {}", &writer[2..3])),
+                    "{writer} {text}"
+                );
             }
         }
         for writer in writers {

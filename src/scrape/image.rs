@@ -763,7 +763,10 @@ mod tests {
 
         async fn lookup(&self, host: &str, _port: u16) -> Result<Vec<IpAddr>, String> {
             self.asked.lock().unwrap().push(format!("lookup {host}"));
-            self.names.get(host).cloned().ok_or_else(|| "unknown name".into())
+            self.names
+                .get(host)
+                .cloned()
+                .ok_or_else(|| "unknown name".into())
         }
     }
 
@@ -802,7 +805,10 @@ mod tests {
         let fake = Fake::default().page("http://203.0.113.7/board/list", &list);
         let (source, spec) = board("http://203.0.113.7/board/list", Some("ul a"));
         let why = refused(&run(&fake, &source, &spec));
-        assert!(why.contains("file:///dev/zero") && why.contains("not http(s)"), "{why}");
+        assert!(
+            why.contains("file:///dev/zero") && why.contains("not http(s)"),
+            "{why}"
+        );
         assert_eq!(fake.asked(), ["page http://203.0.113.7/board/list"]);
     }
 
@@ -836,8 +842,14 @@ mod tests {
             let why = refused(&run(&fake, &source, &spec));
             assert!(why.contains("refused"), "{src}: {why}");
             let asked = fake.asked();
-            assert!(!asked.iter().any(|a| a.starts_with("image")), "{src}: {asked:?}");
-            assert_eq!(asked.iter().filter(|a| a.starts_with("lookup")).count(), lookups);
+            assert!(
+                !asked.iter().any(|a| a.starts_with("image")),
+                "{src}: {asked:?}"
+            );
+            assert_eq!(
+                asked.iter().filter(|a| a.starts_with("lookup")).count(),
+                lookups
+            );
         }
     }
 
@@ -862,7 +874,10 @@ mod tests {
         let (source, spec) = board("http://10.0.0.2/post/1", None);
         let report = run(&fake, &source, &spec);
         assert!(matches!(report.outcome, Outcome::Media(_)), "{report:?}");
-        assert!(fake.asked().contains(&"image http://10.0.0.2/files/menu.png".to_string()));
+        assert!(
+            fake.asked()
+                .contains(&"image http://10.0.0.2/files/menu.png".to_string())
+        );
 
         let post = format!(
             "{PERIOD_TITLE}<div class=\"v\"><img src=\"https://cdn.example.com/menu.png\"></div>"
