@@ -18,7 +18,7 @@
 //!
 //! Rules before 2014 differed (no 대체공휴일, 한글날 not a holiday until 2013, 식목일 and
 //! 제헌절 still holidays), so earlier years are not covered; kbot only looks ahead.
-//! Maintenance: add one-off holidays (elections, 임시공휴일) to [`ONE_OFF`] when declared.
+//! Maintenance: add one-off holidays (elections, 임시공휴일) to `ONE_OFF` when declared.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;

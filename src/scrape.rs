@@ -92,6 +92,10 @@ pub enum Undated {
     WrongDate,
     /// The page always shows the current menu: read it for the date asked.
     Today,
+    /// Only a date the page states counts, in css mode too (which otherwise reads a page
+    /// that states no date as the date asked): how a cached copy that cannot stand in as
+    /// the day's page is read. Not a config word.
+    Stated,
 }
 
 impl Undated {
@@ -654,6 +658,19 @@ fn parse_css(
             explain,
         };
     }
+    if rule.undated == Undated::Stated
+        && context.stated.is_none()
+        && !context.day.as_ref().is_some_and(|(day, _)| *day == date)
+        && dom::selected_day(doc, date) != Some(date)
+    {
+        let why = format!("the page states no date, so nothing says it is {date}'s");
+        explain.notes.push(why.clone());
+        return Parsed {
+            outcome: Outcome::WrongDate,
+            detail: Some(why),
+            explain,
+        };
+    }
     let mut found = Found::default();
     let mut dishes = Vec::new();
     for (i, element) in matches.iter().enumerate() {
@@ -884,12 +901,12 @@ pub async fn scrape_within(
         // The page asked for is the date's own: a page that states no date is that date's.
         rule.undated = Undated::Today;
     } else if let Some(stale) = &page.stale
-        && rule.undated == Undated::Today
+        && (rule.undated == Undated::Today || matches!(rule.mode, Mode::Css { .. }))
         && let Err(why) = cache::undated_copy_serves(stale, date, meal)
     {
         // A cached copy of a page that states no date is today's only if fetched today
         // before the slot; otherwise only a date the page states can make it a menu.
-        rule.undated = Undated::WrongDate;
+        rule.undated = Undated::Stated;
         undated_refused = Some(why);
     }
     let mut parsed = parse_off_thread(html, rule, date, meal, deadline).await;

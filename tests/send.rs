@@ -1463,36 +1463,53 @@ const DAY_VIEW: &str = "<html><body><table><tr><th>구분</th><th>메뉴</th></t
 
 #[test]
 fn an_undated_page_cached_the_day_before_is_never_sent_as_the_days_menu() {
-    let friends = &TWELVE[..1];
-    let bot = Bot::new(friends);
-    let site = PageServer::start();
-    site.serve(DAY_VIEW);
-    bot.env.write_config(&format!(
-        "{}[[source]]\nname = \"학생식당\"\nurl = \"{}\"\ntable = \"auto\"\nundated = \"today\"\n{}",
-        kakao_section(&bot.fake.url(), CLIENT_ID),
-        site.url,
-        recipients(&[friends[0].1])
-    ));
-    bot.login();
-    let today = bot.send(&["lunch", "--date", "today"]);
-    assert!(today.status.success(), "{}", all_text(&today));
-    assert_eq!(bot.texts(friends[0].0).len(), 1);
+    // Table mode told the page is always today's, and css mode (which reads a page that
+    // states no date as the date asked).
+    for how in [
+        "table = \"auto\"\nundated = \"today\"\n",
+        "[source.select]\nlunch = \"td\"\n",
+    ] {
+        let friends = &TWELVE[..1];
+        let bot = Bot::new(friends);
+        let site = PageServer::start();
+        site.serve(DAY_VIEW);
+        bot.env.write_config(&format!(
+            "{}[[source]]\nname = \"학생식당\"\nurl = \"{}\"\n{how}{}",
+            kakao_section(&bot.fake.url(), CLIENT_ID),
+            site.url,
+            recipients(&[friends[0].1])
+        ));
+        bot.login();
+        let today = bot.send(&["lunch", "--date", "today"]);
+        assert!(today.status.success(), "{how}: {}", all_text(&today));
+        assert_eq!(bot.texts(friends[0].0).len(), 1);
 
-    // Tomorrow with the site down: today's copy of a page that states no date is no menu.
-    site.go_down();
-    let tomorrow = bot.send(&["lunch", "--date", "tomorrow", "--json"]);
-    assert_eq!(tomorrow.status.code(), Some(5), "{}", all_text(&tomorrow));
-    assert_eq!(bot.texts(friends[0].0).len(), 1, "nothing more to friends");
-    let out = stdout(&tomorrow);
-    assert!(out.contains("fetch_failed"), "{out}");
-    assert!(out.contains("not served from the cache"), "{out}");
+        // Tomorrow with the site down: today's copy of a page that states no date is no
+        // menu.
+        site.go_down();
+        let tomorrow = bot.send(&["lunch", "--date", "tomorrow", "--json"]);
+        assert_eq!(
+            tomorrow.status.code(),
+            Some(5),
+            "{how}: {}",
+            all_text(&tomorrow)
+        );
+        assert_eq!(
+            bot.texts(friends[0].0).len(),
+            1,
+            "{how}: nothing more to friends"
+        );
+        let out = stdout(&tomorrow);
+        assert!(out.contains("fetch_failed"), "{how}: {out}");
+        assert!(out.contains("not served from the cache"), "{how}: {out}");
 
-    // The same day (no lunch slot configured), the copy stands in.
-    let again = bot.send(&["lunch", "--date", "today", "--force"]);
-    assert!(again.status.success(), "{}", all_text(&again));
-    let got = bot.texts(friends[0].0);
-    assert_eq!(got.len(), 2, "{got:?}");
-    assert!(got[1].contains("라면"), "{got:?}");
+        // The same day (no lunch slot configured), the copy stands in.
+        let again = bot.send(&["lunch", "--date", "today", "--force"]);
+        assert!(again.status.success(), "{how}: {}", all_text(&again));
+        let got = bot.texts(friends[0].0);
+        assert_eq!(got.len(), 2, "{how}: {got:?}");
+        assert!(got[1].contains("라면"), "{how}: {got:?}");
+    }
 }
 
 #[test]

@@ -11,9 +11,10 @@
 //!   edited) is no copy, so no `304` is ever answered with it;
 //! - a copy is served for a failed site only when younger than [`MAX_STALE_AGE`] and not
 //!   stamped after now (a run with the clock ahead);
-//! - whether the copy covers the date asked for is the parser's call; for a page that
-//!   states no date of its own ([`Undated::Today`](super::Undated)), [`undated_copy_serves`]
-//!   admits only a copy fetched the same local day before the meal's slot.
+//! - whether the copy covers the date asked for is the parser's call; a page read without
+//!   a date of its own (`undated = "today"`, or css mode) is read from its copy as the
+//!   day's page only when [`undated_copy_serves`] admits the copy: fetched the same local
+//!   day, before the meal's slot. Otherwise only a date the page states counts.
 //!
 //! I/O: the cache directory; the clock comes from [`use_cache`].
 

@@ -440,7 +440,7 @@ pub async fn scrape(
     scrape_via(&Live { client, retry }, source, spec, date, meal).await
 }
 
-/// [`scrape`] through `net`: every link taken from a page is vetted ([`vet_link`]) before
+/// [`scrape`] through `net`: every link taken from a page is vetted (http(s), no userinfo, the source's networks) before
 /// it is fetched or returned.
 pub async fn scrape_via(
     net: &impl Net,
