@@ -191,3 +191,45 @@ fn a_page_cached_by_a_run_with_the_clock_a_day_ahead_is_never_served_as_a_menu()
         .count();
     assert_eq!(menus, 1, "{:?}", texts(&fake, "me"));
 }
+
+#[test]
+fn config_check_and_doctor_say_when_next_years_holidays_are_unknown() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    logged_in(
+        &fake,
+        &env,
+        "lunch = \"30 11 * * Mon-Fri\"\nskip_holidays = true",
+        "me = true",
+    );
+    let rc = env.path("faketime.rc");
+    // Mid-2050: kbot knows 2050's holidays, not 2051's.
+    set_fake_time(&rc, "@2050-06-01 12:00:00");
+    let mut check = under_faketime(&env, &rc);
+    check.args(["config", "check"]);
+    let out = check.output().expect("run config check");
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("schedule.skip_holidays")
+            && stderr.contains("in 2051 skip_holidays skips nothing"),
+        "{stderr}"
+    );
+    let mut doctor = under_faketime(&env, &rc);
+    doctor.args(["doctor", "--json"]);
+    let out = doctor.output().expect("run doctor");
+    let report = common::json(&out);
+    let checks = report["checks"].as_array().expect("checks");
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["mark"] == "warn"
+                && c["message"].as_str().is_some_and(|m| m.contains("2051"))),
+        "{report}"
+    );
+
+    // Today (2026), nothing to say.
+    let out = env.kbot().args(["config", "check"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("skip_holidays"));
+}
