@@ -204,6 +204,12 @@ pub async fn run(
         clock.clone(),
         crate::scrape::Slots::new(config.timezone, config.schedule.meals.clone()),
     );
+    if config.schedule.skip_holidays {
+        let today = clock.now().with_timezone(&config.timezone).date_naive();
+        if let Some(gap) = crate::holiday::gap(today) {
+            tracing::warn!("schedule.skip_holidays: {gap}");
+        }
+    }
     let mut plan = config.plan();
     // Tests make the loop look at the clock more often than once a minute (as
     // KBOT_RETRY_BASE_MS shortens the retries), so a clock change is seen at once.

@@ -1245,7 +1245,18 @@ fn sqlite_err(path: &Path, action: &'static str) -> impl FnOnce(rusqlite::Error)
     move |source| Error::Sqlite {
         path,
         action,
-        source,
+        source: without_sql(source),
+    }
+}
+
+/// SQLite's complaint about a statement without the statement itself: a ledger whose
+/// tables are not what this kbot expects must not print a page of SQL.
+fn without_sql(err: rusqlite::Error) -> rusqlite::Error {
+    match err {
+        rusqlite::Error::SqlInputError { error, msg, .. } => {
+            rusqlite::Error::SqliteFailure(error, Some(msg))
+        }
+        other => other,
     }
 }
 
@@ -2001,6 +2012,31 @@ mod tests {
         );
         drop(held);
         assert_eq!(interrupted(&reader), [true, true]);
+    }
+
+    #[test]
+    fn a_ledger_whose_tables_are_not_as_expected_names_the_problem_not_the_query() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite3");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE runs (id INTEGER PRIMARY KEY); CREATE TABLE deliveries (id INTEGER PRIMARY KEY);")
+                .unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .unwrap();
+        }
+        let err = Ledger::open_read_only(&path)
+            .unwrap()
+            .history(10)
+            .unwrap_err();
+        let mut text = err.to_string();
+        let mut cause = std::error::Error::source(&err);
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        assert!(text.contains("no such column"), "{text}");
+        assert!(!text.contains("SELECT"), "{text}");
     }
 
     #[test]
