@@ -658,18 +658,20 @@ fn parse_css(
             explain,
         };
     }
-    if rule.undated == Undated::Stated
-        && context.stated.is_none()
-        && !context.day.as_ref().is_some_and(|(day, _)| *day == date)
-        && dom::selected_day(doc, date) != Some(date)
-    {
-        let why = format!("the page states no date, so nothing says it is {date}'s");
-        explain.notes.push(why.clone());
-        return Parsed {
-            outcome: Outcome::WrongDate,
-            detail: Some(why),
-            explain,
-        };
+    if rule.undated == Undated::Stated {
+        // A cached copy that may not stand in as the day's page: only a stated date counts.
+        let states_the_date = context.stated.is_some()
+            || context.day.as_ref().is_some_and(|(day, _)| *day == date)
+            || dom::selected_day(doc, date) == Some(date);
+        if !states_the_date {
+            let why = format!("the page states no date, so nothing says it is {date}'s");
+            explain.notes.push(why.clone());
+            return Parsed {
+                outcome: Outcome::WrongDate,
+                detail: Some(why),
+                explain,
+            };
+        }
     }
     let mut found = Found::default();
     let mut dishes = Vec::new();
