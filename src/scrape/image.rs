@@ -133,7 +133,9 @@ fn css(selector: &str, date: NaiveDate, what: &str) -> Result<(String, Selector)
 }
 
 /// An attribute value as a link: whitespace stripped (entities are already decoded by the
-/// parser), resolved against `base`; only http(s) results count.
+/// parser), resolved against `base`; http(s) and `file:` results are returned (a `file:`
+/// one so the refusal can name it), anything else is no link. Whether a link may be
+/// followed or sent is [`vet_form`]'s and the network check's call.
 pub fn resolve(base: &str, raw: &str) -> Option<String> {
     let cleaned: String = raw
         .trim()
