@@ -40,23 +40,20 @@ pub const MAX_STALE_AGE: Duration = Duration::from_secs(12 * 3600);
 const MAX_FILE_BYTES: u64 = (8 << 20) + (64 << 10);
 
 /// When each meal is served: the schedule's zone and crons, which date an undated copy.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Slots {
-    tz: Option<Tz>,
+    tz: Tz,
     meals: BTreeMap<Meal, croner::Cron>,
 }
 
 impl Slots {
     /// The slots of a schedule read in `tz`.
     pub fn new(tz: Tz, meals: BTreeMap<Meal, croner::Cron>) -> Slots {
-        Slots {
-            tz: Some(tz),
-            meals,
-        }
+        Slots { tz, meals }
     }
 
     fn tz(&self) -> Tz {
-        self.tz.unwrap_or(chrono_tz::Asia::Seoul)
+        self.tz
     }
 
     /// `meal`'s slot on `date`, if its cron fires that day.
