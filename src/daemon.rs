@@ -235,6 +235,18 @@ pub async fn run(
         clock.clone(),
         bot.prefetched.clone(),
     );
+    // The page cache dates copies of undated pages by the meals' slots: it follows a
+    // reloaded schedule. Ends when the config channel does.
+    let mut schedules = bot.in_force.subscribe();
+    tokio::spawn(async move {
+        while schedules.changed().await.is_ok() {
+            let slots = {
+                let config = schedules.borrow_and_update();
+                crate::scrape::Slots::new(config.timezone, config.schedule.meals.clone())
+            };
+            crate::scrape::follow_slots(slots);
+        }
+    });
     // Ready before crash recovery: resends after a crash may take longer than systemd's
     // start timeout, and the daemon is fully up while it makes them.
     notify(&[sd_notify::NotifyState::Ready]);

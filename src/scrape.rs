@@ -46,7 +46,7 @@ use serde::{Serialize, Serializer};
 
 use crate::Meal;
 
-pub use cache::{Slots, use_cache};
+pub use cache::{Slots, follow_slots, use_cache};
 pub use charset::{decode, overruled_declaration};
 pub use explain::{Explain, RowSeen, TableExplain};
 pub use fetch::{FetchError, Page, Retry, fetch};

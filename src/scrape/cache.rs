@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -69,12 +69,13 @@ impl Slots {
     }
 }
 
-/// Where the page cache lives, the clock that dates its copies and the meals' slots.
-#[derive(Debug, Clone)]
+/// Where the page cache lives, the clock that dates its copies and the meals' slots (as
+/// the schedule in force has them: a reload may move them).
+#[derive(Debug)]
 pub(super) struct Cache {
     dir: PathBuf,
     clock: Arc<dyn crate::clock::Clock>,
-    slots: Slots,
+    slots: RwLock<Slots>,
 }
 
 pub(super) static CACHE: OnceLock<Cache> = OnceLock::new();
@@ -85,8 +86,15 @@ pub fn use_cache(dir: &Path, clock: Arc<dyn crate::clock::Clock>, slots: Slots) 
     let _ = CACHE.set(Cache {
         dir: dir.to_path_buf(),
         clock,
-        slots,
+        slots: RwLock::new(slots),
     });
+}
+
+/// The schedule changed (a reload): date undated copies by its slots from now on.
+pub fn follow_slots(slots: Slots) {
+    if let Some(cache) = CACHE.get() {
+        cache.set_slots(slots);
+    }
 }
 
 /// What the cache keeps beside a page: the first line of its file.
@@ -124,8 +132,12 @@ impl Cache {
         Cache {
             dir: dir.to_path_buf(),
             clock,
-            slots,
+            slots: RwLock::new(slots),
         }
+    }
+
+    fn set_slots(&self, slots: Slots) {
+        *self.slots.write().unwrap_or_else(PoisonError::into_inner) = slots;
     }
 
     fn file_name(url: &str) -> String {
@@ -182,7 +194,8 @@ impl Cache {
         date: NaiveDate,
         meal: Meal,
     ) -> Option<String> {
-        let tz = self.slots.tz();
+        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+        let tz = slots.tz();
         let at = fetched_at.with_timezone(&tz);
         if fetched_at > self.clock.now() {
             return Some(format!(
@@ -196,7 +209,7 @@ impl Cache {
                 at.format("%Y-%m-%d %H:%M %Z")
             ));
         }
-        match self.slots.on(date, meal) {
+        match slots.on(date, meal) {
             Some(slot) if fetched_at > slot => Some(format!(
                 "the page states no date and the cached copy is from {}, after the {meal} slot at {}",
                 at.format("%H:%M"),
@@ -412,6 +425,16 @@ mod tests {
         // A meal with no slot that day: the same local day is enough.
         assert_eq!(
             cache.undated_refusal(at("2026-12-01T02:45:00Z"), date, Meal::Dinner),
+            None
+        );
+        // A reload moves lunch to 12:00: the 11:45 copy is now from before the slot.
+        let noon = crate::schedule::parse_cron("0 12 * * *").unwrap();
+        cache.set_slots(Slots::new(
+            chrono_tz::Asia::Seoul,
+            BTreeMap::from([(Meal::Lunch, noon)]),
+        ));
+        assert_eq!(
+            cache.undated_refusal(at("2026-12-01T02:45:00Z"), date, Meal::Lunch),
             None
         );
     }
