@@ -111,6 +111,10 @@ pub enum Command {
         /// The link to open
         url: String,
     },
+    /// Internal: run a json source's jq filter on an answer read from stdin, in a process
+    /// of its own with lowered limits (the daemon and the commands start it)
+    #[command(name = "run-filter", hide = true)]
+    RunFilter,
     /// Print shell completions
     Completions {
         /// The shell
@@ -287,6 +291,11 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
         }
         Command::OpenBrowser { url } => {
             crate::auth::open_browser_here(&url);
+            Ok(())
+        }
+        Command::RunFilter => {
+            crate::scrape::json::serve_filter(std::io::stdin().lock(), &mut out)
+                .map_err(|e| PathIo::new("cannot run the filter for", "<stdin>", e))?;
             Ok(())
         }
         Command::Man => write_bytes(&mut out, &view::man_page(Cli::command())),

@@ -303,8 +303,8 @@ pub fn load_lenient(path: &Path) -> Result<Config, Error> {
 }
 
 /// The file's text: a regular file (a FIFO would block the read), at most [`MAX_SIZE`]
-/// bytes, UTF-8.
-fn read(path: &Path) -> Result<String, Error> {
+/// bytes, UTF-8. Blocking I/O: the daemon calls it off its runtime.
+pub fn read(path: &Path) -> Result<String, Error> {
     let io_err = |source: std::io::Error| {
         if source.kind() == std::io::ErrorKind::NotFound {
             Error::NotFound {
@@ -317,7 +317,9 @@ fn read(path: &Path) -> Result<String, Error> {
             }
         }
     };
-    let meta = std::fs::metadata(path).map_err(io_err)?;
+    // Opened first and checked by its handle: a FIFO swapped in between is never read.
+    let file = open_without_waiting(path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
     if !meta.is_file() {
         return Err(Error::NotAFile {
             path: path.to_path_buf(),
@@ -331,8 +333,8 @@ fn read(path: &Path) -> Result<String, Error> {
     }
     let mut bytes = Vec::new();
     use std::io::Read;
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_SIZE + 1).read_to_end(&mut bytes))
+    file.take(MAX_SIZE + 1)
+        .read_to_end(&mut bytes)
         .map_err(io_err)?;
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
@@ -343,6 +345,18 @@ fn read(path: &Path) -> Result<String, Error> {
             line_col: line_col(&text, text.len()),
         }
     })
+}
+
+/// Open for reading without blocking on a FIFO (which would wait for a writer).
+fn open_without_waiting(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    options.open(path)
 }
 
 /// Settings still as `kbot config init` wrote them: the example's placeholder page

@@ -153,7 +153,7 @@ impl Jobs for Bot<'_> {
     }
 
     async fn reload(&mut self, forced: bool) -> Option<schedule::Plan> {
-        self.config = self.reload.changed(forced, &self.config)?;
+        self.config = self.reload.changed(forced, &self.config).await?;
         // The prefetch follows the new schedule and sources; what it read for the old one
         // is dropped.
         self.in_force.send_replace(self.config.clone());

@@ -622,7 +622,10 @@ impl Pipeline<'_> {
         let outcome = run_outcome(&run);
         // The vacation pause (issue 12): quiet for several runs, tell me once, then hush.
         let recent = ledger.recent_outcomes(meal, date, crate::pause::AFTER_RUNS)?;
-        let decision = crate::pause::decide(crate::pause::streak(&recent), outcome);
+        let decision = crate::pause::decide(
+            crate::pause::streak(&recent),
+            run.reports.iter().map(|r| r.outcome.as_str()),
+        );
         crate::pause::apply(
             &mut run.rendered,
             decision,

@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use crate::deliver;
 use crate::ledger::HistoryRow;
 use crate::meal::Meal;
+use crate::terminal::inert;
 
 /// A per-recipient account of a run, for people.
 pub fn summary(summary: &deliver::Summary) -> String {
@@ -34,7 +35,7 @@ pub fn summary(summary: &deliver::Summary) -> String {
                 report
                     .detail
                     .as_deref()
-                    .map(|d| format!(" — {d}"))
+                    .map(|d| format!(" — {}", inert(d)))
                     .unwrap_or_default()
             ));
         }
@@ -84,7 +85,7 @@ pub fn summary(summary: &deliver::Summary) -> String {
             line.push_str(&format!(
                 " — {}{}",
                 bad.code.map(|c| format!("{c}: ")).unwrap_or_default(),
-                bad.detail.as_deref().unwrap_or("")
+                inert(bad.detail.as_deref().unwrap_or(""))
             ));
         }
         text.push_str(&line);
@@ -157,7 +158,7 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
                 };
                 heading.push_str(&format!(" {what}"));
                 if let Some(detail) = &row.detail {
-                    heading.push_str(&format!(" ({detail})"));
+                    heading.push_str(&format!(" ({})", inert(detail)));
                 }
                 continue;
             };
@@ -181,9 +182,9 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
                     who,
                     parts: vec![part],
                     why: match (row.code, &row.detail) {
-                        (Some(code), Some(detail)) => format!("[{code}] {detail}"),
+                        (Some(code), Some(detail)) => format!("[{code}] {}", inert(detail)),
                         (Some(code), None) => format!("[{code}]"),
-                        (None, Some(detail)) => detail.clone(),
+                        (None, Some(detail)) => inert(detail),
                         (None, None) => String::new(),
                     },
                 }),
@@ -239,7 +240,7 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
         let note = slot
             .iter()
             .filter(|r| r.recipient.is_some())
-            .find_map(|r| r.run_detail.clone())
+            .find_map(|r| r.run_detail.as_deref().map(inert))
             .filter(|d| deliver::detail_says_more(d));
         blocks.push((heading, note, lines));
     }
@@ -618,7 +619,7 @@ pub fn status(status: &crate::account::Status) -> String {
             finished_at(run, tz),
             run.detail
                 .as_deref()
-                .map(|d| format!(" — {d}"))
+                .map(|d| format!(" — {}", inert(d)))
                 .unwrap_or_default()
         ));
     }
@@ -908,7 +909,7 @@ pub fn scrape_report(run: &deliver::Run, explain: bool) -> String {
             _ => {}
         }
         if let Some(detail) = &report.detail {
-            text.push_str(&format!("  note: {detail}\n"));
+            text.push_str(&format!("  note: {}\n", inert(detail)));
         }
         if let (true, Some(explain)) = (explain, &report.explain) {
             text.push('\n');
