@@ -170,6 +170,7 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
             let who = match row.kind {
                 Some(crate::ledger::Kind::Warning) => format!("{who} (warning)"),
                 Some(crate::ledger::Kind::Alert) => format!("{who} (alert)"),
+                Some(crate::ledger::Kind::Correction) => format!("{who} (correction)"),
                 _ => who,
             };
             match lines
@@ -948,6 +949,9 @@ pub struct Part<'a> {
     pub recipients: Vec<String>,
     /// "me", `nickname (uuid)` (or configured names).
     pub names: Vec<String>,
+    /// The group(s) of an audience that gets only some sources; `None` for the message
+    /// with every source.
+    pub audience: Option<String>,
     /// The template object.
     pub template: &'a serde_json::Value,
 }
@@ -961,8 +965,13 @@ pub fn parts(parts: &[Part], unresolved: &[String]) -> String {
     let n = parts.len();
     let mut text = String::new();
     for (i, part) in parts.iter().enumerate() {
+        let group = part
+            .audience
+            .as_ref()
+            .map(|g| format!(" ({g})"))
+            .unwrap_or_default();
         text.push_str(&format!(
-            "── part {}/{n} → {}\n",
+            "── part {}/{n}{group} → {}\n",
             i + 1,
             part.names.join(", ")
         ));
@@ -993,7 +1002,13 @@ pub fn parts_json(
         "meal": meal,
         "parts": parts
             .iter()
-            .map(|p| serde_json::json!({"recipients": p.recipients, "template_object": p.template}))
+            .map(|p| {
+                let mut part = serde_json::json!({"recipients": p.recipients, "template_object": p.template});
+                if let Some(group) = &p.audience {
+                    part["group"] = serde_json::json!(group);
+                }
+                part
+            })
             .collect::<Vec<_>>(),
         "unresolved": unresolved,
     })
@@ -1237,11 +1252,13 @@ mod tests {
             Part {
                 recipients: vec!["me".into()],
                 names: vec!["me".into()],
+                audience: None,
                 template: &text,
             },
             Part {
                 recipients: vec!["fuuid-a".into()],
                 names: vec!["이서연 (fuuid-a)".into()],
+                audience: None,
                 template: &other,
             },
         ];
