@@ -2,9 +2,10 @@
 # Runs kbot's whole test suite — the one command of the README and of `.ci/run`.
 #
 # 1. Installs what the tests need when it can: gnome-keyring and dbus-daemon (the keyring
-#    test talks to a real Secret Service), systemd (systemd-analyze checks the unit file) and
-#    faketime. With apt-get, as root or through `sudo -n`; otherwise it names what is
-#    missing and how to install it, and stops.
+#    test talks to a real Secret Service), systemd (systemd-analyze checks the unit file),
+#    faketime, openssl (its s_server stands in for old and private-CA sites) and libssl-dev
+#    with pkg-config (kbot links OpenSSL for `tls = "legacy"`). With apt-get, as root or
+#    through `sudo -n`; otherwise it names what is missing and how to install it, and stops.
 # 2. Runs `cargo test --locked` inside a private D-Bus session with its own unlocked
 #    gnome-keyring (its data in a temporary XDG_DATA_HOME, so your own keyring is never
 #    touched). tests/docs.rs, part of it, checks that every relative link in README.md and
@@ -21,6 +22,8 @@ command -v dbus-run-session >/dev/null || need+=(dbus-daemon)
 command -v gnome-keyring-daemon >/dev/null || need+=(gnome-keyring)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v faketime >/dev/null || need+=(faketime)
+command -v openssl >/dev/null || need+=(openssl)
+pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev pkg-config)
 
 if [ ${#need[@]} -gt 0 ]; then
     sudo=()

@@ -256,8 +256,11 @@ impl Env {
     /// The real environment.
     pub fn from_process(cli: &Cli) -> Env {
         let var = |k: &str| std::env::var(k).ok();
+        let paths = Paths::resolve(cli.config.as_deref(), cli.data_dir.as_deref(), var);
+        // Intermediate certificates fetched for servers that do not send theirs.
+        crate::scrape::keep_intermediates_in(&paths.data_dir.join("intermediates"));
         Env {
-            paths: Paths::resolve(cli.config.as_deref(), cli.data_dir.as_deref(), var),
+            paths,
             clock: Arc::new(SystemClock),
             var: Box::new(var),
             progress: std::io::stderr().is_terminal() && !cli.quiet,
@@ -551,7 +554,11 @@ async fn find(url: &str, args: &RunArgs, env: &Env, out: &mut impl Write) -> Res
     let mut text = String::new();
     let mut failed = Vec::new();
     for (i, (name, page_url)) in pages.iter().enumerate() {
-        let tables = match crate::scrape::find_on_page(&client, page_url, date).await {
+        let reach = config
+            .as_ref()
+            .map(|c| c.sources[i].reach.clone())
+            .unwrap_or_default();
+        let tables = match crate::scrape::find_on_page(&client, page_url, date, &reach).await {
             Ok(tables) => tables,
             Err(err) => {
                 text.push_str(&view::find_failed(name, page_url, &err.detail()));

@@ -908,6 +908,8 @@ impl Validator<'_> {
                 "post_link",
                 "title",
                 "undated",
+                "ca_file",
+                "tls",
             ],
         );
         let name = self.string(p, t, "name").map(|(s, _)| s);
@@ -1030,6 +1032,9 @@ impl Validator<'_> {
         } else {
             scrape::Rule::default_closed_markers()
         };
+        let json = get(t, "kind")
+            .is_some_and(|v| matches!(v.get_ref(), DeValue::String(k) if k == "json"));
+        let reach = self.reach(p, t, json);
         let name = name.unwrap_or_else(|| {
             url.as_deref()
                 .and_then(|u| Url::parse(u).ok())
@@ -1047,7 +1052,63 @@ impl Validator<'_> {
                 encoding,
                 undated,
             },
+            reach,
         })
+    }
+
+    /// `ca_file`, `tls` and (for table and image sources; json sources keep theirs in
+    /// their spec) `headers`.
+    fn reach(&mut self, p: &str, t: &Table<'_>, json: bool) -> scrape::Reach {
+        let ca_file = self.string(p, t, "ca_file").and_then(|(raw, span)| {
+            let base = self.base_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+            let joined = base.join(&raw);
+            let path = std::path::absolute(&joined).unwrap_or(joined);
+            if self.check_files
+                && let Err(why) = scrape::reach::check_ca_file(&path)
+            {
+                self.problem(
+                    &join(p, "ca_file"),
+                    span,
+                    why,
+                    Some("ca_file names a PEM file of the certificates to trust for this source, relative to this file"),
+                );
+                return None;
+            }
+            Some(path)
+        });
+        let tls = self.choice(
+            p,
+            t,
+            "tls",
+            &[
+                ("modern", scrape::TlsMode::Modern),
+                ("legacy", scrape::TlsMode::Legacy),
+            ],
+            scrape::TlsMode::Modern,
+        );
+        let headers = if json {
+            Vec::new()
+        } else {
+            self.template_pairs(p, t, "headers")
+        };
+        for (name, value) in &headers {
+            let bad = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+                || reqwest::header::HeaderValue::from_str(value).is_err();
+            if bad {
+                let span = get(t, "headers").map_or(0..0, |v| v.span());
+                self.problem(
+                    &join(&join(p, "headers"), name),
+                    span,
+                    "not a valid HTTP header name or value".into(),
+                    Some("e.g. headers = { User-Agent = \"Mozilla/5.0 (Windows NT 10.0; Win64; x64)\" }"),
+                );
+            }
+        }
+        scrape::Reach {
+            ca_file,
+            tls,
+            headers,
+        }
     }
 
     /// Accepts http(s) and file URLs; a bare path is resolved against the config file's
@@ -1715,14 +1776,7 @@ impl Validator<'_> {
         t: &Table<'_>,
         span: Range<usize>,
     ) -> Option<Option<scrape::Mode>> {
-        const JSON_KEYS: [&str; 6] = [
-            "method",
-            "headers",
-            "form",
-            "body",
-            "filter",
-            "secret_query",
-        ];
+        const JSON_KEYS: [&str; 5] = ["method", "form", "body", "filter", "secret_query"];
         const IMAGE_KEYS: [&str; 4] = ["image", "pdf", "post_link", "title"];
         let kind = self.string(p, t, "kind");
         let name = kind.as_ref().map_or("table", |(k, _)| k.as_str());

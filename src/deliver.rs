@@ -513,7 +513,12 @@ pub struct Options {
 /// nothing on a page that loaded will not heal: "me" is told at once.
 pub fn can_heal(report: &SourceReport) -> bool {
     match report.outcome {
-        Outcome::FetchFailed | Outcome::WrongDate => true,
+        // A certificate refused, a 403, a login page: only a config change helps.
+        Outcome::FetchFailed => !report
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains(crate::scrape::reach::WILL_NOT_HEAL)),
+        Outcome::WrongDate => true,
         Outcome::NotFound => report
             .detail
             .as_deref()

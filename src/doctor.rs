@@ -515,7 +515,7 @@ async fn sources(
             checks.push(match (&report.outcome, report.outcome.as_str()) {
                 (Outcome::Menu(groups), _) => {
                     let dishes: usize = groups.iter().map(|g| g.dishes.len()).sum();
-                    Check::ok("source", format!("{what}: menu, {dishes} dishes"))
+                    Check::ok("source", format!("{what}: menu, {dishes} dishes{}", tls_facts(report)))
                 }
                 (Outcome::Closed { notice }, _) => {
                     Check::ok("source", format!("{what}: closed ({notice})"))
@@ -540,6 +540,17 @@ async fn sources(
         runs.push(run);
     }
     runs
+}
+
+/// `; TLS 1.3, certificate issued by …` when the page came over TLS (see `scrape --explain`).
+fn tls_facts(report: &crate::scrape::SourceReport) -> String {
+    report
+        .explain
+        .iter()
+        .flat_map(|e| &e.notes)
+        .find_map(|note| note.strip_prefix("TLS: "))
+        .map(|facts| format!("; {facts}"))
+        .unwrap_or_default()
 }
 
 fn quota_check(

@@ -33,8 +33,10 @@ mod grid;
 pub mod image;
 pub mod json;
 mod labels;
+pub mod reach;
 mod reader;
 mod template;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -49,10 +51,12 @@ use crate::Meal;
 pub use cache::{Slots, follow_slots, use_cache};
 pub use charset::{decode, overruled_declaration};
 pub use explain::{Explain, RowSeen, TableExplain};
-pub use fetch::{FetchError, Page, Retry, fetch};
+pub use fetch::{FetchError, Page, Retry, fetch, fetch_in};
 pub use find::{FoundTable, find_tables};
+pub use reach::{Reach, Session, TlsMode};
 pub use reader::Reader;
 pub use template::{TemplateError, check_selector, expand};
+pub use tls::keep_intermediates_in;
 
 /// A page to scrape, as configured in one `[[source]]`.
 #[derive(Debug, Clone)]
@@ -63,6 +67,8 @@ pub struct Source {
     pub url: String,
     /// How to read the page.
     pub rule: Rule,
+    /// How to reach its server: `ca_file`, `tls`, `headers`.
+    pub reach: Reach,
 }
 
 /// How to read a page.
@@ -298,7 +304,38 @@ pub fn parse(html: &str, rule: &Rule, date: NaiveDate, meal: Meal) -> Parsed {
             Explain::default(),
         ),
     };
-    plausible(parsed)
+    plausible(login_wall(&doc, parsed, date))
+}
+
+/// What a login page gets instead of "no table…": `fetch_failed`, saying so.
+pub const LOGIN_PAGE: &str = "the site answered with a login page (a form asking for a password) instead of the menu: kbot cannot log in; use a page that shows the menu without one";
+
+/// A page where nothing was found, with no table that looks like a menu but a form with a
+/// password field, is a login wall (an SSO form answered with 200): say that, instead of
+/// blaming the selector. A menu page with a login box in its header is not one.
+fn login_wall(doc: &Html, parsed: Parsed, date: NaiveDate) -> Parsed {
+    static INPUTS: std::sync::LazyLock<Selector> =
+        std::sync::LazyLock::new(|| Selector::parse("form input[type]").expect("static selector"));
+    if parsed.outcome != Outcome::NotFound {
+        return parsed;
+    }
+    let password = doc.select(&INPUTS).take(200).any(|input| {
+        input
+            .value()
+            .attr("type")
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("password"))
+    });
+    if !password || !find::menu_tables(find::page_tables(doc, MAX_TABLES), date).is_empty() {
+        return parsed;
+    }
+    let detail = format!("{LOGIN_PAGE} {}", reach::WILL_NOT_HEAL);
+    let mut explain = parsed.explain;
+    explain.notes.push(LOGIN_PAGE.to_string());
+    Parsed {
+        outcome: Outcome::FetchFailed,
+        detail: Some(detail),
+        explain,
+    }
 }
 
 /// A "menu" longer than [`MAX_MENU_LINES`] lines or with a dish longer than
@@ -760,12 +797,19 @@ impl Found {
 
 /// `kbot scrape --find`: fetch and decode the page at an expanded URL and list its tables,
 /// best first (see [`find_tables`]).
+/// `reach` is the source's (`ca_file`, `tls`, `headers`), or the defaults for a bare URL.
 pub async fn find_on_page(
     client: &reqwest::Client,
     url: &str,
     date: NaiveDate,
+    reach: &Reach,
 ) -> Result<Vec<FoundTable>, FetchError> {
-    let page = fetch(client, url, &Retry::default()).await?;
+    let mut headers = Vec::new();
+    for (name, value) in &reach.headers {
+        headers.push((name.clone(), expand(value, date)?));
+    }
+    let mut session = Session::new(reach, headers, None, client)?;
+    let page = fetch_in(&mut session, url, &Retry::default()).await?;
     let (html, _) = decode(&page.bytes, page.content_type.as_deref(), None);
     Ok(find_tables(&html, date))
 }
@@ -833,12 +877,30 @@ pub async fn scrape_with(
     meal: Meal,
     retry: &Retry,
 ) -> SourceReport {
-    match &source.rule.mode {
-        Mode::Json(spec) => return json::scrape(client, source, spec, date, meal, retry).await,
-        Mode::Image(spec) => return image::scrape(client, source, spec, date, meal, retry).await,
-        Mode::Auto | Mode::Table { .. } | Mode::Css { .. } => {}
-    }
     scrape_within(client, source, date, meal, retry, PARSE_DEADLINE).await
+}
+
+/// The session (see [`reach`]) one fetch of `source` for `date` goes through: its TLS
+/// settings, its `headers` expanded, a cookie jar, and for a json source with secret
+/// headers redirects kept to its url's origin. `client` downloads missing intermediates.
+pub fn session_for(
+    client: &reqwest::Client,
+    source: &Source,
+    date: NaiveDate,
+) -> Result<Session, (String, FetchError)> {
+    let url = expand(&source.url, date).map_err(|e| (source.url.clone(), e.into()))?;
+    let mut headers = Vec::new();
+    for (name, value) in &source.reach.headers {
+        let value = expand(value, date).map_err(|e| (url.clone(), e.into()))?;
+        headers.push((name.clone(), value));
+    }
+    let guard = match &source.rule.mode {
+        Mode::Json(spec) if !spec.secret_headers.is_empty() => {
+            url::Url::parse(&url).ok().map(|u| u.origin())
+        }
+        _ => None,
+    };
+    Session::new(&source.reach, headers, guard, client).map_err(|e| (url, e))
 }
 
 /// [`scrape_with`] with an explicit parse deadline.
@@ -857,11 +919,24 @@ pub async fn scrape_within(
         detail: Some(err.detail()),
         explain: None,
     };
+    let mut session = match session_for(client, source, date) {
+        Ok(session) => session,
+        Err((url, err)) => return failed(url, err),
+    };
+    match &source.rule.mode {
+        Mode::Json(spec) => {
+            return json::scrape(session.client(), source, spec, date, meal, retry).await;
+        }
+        Mode::Image(spec) => {
+            return image::scrape(session.client(), source, spec, date, meal, retry).await;
+        }
+        Mode::Auto | Mode::Table { .. } | Mode::Css { .. } => {}
+    }
     let url = match expand(&source.url, date) {
         Ok(url) => url,
         Err(err) => return failed(source.url.clone(), err.into()),
     };
-    let page = match fetch(client, &url, retry).await {
+    let page = match fetch_in(&mut session, &url, retry).await {
         Ok(page) => page,
         Err(err) => return failed(url, err),
     };
@@ -933,6 +1008,9 @@ pub async fn scrape_within(
     if let Some(note) = overruled {
         explain.notes.insert(0, note);
     }
+    if let Some(tls) = page.tls {
+        explain.notes.insert(0, tls);
+    }
     explain.notes.insert(
         0,
         format!(
@@ -987,6 +1065,23 @@ mod tests {
         assert_eq!(value["outcome"], "closed");
         assert_eq!(value["groups"], serde_json::json!([]));
         assert_eq!(value["detail"], "closed: 휴무");
+    }
+
+    #[test]
+    fn a_login_form_without_a_menu_is_a_login_page_but_a_login_box_beside_a_menu_is_not() {
+        let login = "<form><input name=id><input type=password name=pw></form>";
+        let walled = parse(login, &Rule::table("auto"), d(2026, 6, 1), Meal::Lunch);
+        assert_eq!(walled.outcome, Outcome::FetchFailed);
+        assert!(
+            walled
+                .detail
+                .is_some_and(|d| d.contains("the site answered with a login page"))
+        );
+        let menu = format!(
+            "{login}<table><tr><th>구분</th><th>06.01(월)</th></tr><tr><th>중식</th><td></td></tr></table>"
+        );
+        let empty = parse(&menu, &Rule::table("auto"), d(2026, 6, 1), Meal::Lunch);
+        assert_ne!(empty.outcome, Outcome::FetchFailed, "{:?}", empty.detail);
     }
 
     #[test]

@@ -1385,3 +1385,90 @@ fn a_daemon_restarted_inside_the_window_still_corrects_a_lunch_that_changed() {
     let (status, log) = second.terminate();
     assert!(status.success(), "{status}: {log}");
 }
+
+/// The daemon reaches sites the way `send-now` does: a self-signed https page trusted
+/// through `ca_file`, and a JSP page that refuses programs and sets its session cookie on a
+/// redirect to itself (a browser User-Agent in `headers`, the cookie jar of the fetch).
+#[test]
+fn the_daemon_reaches_a_private_certificate_and_a_browser_only_page_like_send_now() {
+    use support::sites::{Answer, Pki, Site, TlsServer};
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let monday = monday_of(now().with_timezone(&Seoul).date_naive());
+    std::fs::create_dir_all(env.path("www")).expect("www dir");
+    std::fs::write(
+        env.path("www/menu.html"),
+        week_page(monday, &["치즈돈까스", "우동"]),
+    )
+    .expect("write the page");
+    let pki = Pki::new(&env.path("pki"));
+    pki.self_signed("site");
+    let tls = TlsServer::start(
+        &env.path("www"),
+        &["-cert", "../pki/site.pem", "-key", "../pki/site.key"],
+    );
+    let annex = week_page(monday, &["비빔밥", "미소국"]);
+    let jsp = Site::start(move |request| {
+        let browser = request
+            .header("user-agent")
+            .is_some_and(|ua| ua.contains("mozilla"));
+        let session = request
+            .header("cookie")
+            .is_some_and(|c| c.contains("jsessionid=s1"));
+        match (browser, session) {
+            (false, _) => Answer::status(403),
+            (true, false) => Answer::status(302)
+                .with("Set-Cookie", "JSESSIONID=S1; Path=/")
+                .with("Location", "/menu.jsp"),
+            (true, true) => Answer::html(annex.clone()),
+        }
+    });
+    let slot = slot_from_now(chrono::Duration::seconds(4));
+    env.write_config(&format!(
+        "timezone = \"Asia/Seoul\"\n{}\
+         [[source]]\nname = \"본관\"\nurl = \"https://{}/menu.html\"\ntable = \"table.menu\"\nca_file = \"pki/site.pem\"\n\
+         [[source]]\nname = \"별관\"\nurl = {:?}\ntable = \"table.menu\"\nheaders = {{ User-Agent = \"Mozilla/5.0 (X11; Linux x86_64)\" }}\n\
+         [recipients]\nme = true\n[schedule]\nlunch = \"{}\"\ncatch_up = \"45m\"\n",
+        kakao_section(&fake.url(), CLIENT_ID),
+        tls.addr,
+        jsp.url("/menu.jsp"),
+        daily_at(slot)
+    ));
+    let tokens = fake.issue_tokens();
+    seed_login(
+        &env.data_dir(),
+        CLIENT_ID,
+        &tokens.access_token,
+        &tokens.refresh_token,
+        chrono::Duration::hours(5),
+    );
+    let dishes = ["치즈돈까스", "우동", "비빔밥", "미소국"];
+
+    let dry = env
+        .kbot()
+        .args(["send-now", "lunch", "--dry-run"])
+        .output()
+        .expect("run kbot");
+    assert!(dry.status.success(), "{dry:?}");
+    let printed = String::from_utf8_lossy(&dry.stdout);
+    for dish in dishes {
+        assert!(printed.contains(dish), "send-now: {dish} in {printed}");
+    }
+
+    // doctor reads the sources the same way and shows the TLS facts of the https one.
+    let doctor = env.kbot().arg("doctor").output().expect("run kbot");
+    let doctor = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        doctor.contains("certificate issued by CN=menu.test self-signed"),
+        "{doctor}"
+    );
+
+    let mut daemon = Daemon::start(&env, "reach");
+    daemon.wait_until("the lunch message to me", |_| {
+        let sent = texts(&fake, "me").concat();
+        dishes.iter().all(|dish| sent.contains(dish))
+    });
+    let (status, log) = daemon.terminate();
+    assert!(status.success(), "{status}: {log}");
+    assert!(!log.contains("403"), "{log}");
+}

@@ -687,6 +687,7 @@ async fn serve(router: axum::Router) -> std::net::SocketAddr {
 
 fn dgu_source(url: String) -> Source {
     Source {
+        reach: Default::default(),
         name: "상록원".into(),
         url,
         rule: Rule::table("div#sdetail > table:nth-of-type(2)"),

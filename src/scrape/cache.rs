@@ -259,6 +259,7 @@ pub(super) fn settle_with_cache(
                 bytes,
                 content_type: meta.content_type,
                 stale: None,
+                tls: None,
             })
         }
         (Ok(got), _) => {
@@ -295,6 +296,7 @@ pub(super) fn settle_with_cache(
                     fetched_at: meta.fetched_at,
                     failure: err.detail(),
                 }),
+                tls: None,
             })
         }
         (Err(err), None) => Err(err),
@@ -327,6 +329,7 @@ mod tests {
                 bytes: body.as_bytes().to_vec(),
                 content_type: Some("text/html".into()),
                 stale: None,
+                tls: None,
             },
             not_modified: false,
             etag: Some("\"v1\"".into()),

@@ -1,6 +1,8 @@
-//! Fetching a page: http(s) through the shared client with two retries (backon, jittered
-//! exponential backoff) on HTTP 5xx and network errors, or a `file://` read. Bytes only:
-//! decoding is `charset`'s job, because reqwest decodes by the header alone.
+//! Fetching a page: http(s) with two retries (backon, jittered exponential backoff) on HTTP
+//! 5xx and network errors, or a `file://` read. Bytes only: decoding is `charset`'s job,
+//! because reqwest decodes by the header alone. A source's own way in (`ca_file`, `tls`,
+//! `headers`, cookies, the missing-intermediate fetch and the legacy probe) is `reach`'s;
+//! failures that cannot heal (TLS refused, 401/403) are never retried and say what fixes them.
 //!
 //! Fetches go through the page cache (`cache.rs`) once `use_cache` names its directory:
 //! conditional requests, and the kept copy, marked [`Page::stale`], when the site fails.
@@ -14,6 +16,7 @@ use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 
 use super::cache::{CACHE, Meta, settle_with_cache};
+use super::reach::{Session, TlsProblem, WILL_NOT_HEAL};
 use super::template::TemplateError;
 use crate::error::{Exit, Report};
 
@@ -71,6 +74,15 @@ pub enum FetchError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS connection was refused: a certificate kbot does not trust, an old server…
+    #[error("cannot fetch {url}: {problem}")]
+    Tls { url: String, problem: TlsProblem },
+    /// The source's `ca_file` cannot be used.
+    #[error("ca_file: {why}")]
+    CaFile { why: String },
+    /// A header of the source's `headers` cannot be sent.
+    #[error("headers.{name}: {why}")]
+    Header { name: String, why: String },
     /// A body past the size cap.
     #[error("{url} is larger than {} MiB", MAX_PAGE_BYTES >> 20)]
     TooLarge { url: String },
@@ -89,6 +101,34 @@ impl FetchError {
         }
     }
 
+    /// Whether the failure stays until the user changes something: TLS refused, a site
+    /// that refuses kbot (401, 403), a source that cannot be set up. Its detail ends with
+    /// [`WILL_NOT_HEAL`].
+    pub fn is_lasting(&self) -> bool {
+        match self {
+            FetchError::Status { status, .. } => matches!(status.as_u16(), 401 | 403),
+            FetchError::Tls { .. } | FetchError::CaFile { .. } | FetchError::Header { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// What the user could do, for statuses that have a fix.
+    fn fix(&self) -> Option<&'static str> {
+        let FetchError::Status { status, .. } = self else {
+            return None;
+        };
+        match status.as_u16() {
+            403 => Some(
+                "the site refuses kbot, as many sites refuse programs: give the source a browser's User-Agent in headers (headers = { User-Agent = \"Mozilla/5.0 (Windows NT 10.0; Win64; x64)\" })",
+            ),
+            401 => Some(
+                "the page needs a login, which kbot cannot do: use a page that shows the menu without one",
+            ),
+            404 => Some("the page is not there (yet): check the source's url"),
+            _ => None,
+        }
+    }
+
     /// The message with its causes, for a report's `detail`.
     pub fn detail(&self) -> String {
         let mut text = self.to_string();
@@ -100,6 +140,14 @@ impl FetchError {
                 text.push_str(&more);
             }
             cause = err.source();
+        }
+        if let Some(fix) = self.fix() {
+            text.push_str(": ");
+            text.push_str(fix);
+        }
+        if self.is_lasting() {
+            text.push(' ');
+            text.push_str(WILL_NOT_HEAL);
         }
         text
     }
@@ -120,6 +168,9 @@ impl Report for FetchError {
                 "fix `url` in this [[source]] of config.toml, then run `kbot config check`".into()
             }
             FetchError::File { .. } => "check the path in the source's `url = \"file://…\"`".into(),
+            FetchError::Tls { .. } => "see \"When the site cannot be reached\" in docs/sources.md".into(),
+            FetchError::CaFile { .. } => "fix the source's `ca_file` (a PEM file, relative to config.toml)".into(),
+            FetchError::Header { .. } => "fix the source's `headers`".into(),
             _ => "open the URL in a browser; `kbot scrape --explain` retries and shows what kbot sees".into(),
         })
     }
@@ -134,6 +185,9 @@ pub struct Page {
     pub content_type: Option<String>,
     /// Set when the site failed and this is the cached copy: why, and when it was fetched.
     pub stale: Option<Stale>,
+    /// What the TLS connection showed (protocol, issuer, intermediate fetched, legacy), for
+    /// `--explain`; `None` for plain HTTP, files and shared clients.
+    pub tls: Option<String>,
 }
 
 /// A cached copy served because the site failed.
@@ -145,8 +199,14 @@ pub struct Stale {
     pub failure: String,
 }
 
-/// Fetch an expanded URL: http(s) with `retry`, or a `file://` path.
+/// Fetch an expanded URL through `client`: http(s) with `retry`, or a `file://` path.
 pub async fn fetch(client: &reqwest::Client, url: &str, retry: &Retry) -> Result<Page, FetchError> {
+    fetch_in(&mut Session::shared(client), url, retry).await
+}
+
+/// Fetch an expanded URL in a source's own session (see `reach`): http(s) with `retry`,
+/// one more attempt when a missing intermediate certificate was fetched, or a `file://` path.
+pub async fn fetch_in(session: &mut Session, url: &str, retry: &Retry) -> Result<Page, FetchError> {
     let parsed = url::Url::parse(url).map_err(|e| FetchError::Url {
         url: url.to_string(),
         reason: e.to_string(),
@@ -164,33 +224,57 @@ pub async fn fetch(client: &reqwest::Client, url: &str, retry: &Retry) -> Result
                 bytes,
                 content_type: None,
                 stale: None,
+                tls: None,
             })
         }
         "http" | "https" => {
             let cache = CACHE.get();
             let cached = cache.and_then(|c| c.load(url));
             let validators = cached.as_ref().map(|(meta, _)| meta);
-            let once = || get(client, &parsed, url, validators);
-            let backoff = ExponentialBuilder::default()
-                .with_min_delay(retry.min_delay)
-                .with_max_delay(retry.max_delay)
-                .with_max_times(retry.times)
-                .with_jitter();
-            let fetched = once
-                .retry(backoff)
-                .sleep(tokio::time::sleep)
-                .when(FetchError::is_retryable)
-                .notify(|err, delay| tracing::warn!("{}; retrying in {delay:?}", err.detail()))
-                .await;
-            let Some(cache) = cache else {
-                return fetched.map(|got| got.page);
+            let mut fetched = with_retries(session.client(), &parsed, url, validators, retry).await;
+            if let Err(err) = &fetched
+                && session.fetch_missing_intermediate(err).await
+            {
+                fetched = with_retries(session.client(), &parsed, url, validators, retry).await;
+            }
+            let fetched = match fetched {
+                Ok(got) => Ok(got),
+                Err(err) => Err(session.after_failure(err, &parsed).await),
             };
-            settle_with_cache(cache, url, fetched, cached)
+            let tls = session.facts(&parsed);
+            let Some(cache) = cache else {
+                return fetched.map(|got| Page { tls, ..got.page });
+            };
+            settle_with_cache(cache, url, fetched, cached).map(|page| match page.stale {
+                None => Page { tls, ..page },
+                Some(_) => page,
+            })
         }
         _ => Err(FetchError::Scheme {
             url: url.to_string(),
         }),
     }
+}
+
+/// One fetch attempt and its retries.
+async fn with_retries(
+    client: &reqwest::Client,
+    parsed: &url::Url,
+    url: &str,
+    validators: Option<&Meta>,
+    retry: &Retry,
+) -> Result<Got, FetchError> {
+    let once = || get(client, parsed, url, validators);
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(retry.min_delay)
+        .with_max_delay(retry.max_delay)
+        .with_max_times(retry.times)
+        .with_jitter();
+    once.retry(backoff)
+        .sleep(tokio::time::sleep)
+        .when(FetchError::is_retryable)
+        .notify(|err, delay| tracing::warn!("{}; retrying in {delay:?}", err.detail()))
+        .await
 }
 
 /// A fresh answer: the page, or "not modified" (`304`), with the validators to keep.
@@ -207,10 +291,7 @@ async fn get(
     url: &str,
     cached: Option<&Meta>,
 ) -> Result<Got, FetchError> {
-    let network = |source: reqwest::Error| FetchError::Network {
-        url: url.to_string(),
-        source: source.without_url(),
-    };
+    let network = |source: reqwest::Error| super::reach::network(url, source);
     let mut request = client.get(parsed.clone());
     if let Some(meta) = cached {
         if let Some(etag) = &meta.etag {
@@ -273,10 +354,7 @@ pub(super) async fn read_body(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|source| FetchError::Network {
-            url: shown_url.to_string(),
-            source: source.without_url(),
-        })?
+        .map_err(|source| super::reach::network(shown_url, source))?
     {
         if bytes.len() + chunk.len() > limit {
             return Err(FetchError::TooLarge {
@@ -289,6 +367,7 @@ pub(super) async fn read_body(
         bytes,
         content_type,
         stale: None,
+        tls: None,
     })
 }
 

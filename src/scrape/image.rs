@@ -442,8 +442,8 @@ pub async fn scrape(
     scrape_via(&Live { client, retry }, source, spec, date, meal).await
 }
 
-/// [`scrape`] through `net`: every link taken from a page is vetted (http(s), no userinfo, the source's networks) before
-/// it is fetched or returned.
+/// [`scrape`] through `net`: every link taken from a page is vetted (http(s), no userinfo,
+/// the source's networks) before it is fetched or returned.
 pub async fn scrape_via(
     net: &impl Net,
     source: &Source,
@@ -755,6 +755,7 @@ mod tests {
                 bytes: html.into_bytes(),
                 content_type: Some("text/html".into()),
                 stale: None,
+                tls: None,
             })
         }
 
@@ -779,6 +780,7 @@ mod tests {
             name: "기숙사".into(),
             url: url.into(),
             rule: super::super::Rule::table("table"),
+            reach: Default::default(),
         };
         let spec = ImageSpec {
             image: Some(".v img".into()),

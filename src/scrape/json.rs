@@ -619,10 +619,7 @@ async fn send_once(
     parsed: &url::Url,
     shown_url: &str,
 ) -> Result<(Page, Option<reqwest::StatusCode>), FetchError> {
-    let network = |source: reqwest::Error| FetchError::Network {
-        url: shown_url.to_string(),
-        source: source.without_url(),
-    };
+    let network = |source: reqwest::Error| super::reach::network(shown_url, source);
     let method = match request.method {
         Method::Get => reqwest::Method::GET,
         Method::Post => reqwest::Method::POST,

@@ -6,3 +6,4 @@
 
 pub mod fake_kakao;
 pub mod pages;
+pub mod sites;
