@@ -23,6 +23,7 @@
 
 mod across;
 mod blocks;
+mod cache;
 mod charset;
 mod dom;
 mod explain;
@@ -47,9 +48,10 @@ use serde::{Serialize, Serializer};
 
 use crate::Meal;
 
+pub use cache::{Slots, follow_slots, use_cache};
 pub use charset::{decode, overruled_declaration};
 pub use explain::{Explain, RowSeen, TableExplain};
-pub use fetch::{FetchError, Page, Retry, fetch, fetch_in, use_cache};
+pub use fetch::{FetchError, Page, Retry, fetch, fetch_in};
 pub use find::{FoundTable, find_tables};
 pub use reach::{Reach, Session, TlsMode};
 pub use reader::Reader;
@@ -96,6 +98,10 @@ pub enum Undated {
     WrongDate,
     /// The page always shows the current menu: read it for the date asked.
     Today,
+    /// Only a date the page states counts, in css mode too (which otherwise reads a page
+    /// that states no date as the date asked): how a cached copy that cannot stand in as
+    /// the day's page is read. Not a config word.
+    Stated,
 }
 
 impl Undated {
@@ -689,6 +695,21 @@ fn parse_css(
             explain,
         };
     }
+    if rule.undated == Undated::Stated {
+        // A cached copy that may not stand in as the day's page: only a stated date counts.
+        let states_the_date = context.stated.is_some()
+            || context.day.as_ref().is_some_and(|(day, _)| *day == date)
+            || dom::selected_day(doc, date) == Some(date);
+        if !states_the_date {
+            let why = format!("the page states no date, so nothing says it is {date}'s");
+            explain.notes.push(why.clone());
+            return Parsed {
+                outcome: Outcome::WrongDate,
+                detail: Some(why),
+                explain,
+            };
+        }
+    }
     let mut found = Found::default();
     let mut dishes = Vec::new();
     for (i, element) in matches.iter().enumerate() {
@@ -952,9 +973,18 @@ pub async fn scrape_within(
         };
     }
     let mut rule = source.rule.clone();
+    let mut undated_refused = None;
     if source.url.contains("{date") {
         // The page asked for is the date's own: a page that states no date is that date's.
         rule.undated = Undated::Today;
+    } else if let Some(stale) = &page.stale
+        && (rule.undated == Undated::Today || matches!(rule.mode, Mode::Css { .. }))
+        && let Err(why) = cache::undated_copy_serves(stale, date, meal)
+    {
+        // A cached copy of a page that states no date is today's only if fetched today
+        // before the slot; otherwise only a date the page states can make it a menu.
+        rule.undated = Undated::Stated;
+        undated_refused = Some(why);
     }
     let mut parsed = parse_off_thread(html, rule, date, meal, deadline).await;
     if let Some(stale) = &page.stale {
@@ -967,7 +997,10 @@ pub async fn scrape_within(
             ),
             _ => {
                 parsed.outcome = Outcome::FetchFailed;
-                format!("{} (the cached copy does not cover {date})", stale.failure)
+                match &undated_refused {
+                    Some(why) => format!("{} (not served from the cache: {why})", stale.failure),
+                    None => format!("{} (the cached copy does not cover {date})", stale.failure),
+                }
             }
         });
     }

@@ -612,7 +612,11 @@ pub fn status(status: &crate::account::Status) -> String {
             "ran:    {} {:<9} {}{}{}\n",
             run.date,
             run.meal.as_str(),
-            run.outcome.as_deref().unwrap_or("running"),
+            match (run.outcome.as_deref(), run.interrupted) {
+                (Some(outcome), _) => outcome,
+                (None, true) => "interrupted (the run never recorded its end)",
+                (None, false) => "running",
+            },
             finished_at(run, tz),
             run.detail
                 .as_deref()
