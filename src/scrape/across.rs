@@ -6,9 +6,10 @@
 //! page (`scrape`): the table itself has no day labels.
 
 use super::explain::{RowSeen, TableExplain};
+use super::grid::is_full_width;
 use super::grid::{Grid, Status, TableRead};
 use super::labels;
-use super::reader::{Ask, Found, finish_read, is_full_width, is_meal_label, want};
+use super::reading::{Ask, Found, finish_read, is_meal_label, want};
 
 /// The row holding the meal labels, if the meals run across: a row (not the last) with at
 /// least two meal-label cells and more of them than any column has.

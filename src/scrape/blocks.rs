@@ -10,7 +10,7 @@ use chrono::{Datelike, NaiveDate};
 use super::explain::{RowSeen, TableExplain};
 use super::grid::{Grid, Status, TableRead, single_meal};
 use super::labels::{self, DayLabel};
-use super::reader::{Ask, Found, finish_read, is_meal_label, want};
+use super::reading::{Ask, Found, finish_read, is_meal_label, want};
 use crate::Meal;
 
 /// The body column (between the date column `k` and the last one) whose cells in the dated
