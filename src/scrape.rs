@@ -23,6 +23,7 @@
 
 mod across;
 mod blocks;
+mod calendar;
 mod charset;
 mod dom;
 mod explain;
@@ -364,7 +365,13 @@ fn parse_tables(
     };
     let kept = drop_undated_tables(candidates, &mut explain);
     let elements: Vec<ElementRef<'_>> = kept.iter().map(|(_, t, _)| *t).collect();
-    let contexts = dom::contexts(doc, &elements, date);
+    let mut contexts = dom::contexts(doc, &elements, date);
+    // A calendar's day cells give no month: what the page states does (checked by the reader).
+    for ((_, table, sized), context) in kept.iter().zip(&mut contexts) {
+        if sized.reader == Reader::MonthCalendar {
+            context.months = dom::stated_months(doc, *table);
+        }
+    }
     let page_day = dom::selected_day(doc, date);
     if let Some(day) = page_day {
         explain
@@ -479,8 +486,9 @@ fn drop_undated_tables<'a>(
 }
 
 /// Whether the page says this table is for `date`: `None` when it does (or the table
-/// carries its own dates, or the source trusts an undated page), else the status that
-/// replaces the reading (the wrong date, or a day the page does not name).
+/// carries its own dates, or the page states none and the source trusts an undated page),
+/// else the status that replaces the reading (the wrong date, or a day the page does not
+/// name). A date the page does state always counts, `undated` or not.
 fn date_check(
     index: usize,
     sized: &reader::Sized,
@@ -490,10 +498,10 @@ fn date_check(
     date: NaiveDate,
 ) -> Option<grid::Status> {
     use grid::Status::{Uncertain, WrongDate};
-    let dated_by_page = context.stated.is_some() || context.day.is_some() || page_day.is_some();
-    if sized.has_dates() || rule.undated == Undated::Today {
+    if sized.has_dates() || sized.reader.dates_itself() {
         return None;
     }
+    let trusted = rule.undated == Undated::Today;
     if sized.reader.is_one_day() {
         return match (page_day, &context.stated) {
             (Some(day), _) if day != date => {
@@ -507,6 +515,7 @@ fn date_check(
                 _ => None,
             },
             (None, Some(stated)) if stated.from == stated.to || !stated.contains(date) => None,
+            _ if trusted => None,
             (None, Some(stated)) => Some(Uncertain(format!(
                 "table {index} shows one day of {} … {} but the page does not say which; {UNDATED_HINT}",
                 stated.from, stated.to
@@ -523,7 +532,20 @@ fn date_check(
             "table {index} names weekdays of the week of \"{line}\", not of {date}"
         )));
     }
-    (!dated_by_page).then(|| {
+    let dated_by_page = context.stated.is_some() || context.day.is_some() || page_day.is_some();
+    if sized.is_month_view() {
+        // Read by weekday, a month view glues every such weekday of the month together:
+        // never read that way, and `undated` is no help.
+        let why = format!(
+            "table {index} has several days under each weekday (a month view) but kbot cannot tell which is {date}"
+        );
+        return Some(if dated_by_page || trusted {
+            Uncertain(why)
+        } else {
+            WrongDate(why)
+        });
+    }
+    (!dated_by_page && !trusted).then(|| {
         WrongDate(format!(
             "table {index} names weekdays but the page states no date or week; {UNDATED_HINT}"
         ))

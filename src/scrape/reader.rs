@@ -25,7 +25,7 @@ use scraper::ElementRef;
 use super::grid::{self, Grid, Layout, TableRead, is_full_width};
 use super::labels::{self, DayLabel};
 use super::reading::{Ask, is_meal_label};
-use super::{across, blocks, rows};
+use super::{across, blocks, calendar, rows};
 
 /// The layouts kbot reads. Each names itself in `--explain`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +43,8 @@ pub enum Reader {
     DateBlocks,
     /// One day's table, meal and corner in column headers (`1코너 중식`, `중·석식`).
     DayMealsAcross,
+    /// A month calendar: weekday columns, one cell per day starting with its day number.
+    MonthCalendar,
     /// Css mode: one selector per meal, no table reading.
     Css,
 }
@@ -57,6 +59,7 @@ impl Reader {
             Reader::DayMealsDown => "day view, meals down the rows",
             Reader::DateBlocks => "date blocks",
             Reader::DayMealsAcross => "day view, meals across the columns",
+            Reader::MonthCalendar => "month calendar",
             Reader::Css => "css selectors",
         }
     }
@@ -64,6 +67,12 @@ impl Reader {
     /// Whether the reader reads one day's table (no day labels in it).
     pub fn is_one_day(self) -> bool {
         matches!(self, Reader::DayMealsDown | Reader::DayMealsAcross)
+    }
+
+    /// Whether the reader settles the table's dates itself (a calendar's month), so the
+    /// page-level date check does not apply.
+    pub fn dates_itself(self) -> bool {
+        self == Reader::MonthCalendar
     }
 }
 
@@ -79,6 +88,8 @@ pub(super) struct Sized {
     pub day_score: usize,
     /// Short cells naming a meal.
     pub meal_labels: usize,
+    /// The calendar's shape, when the table is a month calendar.
+    pub calendar: Option<calendar::Shape>,
 }
 
 impl Sized {
@@ -120,6 +131,30 @@ impl Sized {
     pub fn has_days(&self) -> bool {
         self.days.iter().any(Option::is_some)
     }
+
+    /// Whether the table shows several days per weekday (a month view): cells starting with a
+    /// day number in two or more rows under weekday labels. Read by weekday alone it would
+    /// glue those days together.
+    pub fn is_month_view(&self) -> bool {
+        if self.calendar.is_some() {
+            return true;
+        }
+        let Layout::Columns(h) = self.layout else {
+            return false;
+        };
+        let grid = &self.grid;
+        let day_columns: Vec<usize> = (0..grid.width)
+            .filter(|&c| grid.slots[h][c].is_some_and(|id| self.days[id].is_some()))
+            .collect();
+        let numbered = (h + 1..grid.height())
+            .filter(|&r| {
+                grid.cells_at(r, &day_columns)
+                    .into_iter()
+                    .any(|id| calendar::day_number(grid, id).is_some())
+            })
+            .count();
+        numbered >= 2
+    }
 }
 
 /// Lay a table out and choose its reader.
@@ -141,7 +176,23 @@ pub(super) fn size_up(table: ElementRef<'_>, target: NaiveDate) -> Sized {
         .filter(|c| is_meal_label(&labels::join_label(&c.lines)))
         .count();
     let layout = grid::layout_of(&grid, &days);
-    let (reader, why) = choose(&grid, &days, layout);
+    let calendar = match layout {
+        Layout::Columns(h) => calendar::shape(&grid, &days, h),
+        _ => None,
+    };
+    let (reader, why) = match &calendar {
+        Some(shape) => (
+            Reader::MonthCalendar,
+            format!(
+                "weekday labels across row {}, {} cells starting with day numbers 1 … {} in {} rows",
+                shape.header + 1,
+                shape.days.len(),
+                shape.days.last().map_or(0, |d| d.3),
+                shape.rows
+            ),
+        ),
+        None => choose(&grid, &days, layout),
+    };
     Sized {
         grid,
         days,
@@ -150,6 +201,7 @@ pub(super) fn size_up(table: ElementRef<'_>, target: NaiveDate) -> Sized {
         why,
         day_score,
         meal_labels,
+        calendar,
     }
 }
 
@@ -202,9 +254,14 @@ pub(super) fn read(sized: Sized, ask: &Ask<'_>) -> TableRead {
         layout,
         reader,
         why,
+        calendar,
         ..
     } = sized;
     let mut read = match reader {
+        Reader::MonthCalendar => match &calendar {
+            Some(shape) => calendar::read(&grid, shape, ask),
+            None => rows::read(grid, &days, layout, ask),
+        },
         Reader::DateBlocks => match layout {
             Layout::Rows(k) => blocks::read(&grid, &days, k, ask),
             _ => rows::read(grid, &days, layout, ask),

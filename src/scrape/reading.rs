@@ -54,43 +54,112 @@ pub(super) fn is_meal_label(text: &str) -> bool {
         && labels::corner_of(text) != text
 }
 
+/// The cells of one group: each cell with the meals of the row (or column) it stands in.
+pub(super) type Wanted = (String, Vec<(usize, Vec<Meal>)>);
+
 /// Add `content` to the group `key` of `wanted` (a new group at the end if there is none
-/// yet), each cell once: rows of one corner label gather into one group.
-pub(super) fn want(wanted: &mut Vec<(String, Vec<usize>)>, key: String, content: Vec<usize>) {
+/// yet), each cell once: rows of one corner label gather into one group. `meals` are the
+/// meals of the row the cells stand in (lines before any in-cell meal label are theirs).
+pub(super) fn want(wanted: &mut Vec<Wanted>, key: String, content: Vec<usize>, meals: &[Meal]) {
+    let content = content.into_iter().map(|id| (id, meals.to_vec()));
     match wanted.iter_mut().find(|(k, _)| *k == key) {
-        Some((_, ids)) => {
-            for id in content {
-                if !ids.contains(&id) {
-                    ids.push(id);
+        Some((_, cells)) => {
+            for (id, meals) in content {
+                if !cells.iter().any(|(seen, _)| *seen == id) {
+                    cells.push((id, meals));
                 }
             }
         }
-        None => wanted.push((key, content)),
+        None => wanted.push((key, content.collect())),
     }
+}
+
+/// A cell's lines split at its in-cell meal labels (`[조식]` … `[중식]` …), each part with the
+/// meals it is for; `None` when the cell has no such label. Lines before the first label
+/// belong to the row's meals that no label in the cell names (all of them if labels name
+/// every one); separator lines (`------`) at the edges of a part are dropped.
+pub(super) fn sections(
+    lines: &[String],
+    row_meals: &[Meal],
+) -> Option<Vec<(Vec<Meal>, Vec<String>)>> {
+    let marks: Vec<Option<Vec<Meal>>> = lines.iter().map(|l| labels::section_meals(l)).collect();
+    if marks.iter().all(Option::is_none) {
+        return None;
+    }
+    let labelled: Vec<Meal> = marks.iter().flatten().flatten().copied().collect();
+    let unlabelled: Vec<Meal> = row_meals
+        .iter()
+        .copied()
+        .filter(|m| !labelled.contains(m))
+        .collect();
+    let mut parts: Vec<(Vec<Meal>, Vec<String>)> = vec![(
+        if unlabelled.is_empty() {
+            row_meals.to_vec()
+        } else {
+            unlabelled
+        },
+        Vec::new(),
+    )];
+    for (line, mark) in lines.iter().zip(marks) {
+        match mark {
+            Some(meals) => parts.push((meals, Vec::new())),
+            None => parts
+                .last_mut()
+                .expect("one part at least")
+                .1
+                .push(line.clone()),
+        }
+    }
+    let is_separator = |l: &String| !l.chars().any(char::is_alphanumeric);
+    for (_, part) in &mut parts {
+        while part.last().is_some_and(is_separator) {
+            part.pop();
+        }
+        let lead = part.iter().take_while(|l| is_separator(l)).count();
+        part.drain(..lead);
+    }
+    Some(parts)
+}
+
+/// The meals a cell's in-cell labels name (none for a cell without them).
+pub(super) fn section_meals_of(grid: &Grid, id: usize) -> Vec<Meal> {
+    grid.cells[id]
+        .lines
+        .iter()
+        .filter_map(|l| labels::section_meals(l))
+        .flatten()
+        .collect()
 }
 
 /// Groups with dishes, and (label, notice) of the closed ones.
 pub(super) type Gathered = (Vec<Group>, Vec<(String, String)>);
 
-/// The dishes of each (label, cells) pair in page order, closure notices kept apart, the
-/// source's `exclude` applied. A cell that is nothing but a meal word (a label read as a
-/// dish) is returned as `Err` with its text: the reader cannot be sure of the meal.
-pub(super) fn gather(
-    grid: &Grid,
-    wanted: Vec<(String, Vec<usize>)>,
-    rule: &Rule,
-) -> Result<Gathered, String> {
+/// The `meal` dishes of each group in page order (a cell split by in-cell meal labels gives
+/// only its part for `meal`, never the labels), closure notices kept apart (a closure marker,
+/// or a public holiday's name alone), the source's `exclude` applied. A cell that is nothing
+/// but a meal word (a label read as a dish) is returned as `Err` with its text: the reader
+/// cannot be sure of the meal.
+pub(super) fn gather(grid: &Grid, wanted: Vec<Wanted>, ask: &Ask<'_>) -> Result<Gathered, String> {
+    let rule = ask.rule;
+    let holiday = crate::holiday::name(ask.date);
     let mut groups = Vec::new();
     let mut closed = Vec::new();
-    for (label, ids) in wanted {
+    for (label, cells) in wanted {
         let mut dishes = Vec::new();
-        for id in ids {
-            let lines: Vec<String> = grid.cells[id]
+        for (id, row_meals) in cells {
+            let mut lines: Vec<String> = grid.cells[id]
                 .lines
                 .iter()
                 .filter(|line| !rule.exclude.iter().any(|re| re.is_match(line)))
                 .cloned()
                 .collect();
+            if let Some(parts) = sections(&lines, &row_meals) {
+                lines = parts
+                    .into_iter()
+                    .filter(|(meals, _)| meals.contains(&ask.meal))
+                    .flat_map(|(_, lines)| lines)
+                    .collect();
+            }
             if lines.is_empty() {
                 continue;
             }
@@ -98,7 +167,9 @@ pub(super) fn gather(
             if labels::corner_of(&text).is_empty() {
                 return Err(text);
             }
-            if labels::is_closed(&text, &rule.closed_markers) {
+            if labels::is_closed(&text, &rule.closed_markers)
+                || labels::is_holiday_notice(&text, holiday)
+            {
                 closed.push((label.clone(), text));
             } else {
                 dishes.extend(lines);
@@ -115,7 +186,7 @@ pub(super) fn gather(
 /// cells), how many rows (or columns) were of that meal, every row label seen, and every
 /// meal the table has.
 pub(super) struct Found {
-    pub wanted: Vec<(String, Vec<usize>)>,
+    pub wanted: Vec<Wanted>,
     pub meal_rows: usize,
     pub rows: Vec<String>,
     pub meals: Vec<Meal>,
@@ -141,7 +212,7 @@ pub(super) fn finish_read(
         rows,
         meals,
     } = found;
-    let (groups, closed) = match gather(grid, wanted, ask.rule) {
+    let (groups, closed) = match gather(grid, wanted, ask) {
         Ok(found) => found,
         Err(text) => {
             let why = format!(

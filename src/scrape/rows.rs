@@ -14,7 +14,7 @@ use chrono::{Datelike, NaiveDate};
 use super::explain::{RowSeen, TableExplain};
 use super::grid::{Grid, Layout, Status, TableRead, single_meal};
 use super::labels::{self, DayLabel};
-use super::reading::{Ask, Found, finish_read, want};
+use super::reading::{Ask, Found, Wanted, finish_read, section_meals_of, want};
 use crate::Meal;
 
 /// Most rows listed in an explanation, so `--explain` on a huge table stays readable.
@@ -189,7 +189,7 @@ pub(super) fn read(
     let mut table_meals: Vec<Meal> = Vec::new();
     let mut section: Option<String> = None;
     let mut section_meal: Option<Meal> = None;
-    let mut wanted: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut wanted: Vec<Wanted> = Vec::new();
     let mut meal_rows = 0;
     let mut row_names = Vec::new();
     let mut seen = Vec::new();
@@ -251,16 +251,24 @@ pub(super) fn read(
             .or(heading_meal.map(|m| (vec![m], "heading")))
             .unwrap_or((vec![rule.unlabeled], "unlabeled"));
         table_meals.extend(&row_meals);
-        let row_meal = if row_meals.contains(&meal) {
-            meal
-        } else {
-            row_meals[0]
-        };
         let content: Vec<usize> = grid
             .cells_at(r, &targets)
             .into_iter()
             .filter(|id| !label_ids.contains(id))
             .collect();
+        // Meals labelled inside the row's cells (`[조식]` … `[중식]` …) count as the row's too.
+        let all: Vec<usize> = (0..grid.width).collect();
+        for id in grid.cells_at(r, &all) {
+            table_meals.extend(section_meals_of(&grid, id));
+        }
+        let in_cell = content
+            .iter()
+            .any(|&id| section_meals_of(&grid, id).contains(&meal));
+        let row_meal = if row_meals.contains(&meal) || in_cell {
+            meal
+        } else {
+            row_meals[0]
+        };
         let label = names.join(" > ");
         row_names.push(if label.is_empty() {
             "(no label)".to_string()
@@ -287,7 +295,7 @@ pub(super) fn read(
             .filter(|n| !n.is_empty())
             .collect::<Vec<_>>()
             .join(" > ");
-        want(&mut wanted, key, content);
+        want(&mut wanted, key, content, &row_meals);
     }
     seen.truncate(MAX_EXPLAINED_ROWS);
     explain.rows = seen;
