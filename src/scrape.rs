@@ -8,10 +8,11 @@
 //! with a deadline.
 //!
 //! The pieces: `reader` (the one seam: each page layout is a [`Reader`], chosen per table
-//! with the reason shown in `--explain`), its readers `grid` (week grids, date per row, day
-//! views with meals down, section rows), `blocks` (date blocks) and `across` (day views with
-//! meals across); `find` (`auto` and `kbot scrape --find`), `dom` (lines, headings, stated
-//! weeks, the selected day; control characters stripped), `labels` (what text means),
+//! with the reason shown in `--explain`), its readers `rows` (week grids, date per row, day
+//! views with meals down, section rows), `blocks` (date blocks), `across` (day views with
+//! meals across) and `calendar` (month calendars), and below them `reading` (what a reader is
+//! asked, in-cell meal sections, gathering dishes) and `grid` (the laid-out table); `find` (`auto` and `kbot scrape --find`), `dom` (lines, headings, stated
+//! weeks, stated months, the selected day; control characters stripped), `labels` (what text means),
 //! `template` (`{date:FMT}`, `{weekday}`), `fetch` (http(s) with retries, or `file://`),
 //! `charset` (bytes → text), `explain` (what it saw). Other source kinds, each behind one arm in
 //! [`scrape_with`]: `json` (a JSON endpoint and a jq filter) and `image` (a menu image or PDF).

@@ -8,14 +8,18 @@
 //! The readers: [`Reader::WeekGrid`] and [`Reader::SectionRows`] (days across the columns,
 //! meals and corners down the rows, full-width rows starting a restaurant), [`Reader::DatePerRow`]
 //! (one row per date, meals across), [`Reader::DayMealsDown`] (one day, meals down the rows)
-//! — these four share `grid::read` and differ in where the days are — then
+//! — these four share `rows::read` and differ in where the days are — then
 //! [`Reader::DateBlocks`] (`blocks`: a date cell spanning a block of rows, the meal in a body
-//! column) and [`Reader::DayMealsAcross`] (`across`: one day, meal and corner in column
-//! headers). Css mode ([`Reader::Css`]) reads elements, not tables, and lives in `scrape`.
+//! column), [`Reader::DayMealsAcross`] (`across`: one day, meal and corner in column
+//! headers) and [`Reader::MonthCalendar`] (`calendar`: weekday columns over day-numbered
+//! cells, the month from what the page states). Css mode ([`Reader::Css`]) reads elements,
+//! not tables, and lives in `scrape`.
 //!
-//! Adding a layout (a JSON or image reader later): add a variant, teach [`choose`] when it
-//! applies and why, and give it a `read` returning [`TableRead`]; the page-level decisions
-//! (which tables count, dates, `no_meal`, plausibility) in `scrape` stay as they are.
+//! The layers: `grid` (the laid-out table) and `reading` (what every reader is asked and how
+//! a reading ends) sit below the readers; this file, above them, only lists them. Adding a
+//! layout is one new reader file using `reading`, plus its variant here with when it applies
+//! ([`size_up`] / [`choose`]) and its arm in [`read`]; the page-level decisions (which tables
+//! count, dates, `no_meal`, plausibility) in `scrape` stay as they are.
 //!
 //! Pure: no I/O.
 
