@@ -368,11 +368,11 @@ pub(super) fn is_meal_word(text: &str) -> bool {
 /// marks around it (`[중식]`, `<석식>`, `*천원의아침*`, `■ 중식`, `(조식)`); the meals it starts.
 /// A bare word (`천원의 아침` as a dish's name) is not marked and is no label.
 pub(super) fn section_meals(line: &str) -> Option<Vec<Meal>> {
-    if line.chars().count() > MAX_SECTION_LABEL_CHARS {
-        return None;
-    }
     let is_mark = |c: char| !c.is_alphanumeric() && !c.is_whitespace() && !"·/,.".contains(c);
-    if !line.chars().any(is_mark) {
+    // Cheap checks first: this runs on every line of every cell read.
+    let starts = line.chars().next().is_some_and(is_mark);
+    let ends = line.chars().next_back().is_some_and(is_mark);
+    if !(starts || ends) || line.chars().count() > MAX_SECTION_LABEL_CHARS {
         return None;
     }
     let word: String = line

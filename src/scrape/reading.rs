@@ -82,10 +82,20 @@ pub(super) fn sections(
     lines: &[String],
     row_meals: &[Meal],
 ) -> Option<Vec<(Vec<Meal>, Vec<String>)>> {
-    let marks: Vec<Option<Vec<Meal>>> = lines.iter().map(|l| labels::section_meals(l)).collect();
-    if marks.iter().all(Option::is_none) {
-        return None;
-    }
+    let first = lines
+        .iter()
+        .position(|l| labels::section_meals(l).is_some())?;
+    let marks: Vec<Option<Vec<Meal>>> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i < first {
+                None
+            } else {
+                labels::section_meals(l)
+            }
+        })
+        .collect();
     let labelled: Vec<Meal> = marks.iter().flatten().flatten().copied().collect();
     let unlabelled: Vec<Meal> = row_meals
         .iter()

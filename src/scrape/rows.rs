@@ -256,11 +256,6 @@ pub(super) fn read(
             .into_iter()
             .filter(|id| !label_ids.contains(id))
             .collect();
-        // Meals labelled inside the row's cells (`[조식]` … `[중식]` …) count as the row's too.
-        let all: Vec<usize> = (0..grid.width).collect();
-        for id in grid.cells_at(r, &all) {
-            table_meals.extend(section_meals_of(&grid, id));
-        }
         let in_cell = content
             .iter()
             .any(|&id| section_meals_of(&grid, id).contains(&meal));
@@ -301,6 +296,10 @@ pub(super) fn read(
     explain.rows = seen;
 
     // The dishes of each group; closure notices kept apart.
+    // Meals labelled inside cells (`[조식]` … `[중식]` …) are the table's too.
+    for id in 0..grid.cells.len() {
+        table_meals.extend(section_meals_of(&grid, id));
+    }
     table_meals.sort();
     table_meals.dedup();
     let found = Found {
