@@ -111,6 +111,10 @@ pub enum Command {
         /// The link to open
         url: String,
     },
+    /// Internal: run a json source's jq filter on an answer read from stdin, in a process
+    /// of its own with lowered limits (the daemon and the commands start it)
+    #[command(name = "run-filter", hide = true)]
+    RunFilter,
     /// Print shell completions
     Completions {
         /// The shell
@@ -175,6 +179,10 @@ pub struct SendNowArgs {
     /// `catch_up` from now, showing progress, instead of leaving it to the daemon
     #[arg(long, conflicts_with_all = ["dry_run", "force"])]
     pub wait: bool,
+    /// When the menu on the page changed since it was sent, send everyone who got it one
+    /// correction (정정) with the new dishes
+    #[arg(long, conflicts_with_all = ["dry_run", "force", "test", "wait"])]
+    pub correct: bool,
 }
 
 /// `kbot login`.
@@ -289,6 +297,11 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
             crate::auth::open_browser_here(&url);
             Ok(())
         }
+        Command::RunFilter => {
+            crate::scrape::json::serve_filter(std::io::stdin().lock(), &mut out)
+                .map_err(|e| PathIo::new("cannot run the filter for", "<stdin>", e))?;
+            Ok(())
+        }
         Command::Man => write_bytes(&mut out, &view::man_page(Cli::command())),
         Command::Scrape(args) => scrape(args, &env, &mut out).await,
         Command::Preview(args) => preview(args, &env, &mut out).await,
@@ -321,9 +334,13 @@ pub async fn run(cli: Cli, env: Env) -> Result<()> {
             let config = env.load_config_lenient()?;
             let status = account::status(&config, &env.paths, env.clock.as_ref()).await?;
             let text = if json {
-                view::pretty(&view::status_json(&status))
+                let mut value = view::status_json(&status);
+                if !config.recipients.groups.is_empty() {
+                    value["groups"] = crate::audience::groups_json(&config);
+                }
+                view::pretty(&value)
             } else {
-                view::status(&status)
+                view::status(&status) + &crate::audience::describe_groups(&config)
             };
             write_out(&mut out, &text)?;
             // Not logged in (exit 3) or an unreadable store fails only after all is printed.
@@ -397,7 +414,7 @@ async fn quota_overruns(
     env: &Env,
     known: Option<&Run>,
 ) -> Vec<crate::quota::Overrun> {
-    if config.recipients.friends.is_empty() {
+    if config.recipients.friends.is_empty() && config.recipients.groups.is_empty() {
         return Vec::new();
     }
     let now = env.clock.now();
@@ -566,14 +583,38 @@ async fn scrape(args: ScrapeArgs, env: &Env, out: &mut impl Write) -> Result<()>
     if let Some(url) = &args.find {
         return find(url, &args.run, env, out).await;
     }
-    let (_, run) = prepare(&args.run, env).await?;
+    let (config, run) = prepare(&args.run, env).await?;
     let text = if args.run.json {
         view::pretty(&view::scrape_json(&run))
     } else {
-        view::scrape_report(&run, args.explain)
+        let mut text = view::scrape_report(&run, args.explain);
+        text.push_str(&changed_since_sent(&config, env, &run));
+        text
     };
     write_out(out, &text)?;
     fail_on_scrape_errors(&run)
+}
+
+/// For `scrape`: how the page differs from the menu sent for this meal, if it was sent and
+/// the ledger can say (empty otherwise), and how to correct it.
+fn changed_since_sent(config: &Config, env: &Env, run: &Run) -> String {
+    let path = crate::ledger::path_in(&env.paths.data_dir);
+    if !path.exists() {
+        return String::new();
+    }
+    let Ok(sent) = Ledger::open_read_only(&path).and_then(|l| l.menus(run.date, run.meal)) else {
+        return String::new();
+    };
+    let changes = crate::correction::changes(&sent, run, &config.message.noise);
+    if changes.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\n{}kbot send-now {} --date {} --correct sends it\n",
+        crate::correction::describe(&changes, true),
+        run.meal,
+        run.date
+    )
 }
 
 fn fail_on_scrape_errors(run: &Run) -> Result<()> {
@@ -597,19 +638,17 @@ enum Shown {
     /// As written in `[recipients]`.
     Configured,
     /// Resolved through the friends API.
-    Resolved {
-        me: Option<deliver::Recipient>,
-        friends: Vec<deliver::Recipient>,
-        unresolved: Vec<deliver::Unresolved>,
-    },
+    Resolved(deliver::Resolved),
 }
 
 impl Shown {
     /// Resolve the friends when a login exists and a part goes to them; otherwise, or
     /// when Kakao cannot be asked (offline, login expired), the configured names.
     async fn find(config: &Config, env: &Env, run: &Run, to: To) -> Shown {
+        let has_friends =
+            !config.recipients.friends.is_empty() || !config.recipients.groups.is_empty();
         let to_friends = to != To::Me
-            && !config.recipients.friends.is_empty()
+            && has_friends
             && run
                 .rendered
                 .parts
@@ -621,15 +660,30 @@ impl Shown {
             return Shown::Configured;
         }
         let resolved = match env.account(config) {
-            Ok(account) => deliver::recipients(config, &account.sender(), to).await,
+            Ok(account) => deliver::resolve(config, &account.sender(), to).await,
             Err(err) => Err(err),
         };
         match resolved {
-            Ok((me, friends, unresolved)) => Shown::Resolved {
-                me,
-                friends,
-                unresolved,
-            },
+            Ok(found)
+                if !found
+                    .unresolved
+                    .iter()
+                    .any(|u| matches!(u, deliver::Unresolved::Unavailable { .. })) =>
+            {
+                Shown::Resolved(found)
+            }
+            Ok(found) => {
+                let why: Vec<String> = found
+                    .unresolved
+                    .iter()
+                    .map(deliver::Unresolved::describe)
+                    .collect();
+                tracing::warn!(
+                    "showing the configured names: cannot resolve them through Kakao: {}",
+                    why.join("; ")
+                );
+                Shown::Configured
+            }
             Err(err) => {
                 tracing::warn!(
                     "showing the configured names: cannot resolve them through Kakao: {err}"
@@ -639,61 +693,44 @@ impl Shown {
         }
     }
 
-    /// The recipients of a part for `--json`: "me", uuids (or configured names).
-    fn ids(&self, config: &Config, audience: Audience, to: To) -> Vec<String> {
-        self.each(config, audience, to, |r| r.id.clone(), String::clone)
-    }
-
-    /// The recipients of a part for people: "me", `nickname (uuid)` (or configured names).
-    fn names(&self, config: &Config, audience: Audience, to: To) -> Vec<String> {
-        self.each(
-            config,
-            audience,
-            to,
-            deliver::Recipient::display,
-            String::clone,
-        )
-    }
-
-    fn each(
-        &self,
-        config: &Config,
-        audience: Audience,
-        to: To,
-        resolved: impl Fn(&deliver::Recipient) -> String,
-        configured: impl Fn(&String) -> String,
-    ) -> Vec<String> {
-        let mut list = Vec::new();
-        let (with_me, with_friends) = (
-            to != To::Friends,
-            audience == Audience::Everyone && to != To::Me,
-        );
+    /// The audiences of the run's meal: resolved, or by the names as configured.
+    fn audiences(&self, config: &Config, meal: Meal, to: To) -> Vec<crate::audience::Audience> {
         match self {
+            Shown::Resolved(found) => found.audiences(config, meal),
             Shown::Configured => {
-                if (config.recipients.me || audience != Audience::Everyone) && with_me {
-                    list.push(deliver::ME.to_string());
-                }
-                if with_friends {
-                    list.extend(config.recipients.friends.iter().map(configured));
-                }
-            }
-            Shown::Resolved { me, friends, .. } => {
-                list.extend(me.iter().filter(|_| with_me).map(&resolved));
-                if me.is_none() && with_me && audience != Audience::Everyone {
-                    list.push(deliver::ME.to_string());
-                }
-                if with_friends {
-                    list.extend(friends.iter().map(&resolved));
-                }
+                let named = |names: &[String]| -> Vec<deliver::Recipient> {
+                    if to == To::Me {
+                        return Vec::new();
+                    }
+                    names
+                        .iter()
+                        .map(|n| deliver::Recipient {
+                            id: n.clone(),
+                            nickname: None,
+                        })
+                        .collect()
+                };
+                let me = (config.recipients.me && to != To::Friends).then(deliver::Recipient::me);
+                let everything: Vec<deliver::Recipient> = me
+                    .into_iter()
+                    .chain(named(&config.recipients.friends))
+                    .collect();
+                let groups: Vec<Vec<deliver::Recipient>> = config
+                    .recipients
+                    .groups
+                    .iter()
+                    .map(|g| named(&g.friends))
+                    .collect();
+                crate::audience::split(config, meal, &everything, &groups)
             }
         }
-        list
     }
 
     fn unresolved(&self) -> Vec<String> {
         match self {
             Shown::Configured => Vec::new(),
-            Shown::Resolved { unresolved, .. } => unresolved
+            Shown::Resolved(found) => found
+                .unresolved
                 .iter()
                 .map(deliver::Unresolved::describe)
                 .collect(),
@@ -709,17 +746,62 @@ fn print_parts(
     json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
-    let parts: Vec<view::Part> = run
+    let audiences = shown.audiences(config, run.meal, to);
+    let ids = |members: &[deliver::Recipient]| -> Vec<String> {
+        members.iter().map(|r| r.id.clone()).collect()
+    };
+    let names = |members: &[deliver::Recipient]| -> Vec<String> {
+        members.iter().map(deliver::Recipient::display).collect()
+    };
+    let me_only = if to == To::Friends {
+        Vec::new()
+    } else {
+        vec![deliver::Recipient::me()]
+    };
+    let mut parts: Vec<view::Part> = run
         .rendered
         .parts
         .iter()
-        .map(|p| view::Part {
-            recipients: shown.ids(config, p.audience, to),
-            names: shown.names(config, p.audience, to),
-            template: &p.template,
+        .map(|p| {
+            let members = if p.audience == Audience::Everyone {
+                &audiences[0].members
+            } else {
+                &me_only
+            };
+            view::Part {
+                recipients: ids(members),
+                names: names(members),
+                audience: None,
+                template: &p.template,
+            }
         })
-        .filter(|p| !p.recipients.is_empty())
         .collect();
+    // The other audiences' own messages, rendered from their sources only.
+    let rendered: Vec<(String, Vec<deliver::Recipient>, crate::message::Rendered)> = audiences[1..]
+        .iter()
+        .map(|a| {
+            (
+                a.label(config.sources.len()),
+                a.members.clone(),
+                run.render_for(config, &a.sources),
+            )
+        })
+        .collect();
+    for (label, members, own) in &rendered {
+        for part in own
+            .parts
+            .iter()
+            .filter(|p| p.audience == Audience::Everyone)
+        {
+            parts.push(view::Part {
+                recipients: ids(members),
+                names: names(members),
+                audience: Some(label.clone()),
+                template: &part.template,
+            });
+        }
+    }
+    parts.retain(|p| !p.recipients.is_empty());
     let unresolved = shown.unresolved();
     let text = if json {
         view::pretty(&view::parts_json(run.date, run.meal, &parts, &unresolved))
@@ -803,12 +885,42 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         crate::interrupt::finish_or_stop(run, &stop_tx).await?
     };
     let interrupted = *stop_tx.borrow();
-    let text = if args.run.json {
-        view::pretty(&view::sent_json(date, meal, &summary))
+    // A rerun after the page changed: say so, and with --correct send the correction.
+    let corrected = if interrupted {
+        deliver::Corrected::default()
+    } else {
+        pipeline
+            .correct(&mut ledger, &summary.run, args.correct, args.to)
+            .await?
+    };
+    let mut text = if args.run.json {
+        let mut json = view::sent_json(date, meal, &summary);
+        if args.correct {
+            json["corrections"] = serde_json::json!(corrected.deliveries);
+        }
+        view::pretty(&json)
     } else {
         let paint = view::Paint::new(std::io::stdout().is_terminal(), &*env.var);
         view::paint_outcomes(&view::summary(&summary), paint)
     };
+    if !args.run.json {
+        text.push_str(&crate::correction::describe(
+            &corrected.changes,
+            args.correct,
+        ));
+        for d in &corrected.deliveries {
+            let who = d.nickname.clone().unwrap_or_else(|| d.recipient.clone());
+            text.push_str(&format!(
+                "correction → {who}: part {} {}\n",
+                d.part, d.status
+            ));
+        }
+    }
+    if !args.correct && !corrected.changes.is_empty() {
+        tracing::warn!(
+            "the menu changed since it was sent; kbot send-now {meal} --date {date} --correct sends everyone who got it a correction"
+        );
+    }
     write_out(out, &text)?;
     if interrupted {
         let count = |status: &str| {
@@ -906,10 +1018,24 @@ fn history(limit: usize, json: bool, env: &Env, out: &mut impl Write) -> Result<
     } else {
         (Vec::new(), false)
     };
-    let (rows, more) = rows;
+    let (mut rows, more) = rows;
     let text = if json {
         view::pretty(&view::history_json(&rows))
     } else {
+        // A friend in a group is named with it: `김민준 [점심 B만] (uuid)`.
+        if let Ok(config) = env.load_config_lenient() {
+            for row in &mut rows {
+                let Some(recipient) = &row.recipient else {
+                    continue;
+                };
+                let groups =
+                    crate::audience::groups_of(&config, recipient, row.nickname.as_deref());
+                if !groups.is_empty() {
+                    let nick = row.nickname.as_deref().unwrap_or_default();
+                    row.nickname = Some(format!("{nick} [{}]", groups.join(", ")).trim().into());
+                }
+            }
+        }
         let paint = view::Paint::new(std::io::stdout().is_terminal(), &*env.var);
         view::history_report(&rows, more, limit, timezone, paint)
     };

@@ -110,6 +110,9 @@ pub struct Message {
     pub noise: crate::noise::Kinds,
     /// At most this many menu parts; 0 for no limit (`max_parts`, default 2).
     pub max_parts: usize,
+    /// After a meal was sent, the daemon reads its pages again until the meal's window
+    /// closes and sends one correction (`정정`) when the dishes changed (default true).
+    pub corrections: bool,
 }
 
 /// `[recipients]`.
@@ -117,8 +120,35 @@ pub struct Message {
 pub struct Recipients {
     /// Send to the logged-in user's own chat.
     pub me: bool,
-    /// Friends by nickname or uuid, as listed by `kbot friends`.
+    /// Friends by nickname or uuid, as listed by `kbot friends`: every meal of every source.
     pub friends: Vec<String>,
+    /// `[[recipients.group]]`: friends who get only some meals or some sources.
+    pub groups: Vec<Group>,
+}
+
+/// One `[[recipients.group]]`: friends who get `meals` of `sources` only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// The name shown in preview, history and doctor.
+    pub name: String,
+    /// Nicknames or uuids, resolved like `recipients.friends`.
+    pub friends: Vec<String>,
+    /// The meals they get; empty for every scheduled meal.
+    pub meals: Vec<Meal>,
+    /// The names of the sources they get; empty for every source.
+    pub sources: Vec<String>,
+}
+
+impl Group {
+    /// Whether the group gets `meal`.
+    pub fn has_meal(&self, meal: Meal) -> bool {
+        self.meals.is_empty() || self.meals.contains(&meal)
+    }
+
+    /// Whether the group gets the source named `source`.
+    pub fn has_source(&self, source: &str) -> bool {
+        self.sources.is_empty() || self.sources.iter().any(|s| s == source)
+    }
 }
 
 /// `schedule.recheck` when not set.
@@ -303,8 +333,8 @@ pub fn load_lenient(path: &Path) -> Result<Config, Error> {
 }
 
 /// The file's text: a regular file (a FIFO would block the read), at most [`MAX_SIZE`]
-/// bytes, UTF-8.
-fn read(path: &Path) -> Result<String, Error> {
+/// bytes, UTF-8. Blocking I/O: the daemon calls it off its runtime.
+pub fn read(path: &Path) -> Result<String, Error> {
     let io_err = |source: std::io::Error| {
         if source.kind() == std::io::ErrorKind::NotFound {
             Error::NotFound {
@@ -317,7 +347,9 @@ fn read(path: &Path) -> Result<String, Error> {
             }
         }
     };
-    let meta = std::fs::metadata(path).map_err(io_err)?;
+    // Opened first and checked by its handle: a FIFO swapped in between is never read.
+    let file = open_without_waiting(path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
     if !meta.is_file() {
         return Err(Error::NotAFile {
             path: path.to_path_buf(),
@@ -331,8 +363,8 @@ fn read(path: &Path) -> Result<String, Error> {
     }
     let mut bytes = Vec::new();
     use std::io::Read;
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_SIZE + 1).read_to_end(&mut bytes))
+    file.take(MAX_SIZE + 1)
+        .read_to_end(&mut bytes)
         .map_err(io_err)?;
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
@@ -343,6 +375,18 @@ fn read(path: &Path) -> Result<String, Error> {
             line_col: line_col(&text, text.len()),
         }
     })
+}
+
+/// Open for reading without blocking on a FIFO (which would wait for a writer).
+fn open_without_waiting(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    options.open(path)
 }
 
 /// Settings still as `kbot config init` wrote them: the example's placeholder page
@@ -710,8 +754,8 @@ impl Validator<'_> {
         let secret_store = self.secrets(root);
         let sources = self.sources(root);
         let message = self.message(root);
-        let recipients = self.recipients(root);
         let schedule = self.schedule(root);
+        let recipients = self.recipients(root, &sources, &schedule);
         let highlight = self.highlight(root);
         Some(Config {
             path: None,
@@ -1140,6 +1184,7 @@ impl Validator<'_> {
                 "button_title",
                 "noise",
                 "max_parts",
+                "corrections",
             ],
         );
         let template = self.choice(
@@ -1173,6 +1218,7 @@ impl Validator<'_> {
             .map_or_else(|| "메뉴 보기".to_string(), |(s, _)| s);
         let noise = self.noise(P, t);
         let max_parts = self.max_parts(P, t);
+        let corrections = self.boolean(P, t, "corrections").unwrap_or(true);
         Message {
             template,
             link,
@@ -1181,6 +1227,7 @@ impl Validator<'_> {
             button_title,
             noise,
             max_parts,
+            corrections,
         }
     }
 
@@ -1273,11 +1320,16 @@ impl Validator<'_> {
         }
     }
 
-    fn recipients(&mut self, root: &Table<'_>) -> Recipients {
+    fn recipients(
+        &mut self,
+        root: &Table<'_>,
+        sources: &Option<Vec<scrape::Source>>,
+        schedule: &Schedule,
+    ) -> Recipients {
         const P: &str = "recipients";
         let empty = Table::default();
         let t = self.table("", root, P).unwrap_or(&empty);
-        self.unknown_keys(P, t, &["me", "friends"]);
+        self.unknown_keys(P, t, &["me", "friends", "group"]);
         let me = self.boolean(P, t, "me").unwrap_or(true);
         let mut friends: Vec<String> = Vec::new();
         for (i, (friend, span)) in self.strings(P, t, "friends").into_iter().enumerate() {
@@ -1300,7 +1352,210 @@ impl Validator<'_> {
                 friends.push(friend);
             }
         }
-        Recipients { me, friends }
+        // Source names as written, also of a `[[source]]` left out for its own problem
+        // (a lenient load): the group is not what is wrong then.
+        let mut names: Vec<String> = raw_source_names(root);
+        for source in sources.iter().flatten() {
+            if !names.contains(&source.name) {
+                names.push(source.name.clone());
+            }
+        }
+        let groups = self.groups(t, &names, schedule);
+        Recipients {
+            me,
+            friends,
+            groups,
+        }
+    }
+
+    /// `[[recipients.group]]`: each needs a name and friends; `meals` and `sources` must
+    /// name meals and `[[source]]` names that exist.
+    fn groups(&mut self, t: &Table<'_>, sources: &[String], schedule: &Schedule) -> Vec<Group> {
+        let Some(value) = get(t, "group") else {
+            return Vec::new();
+        };
+        let DeValue::Array(items) = value.get_ref() else {
+            self.problem(
+                "recipients.group",
+                value.span(),
+                "expected [[recipients.group]] tables".into(),
+                Some("write each group as a [[recipients.group]] table with name and friends"),
+            );
+            return Vec::new();
+        };
+        let mut groups: Vec<Group> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let p = format!("recipients.group[{i}]");
+            let DeValue::Table(g) = item.get_ref() else {
+                self.problem(
+                    &p,
+                    item.span(),
+                    format!("expected a table, found {}", kind(item.get_ref())),
+                    None,
+                );
+                continue;
+            };
+            self.unknown_keys(&p, g, &["name", "friends", "meals", "sources"]);
+            let name = match self.string(&p, g, "name") {
+                Some((name, span)) if name.trim().is_empty() => {
+                    self.problem(&join(&p, "name"), span, "empty name".into(), None);
+                    None
+                }
+                Some((name, span)) if groups.iter().any(|o| o.name == name.trim()) => {
+                    self.problem(
+                        &join(&p, "name"),
+                        span,
+                        format!("another group is named {:?}", name.trim()),
+                        Some("give each group its own name: preview and history show it"),
+                    );
+                    None
+                }
+                Some((name, _)) => Some(name.trim().to_string()),
+                // Not a string: said already.
+                None if get(g, "name").is_some() => None,
+                None => {
+                    self.problem(
+                        &p,
+                        item.span(),
+                        "name is required".into(),
+                        Some("name = \"점심 B만\" (shown in preview, history and doctor)"),
+                    );
+                    None
+                }
+            };
+            let mut friends: Vec<String> = Vec::new();
+            for (j, (friend, span)) in self.strings(&p, g, "friends").into_iter().enumerate() {
+                let friend = friend.trim().to_string();
+                if friend.is_empty() {
+                    self.problem(
+                        &format!("{p}.friends[{j}]"),
+                        span,
+                        "empty name".into(),
+                        Some("use a nickname or uuid from kbot friends"),
+                    );
+                } else if !friends.contains(&friend) {
+                    friends.push(friend);
+                }
+            }
+            if friends.is_empty()
+                && get(g, "friends")
+                    .is_none_or(|v| matches!(v.get_ref(), DeValue::Array(a) if a.is_empty()))
+            {
+                self.problem(
+                    &p,
+                    get(g, "friends").map_or(item.span(), Spanned::span),
+                    "the group has no friends".into(),
+                    Some("friends = [\"nickname or uuid\"] (kbot friends lists them); or delete the group"),
+                );
+            }
+            let mut meals: Vec<Meal> = Vec::new();
+            let meal_words: Vec<&str> = Meal::ALL.iter().map(|m| m.as_str()).collect();
+            let written = self.strings(&p, g, "meals");
+            if written.is_empty()
+                && get(g, "meals")
+                    .is_some_and(|v| matches!(v.get_ref(), DeValue::Array(a) if a.is_empty()))
+            {
+                self.empty_list(
+                    &join(&p, "meals"),
+                    g,
+                    "meals",
+                    "leave meals out for every scheduled meal",
+                );
+            }
+            for (j, (word, span)) in written.into_iter().enumerate() {
+                match word.parse::<Meal>() {
+                    Ok(meal) => {
+                        if !schedule.meals.is_empty() && !schedule.meals.contains_key(&meal) {
+                            self.warnings.push(Problem {
+                                key: format!("{p}.meals[{j}]"),
+                                line_col: Some(line_col(self.text, span.start)),
+                                message: format!(
+                                    "{meal} is not scheduled: the group gets nothing for it"
+                                ),
+                                hint: Some(format!(
+                                    "add {meal} = \"…\" under [schedule], or remove it here"
+                                )),
+                            });
+                        }
+                        if !meals.contains(&meal) {
+                            meals.push(meal);
+                        }
+                    }
+                    Err(err) => {
+                        let hint = match closest(&word.to_lowercase(), &meal_words) {
+                            Some(near) => format!("did you mean \"{near}\"?"),
+                            None => "meals are breakfast, lunch and dinner".into(),
+                        };
+                        self.problem(
+                            &format!("{p}.meals[{j}]"),
+                            span,
+                            err.to_string(),
+                            Some(hint.as_str()),
+                        );
+                    }
+                }
+            }
+            let mut wanted: Vec<String> = Vec::new();
+            let written = self.strings(&p, g, "sources");
+            if written.is_empty()
+                && get(g, "sources")
+                    .is_some_and(|v| matches!(v.get_ref(), DeValue::Array(a) if a.is_empty()))
+            {
+                self.empty_list(
+                    &join(&p, "sources"),
+                    g,
+                    "sources",
+                    "leave sources out for every source",
+                );
+            }
+            let known: Vec<&str> = sources.iter().map(String::as_str).collect();
+            for (j, (source, span)) in written.into_iter().enumerate() {
+                if known.contains(&source.as_str()) {
+                    if !wanted.contains(&source) {
+                        wanted.push(source);
+                    }
+                    continue;
+                }
+                let hint = match closest(&source, &known) {
+                    Some(near) => format!("did you mean \"{near}\"?"),
+                    None if known.is_empty() => "name a [[source]] by its name".into(),
+                    None => format!(
+                        "the sources are named {}",
+                        known
+                            .iter()
+                            .map(|k| format!("{k:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                self.problem(
+                    &format!("{p}.sources[{j}]"),
+                    span,
+                    format!("no [[source]] is named {source:?}"),
+                    Some(hint.as_str()),
+                );
+            }
+            if let Some(name) = name {
+                groups.push(Group {
+                    name,
+                    friends,
+                    meals,
+                    sources: wanted,
+                });
+            }
+        }
+        groups
+    }
+
+    /// An explicitly empty `meals` or `sources` of a group: it would get nothing.
+    fn empty_list(&mut self, key: &str, t: &Table<'_>, field: &str, hint: &str) {
+        let span = get(t, field).map_or(0..0, Spanned::span);
+        self.problem(
+            key,
+            span,
+            format!("{field} is empty: the group would get nothing"),
+            Some(hint),
+        );
     }
 
     fn schedule(&mut self, root: &Table<'_>) -> Schedule {
@@ -1719,6 +1974,23 @@ fn get<'v, 'a>(table: &'v Table<'a>, key: &str) -> Option<&'v Value<'a>> {
         .map(|(_, v)| v)
 }
 
+/// The `name` of every `[[source]]` table that has one, as written.
+fn raw_source_names(root: &Table<'_>) -> Vec<String> {
+    let Some(DeValue::Array(items)) = get(root, "source").map(Spanned::get_ref) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| match item.get_ref() {
+            DeValue::Table(t) => match get(t, "name").map(Spanned::get_ref) {
+                Some(DeValue::String(name)) => Some(name.to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
 /// A problem of a `[[source]]` table (or of there being none).
 fn is_source_problem(problem: &Problem) -> bool {
     problem.key == "source" || problem.key.starts_with("source[")
@@ -1940,6 +2212,47 @@ mod tests {
             err.to_string()
                 .contains("/etc/kbot/config.toml:8:9: schedule.lunch: invalid cron")
         );
+    }
+
+    const TWO_SOURCES: &str = "[[source]]\nname = \"A식당\"\nurl = \"https://a.kr\"\ntable = \"table\"\n[[source]]\nname = \"B식당\"\nurl = \"https://b.kr\"\ntable = \"table\"\n[schedule]\nlunch = \"0 30 11 * * *\"\ndinner = \"0 30 17 * * *\"\n";
+
+    #[test]
+    fn a_group_gets_its_meals_and_sources_and_a_friend_listed_twice_is_fine() {
+        let text = format!(
+            "{TWO_SOURCES}[recipients]\nfriends = [\"이서연\"]\n[[recipients.group]]\nname = \" 점심 B만 \"\nfriends = [\"김민준\", \"김민준\", \"이서연\"]\nmeals = [\"점심\"]\nsources = [\"B식당\"]\n[[recipients.group]]\nname = \"전부\"\nfriends = [\"fuuid7\"]\n"
+        );
+        let config = Config::from_toml(&text, None).unwrap();
+        let groups = &config.recipients.groups;
+        assert_eq!(groups[0].name, "점심 B만");
+        assert_eq!(groups[0].friends, ["김민준", "이서연"]);
+        assert_eq!(groups[0].meals, [Meal::Lunch]);
+        assert_eq!(groups[0].sources, ["B식당"]);
+        assert!(groups[0].has_meal(Meal::Lunch) && !groups[0].has_meal(Meal::Dinner));
+        assert!(groups[1].has_meal(Meal::Dinner) && groups[1].has_source("A식당"));
+        assert!(config.message.corrections, "corrections are on by default");
+    }
+
+    #[test]
+    fn a_group_naming_an_unknown_source_or_meal_or_nobody_is_an_error_with_its_line() {
+        let text = format!(
+            "{TWO_SOURCES}[message]\ncorrections = false\n[recipients]\n[[recipients.group]]\nname = \"점심 B만\"\nfriends = [\"김민준\"]\nmeals = [\"lunhc\"]\nsources = [\"B 식당\"]\n[[recipients.group]]\nname = \"빈\"\nfriends = []\n[[recipients.group]]\nfriends = [\"x\"]\ncolour = 1\n"
+        );
+        let found = problems(&text);
+        let shown: Vec<String> = found.iter().map(ToString::to_string).collect();
+        let hints: Vec<Option<&str>> = found.iter().map(|p| p.hint.as_deref()).collect();
+        assert_eq!(
+            shown,
+            [
+                "18:10: recipients.group[0].meals[0]: unknown meal \"lunhc\": expected breakfast, lunch or dinner (아침, 점심, 저녁)",
+                "19:12: recipients.group[0].sources[0]: no [[source]] is named \"B 식당\"",
+                "22:11: recipients.group[1]: the group has no friends",
+                "23:1: recipients.group[2]: name is required",
+                "25:1: recipients.group[2].colour: unknown key",
+            ],
+            "{found:?}"
+        );
+        assert_eq!(hints[0], Some("did you mean \"lunch\"?"));
+        assert_eq!(hints[1], Some("did you mean \"B식당\"?"));
     }
 
     #[test]

@@ -48,6 +48,8 @@ struct Bot<'a> {
     /// The config in force, for the prefetch task (a reload replaces it).
     in_force: watch::Sender<Config>,
     reload: crate::reload::Watch,
+    /// Meals sent whose pages are read again for a correction until their window closes.
+    watches: Vec<crate::correction::Watch>,
 }
 
 impl Bot<'_> {
@@ -82,7 +84,16 @@ impl Bot<'_> {
                     prefetched: self.prefetched.take(date, meal),
                 };
                 match window::serve(&pipeline, ledger, job, policy, &mut self.stop, &|_| {}).await {
-                    Ok(summary) => summary,
+                    Ok(summary) => {
+                        let was_sent = summary.deliveries.iter().any(|d| {
+                            d.kind == crate::ledger::Kind::Menu
+                                && matches!(d.status, "sent" | "skipped")
+                        });
+                        if was_sent {
+                            self.watch(date, meal, span.closes);
+                        }
+                        summary
+                    }
                     // Stopped while the menu was read: nothing was sent or recorded.
                     Err(err) if err.exit() == crate::error::Exit::Interrupted => return Ok(()),
                     Err(err) => return Err(err),
@@ -119,7 +130,89 @@ impl Bot<'_> {
     }
 }
 
+impl Bot<'_> {
+    /// Read (`date`, `meal`)'s pages again every `recheck` until `until` (the meal's
+    /// window closes), for a correction; nothing when corrections are off. The looks run
+    /// between slots (`Jobs::look`), so they never hold a slot back.
+    fn watch(&mut self, date: NaiveDate, meal: Meal, until: DateTime<Utc>) {
+        if !self.config.message.corrections {
+            return;
+        }
+        let now = self.clock.now();
+        let start = crate::correction::Watch {
+            date,
+            meal,
+            next: now,
+            until,
+        };
+        self.watches.retain(|w| (w.date, w.meal) != (date, meal));
+        if let Some(watch) = start.after(now, self.config.schedule.recheck) {
+            tracing::info!(%date, %meal, until = %until, "reading the pages again until the window closes, for a correction");
+            self.watches.push(watch);
+        }
+    }
+
+    /// One look for a changed menu: read the pages, and send a correction if the dishes
+    /// changed since the message went out.
+    async fn look_once(&mut self, date: NaiveDate, meal: Meal) -> crate::Result<()> {
+        let pipeline = deliver::Pipeline {
+            config: &self.config,
+            http: &self.http,
+            sender: self.account.sender(),
+            clock: self.clock.as_ref(),
+        };
+        let run = tokio::select! {
+            biased;
+            _ = self.stop.wait_for(|stopped| *stopped) => return Ok(()),
+            run = deliver::prepare(pipeline.config, pipeline.http, date, meal) => run,
+        };
+        let corrected = pipeline
+            .correct(&mut self.ledger, &run, true, To::All)
+            .await?;
+        let sent = corrected
+            .deliveries
+            .iter()
+            .filter(|d| d.status == "sent")
+            .count();
+        tracing::info!(%date, %meal, changed = corrected.changes.len(), sent, "rechecked the menu sent");
+        Ok(())
+    }
+}
+
 impl Jobs for Bot<'_> {
+    fn next_look(&mut self) -> Option<DateTime<Utc>> {
+        self.watches.iter().map(|w| w.next).min()
+    }
+
+    async fn look(&mut self, now: DateTime<Utc>) -> crate::Result<()> {
+        // A reload may have turned corrections off.
+        if !self.config.message.corrections {
+            self.watches.clear();
+        }
+        let due: Vec<crate::correction::Watch> = self
+            .watches
+            .iter()
+            .filter(|w| w.next <= now)
+            .cloned()
+            .collect();
+        for watch in due {
+            if *self.stop.borrow() {
+                return Ok(());
+            }
+            let result = self.look_once(watch.date, watch.meal).await;
+            let after = watch.after(self.clock.now(), self.config.schedule.recheck);
+            self.watches.retain(|w| *w != watch);
+            self.watches.extend(after);
+            if let Err(err) = result {
+                if schedule::is_fatal(&err) {
+                    return Err(err);
+                }
+                tracing::error!(date = %watch.date, meal = %watch.meal, "a look for a changed menu failed: {err}");
+            }
+        }
+        Ok(())
+    }
+
     async fn run(&mut self, date: NaiveDate, meal: Meal, slot: DateTime<Tz>) -> crate::Result<()> {
         self.serve(date, meal, Some(slot.with_timezone(&Utc))).await
     }
@@ -153,7 +246,7 @@ impl Jobs for Bot<'_> {
     }
 
     async fn reload(&mut self, forced: bool) -> Option<schedule::Plan> {
-        self.config = self.reload.changed(forced, &self.config)?;
+        self.config = self.reload.changed(forced, &self.config).await?;
         // The prefetch follows the new schedule and sources; what it read for the old one
         // is dropped.
         self.in_force.send_replace(self.config.clone());
@@ -172,7 +265,15 @@ impl Jobs for Bot<'_> {
     }
 
     async fn keep_alive(&mut self) -> crate::Result<()> {
-        let refreshed = self.account.session.keep_alive().await?;
+        let refreshed = match self.account.session.keep_alive().await {
+            Ok(refreshed) => refreshed,
+            // A data dir deleted under the daemon takes a file-store login with it: name
+            // that cause, not the login it took along.
+            Err(err) => {
+                instance::check_ledger(self.ledger.path())?;
+                return Err(err.into());
+            }
+        };
         tracing::info!(
             rotated = refreshed.rotated,
             refresh_token_expires_at = refreshed.refresh_token_expires_at.map(|t| t.to_rfc3339()),
@@ -217,6 +318,7 @@ pub async fn run(
         prefetched: window::Prefetched::default(),
         in_force: watch::channel(config.clone()).0,
         reload: crate::reload::Watch::start(paths),
+        watches: Vec::new(),
     };
     let page_client = bot.http.clone();
     let ahead = window::prefetch(
@@ -350,7 +452,13 @@ async fn resume_windows(bot: &mut Bot<'_>, plan: &schedule::Plan, stop: &watch::
                     tracing::error!(%date, %meal, "serving the meal's window failed: {err}");
                 }
             }
-            Ok(false) => {}
+            // Sent before the restart: back to reading the pages for a correction.
+            Ok(false) => {
+                if bot.ledger.menus(date, meal).is_ok_and(|m| !m.is_empty()) {
+                    let span = Window::of(slot.with_timezone(&Utc), bot.config.schedule.catch_up);
+                    bot.watch(date, meal, span.closes);
+                }
+            }
             Err(err) => tracing::error!("cannot read the ledger: {err}"),
         }
     }

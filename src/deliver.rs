@@ -8,6 +8,11 @@
 //! (or, for the sender's quota, for every friend that day); a message Kakao took that the
 //! ledger cannot record is reported with the names of who got it.
 //!
+//! Recipients come in audiences (`audience`): the message with every source goes to "me"
+//! and `[recipients] friends`; each other audience gets its own message, rendered from its
+//! sources only, after it. A correction (`correction`, [`Pipeline::correct`]) is sent the
+//! same way, as its own ledger kind.
+//!
 //! Does network I/O through `scrape`; the rendering itself is `message`'s pure work.
 
 use chrono::NaiveDate;
@@ -32,6 +37,19 @@ pub struct Run {
 }
 
 impl Run {
+    /// The message of an audience that gets only `sources` (indices into the reports),
+    /// rendered from those sources' reports as the whole message is from all of them.
+    pub fn render_for(&self, config: &Config, sources: &[usize]) -> Rendered {
+        let reports: Vec<SourceReport> = self
+            .reports
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| sources.contains(i))
+            .map(|(_, r)| r.clone())
+            .collect();
+        message::render(self.date, self.meal, &reports, &style(config, self.date))
+    }
+
     /// The names of sources whose scrape failed (not found, wrong date, fetch failed).
     pub fn failed_sources(&self) -> Vec<String> {
         self.reports
@@ -622,7 +640,10 @@ impl Pipeline<'_> {
         let outcome = run_outcome(&run);
         // The vacation pause (issue 12): quiet for several runs, tell me once, then hush.
         let recent = ledger.recent_outcomes(meal, date, crate::pause::AFTER_RUNS)?;
-        let decision = crate::pause::decide(crate::pause::streak(&recent), outcome);
+        let decision = crate::pause::decide(
+            crate::pause::streak(&recent),
+            run.reports.iter().map(|r| r.outcome.as_str()),
+        );
         crate::pause::apply(
             &mut run.rendered,
             decision,
@@ -631,7 +652,34 @@ impl Pipeline<'_> {
             &style(config, date),
         );
         let hold_warning = options.hold_warning;
-        let result = send_parts(config, &self.sender, ledger, clock, &run, options).await;
+        let is_paused = decision != crate::pause::Decision::Normal;
+        let result = send_parts(
+            config,
+            &self.sender,
+            ledger,
+            clock,
+            &run,
+            options,
+            is_paused,
+        )
+        .await;
+        // What the recipients now have, for a correction to compare the page with.
+        if let Ok((deliveries, _)) = &result
+            && deliveries
+                .iter()
+                .any(|d| d.kind == crate::ledger::Kind::Menu && d.status == "sent")
+            && let Err(err) = ledger.remember_menus(
+                date,
+                meal,
+                &crate::correction::menus_of(&run),
+                false,
+                clock.now(),
+            )
+        {
+            tracing::warn!(
+                "cannot record the menu sent (a correction cannot compare with it): {err}"
+            );
+        }
         let detail = match &result {
             Ok((deliveries, unresolved)) => {
                 let mut detail = describe_run(&run, deliveries, unresolved);
@@ -657,6 +705,139 @@ impl Pipeline<'_> {
             deliveries,
             unresolved,
         })
+    }
+}
+
+/// What a look for a changed menu found and did.
+#[derive(Debug, Clone, Default)]
+pub struct Corrected {
+    /// The sources whose dishes changed since the message went out.
+    pub changes: Vec<crate::correction::Change>,
+    /// One row per (recipient, correction part) the correction was about.
+    pub deliveries: Vec<Delivered>,
+    /// Configured friends kbot could not send to.
+    pub unresolved: Vec<Unresolved>,
+}
+
+impl Corrected {
+    /// Whether a correction failed for a reason that may pass (a send, or reading the
+    /// friends list): the next look tries again.
+    pub fn needs_retry(&self) -> bool {
+        self.deliveries
+            .iter()
+            .any(|d| d.status == "failed" && d.retryable)
+            || self.unresolved.iter().any(|u| {
+                matches!(
+                    u,
+                    Unresolved::Unavailable {
+                        retryable: true,
+                        ..
+                    }
+                )
+            })
+    }
+}
+
+impl Pipeline<'_> {
+    /// Compare `run` (the page read again) with the menu the ledger says went out and,
+    /// when `send` and dishes changed, send a correction to every recipient who got a
+    /// changed source's menu and has no correction of this meal yet. Without `send` only
+    /// the changes are reported (`send-now` without `--correct`). `to` limits who is sent
+    /// to, as for a run.
+    pub async fn correct(
+        &self,
+        ledger: &mut crate::ledger::Ledger,
+        run: &Run,
+        send: bool,
+        to: To,
+    ) -> Result<Corrected, crate::Error> {
+        use crate::ledger::{Key, Kind, Status};
+        let db = ledger.path().to_path_buf();
+        let _runs = tokio::task::spawn_blocking(move || crate::ledger::lock_runs(&db))
+            .await
+            .map_err(|join| {
+                crate::error::PathIo::new("cannot lock", ledger.path(), std::io::Error::other(join))
+            })??;
+        let (config, clock) = (self.config, self.clock);
+        let sent = ledger.menus(run.date, run.meal)?;
+        let changes = crate::correction::changes(&sent, run, &config.message.noise);
+        if changes.is_empty() || !send {
+            return Ok(Corrected {
+                changes,
+                ..Corrected::default()
+            });
+        }
+        let found = resolve(config, &self.sender, to).await?;
+        let options = Options {
+            to,
+            force: false,
+            hold_warning: false,
+            stop: None,
+        };
+        let mut out = Outbox::new(&self.sender, ledger, clock, run, &options)?;
+        let style = style(config, run.date);
+        for audience in found.audiences(config, run.meal) {
+            let relevant: Vec<&crate::correction::Change> = changes
+                .iter()
+                .filter(|c| audience.sources.contains(&c.index))
+                .collect();
+            if relevant.is_empty() {
+                continue;
+            }
+            // Only who got the menu, and at most one correction per meal and recipient.
+            let mut members: Vec<&Recipient> = Vec::new();
+            for member in &audience.members {
+                let key = |kind| Key::new(run.date, run.meal, member.id.clone(), 1).with_kind(kind);
+                let got_menu = out.ledger.status(&key(Kind::Menu))? == Some(Status::Sent);
+                let corrected = out.ledger.status(&key(Kind::Correction))?;
+                if !got_menu {
+                    continue;
+                }
+                if matches!(corrected, Some(Status::Sent | Status::Unknown)) {
+                    out.deliveries.push(delivered(
+                        member,
+                        1,
+                        Kind::Correction,
+                        "skipped",
+                        None,
+                        None,
+                    ));
+                    continue;
+                }
+                members.push(member);
+            }
+            if members.is_empty() {
+                continue;
+            }
+            let several = audience.sources.len() > 1;
+            let parts = crate::correction::render(run.date, run.meal, &relevant, several, &style);
+            for (i, template) in parts.iter().enumerate() {
+                let part_no = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                out.part(part_no, Kind::Correction, template, members.clone())
+                    .await?;
+            }
+        }
+        let corrected = Corrected {
+            changes,
+            deliveries: out.deliveries,
+            unresolved: found.unresolved,
+        };
+        for d in &corrected.deliveries {
+            tracing::info!(date = %run.date, meal = %run.meal, recipient = %d.recipient, part = d.part, status = d.status, "correction");
+        }
+        // Once everyone has it, the corrected menu is what the recipients have: a rerun
+        // compares with it (and finds no change) instead of with the first message. Not
+        // after `--to me` or `--to friends`: the others still have the first message.
+        if to == To::All && !corrected.needs_retry() {
+            ledger.remember_menus(
+                run.date,
+                run.meal,
+                &crate::correction::menus_of(run),
+                true,
+                clock.now(),
+            )?;
+        }
+        Ok(corrected)
     }
 }
 
@@ -808,8 +989,9 @@ async fn send_parts(
     clock: &dyn crate::clock::Clock,
     run: &Run,
     options: Options,
+    is_paused: bool,
 ) -> Result<Sent, crate::Error> {
-    use crate::ledger::{Key, Kind, Status};
+    use crate::ledger::Kind;
     if run.rendered.parts.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
@@ -819,35 +1001,13 @@ async fn send_parts(
         .iter()
         .any(|p| p.audience == Audience::Everyone);
     let to = if wants_friends { options.to } else { To::Me };
-    let (me, friends, unresolved) = match recipients(config, sender, to).await {
-        Ok(found) => found,
-        // Without the friends list no friend can be sent to, but "me" still can. A lost
-        // login (or a broken secret store) is not Kakao's answer: that stops the run.
-        Err(err) if err.downcast_ref::<crate::kakao::Error>().is_some() => {
-            tracing::warn!("cannot read the friends list: {err}");
-            let me = (config.recipients.me && to != To::Friends).then(Recipient::me);
-            let problem = Unresolved::Unavailable {
-                error: err.to_string(),
-                hint: err.hint(),
-                retryable: err
-                    .downcast_ref::<crate::kakao::Error>()
-                    .is_some_and(crate::kakao::Error::is_retryable),
-            };
-            (me, Vec::new(), vec![problem])
-        }
-        Err(err) => return Err(err),
-    };
-    let mut stops = Stops::default();
-    if ledger.sender_quota_hit(run.date)? {
-        stops.sender = Some(crate::kakao::ApiFailure {
-            code: -532,
-            msg: "not sent: the sender's daily quota was reached earlier today".into(),
-        });
-    }
-    let mut deliveries = Vec::new();
+    let found = resolve(config, sender, to).await?;
+    let audiences = found.audiences(config, run.meal);
+    let mut out = Outbox::new(sender, ledger, clock, run, &options)?;
     // Notices for "me" (warnings, the favourite alert) reach the logged-in user even when
     // `recipients.me` is off: they are about kbot, not the menu (issue 12).
     let me_anyway = (options.to != To::Friends).then(Recipient::me);
+    let everyone: Vec<&Recipient> = audiences[0].members.iter().collect();
     let (mut menu_parts, mut warning_parts, mut alert_parts) = (0u32, 0u32, 0u32);
     for part in &run.rendered.parts {
         // Warnings and alerts to "me" are numbered apart from the menu (a warning is never
@@ -856,7 +1016,7 @@ async fn send_parts(
         let counter = match kind {
             Kind::Menu => &mut menu_parts,
             Kind::Warning => &mut warning_parts,
-            Kind::Alert => &mut alert_parts,
+            Kind::Alert | Kind::Correction => &mut alert_parts,
         };
         *counter += 1;
         let part_no = *counter;
@@ -865,13 +1025,167 @@ async fn send_parts(
         if kind == Kind::Warning && (options.hold_warning || part_no > MAX_WARNING_PARTS) {
             continue;
         }
-        let mut targets: Vec<&Recipient> = me.iter().collect();
-        if part.audience != Audience::Everyone && targets.is_empty() {
-            targets.extend(me_anyway.iter());
+        let targets: Vec<&Recipient> = if part.audience == Audience::Everyone {
+            everyone.clone()
+        } else {
+            let me = everyone.iter().copied().find(|r| r.is_me());
+            me.or(me_anyway.as_ref()).into_iter().collect()
+        };
+        out.part(part_no, kind, &part.template, targets).await?;
+    }
+    // The other audiences: a message of their own sources only, rendered like the whole
+    // one; never while the vacation pause holds the menu back.
+    if !is_paused {
+        for audience in &audiences[1..] {
+            let rendered = run.render_for(config, &audience.sources);
+            let members: Vec<&Recipient> = audience.members.iter().collect();
+            let parts = rendered
+                .parts
+                .iter()
+                .filter(|p| p.audience == Audience::Everyone);
+            for (i, part) in parts.enumerate() {
+                let part_no = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                out.part(part_no, Kind::Menu, &part.template, members.clone())
+                    .await?;
+            }
         }
-        if part.audience == Audience::Everyone {
-            targets.extend(friends.iter());
+    }
+    Ok((out.deliveries, found.unresolved))
+}
+
+/// The recipients a config names, resolved: "me", the friends of `[recipients] friends`
+/// and each group's members (in `recipients.groups` order).
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    /// The logged-in user, when `recipients.me` and `--to` want it.
+    pub me: Option<Recipient>,
+    /// `[recipients] friends`.
+    pub friends: Vec<Recipient>,
+    /// The members of each `[[recipients.group]]`.
+    pub groups: Vec<Vec<Recipient>>,
+    /// Names that did not resolve (each once, however many entries list it).
+    pub unresolved: Vec<Unresolved>,
+}
+
+impl Resolved {
+    /// The audiences of `meal` (see [`crate::audience::split`]).
+    pub fn audiences(&self, config: &Config, meal: Meal) -> Vec<crate::audience::Audience> {
+        let everything: Vec<Recipient> =
+            self.me.iter().chain(self.friends.iter()).cloned().collect();
+        crate::audience::split(config, meal, &everything, &self.groups)
+    }
+}
+
+/// Resolve every recipient `to` wants. Without the friends list no friend can be sent to,
+/// but "me" still can; a lost login (or a broken secret store) is not Kakao's answer and
+/// is returned as the error.
+pub async fn resolve(
+    config: &Config,
+    sender: &Sender<'_>,
+    to: To,
+) -> Result<Resolved, crate::Error> {
+    let me = (config.recipients.me && to != To::Friends).then(Recipient::me);
+    let groups = &config.recipients.groups;
+    let no_friends = config.recipients.friends.is_empty() && groups.is_empty();
+    if to == To::Me || no_friends {
+        return Ok(Resolved {
+            me,
+            groups: vec![Vec::new(); groups.len()],
+            ..Resolved::default()
+        });
+    }
+    let list = match sender.friends().await {
+        Ok(list) => list,
+        Err(err) if err.downcast_ref::<crate::kakao::Error>().is_some() => {
+            tracing::warn!("cannot read the friends list: {err}");
+            let problem = Unresolved::Unavailable {
+                error: err.to_string(),
+                hint: err.hint(),
+                retryable: err
+                    .downcast_ref::<crate::kakao::Error>()
+                    .is_some_and(crate::kakao::Error::is_retryable),
+            };
+            return Ok(Resolved {
+                me,
+                friends: Vec::new(),
+                groups: vec![Vec::new(); groups.len()],
+                unresolved: vec![problem],
+            });
         }
+        Err(err) => return Err(err),
+    };
+    let (friends, mut unresolved) = resolve_friends(&config.recipients.friends, &list);
+    let mut members = Vec::with_capacity(groups.len());
+    for group in groups {
+        let (found, problems) = resolve_friends(&group.friends, &list);
+        for problem in problems {
+            if !unresolved.contains(&problem) {
+                unresolved.push(problem);
+            }
+        }
+        members.push(found);
+    }
+    for problem in &unresolved {
+        tracing::warn!("recipients: {}", problem.describe());
+    }
+    Ok(Resolved {
+        me,
+        friends,
+        groups: members,
+        unresolved,
+    })
+}
+
+/// Sends parts and records each step: one run's (or one correction's) deliveries so far.
+struct Outbox<'a, 'o> {
+    sender: &'a Sender<'a>,
+    ledger: &'a mut crate::ledger::Ledger,
+    clock: &'a dyn crate::clock::Clock,
+    run: &'a Run,
+    options: &'o Options,
+    stops: Stops,
+    deliveries: Vec<Delivered>,
+}
+
+impl<'a, 'o> Outbox<'a, 'o> {
+    fn new(
+        sender: &'a Sender<'a>,
+        ledger: &'a mut crate::ledger::Ledger,
+        clock: &'a dyn crate::clock::Clock,
+        run: &'a Run,
+        options: &'o Options,
+    ) -> Result<Self, crate::Error> {
+        let mut stops = Stops::default();
+        if ledger.sender_quota_hit(run.date)? {
+            stops.sender = Some(crate::kakao::ApiFailure {
+                code: -532,
+                msg: "not sent: the sender's daily quota was reached earlier today".into(),
+            });
+        }
+        Ok(Outbox {
+            sender,
+            ledger,
+            clock,
+            run,
+            options,
+            stops,
+            deliveries: Vec::new(),
+        })
+    }
+
+    /// Send one part (`kind`, `part_no`) to `targets`, skipping what the ledger has.
+    async fn part(
+        &mut self,
+        part_no: u32,
+        kind: crate::ledger::Kind,
+        template: &serde_json::Value,
+        targets: Vec<&Recipient>,
+    ) -> Result<(), crate::Error> {
+        use crate::ledger::{Key, Status};
+        let (sender, clock, run, options) = (self.sender, self.clock, self.run, self.options);
+        let ledger = &mut *self.ledger;
+        let stops = &mut self.stops;
+        let deliveries = &mut self.deliveries;
         // What is already sent, or may have arrived (`unknown`), is skipped unless forced.
         let mut due: Vec<&Recipient> = Vec::new();
         for recipient in targets {
@@ -901,12 +1215,11 @@ async fn send_parts(
             force: options.force,
         };
         if options.is_stopped() {
-            not_sent(&to_me, part_no, kind, &mut deliveries);
-            not_sent(&to_friends, part_no, kind, &mut deliveries);
-            continue;
+            not_sent(&to_me, part_no, kind, deliveries);
+            not_sent(&to_friends, part_no, kind, deliveries);
+            return Ok(());
         }
-        let template = &part.template;
-        let mut batch = claim.take(ledger, &to_me, &mut deliveries)?;
+        let mut batch = claim.take(ledger, &to_me, deliveries)?;
         let mut retried = false;
         while !batch.is_empty() {
             let kakao = sender.kakao_send;
@@ -921,16 +1234,7 @@ async fn send_parts(
                     Err(CallError::Auth(_)) => Fate::LoginLost,
                 })
                 .collect();
-            let again = settle(
-                ledger,
-                clock,
-                sender,
-                &claim,
-                &batch,
-                fates,
-                &mut deliveries,
-            )
-            .await?;
+            let again = settle(ledger, clock, sender, &claim, &batch, fates, deliveries).await?;
             // The app's quota (`-10`) met on "me" stops the friends' calls as well.
             if let (Some(row), Some(me)) = (deliveries.last(), batch.first()) {
                 stops.learn(me, row.code, row.detail.as_deref().unwrap_or(""));
@@ -938,11 +1242,11 @@ async fn send_parts(
             if let Err(CallError::Auth(err)) = result {
                 return Err(err.into());
             }
-            batch = retry_once(ledger, &claim, again, &mut retried, &mut deliveries)?;
+            batch = retry_once(ledger, &claim, again, &mut retried, deliveries)?;
         }
         for chunk in to_friends.chunks(crate::kakao::MAX_RECEIVERS) {
             if options.is_stopped() {
-                not_sent(chunk, part_no, kind, &mut deliveries);
+                not_sent(chunk, part_no, kind, deliveries);
                 continue;
             }
             let mut live: Vec<&Recipient> = Vec::new();
@@ -963,7 +1267,7 @@ async fn send_parts(
                     None => live.push(recipient),
                 }
             }
-            let mut batch = claim.take(ledger, &live, &mut deliveries)?;
+            let mut batch = claim.take(ledger, &live, deliveries)?;
             let mut retried = false;
             while !batch.is_empty() {
                 let uuids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
@@ -990,16 +1294,8 @@ async fn send_parts(
                         Err(CallError::Auth(_)) => Fate::LoginLost,
                     })
                     .collect();
-                let again = settle(
-                    ledger,
-                    clock,
-                    sender,
-                    &claim,
-                    &batch,
-                    fates,
-                    &mut deliveries,
-                )
-                .await?;
+                let again =
+                    settle(ledger, clock, sender, &claim, &batch, fates, deliveries).await?;
                 for row in deliveries.iter().rev().take(batch.len()) {
                     if let Some(recipient) = batch.iter().find(|r| r.id == row.recipient) {
                         stops.learn(recipient, row.code, row.detail.as_deref().unwrap_or(""));
@@ -1008,11 +1304,11 @@ async fn send_parts(
                 if let Err(CallError::Auth(err)) = result {
                     return Err(err.into());
                 }
-                batch = retry_once(ledger, &claim, again, &mut retried, &mut deliveries)?;
+                batch = retry_once(ledger, &claim, again, &mut retried, deliveries)?;
             }
         }
+        Ok(())
     }
-    Ok((deliveries, unresolved))
 }
 
 /// Record the fates of one call and return the recipients whose call may have reached

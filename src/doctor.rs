@@ -334,7 +334,7 @@ async fn live_login(account: &Account, checks: &mut Vec<Check>) -> bool {
 }
 
 async fn friends(config: &Config, account: Option<&Account>, checks: &mut Vec<Check>) {
-    if config.recipients.friends.is_empty() {
+    if config.recipients.friends.is_empty() && config.recipients.groups.is_empty() {
         checks.push(Check::ok(
             "friends",
             format!(
@@ -389,6 +389,71 @@ async fn friends(config: &Config, account: Option<&Account>, checks: &mut Vec<Ch
             format!("cannot read the friends list: {err}"),
             err.hint(),
         )),
+    }
+    groups(config, account, checks).await;
+}
+
+/// Each `[[recipients.group]]` by name with its members as resolved, and the names in
+/// groups that do not resolve.
+async fn groups(config: &Config, account: &Account, checks: &mut Vec<Check>) {
+    if config.recipients.groups.is_empty() {
+        return;
+    }
+    let Ok(found) = deliver::resolve(config, &account.sender(), To::All).await else {
+        return;
+    };
+    if found
+        .unresolved
+        .iter()
+        .any(|u| matches!(u, deliver::Unresolved::Unavailable { .. }))
+    {
+        return; // said above
+    }
+    let named: Vec<&String> = config.recipients.friends.iter().collect();
+    for problem in &found.unresolved {
+        let in_friends = match problem {
+            deliver::Unresolved::Unknown { name, .. }
+            | deliver::Unresolved::Ambiguous { name, .. }
+            | deliver::Unresolved::Blocked { name, .. } => named.contains(&name),
+            deliver::Unresolved::Unavailable { .. } => true,
+        };
+        if !in_friends {
+            checks.push(Check::fail(
+                "friends",
+                Exit::Delivery,
+                format!("[[recipients.group]]: {}", problem.describe()),
+                problem.hint(),
+            ));
+        }
+    }
+    for (group, members) in config.recipients.groups.iter().zip(&found.groups) {
+        if members.is_empty() {
+            continue;
+        }
+        let names: Vec<String> = members.iter().map(deliver::Recipient::display).collect();
+        let meals = if group.meals.is_empty() {
+            "every meal".to_string()
+        } else {
+            group
+                .meals
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let sources = if group.sources.is_empty() {
+            "every source".to_string()
+        } else {
+            group.sources.join(", ")
+        };
+        checks.push(Check::ok(
+            "friends",
+            format!(
+                "group {} ({meals}; {sources}): {}",
+                group.name,
+                names.join(", ")
+            ),
+        ));
     }
 }
 
@@ -466,7 +531,7 @@ fn quota_check(
     now: DateTime<Utc>,
     checks: &mut Vec<Check>,
 ) {
-    if config.recipients.friends.is_empty() {
+    if config.recipients.friends.is_empty() && config.recipients.groups.is_empty() {
         checks.push(Check::ok(
             "quota",
             "no friends configured: Kakao's daily message quotas do not apply",
@@ -511,6 +576,16 @@ pub fn estimate(config: &Config, runs: &[deliver::Run], now: DateTime<Utc>) -> q
     quota::Estimate {
         meals,
         friends: config.recipients.friends.len() as u64,
+        partial: crate::audience::partial_loads(config, runs, |meal| {
+            let day = plan
+                .get(&meal)
+                .map_or_else(|| now.date_naive(), |at| at.date_naive());
+            config
+                .schedule
+                .meals
+                .get(&meal)
+                .map_or(1, |cron| quota::fires_on(cron, config.timezone, day).max(1))
+        }),
     }
 }
 

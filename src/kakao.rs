@@ -495,7 +495,7 @@ impl Client {
             .flat_map(|f| {
                 let failure = ApiFailure {
                     code: f.code,
-                    msg: f.msg,
+                    msg: crate::terminal::inert(&f.msg),
                 };
                 f.receiver_uuids
                     .into_iter()
@@ -601,9 +601,10 @@ pub fn api_error(status: u16, body: &[u8]) -> Error {
         Ok(wire) => Error::Api {
             status,
             code: wire.code,
-            msg: wire.msg,
+            // Kakao's words reach the terminal, the log and the ledger: inert there.
+            msg: crate::terminal::inert(&wire.msg),
             required_scopes: wire.required_scopes,
-            api_type: wire.api_type,
+            api_type: wire.api_type.map(|t| crate::terminal::inert(&t)),
         },
         Err(_) => decode_error(status, body),
     }
@@ -611,7 +612,8 @@ pub fn api_error(status: u16, body: &[u8]) -> Error {
 
 fn decode_error(status: u16, body: &[u8]) -> Error {
     let text = String::from_utf8_lossy(body);
-    let mut excerpt: String = text.chars().take(EXCERPT_CHARS).collect();
+    let mut excerpt: String =
+        crate::terminal::inert(&text.chars().take(EXCERPT_CHARS).collect::<String>());
     if text.chars().nth(EXCERPT_CHARS).is_some() {
         excerpt.push('…');
     }

@@ -83,6 +83,38 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE deliveries;
     ALTER TABLE deliveries_v2 RENAME TO deliveries;
     CREATE INDEX deliveries_status ON deliveries(status);",
+    // 3: a correction (the menu changed after it was sent) is its own kind of row.
+    "CREATE TABLE deliveries_v3 (
+        id         INTEGER PRIMARY KEY,
+        date       TEXT NOT NULL,
+        meal       TEXT NOT NULL,
+        recipient  TEXT NOT NULL,
+        nickname   TEXT,
+        kind       TEXT NOT NULL DEFAULT 'menu'
+                   CHECK (kind IN ('menu', 'warning', 'alert', 'correction')),
+        part       INTEGER NOT NULL CHECK (part >= 1),
+        status     TEXT NOT NULL
+                   CHECK (status IN ('pending', 'sent', 'failed', 'unknown', 'missed')),
+        code       INTEGER,
+        detail     TEXT,
+        updated_at TEXT NOT NULL,
+        ambiguous  INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (date, meal, recipient, kind, part)
+    );
+    INSERT INTO deliveries_v3 (id, date, meal, recipient, nickname, kind, part, status, code, detail, updated_at, ambiguous)
+        SELECT id, date, meal, recipient, nickname, kind, part, status, code, detail, updated_at, ambiguous
+        FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_v3 RENAME TO deliveries;
+    CREATE INDEX deliveries_status ON deliveries(status);
+    CREATE TABLE menus (
+        date       TEXT NOT NULL,
+        meal       TEXT NOT NULL,
+        source     TEXT NOT NULL,
+        dishes     TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (date, meal, source)
+    );",
 ];
 
 /// Calls that may have reached Kakao without an answer that one (recipient, part) gets
@@ -247,6 +279,9 @@ pub enum Kind {
     Warning,
     /// The favourite alert to "me" (issue 12).
     Alert,
+    /// A correction: the menu changed after it was sent (at most one per meal and
+    /// recipient, numbered apart from the menu).
+    Correction,
 }
 
 impl Kind {
@@ -256,6 +291,7 @@ impl Kind {
             Kind::Menu => "menu",
             Kind::Warning => "warning",
             Kind::Alert => "alert",
+            Kind::Correction => "correction",
         }
     }
 }
@@ -268,6 +304,7 @@ impl FromStr for Kind {
             "menu" => Ok(Kind::Menu),
             "warning" => Ok(Kind::Warning),
             "alert" => Ok(Kind::Alert),
+            "correction" => Ok(Kind::Correction),
             _ => Err(()),
         }
     }
@@ -684,6 +721,60 @@ impl Ledger {
             Some(s) => self.parse(s, "status")?,
             None => Status::Sent,
         })
+    }
+
+    /// Keep the dishes of each source of (`date`, `meal`) as its recipients have them now:
+    /// what the first message sent showed (`replace` false keeps an earlier record), or
+    /// what a correction showed (`replace` true). Corrections compare the page with this.
+    pub fn remember_menus(
+        &self,
+        date: NaiveDate,
+        meal: Meal,
+        menus: &[(String, Vec<String>)],
+        replace: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let verb = if replace { "REPLACE" } else { "IGNORE" };
+        let sql = format!(
+            "INSERT OR {verb} INTO menus (date, meal, source, dishes, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)"
+        );
+        for (source, dishes) in menus {
+            let dishes = serde_json::to_string(dishes).unwrap_or_else(|_| "[]".into());
+            self.conn
+                .execute(
+                    &sql,
+                    params![fmt_date(date), meal.as_str(), source, dishes, fmt_time(now)],
+                )
+                .map_err(self.err("record the menu sent"))?;
+        }
+        Ok(())
+    }
+
+    /// The dishes per source that (`date`, `meal`)'s recipients have (see
+    /// [`Ledger::remember_menus`]); empty when no menu was sent.
+    pub fn menus(&self, date: NaiveDate, meal: Meal) -> Result<Vec<(String, Vec<String>)>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT source, dishes FROM menus WHERE date = ?1 AND meal = ?2")
+            .map_err(self.err("read the menus sent"))?;
+        let rows = stmt
+            .query_map(params![fmt_date(date), meal.as_str()], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(self.err("read the menus sent"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (source, dishes) = row.map_err(self.err("read the menus sent"))?;
+            let dishes: Vec<String> =
+                serde_json::from_str(&dishes).map_err(|_| Error::Corrupt {
+                    path: self.path.clone(),
+                    column: "dishes",
+                    value: dishes.clone(),
+                })?;
+            out.push((source, dishes));
+        }
+        Ok(out)
     }
 
     /// Whether a sender-wide quota (`-532` sender per day, `-10` app) refused a send on
@@ -1683,6 +1774,37 @@ mod tests {
         assert_eq!(ledger.status(&key("me", 1)).unwrap(), Some(Status::Sent));
         let warning = key("me", 1).with_kind(Kind::Warning);
         assert_eq!(ledger.status(&warning).unwrap(), None);
+    }
+
+    #[test]
+    fn the_menu_sent_is_kept_once_and_a_correction_replaces_it_and_has_its_own_rows() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let (date, now) = (day("2026-03-02"), at("2026-03-02T02:30:00Z"));
+        assert!(ledger.menus(date, Meal::Lunch).unwrap().is_empty());
+        let first = vec![("학생식당".to_string(), vec!["쌀밥".to_string()])];
+        let later = vec![("학생식당".to_string(), vec!["라면".to_string()])];
+        ledger
+            .remember_menus(date, Meal::Lunch, &first, false, now)
+            .unwrap();
+        ledger
+            .remember_menus(date, Meal::Lunch, &later, false, now)
+            .unwrap();
+        assert_eq!(
+            ledger.menus(date, Meal::Lunch).unwrap(),
+            first,
+            "the first stays"
+        );
+        ledger
+            .remember_menus(date, Meal::Lunch, &later, true, now)
+            .unwrap();
+        assert_eq!(ledger.menus(date, Meal::Lunch).unwrap(), later);
+        assert!(ledger.menus(date, Meal::Dinner).unwrap().is_empty());
+        // A correction is its own kind: part 1 of it is not menu part 1.
+        let correction = key("me", 1).with_kind(Kind::Correction);
+        assert!(ledger.mark_pending(&correction, None, false, now).unwrap());
+        ledger.mark_sent(&correction, now).unwrap();
+        assert_eq!(ledger.status(&correction).unwrap(), Some(Status::Sent));
+        assert_eq!(ledger.status(&key("me", 1)).unwrap(), None);
     }
 
     #[test]

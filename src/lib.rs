@@ -4,10 +4,12 @@
 //! `tests/` and `benches/` can use it. DESIGN.md §1 says what each module owns.
 
 pub mod account;
+pub mod audience;
 pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod correction;
 pub mod daemon;
 pub mod deliver;
 pub mod doctor;

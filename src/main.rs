@@ -21,7 +21,9 @@ fn main() -> ExitCode {
     let env = cli::Env::from_process(&cli);
     // The daemon idles for hours: one thread that wakes for its naps instead of a worker per
     // core waking to hand every nap over to the main thread (scripts/measure-idle.sh).
-    let runtime = match is_daemon {
+    // The filter's child (`run-filter`) lowers its memory limit: no worker threads there.
+    let one_thread = is_daemon || matches!(cli.command, cli::Command::RunFilter);
+    let runtime = match one_thread {
         true => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build(),

@@ -564,7 +564,8 @@ fn link(style: &Style) -> Value {
     json!({"web_url": style.link, "mobile_web_url": style.link})
 }
 
-fn text_template(text: String, style: &Style) -> Value {
+/// A Kakao text template of `text` with the style's link and button.
+pub fn text_template(text: String, style: &Style) -> Value {
     json!({
         "object_type": "text",
         "text": text,

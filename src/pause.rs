@@ -26,11 +26,12 @@ pub enum Decision {
     Silent,
 }
 
-/// Whether a run outcome (the ledger's word) means "no menu": closed, or a page without
-/// today's menu. A page that could not be fetched is a fault, not a vacation: it keeps
-/// warning.
+/// Whether a run outcome (the ledger's word) means "nothing to send today" the way a
+/// vacation does: closed, nothing posted for the date yet (`wrong_date`), or a meal the
+/// place does not serve. A fault is never quiet: a broken selector or filter
+/// (`not_found`) and a page that could not be fetched keep warning at every run.
 pub fn is_quiet(outcome: &str) -> bool {
-    matches!(outcome, "closed" | "not_found" | "wrong_date")
+    matches!(outcome, "closed" | "wrong_date" | "no_meal")
 }
 
 /// How many quiet runs came right before this one, from the newest-first outcomes.
@@ -38,9 +39,11 @@ pub fn streak(outcomes: &[(NaiveDate, String)]) -> usize {
     outcomes.iter().take_while(|(_, o)| is_quiet(o)).count()
 }
 
-/// What to do given the quiet runs before this one and this run's outcome.
-pub fn decide(quiet_before: usize, today: &str) -> Decision {
-    if !is_quiet(today) {
+/// What to do given the quiet runs before this one and this run's outcomes (one per
+/// source): the run is quiet only when every source is.
+pub fn decide<'a>(quiet_before: usize, today: impl IntoIterator<Item = &'a str>) -> Decision {
+    let mut today = today.into_iter().peekable();
+    if today.peek().is_none() || !today.all(is_quiet) {
         return Decision::Normal;
     }
     match (quiet_before + 1).cmp(&AFTER_RUNS) {
@@ -73,7 +76,7 @@ mod tests {
 
     #[test]
     fn the_third_quiet_run_sends_the_notice_later_ones_nothing_and_a_menu_resumes() {
-        let decisions: Vec<Decision> = (0..5).map(|before| decide(before, "closed")).collect();
+        let decisions: Vec<Decision> = (0..5).map(|before| decide(before, ["closed"])).collect();
         assert_eq!(
             decisions,
             [
@@ -84,8 +87,24 @@ mod tests {
                 Decision::Silent
             ]
         );
-        assert_eq!(decide(7, "menu"), Decision::Normal);
-        assert_eq!(decide(7, "fetch_failed"), Decision::Normal);
+        assert_eq!(decide(7, ["menu"]), Decision::Normal);
+        assert_eq!(decide(7, ["fetch_failed"]), Decision::Normal);
+        assert_eq!(decide(7, ["wrong_date"]), Decision::Silent);
+    }
+
+    #[test]
+    fn a_broken_selector_or_filter_keeps_warning_even_beside_a_closed_source() {
+        assert_eq!(decide(7, ["not_found"]), Decision::Normal);
+        assert_eq!(decide(7, ["closed", "not_found"]), Decision::Normal);
+        assert_eq!(decide(7, ["closed", "fetch_failed"]), Decision::Normal);
+        assert_eq!(decide(7, ["closed", "wrong_date"]), Decision::Silent);
+        assert_eq!(decide(7, []), Decision::Normal);
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let faults = [
+            (d("2026-07-03"), "not_found".to_string()),
+            (d("2026-07-02"), "closed".to_string()),
+        ];
+        assert_eq!(streak(&faults), 0, "a fault ends the quiet streak");
     }
 
     #[test]
@@ -93,7 +112,7 @@ mod tests {
         let d = |s: &str| s.parse::<NaiveDate>().unwrap();
         let outcomes = [
             (d("2026-07-03"), "closed".to_string()),
-            (d("2026-07-02"), "not_found".to_string()),
+            (d("2026-07-02"), "wrong_date".to_string()),
             (d("2026-07-01"), "menu".to_string()),
             (d("2026-06-30"), "closed".to_string()),
         ];

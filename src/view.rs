@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use crate::deliver;
 use crate::ledger::HistoryRow;
 use crate::meal::Meal;
+use crate::terminal::inert;
 
 /// A per-recipient account of a run, for people.
 pub fn summary(summary: &deliver::Summary) -> String {
@@ -34,7 +35,7 @@ pub fn summary(summary: &deliver::Summary) -> String {
                 report
                     .detail
                     .as_deref()
-                    .map(|d| format!(" — {d}"))
+                    .map(|d| format!(" — {}", inert(d)))
                     .unwrap_or_default()
             ));
         }
@@ -84,7 +85,7 @@ pub fn summary(summary: &deliver::Summary) -> String {
             line.push_str(&format!(
                 " — {}{}",
                 bad.code.map(|c| format!("{c}: ")).unwrap_or_default(),
-                bad.detail.as_deref().unwrap_or("")
+                inert(bad.detail.as_deref().unwrap_or(""))
             ));
         }
         text.push_str(&line);
@@ -157,7 +158,7 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
                 };
                 heading.push_str(&format!(" {what}"));
                 if let Some(detail) = &row.detail {
-                    heading.push_str(&format!(" ({detail})"));
+                    heading.push_str(&format!(" ({})", inert(detail)));
                 }
                 continue;
             };
@@ -169,6 +170,7 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
             let who = match row.kind {
                 Some(crate::ledger::Kind::Warning) => format!("{who} (warning)"),
                 Some(crate::ledger::Kind::Alert) => format!("{who} (alert)"),
+                Some(crate::ledger::Kind::Correction) => format!("{who} (correction)"),
                 _ => who,
             };
             match lines
@@ -181,9 +183,9 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
                     who,
                     parts: vec![part],
                     why: match (row.code, &row.detail) {
-                        (Some(code), Some(detail)) => format!("[{code}] {detail}"),
+                        (Some(code), Some(detail)) => format!("[{code}] {}", inert(detail)),
                         (Some(code), None) => format!("[{code}]"),
-                        (None, Some(detail)) => detail.clone(),
+                        (None, Some(detail)) => inert(detail),
                         (None, None) => String::new(),
                     },
                 }),
@@ -239,7 +241,7 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
         let note = slot
             .iter()
             .filter(|r| r.recipient.is_some())
-            .find_map(|r| r.run_detail.clone())
+            .find_map(|r| r.run_detail.as_deref().map(inert))
             .filter(|d| deliver::detail_says_more(d));
         blocks.push((heading, note, lines));
     }
@@ -614,7 +616,7 @@ pub fn status(status: &crate::account::Status) -> String {
             finished_at(run, tz),
             run.detail
                 .as_deref()
-                .map(|d| format!(" — {d}"))
+                .map(|d| format!(" — {}", inert(d)))
                 .unwrap_or_default()
         ));
     }
@@ -904,7 +906,7 @@ pub fn scrape_report(run: &deliver::Run, explain: bool) -> String {
             _ => {}
         }
         if let Some(detail) = &report.detail {
-            text.push_str(&format!("  note: {detail}\n"));
+            text.push_str(&format!("  note: {}\n", inert(detail)));
         }
         if let (true, Some(explain)) = (explain, &report.explain) {
             text.push('\n');
@@ -943,6 +945,9 @@ pub struct Part<'a> {
     pub recipients: Vec<String>,
     /// "me", `nickname (uuid)` (or configured names).
     pub names: Vec<String>,
+    /// The group(s) of an audience that gets only some sources; `None` for the message
+    /// with every source.
+    pub audience: Option<String>,
     /// The template object.
     pub template: &'a serde_json::Value,
 }
@@ -956,8 +961,13 @@ pub fn parts(parts: &[Part], unresolved: &[String]) -> String {
     let n = parts.len();
     let mut text = String::new();
     for (i, part) in parts.iter().enumerate() {
+        let group = part
+            .audience
+            .as_ref()
+            .map(|g| format!(" ({g})"))
+            .unwrap_or_default();
         text.push_str(&format!(
-            "── part {}/{n} → {}\n",
+            "── part {}/{n}{group} → {}\n",
             i + 1,
             part.names.join(", ")
         ));
@@ -988,7 +998,13 @@ pub fn parts_json(
         "meal": meal,
         "parts": parts
             .iter()
-            .map(|p| serde_json::json!({"recipients": p.recipients, "template_object": p.template}))
+            .map(|p| {
+                let mut part = serde_json::json!({"recipients": p.recipients, "template_object": p.template});
+                if let Some(group) = &p.audience {
+                    part["group"] = serde_json::json!(group);
+                }
+                part
+            })
             .collect::<Vec<_>>(),
         "unresolved": unresolved,
     })
@@ -1232,11 +1248,13 @@ mod tests {
             Part {
                 recipients: vec!["me".into()],
                 names: vec!["me".into()],
+                audience: None,
                 template: &text,
             },
             Part {
                 recipients: vec!["fuuid-a".into()],
                 names: vec!["이서연 (fuuid-a)".into()],
+                audience: None,
                 template: &other,
             },
         ];

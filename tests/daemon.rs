@@ -1235,3 +1235,153 @@ fn lunch_from_a_site(
         chrono::Duration::hours(5),
     );
 }
+
+// ─── Corrections ────────────────────────────────────────────────────────────────────────
+
+/// A page of the temp dir with a lunch (and no dinner), read in css mode.
+fn write_lunch_page(page: &Path, lunch: &[&str]) {
+    std::fs::write(
+        page,
+        format!(
+            "<html><body><div class=\"lunch\">{}</div></body></html>",
+            lunch.join("<br>")
+        ),
+    )
+    .expect("write a page");
+}
+
+/// How many looks for a changed menu the daemon has made so far.
+fn rechecks(daemon: &Daemon) -> usize {
+    daemon.log().matches("rechecked the menu sent").count()
+}
+
+/// Wait until the daemon made `n` more looks than `since`.
+fn wait_for_rechecks(daemon: &mut Daemon, since: usize, n: usize) {
+    daemon.wait_until(&format!("{n} more rechecks"), |d| rechecks(d) >= since + n);
+}
+
+#[test]
+fn a_lunch_that_changes_inside_its_window_brings_everyone_exactly_one_correction_and_a_closure_none()
+ {
+    let fake = FakeKakao::start_on_thread();
+    fake.add_friend("uuid-f", "이서연", true);
+    fake.add_friend("uuid-x", "김민준", true);
+    let env = TestEnv::new();
+    let (a, b) = (env.path("a.html"), env.path("b.html"));
+    write_lunch_page(&a, &["돈까스", "우동"]);
+    write_lunch_page(&b, &["비빔밥", "미역국"]);
+    let source = |name: &str, page: &Path| {
+        let url = url::Url::from_file_path(page).expect("absolute path");
+        format!(
+            "[[source]]\nname = \"{name}\"\nurl = \"{url}\"\n[source.select]\nlunch = \"div.lunch\"\n"
+        )
+    };
+    let slot = slot_from_now(chrono::Duration::seconds(2));
+    env.write_config(&format!(
+        "timezone = \"Asia/Seoul\"\n{}{}{}[recipients]\nme = true\nfriends = [\"이서연\"]\n[[recipients.group]]\nname = \"B만\"\nfriends = [\"김민준\"]\nsources = [\"B식당\"]\n[schedule]\nlunch = \"{}\"\ncatch_up = \"3m\"\nrecheck = \"1s\"\n",
+        kakao_section(&fake.url(), CLIENT_ID),
+        source("A식당", &a),
+        source("B식당", &b),
+        daily_at(slot),
+    ));
+    let tokens = fake.issue_tokens();
+    seed_login(
+        &env.data_dir(),
+        CLIENT_ID,
+        &tokens.access_token,
+        &tokens.refresh_token,
+        chrono::Duration::hours(5),
+    );
+    let mut daemon = Daemon::start(&env, "daemon");
+    wait_for_meal_end(&mut daemon);
+    let everyone = ["me", "uuid-f", "uuid-x"];
+    for who in everyone {
+        assert_eq!(texts(&fake, who).len(), 1, "{who}: {:?}", fake.delivered());
+    }
+
+    // B's lunch turns into a closure: the menu sent stands, nobody hears of it.
+    let before = rechecks(&daemon);
+    write_lunch_page(&b, &["휴무"]);
+    wait_for_rechecks(&mut daemon, before, 2);
+    for who in everyone {
+        assert_eq!(texts(&fake, who).len(), 1, "{who}: {:?}", fake.delivered());
+    }
+
+    // B's lunch changes: everyone who got B gets one correction with the new dish.
+    write_lunch_page(&b, &["비빔밥", "제육볶음"]);
+    daemon.wait_until("a correction to everyone", |_| {
+        everyone.iter().all(|who| texts(&fake, who).len() >= 2)
+    });
+    for who in everyone {
+        let got = texts(&fake, who);
+        assert!(got[1].starts_with("[정정] "), "{who}: {got:?}");
+        assert!(got[1].contains("추가: 제육볶음"), "{who}: {got:?}");
+        assert!(got[1].contains("빠짐: 미역국"), "{who}: {got:?}");
+    }
+    assert!(
+        !texts(&fake, "uuid-x")[1].contains("돈까스"),
+        "only the group's source"
+    );
+
+    // Further looks, and even a second change, send nothing more.
+    let before = rechecks(&daemon);
+    wait_for_rechecks(&mut daemon, before, 2);
+    write_lunch_page(&a, &["돈까스", "라면"]);
+    let before = rechecks(&daemon);
+    wait_for_rechecks(&mut daemon, before, 2);
+    for who in everyone {
+        assert_eq!(texts(&fake, who).len(), 2, "{who}: {:?}", texts(&fake, who));
+    }
+    let rows = history(&env, slot.date_naive(), "lunch");
+    let corrections: Vec<&Value> = rows.iter().filter(|r| r["kind"] == "correction").collect();
+    assert_eq!(corrections.len(), 3, "{rows:?}");
+    assert!(
+        corrections.iter().all(|r| r["status"] == "sent"),
+        "{rows:?}"
+    );
+    let (status, log) = daemon.terminate();
+    assert!(status.success(), "{status}: {log}");
+}
+
+#[test]
+fn a_daemon_restarted_inside_the_window_still_corrects_a_lunch_that_changed() {
+    let fake = FakeKakao::start_on_thread();
+    fake.add_friend("uuid-a", "이서연", true);
+    let env = TestEnv::new();
+    let slot = slot_from_now(chrono::Duration::seconds(2));
+    logged_in(
+        &fake,
+        &env,
+        &format!(
+            "lunch = \"{}\"\ncatch_up = \"3m\"\nrecheck = \"1s\"",
+            daily_at(slot)
+        ),
+        "me = true\nfriends = [\"이서연\"]",
+    );
+    let mut first = Daemon::start(&env, "first");
+    wait_for_meal_end(&mut first);
+    let (status, log) = first.terminate();
+    assert!(status.success(), "{status}: {log}");
+    assert_eq!(texts(&fake, "uuid-a").len(), 1, "{:?}", fake.delivered());
+
+    // The page changes while no daemon runs; the next one, inside the window, corrects it.
+    let page = env.path("menu.html");
+    let changed = std::fs::read_to_string(&page)
+        .unwrap()
+        .replacen(DISHES[2], "닭갈비", 1);
+    std::fs::write(&page, changed).unwrap();
+    let mut second = Daemon::start(&env, "second");
+    second.wait_until("the correction", |_| {
+        texts(&fake, "me").len() >= 2 && texts(&fake, "uuid-a").len() >= 2
+    });
+    for who in ["me", "uuid-a"] {
+        let got = texts(&fake, who);
+        assert_eq!(got.len(), 2, "{who}: {got:?}");
+        assert!(
+            got[1].starts_with("[정정] ") && got[1].contains("추가: 닭갈비"),
+            "{got:?}"
+        );
+    }
+    let (status, log) = second.terminate();
+    assert!(status.success(), "{status}: {log}");
+}

@@ -16,25 +16,31 @@
 use std::fmt::Write as _;
 
 mod filter;
+mod sandbox;
 
 use chrono::NaiveDate;
 use scraper::Html;
 use serde_json::Value;
 
 use super::fetch::{FetchError, Page, Retry, read_body};
-use super::{Explain, Group, Outcome, Rule, Source, SourceReport, dom, expand, labels};
+use super::{
+    Explain, Group, MAX_DISH_CHARS, MAX_MENU_LINES, Outcome, Rule, Source, SourceReport, dom,
+    expand, labels,
+};
 use crate::Meal;
 
-pub use filter::{
-    FilterError, Output, RunError, check_filter, run_filter, run_filter_within, strip_jsonp,
-};
+pub use filter::{FilterError, Output, RunError, check_filter, run_filter, strip_jsonp};
+pub use sandbox::serve as serve_filter;
 
 /// Largest answer kbot reads (same cap as pages).
 const MAX_BODY_BYTES: usize = 8 << 20;
 /// How much of the filter's output `--explain` shows.
 const MAX_EXPLAINED_OUTPUT: usize = 1500;
-/// How long a filter may run before kbot gives up on it (`last(repeat(1))` never ends).
-const FILTER_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long reading an answer may take, from decoding it to the dish lines (the filter
+/// included: `last(repeat(1))` never ends) before kbot gives up on it.
+pub const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+/// Longest string kbot reads as a dish (before `<br>` splits it), in bytes.
+const MAX_DISH_TEXT_BYTES: usize = 16 << 10;
 /// What a secret looks like in anything kbot prints.
 pub const REDACTED: &str = "***";
 
@@ -85,6 +91,9 @@ pub enum Body {
 // ─── The answer → outcome ───────────────────────────────────────────────────────────────
 
 /// What the filter's outputs mean for the run, with the detail and a note for `--explain`.
+/// Held to the plausibility caps of tables ([`MAX_MENU_LINES`] lines, [`MAX_DISH_CHARS`]
+/// characters a dish): more is a problem of the source, never a menu. Linear in the
+/// outputs' size, and stops reading at the first line past a cap.
 pub fn read_outputs(
     outputs: &[Output],
     rule: &Rule,
@@ -101,6 +110,7 @@ pub fn read_outputs(
     }
     let mut groups: Vec<Group> = Vec::new();
     let mut closed: Vec<(String, String)> = Vec::new();
+    let mut lines_read = 0usize;
     for Output {
         value: output,
         keys,
@@ -111,7 +121,7 @@ pub fn read_outputs(
             Value::Null => continue,
             Value::Object(map) => keys
                 .iter()
-                .filter_map(|k| Some((k.trim().to_string(), map.get(k)?)))
+                .filter_map(|k| Some((crate::terminal::inert(k), map.get(k)?)))
                 .collect(),
             Value::Array(_) | Value::String(_) => vec![(String::new(), output)],
             other => {
@@ -124,10 +134,28 @@ pub fn read_outputs(
             }
         };
         for (label, value) in pairs {
-            let lines = match dish_lines(value, rule) {
+            let lines = match dish_lines(value, rule, MAX_MENU_LINES + 1 - lines_read) {
                 Ok(lines) => lines,
                 Err(why) => return (Outcome::NotFound, Some(why)),
             };
+            lines_read += lines.len();
+            if lines_read > MAX_MENU_LINES {
+                return (
+                    Outcome::NotFound,
+                    Some(format!(
+                        "the filter gave more than {MAX_MENU_LINES} dish lines, more than any real menu: not sent; check the source's filter"
+                    )),
+                );
+            }
+            if let Some(long) = lines.iter().find(|l| l.chars().count() > MAX_DISH_CHARS) {
+                return (
+                    Outcome::NotFound,
+                    Some(format!(
+                        "a \"dish\" of {} characters is longer than a message (limit {MAX_DISH_CHARS}): not sent; check the source's filter",
+                        long.chars().count()
+                    )),
+                );
+            }
             if lines.is_empty() {
                 continue;
             }
@@ -193,14 +221,24 @@ fn nothing_for_the_meal(date: NaiveDate, meal: Meal) -> (Outcome, Option<String>
 
 /// The lines of one group's value: a list of dishes or one string, each read like a table
 /// cell (entities decoded, `<br>` and block tags split, whitespace collapsed), `exclude`d.
-fn dish_lines(value: &Value, rule: &Rule) -> Result<Vec<String>, String> {
+/// Stops once it has more than `most` lines (the caller refuses them).
+fn dish_lines(value: &Value, rule: &Rule, most: usize) -> Result<Vec<String>, String> {
     let items: Vec<&Value> = match value {
         Value::Array(items) => items.iter().collect(),
         other => vec![other],
     };
     let mut lines = Vec::new();
     for item in items {
+        if lines.len() > most {
+            break;
+        }
         let text = match item {
+            Value::String(s) if s.len() > MAX_DISH_TEXT_BYTES => {
+                return Err(format!(
+                    "the filter returned a dish of {} bytes, longer than any menu (limit {MAX_DISH_CHARS} characters): not sent; check the source's filter",
+                    s.len()
+                ));
+            }
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
             Value::Null => continue,
@@ -432,53 +470,113 @@ pub async fn scrape(
             );
         }
     };
-    let (text, encoding) = super::decode(
-        &page.bytes,
-        page.content_type.as_deref(),
-        source.rule.encoding,
-    );
     tracing::debug!(source = %source.name, url = %shown.url, bytes = page.bytes.len(), "fetched json");
     let status = status.map_or("read from file".to_string(), |s| format!("HTTP {s}"));
-    explain.notes.push(format!(
-        "answer: {status}, {} bytes (Content-Type: {}), decoded as {}",
-        page.bytes.len(),
-        page.content_type.as_deref().unwrap_or("none"),
-        encoding.name()
-    ));
-    let json = strip_jsonp(&text);
-    if json.len() != text.trim().len() {
-        explain.notes.push("stripped a JSONP wrapper".into());
-    }
-    let (outcome, detail) =
-        match run_filter_within(&spec.filter, json, date, meal, FILTER_TIME_LIMIT).await {
-            Ok(outputs) => {
-                let shown_output: Vec<&str> = outputs.iter().map(|o| o.text.as_str()).collect();
-                let mut shown_output = shown_output.join("\n");
-                if shown_output.is_empty() {
-                    shown_output = "(no output)".into();
-                }
-                if shown_output.len() > MAX_EXPLAINED_OUTPUT {
-                    let cut = (0..=MAX_EXPLAINED_OUTPUT)
-                        .rev()
-                        .find(|&i| shown_output.is_char_boundary(i))
-                        .unwrap_or(0);
-                    shown_output.truncate(cut);
-                    shown_output.push('…');
-                }
-                explain.notes.push(format!("filter output: {shown_output}"));
-                read_outputs(&outputs, &source.rule, date, meal)
-            }
-            Err(err) => {
-                explain.notes.push(format!("filter: {err}"));
-                (Outcome::NotFound, Some(err.to_string()))
-            }
-        };
+    let (outcome, detail, notes) = read_answer(page, status, spec, &source.rule, date, meal).await;
+    explain.notes.extend(notes);
     let explain = Explain {
         search: redactor.clean(&explain.search),
         tables: Vec::new(),
         notes: explain.notes.iter().map(|n| redactor.clean(n)).collect(),
     };
     report(shown.url, outcome, detail, Some(explain))
+}
+
+/// Decode the answer, run the filter (in its child process) and read its outputs, all
+/// within [`READ_DEADLINE`] and off the async runtime: (outcome, detail, notes for
+/// `--explain`). Text the filter or the answer wrote is made inert for a terminal.
+async fn read_answer(
+    page: Page,
+    status: String,
+    spec: &JsonSpec,
+    rule: &Rule,
+    date: NaiveDate,
+    meal: Meal,
+) -> (Outcome, Option<String>, Vec<String>) {
+    let deadline = tokio::time::Instant::now() + READ_DEADLINE;
+    let too_slow = || {
+        let why = format!(
+            "reading the answer took longer than {} s: not sent",
+            READ_DEADLINE.as_secs()
+        );
+        (Outcome::NotFound, Some(why.clone()), vec![why])
+    };
+    let encoding = rule.encoding;
+    let decoded = off_thread(deadline, move || {
+        let (text, used) = super::decode(&page.bytes, page.content_type.as_deref(), encoding);
+        let mut notes = vec![format!(
+            "answer: {status}, {} bytes (Content-Type: {}), decoded as {}",
+            page.bytes.len(),
+            crate::terminal::inert(page.content_type.as_deref().unwrap_or("none")),
+            used.name()
+        )];
+        let json = strip_jsonp(&text);
+        if json.len() != text.trim().len() {
+            notes.push("stripped a JSONP wrapper".into());
+        }
+        (json.to_string(), notes)
+    });
+    let Some((json, mut notes)) = decoded.await else {
+        return too_slow();
+    };
+    let outputs = sandbox::run(&spec.filter, &json, date, meal, deadline).await;
+    drop(json);
+    let outputs = match outputs {
+        Ok(outputs) => outputs,
+        Err(err) => {
+            let why = crate::terminal::inert(&err.to_string());
+            notes.push(format!("filter: {why}"));
+            return (Outcome::NotFound, Some(why), notes);
+        }
+    };
+    let rule = rule.clone();
+    let read = off_thread(deadline, move || {
+        let mut shown = String::new();
+        for output in &outputs {
+            if shown.len() > MAX_EXPLAINED_OUTPUT {
+                break;
+            }
+            if !shown.is_empty() {
+                shown.push_str(" · ");
+            }
+            shown.push_str(&output.text);
+        }
+        if shown.is_empty() {
+            shown = "(no output)".into();
+        }
+        if shown.len() > MAX_EXPLAINED_OUTPUT {
+            let cut = (0..=MAX_EXPLAINED_OUTPUT)
+                .rev()
+                .find(|&i| shown.is_char_boundary(i))
+                .unwrap_or(0);
+            shown.truncate(cut);
+            shown.push('…');
+        }
+        let note = format!("filter output: {}", crate::terminal::inert(&shown));
+        let (outcome, detail) = read_outputs(&outputs, &rule, date, meal);
+        (outcome, detail.map(|d| crate::terminal::inert(&d)), note)
+    });
+    let Some((outcome, detail, note)) = read.await else {
+        return too_slow();
+    };
+    notes.push(note);
+    (outcome, detail, notes)
+}
+
+/// `work` on a thread of its own, or `None` when it is not done by `deadline`. The thread
+/// is detached: the work given to it is bounded (linear, capped), so it ends soon after.
+async fn off_thread<T: Send + 'static>(
+    deadline: tokio::time::Instant,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("kbot-json".into())
+        .spawn(move || {
+            let _ = tx.send(work());
+        })
+        .ok()?;
+    tokio::time::timeout_at(deadline, rx).await.ok()?.ok()
 }
 
 /// Send a built request with `retry` (5xx and network errors); `file://` URLs are read.
@@ -684,6 +782,66 @@ mod tests {
         );
         assert!(
             matches!(list.0, Outcome::Menu(ref g) if g[0].label.is_empty() && g[0].dishes.len() == 2)
+        );
+    }
+
+    #[test]
+    fn a_json_menu_is_held_to_the_table_caps_and_read_in_linear_time() {
+        let date = d(2026, 6, 3);
+        let many: Vec<String> = (0..20_000).map(|i| format!("김치찌개 {i}")).collect();
+        let started = std::time::Instant::now();
+        let (outcome, why) = read_outputs(
+            &[out(serde_json::json!({ "C1": many }))],
+            &rule(),
+            date,
+            Meal::Lunch,
+        );
+        assert_eq!(outcome, Outcome::NotFound);
+        assert!(why.is_some_and(|w| w.contains("more than 200 dish lines")));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "stops at the cap: {:?}",
+            started.elapsed()
+        );
+        let just: Vec<String> = (0..MAX_MENU_LINES).map(|i| format!("반찬 {i}")).collect();
+        let (outcome, _) = read_outputs(
+            &[out(serde_json::json!({ "C1": just }))],
+            &rule(),
+            date,
+            Meal::Lunch,
+        );
+        assert!(matches!(outcome, Outcome::Menu(ref g) if g[0].dishes.len() == MAX_MENU_LINES));
+        let (outcome, why) = read_outputs(
+            &[out(serde_json::json!(["가".repeat(240)]))],
+            &rule(),
+            date,
+            Meal::Lunch,
+        );
+        assert_eq!(outcome, Outcome::NotFound);
+        assert!(why.is_some_and(|w| w.contains("a \"dish\" of 240 characters")));
+        let (outcome, why) = read_outputs(
+            &[out(serde_json::json!(["x".repeat(100_000)]))],
+            &rule(),
+            date,
+            Meal::Lunch,
+        );
+        assert_eq!(outcome, Outcome::NotFound);
+        assert!(why.is_some_and(|w| w.contains("100000 bytes")));
+    }
+
+    #[test]
+    fn a_corner_label_from_the_answer_cannot_forge_a_line() {
+        let (outcome, _) = read_outputs(
+            &[out(
+                serde_json::json!({ "C1\nkbot: error: \u{1b}[31mrun this": ["밥"] }),
+            )],
+            &rule(),
+            d(2026, 6, 3),
+            Meal::Lunch,
+        );
+        assert!(
+            matches!(outcome, Outcome::Menu(ref g) if g[0].label == "C1 kbot: error: run this"),
+            "{outcome:?}"
         );
     }
 

@@ -3,7 +3,8 @@
 //! Built on jaq (`jaq-core`, `jaq-std`, `jaq-json`); `env` is not offered to filters and
 //! `halt` is an error, so a filter can neither read kbot's secrets nor end kbot.
 //!
-//! Pure except [`run_filter_within`], which runs the filter on its own thread.
+//! Pure. The daemon and the commands never run a filter in their own process: see
+//! `sandbox`, which runs [`run_each`] in a child.
 
 use chrono::{Datelike, NaiveDate};
 use jaq_core::load::{Arena, File, Loader};
@@ -14,7 +15,7 @@ use serde_json::Value;
 use crate::Meal;
 
 /// A jq filter that does not compile: the engine's message and where (1-based line:col).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FilterError {
     /// What is wrong, e.g. "expected closing parenthesis".
     pub message: String,
@@ -53,7 +54,50 @@ fn position(code: &str, part: &str) -> (usize, usize) {
     (line, col)
 }
 
+/// Deepest nesting of parentheses, brackets and braces a filter may have: the parser
+/// recurses at each level, and no real filter nests more than a few dozen.
+pub const MAX_FILTER_DEPTH: usize = 256;
+
+/// Where a JSON text or a filter first nests `(`, `[` or `{` deeper than `max` (a byte
+/// offset), outside `"…"` strings. Linear.
+pub fn too_deep(text: &str, max: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (at, b) in text.bytes().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' | b'(' => {
+                depth += 1;
+                if depth > max {
+                    return Some(at);
+                }
+            }
+            b']' | b'}' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 fn compile(code: &str) -> Result<Filter, FilterError> {
+    if let Some(at) = too_deep(code, MAX_FILTER_DEPTH) {
+        let (line, col) = position(code, &code[at..]);
+        return Err(FilterError {
+            message: format!("it nests more than {MAX_FILTER_DEPTH} levels deep"),
+            line,
+            col,
+        });
+    }
     let defs = jaq_core::defs()
         .chain(jaq_std::defs())
         .chain(jaq_json::defs());
@@ -135,7 +179,7 @@ pub fn check_filter(code: &str) -> Result<(), FilterError> {
 }
 
 /// Why running a filter gave no usable output.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RunError {
     /// The filter does not compile (config check catches this first).
     Syntax(FilterError),
@@ -143,6 +187,8 @@ pub enum RunError {
     NotJson(String),
     /// The filter raised an error (`error("…")`, a type error…): its message.
     Raised(String),
+    /// The filter was stopped: too slow, too much memory, too deep, too much output.
+    Stopped(String),
 }
 
 impl std::fmt::Display for RunError {
@@ -151,6 +197,7 @@ impl std::fmt::Display for RunError {
             RunError::Syntax(e) => e.fmt(f),
             RunError::NotJson(e) => write!(f, "the answer is not JSON: {e}"),
             RunError::Raised(m) => write!(f, "the jq filter raised an error: {m}"),
+            RunError::Stopped(m) => write!(f, "the jq filter was stopped: {m}"),
         }
     }
 }
@@ -175,6 +222,23 @@ pub fn run_filter(
     date: NaiveDate,
     meal: Meal,
 ) -> Result<Vec<Output>, RunError> {
+    let mut out = Vec::new();
+    run_each(code, json, date, meal, |text, keys| {
+        out.push(output_from(text, keys)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Run `code` on a JSON text, handing each output to `each` as the engine prints it, with
+/// an object's top-level keys in output order; `each` may stop the run with an error. Pure.
+pub fn run_each(
+    code: &str,
+    json: &str,
+    date: NaiveDate,
+    meal: Meal,
+    mut each: impl FnMut(String, Vec<String>) -> Result<(), RunError>,
+) -> Result<(), RunError> {
     let filter = compile(code).map_err(RunError::Syntax)?;
     let input = jaq_json::read::parse_single(json.trim().as_bytes())
         .map_err(|e| RunError::NotJson(e.to_string()))?;
@@ -184,66 +248,39 @@ pub fn run_filter(
         Val::from(isize::try_from(date.weekday().number_from_monday()).unwrap_or(1)),
     ]);
     let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, vars);
-    let mut out = Vec::new();
     for item in filter.id.run((ctx, input)) {
-        // Not `unwrap_valr`: on `halt` it exits the process (the daemon with it).
+        // Not `unwrap_valr`: on `halt` it exits the process.
         let value = item.map_err(|exn| match exn.get_err() {
             Ok(e) => RunError::Raised(error_text(&e)),
             Err(_) => RunError::Raised("the filter called halt".into()),
         })?;
-        let text = value.to_string();
-        let plain = |text: &str| {
-            serde_json::from_str::<Value>(text)
-                .map_err(|_| RunError::Raised(format!("the output {text} is not plain JSON")))
-        };
         let keys = match &value {
             Val::Obj(map) => map
                 .keys()
-                .map(|k| match plain(&k.to_string())? {
-                    Value::String(s) => Ok(s),
-                    other => Ok(other.to_string()),
+                .map(|k| match serde_json::from_str::<Value>(&k.to_string()) {
+                    Ok(Value::String(s)) => s,
+                    Ok(other) => other.to_string(),
+                    Err(_) => k.to_string(),
                 })
-                .collect::<Result<Vec<String>, RunError>>()?,
+                .collect(),
             _ => Vec::new(),
         };
-        out.push(Output {
-            value: plain(&text)?,
-            keys,
-            text,
-        });
+        each(value.to_string(), keys)?;
     }
-    Ok(out)
+    Ok(())
 }
 
-/// [`run_filter`] on its own thread, given up after `limit`: a filter that never ends is a
-/// problem for its source, not a hung run. (The thread is left to finish or die with kbot;
-/// jaq cannot be interrupted.)
-pub async fn run_filter_within(
-    code: &str,
-    json: &str,
-    date: NaiveDate,
-    meal: Meal,
-    limit: std::time::Duration,
-) -> Result<Vec<Output>, RunError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let (code, json) = (code.to_string(), json.to_string());
-    let spawned = std::thread::Builder::new()
-        .name("kbot-jq".into())
-        .spawn(move || {
-            let _ = tx.send(run_filter(&code, &json, date, meal));
-        });
-    if spawned.is_err() {
-        return Err(RunError::Raised(
-            "cannot start a thread for the filter".into(),
-        ));
-    }
-    match tokio::time::timeout(limit, rx).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(_)) => Err(RunError::Raised("the filter crashed".into())),
-        Err(_) => Err(RunError::Raised(format!(
-            "the filter ran longer than {} s and was given up",
-            limit.as_secs_f32()
-        ))),
+/// An output from the engine's text: plain JSON (no NaN, nesting within serde's limit).
+pub fn output_from(text: String, keys: Vec<String>) -> Result<Output, RunError> {
+    match serde_json::from_str::<Value>(&text) {
+        Ok(value) => Ok(Output { value, keys, text }),
+        Err(err) => {
+            let start: String = text.chars().take(60).collect();
+            let more = if start.len() < text.len() { "…" } else { "" };
+            Err(RunError::Raised(format!(
+                "the output {start}{more} is not plain JSON ({err})"
+            )))
+        }
     }
 }
 
@@ -339,31 +376,22 @@ mod tests {
     }
 
     #[test]
+    fn depth_is_counted_outside_strings_only_and_a_deep_filter_does_not_compile() {
+        assert_eq!(too_deep(r#"[[["[[[[", "\"[[["]]]"#, 3), None);
+        assert_eq!(too_deep("[[[[1]]]]", 3), Some(3));
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        assert_eq!(too_deep(&deep, 256), Some(256));
+        let filter = format!(".a | {}1{}", "(".repeat(100_000), ")".repeat(100_000));
+        let err = check_filter(&filter).expect_err("too deep");
+        assert_eq!((err.line, err.col), (1, 6 + MAX_FILTER_DEPTH), "{err}");
+        assert!(err.message.contains("more than 256 levels"), "{err}");
+    }
+
+    #[test]
     fn a_jsonp_wrapper_is_stripped_and_bare_json_left_alone() {
         assert_eq!(strip_jsonp("jQuery123_456({\"a\":1});"), "{\"a\":1}");
         assert_eq!(strip_jsonp(" cb ( [1] ) "), "[1]");
         assert_eq!(strip_jsonp("{\"f(\":1}"), "{\"f(\":1}");
-    }
-
-    #[tokio::test]
-    async fn a_filter_that_runs_too_long_is_given_up_with_a_clear_message() {
-        // Long but finite, so the abandoned thread does not spin for the rest of the tests.
-        let limit = std::time::Duration::from_millis(100);
-        let endless = run_filter_within(
-            "last(range(10000000))",
-            "null",
-            d(2026, 6, 1),
-            Meal::Lunch,
-            limit,
-        )
-        .await;
-        assert!(
-            matches!(&endless, Err(RunError::Raised(m)) if m.contains("ran longer than 0.1 s")),
-            "{endless:?}"
-        );
-        let quick =
-            run_filter_within("[$weekday]", "null", d(2026, 6, 1), Meal::Lunch, limit).await;
-        assert_eq!(values(quick), Ok(vec![serde_json::json!([1])]));
     }
 
     #[test]
