@@ -1,7 +1,7 @@
 //! How fast `scrape::parse` reads the saved pages: DGU's week menu (~140 KB with ~80 KB of
 //! script before the table, the page issue 8's "within 1.5×" is measured on), PKNU's board
-//! post (~280 KB, the largest) with `table = "auto"`, and issue 10's 20,000-deep nested
-//! tables; plus decoding the EUC-KR page.
+//! post (~280 KB, the largest) with `table = "auto"`, a NEIS month calendar with `auto`, and
+//! issue 10's 20,000-deep nested tables; plus decoding the EUC-KR page.
 //!
 //! Reads the fixture once from `tests/fixtures/pages/`; the measured loop is pure.
 //! Run: `cargo bench --bench parse -- --warm-up-time 1 --measurement-time 3`.
@@ -48,6 +48,22 @@ fn parse_largest_page(c: &mut Criterion) {
     let selector = Rule::table("table.con03_sub_2");
     group.bench_function("pknu_page_selector_lunch", |b| {
         b.iter(|| scrape::parse(black_box(&pknu), &selector, monday, Meal::Lunch))
+    });
+    // A month calendar (~65 KB, three meals a day) with `table = "auto"`: the month is
+    // settled from the page's selected options on every read.
+    let calendar = std::fs::read(path.with_file_name("neis-dje-g100000170-month-2022-03-02.html"))
+        .expect("the calendar fixture page is readable");
+    let (calendar, _) = scrape::decode(&calendar, None, None);
+    let wednesday = NaiveDate::from_ymd_opt(2022, 3, 2).expect("valid date");
+    assert!(
+        matches!(
+            scrape::parse(&calendar, &auto, wednesday, Meal::Dinner).outcome,
+            Outcome::Menu(_)
+        ),
+        "the benchmark must measure a successful read"
+    );
+    group.bench_function("neis_calendar_auto_dinner", |b| {
+        b.iter(|| scrape::parse(black_box(&calendar), &auto, wednesday, Meal::Dinner))
     });
     group.finish();
 

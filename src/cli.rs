@@ -444,6 +444,12 @@ async fn config_command(cmd: ConfigCommand, env: &Env, out: &mut impl Write) -> 
         ConfigCommand::Check => {
             let config = config::load(path)?;
             warn_problems(&config);
+            if config.schedule.skip_holidays {
+                let today = env.clock.now().with_timezone(&config.timezone).date_naive();
+                if let Some(gap) = crate::holiday::gap(today) {
+                    tracing::warn!("{}: schedule.skip_holidays: {gap}", path.display());
+                }
+            }
             let (errors, not_set) = config::not_yet_set(&config);
             for problem in &not_set {
                 warn_problem(path, problem);
@@ -864,6 +870,7 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
     crate::scrape::use_cache(
         &crate::daemon::pages_dir(&env.paths.data_dir),
         env.clock.clone(),
+        crate::scrape::Slots::new(config.timezone, config.schedule.meals.clone()),
     );
     let client = http::client(http::Timeouts::default());
     let pipeline = deliver::Pipeline {

@@ -312,7 +312,17 @@ pub async fn run(
     }
     instance::clear_stopped(&paths.data_dir);
     let ledger = Ledger::open(&crate::ledger::path_in(&paths.data_dir))?;
-    crate::scrape::use_cache(&pages_dir(&paths.data_dir), clock.clone());
+    crate::scrape::use_cache(
+        &pages_dir(&paths.data_dir),
+        clock.clone(),
+        crate::scrape::Slots::new(config.timezone, config.schedule.meals.clone()),
+    );
+    if config.schedule.skip_holidays {
+        let today = clock.now().with_timezone(&config.timezone).date_naive();
+        if let Some(gap) = crate::holiday::gap(today) {
+            tracing::warn!("schedule.skip_holidays: {gap}");
+        }
+    }
     let mut plan = config.plan();
     // Tests make the loop look at the clock more often than once a minute (as
     // KBOT_RETRY_BASE_MS shortens the retries), so a clock change is seen at once.
@@ -340,6 +350,18 @@ pub async fn run(
         clock.clone(),
         bot.prefetched.clone(),
     );
+    // The page cache dates copies of undated pages by the meals' slots: it follows a
+    // reloaded schedule. Ends when the config channel does.
+    let mut schedules = bot.in_force.subscribe();
+    tokio::spawn(async move {
+        while schedules.changed().await.is_ok() {
+            let slots = {
+                let config = schedules.borrow_and_update();
+                crate::scrape::Slots::new(config.timezone, config.schedule.meals.clone())
+            };
+            crate::scrape::follow_slots(slots);
+        }
+    });
     // Ready before crash recovery: resends after a crash may take longer than systemd's
     // start timeout, and the daemon is fully up while it makes them.
     notify(&[sd_notify::NotifyState::Ready]);

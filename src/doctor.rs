@@ -165,6 +165,7 @@ async fn with_config(
     now: DateTime<Utc>,
     checks: &mut Vec<Check>,
 ) {
+    checks.extend(holiday_check(config, now));
     let (not_set, _) = config::not_yet_set(config);
     for problem in not_set {
         checks.push(Check::fail(
@@ -186,6 +187,22 @@ async fn with_config(
     friends(config, account.as_ref(), checks).await;
     let runs = sources(config, now, checks).await;
     quota_check(config, &runs, now, checks);
+}
+
+/// A warning when `skip_holidays` is on and kbot does not know this year's or next
+/// year's holidays. Pure.
+fn holiday_check(config: &Config, now: DateTime<Utc>) -> Option<Check> {
+    if !config.schedule.skip_holidays {
+        return None;
+    }
+    let today = now.with_timezone(&config.timezone).date_naive();
+    crate::holiday::gap(today).map(|gap| Check {
+        check: "config",
+        mark: Mark::Warn,
+        message: format!("schedule.skip_holidays: {gap}"),
+        fix: Some("add the dates to schedule.skip_dates, or upgrade kbot".into()),
+        exit: Exit::Success,
+    })
 }
 
 /// client id, secret store, login: true when a usable login exists.
@@ -661,4 +678,36 @@ fn daemon(inputs: &Inputs<'_>, checks: &mut Vec<Check>) {
             exit: Exit::Success,
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(skip: bool) -> Config {
+        Config::from_toml(
+            &format!(
+                "[[source]]\nurl = \"https://example.ac.kr/menu\"\ntable = \"table\"\n\
+                 [schedule]\nlunch = \"30 11 * * Mon-Fri\"\nskip_holidays = {skip}\n"
+            ),
+            None,
+        )
+        .expect("valid config")
+    }
+
+    #[test]
+    fn a_year_whose_holidays_kbot_does_not_know_is_a_warning_only_with_skip_holidays() {
+        let (_, last) = crate::holiday::years();
+        let late: DateTime<Utc> = format!("{last}-12-01T03:00:00Z").parse().unwrap();
+        let check = holiday_check(&config(true), late).expect("the next year is unknown");
+        assert_eq!(check.mark, Mark::Warn);
+        assert!(
+            check.message.contains(&(last + 1).to_string()),
+            "{}",
+            check.message
+        );
+        assert!(holiday_check(&config(false), late).is_none());
+        let now: DateTime<Utc> = "2026-12-07T03:00:00Z".parse().unwrap();
+        assert!(holiday_check(&config(true), now).is_none());
+    }
 }

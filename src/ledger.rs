@@ -117,6 +117,44 @@ const MIGRATIONS: &[&str] = &[
     );",
 ];
 
+/// Data fixes run right after the migration step that reaches `version`, for files that
+/// take that step (a file already past it is not touched again). `(version, sql)`.
+const FIXUPS: &[(i64, &str)] = &[(2, V1_WARNINGS)];
+
+/// Schema 1 kept a warning to "me" as a menu part: the parts after the menu's, or every
+/// part of a run that found no menu. Each such row of "me" becomes a warning, numbered
+/// from 1 again, so it no longer keeps "me" from that day's menu. A row belongs to the
+/// latest run of its slot started before it was written; the menu's part count is the
+/// highest part the friends got in that same run (with no friends, a run with a menu or a
+/// closed notice keeps its rows as menu parts).
+const V1_WARNINGS: &str = "
+    CREATE TEMP TABLE v1_mine AS
+      SELECT d.id, d.date, d.meal, d.part,
+             (SELECT r.id FROM runs r
+              WHERE r.date = d.date AND r.meal = d.meal AND r.started_at <= d.updated_at
+              ORDER BY r.started_at DESC, r.id DESC LIMIT 1) AS run
+      FROM deliveries d WHERE d.recipient = 'me' AND d.kind = 'menu';
+    CREATE TEMP TABLE v1_warnings AS
+      SELECT id, shift FROM (
+        SELECT m.id, m.part,
+               (SELECT r.outcome FROM runs r WHERE r.id = m.run) AS outcome,
+               COALESCE((SELECT MAX(f.part) FROM deliveries f
+                         WHERE f.date = m.date AND f.meal = m.meal AND f.recipient <> 'me'
+                           AND (SELECT r.id FROM runs r
+                                WHERE r.date = f.date AND r.meal = f.meal
+                                  AND r.started_at <= f.updated_at
+                                ORDER BY r.started_at DESC, r.id DESC LIMIT 1) = m.run), 0)
+                 AS shift
+        FROM v1_mine m)
+      WHERE outcome IS NOT NULL AND part > shift
+        AND (outcome NOT IN ('menu', 'closed') OR shift > 0);
+    UPDATE deliveries
+       SET kind = 'warning',
+           part = part - (SELECT w.shift FROM v1_warnings w WHERE w.id = deliveries.id)
+     WHERE id IN (SELECT id FROM v1_warnings);
+    DROP TABLE v1_mine;
+    DROP TABLE v1_warnings;";
+
 /// Calls that may have reached Kakao without an answer that one (recipient, part) gets
 /// under at-least-once: the first is retried once, the second makes the row `unknown`.
 pub const MAY_HAVE_ARRIVED_LIMIT: i64 = 2;
@@ -202,7 +240,18 @@ impl Report for Error {
                     "move {} aside; kbot starts a new, empty ledger",
                     path.display()
                 )),
-                Some(ErrorCode::DiskFull) => Some("free some disk space".into()),
+                // Opening on a full disk fails as "disk I/O error" when the WAL's index
+                // (`-shm`) cannot grow, and as "database or disk is full" elsewhere.
+                Some(ErrorCode::DiskFull | ErrorCode::SystemIoFailure) => {
+                    let dir = path
+                        .parent()
+                        .filter(|d| !d.as_os_str().is_empty())
+                        .unwrap_or(Path::new("."));
+                    Some(format!(
+                        "the disk holding {dir} may be full: check with `df -h {dir}`, free some space and run again",
+                        dir = dir.display()
+                    ))
+                }
                 _ => None,
             },
             Error::TooNew { path, .. } => Some(format!(
@@ -412,6 +461,9 @@ pub struct Run {
     pub outcome: Option<String>,
     /// Detail text, if any.
     pub detail: Option<String>,
+    /// The run never recorded its end and no kbot process is running it (a crash, a kill,
+    /// a write that failed): it is over, not running.
+    pub interrupted: bool,
 }
 
 /// What [`Ledger::recover`] found after a crash.
@@ -452,6 +504,17 @@ impl Ledger {
                 source,
             })?;
         }
+        // A ledger from a newer kbot is refused before anything writes to it: reading its
+        // version read-only leaves its bytes (and its journal mode) as they are.
+        if path.exists() {
+            let found = Self::open_file_read_only(path)?.schema_version()?;
+            if found > SCHEMA_VERSION {
+                return Err(Error::TooNew {
+                    path: path.to_path_buf(),
+                    found,
+                });
+            }
+        }
         let conn = Connection::open(path).map_err(sqlite_err(path, "open the database"))?;
         // WAL: readers (`kbot history`) never block the daemon's writes; FULL: a row the
         // ledger reported as written survives a power cut, which the dedupe relies on.
@@ -463,27 +526,49 @@ impl Ledger {
     }
 
     /// Open an existing ledger for reading only (`status`, `history`): creates and
-    /// migrates nothing, so it works in a read-only data dir. While a writer has the WAL
-    /// open (its `-wal` file exists) it reads through the WAL as usual; otherwise nobody is
-    /// writing and the file is read as immutable, which needs no `-shm`/`-wal` files.
+    /// migrates nothing on disk, so it works in a read-only data dir. While a writer has
+    /// the WAL open (its `-wal` file exists) it reads through the WAL as usual; otherwise
+    /// nobody is writing and the file is read as immutable, which needs no `-shm`/`-wal`
+    /// files. A ledger of an older schema is copied into memory and migrated there, so
+    /// every reader sees the current schema; a newer one is refused.
     pub fn open_read_only(path: &Path) -> Result<Self, Error> {
+        let ledger = Self::open_file_read_only(path)?;
+        let found = ledger.schema_version()?;
+        if found > SCHEMA_VERSION {
+            return Err(Error::TooNew {
+                path: path.to_path_buf(),
+                found,
+            });
+        }
+        if found == SCHEMA_VERSION {
+            return Ok(ledger);
+        }
+        drop(ledger);
+        Self::migrated_in_memory(path, found)
+    }
+
+    /// The read-only URI of `path`: `immutable=1` unless a writer's `-wal` file is there.
+    fn read_only_uri(path: &Path) -> Option<String> {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut uri = url::Url::from_file_path(&absolute).ok()?;
+        uri.set_query(Some(if Path::new(&wal).exists() {
+            "mode=ro"
+        } else {
+            "immutable=1"
+        }));
+        Some(uri.to_string())
+    }
+
+    fn open_file_read_only(path: &Path) -> Result<Self, Error> {
         use rusqlite::OpenFlags;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        let conn = if Path::new(&wal).exists() {
-            Connection::open_with_flags(path, flags)
-        } else {
-            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-            match url::Url::from_file_path(&absolute) {
-                Ok(mut uri) => {
-                    uri.set_query(Some("immutable=1"));
-                    Connection::open_with_flags(uri.as_str(), flags)
-                }
-                Err(()) => Connection::open_with_flags(path, flags),
-            }
+        let conn = match Self::read_only_uri(path) {
+            Some(uri) => Connection::open_with_flags(uri, flags),
+            None => Connection::open_with_flags(path, flags),
         }
         .map_err(sqlite_err(path, "open the database"))?;
         let ledger = Ledger {
@@ -494,6 +579,55 @@ impl Ledger {
             .conn
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(ledger.err("set the busy timeout"))?;
+        Ok(ledger)
+    }
+
+    /// A copy of the ledger at `path` (schema `found`) in memory, migrated to the current
+    /// schema; the file is only read.
+    fn migrated_in_memory(path: &Path, found: i64) -> Result<Self, Error> {
+        use rusqlite::OpenFlags;
+        let action = "read an older ledger";
+        let conn = Connection::open_with_flags(
+            ":memory:",
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite_err(path, action))?;
+        let steps = usize::try_from(found).unwrap_or(0).min(MIGRATIONS.len());
+        for sql in &MIGRATIONS[..steps] {
+            conn.execute_batch(sql).map_err(sqlite_err(path, action))?;
+        }
+        let uri = Self::read_only_uri(path).unwrap_or_else(|| path.display().to_string());
+        conn.execute("ATTACH DATABASE ?1 AS old", [uri])
+            .map_err(sqlite_err(path, action))?;
+        let tables: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM old.sqlite_master WHERE type = 'table'
+                 AND name IN (SELECT name FROM main.sqlite_master WHERE type = 'table')",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<Result<_, _>>()
+            })
+            .map_err(sqlite_err(path, action))?;
+        for table in tables {
+            let quoted = table.replace('"', "\"\"");
+            conn.execute_batch(&format!(
+                "INSERT INTO main.\"{quoted}\" SELECT * FROM old.\"{quoted}\";"
+            ))
+            .map_err(sqlite_err(path, action))?;
+        }
+        conn.execute_batch("DETACH DATABASE old;")
+            .map_err(sqlite_err(path, action))?;
+        conn.pragma_update(None, "user_version", found)
+            .map_err(sqlite_err(path, action))?;
+        let mut ledger = Ledger {
+            conn,
+            path: path.to_path_buf(),
+        };
+        ledger.migrate()?;
         Ok(ledger)
     }
 
@@ -552,9 +686,14 @@ impl Ledger {
             });
         }
         for (version, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+            let reached = version as i64 + 1;
             tx.execute_batch(sql)
                 .map_err(sqlite_err(path, "migrate the schema"))?;
-            tx.pragma_update(None, "user_version", version as i64 + 1)
+            for (_, fix) in FIXUPS.iter().filter(|(at, _)| *at == reached) {
+                tx.execute_batch(fix)
+                    .map_err(sqlite_err(path, "migrate the schema"))?;
+            }
+            tx.pragma_update(None, "user_version", reached)
                 .map_err(sqlite_err(path, "migrate the schema"))?;
         }
         tx.commit().map_err(sqlite_err(path, "migrate the schema"))
@@ -1157,7 +1296,8 @@ impl Ledger {
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(self.err("read the runs"))?;
-        raw.into_iter()
+        let mut runs = raw
+            .into_iter()
             .map(|(date, meal, started, finished, outcome, detail)| {
                 Ok(Run {
                     date: self.parse(date, "date")?,
@@ -1168,9 +1308,18 @@ impl Ledger {
                         .transpose()?,
                     outcome,
                     detail,
+                    interrupted: false,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<Run>, Error>>()?;
+        // One run sends at a time and holds the runs lock from its start to its end: only
+        // the newest unfinished run can still be running, and only while the lock is held.
+        let mut running = is_run_in_progress(&self.path);
+        for run in runs.iter_mut().filter(|r| r.finished_at.is_none()) {
+            run.interrupted = !running;
+            running = false;
+        }
+        Ok(runs)
     }
 
     fn parse<T: FromStr>(&self, value: String, column: &'static str) -> Result<T, Error> {
@@ -1187,7 +1336,18 @@ fn sqlite_err(path: &Path, action: &'static str) -> impl FnOnce(rusqlite::Error)
     move |source| Error::Sqlite {
         path,
         action,
-        source,
+        source: without_sql(source),
+    }
+}
+
+/// SQLite's complaint about a statement without the statement itself: a ledger whose
+/// tables are not what this kbot expects must not print a page of SQL.
+fn without_sql(err: rusqlite::Error) -> rusqlite::Error {
+    match err {
+        rusqlite::Error::SqlInputError { error, msg, .. } => {
+            rusqlite::Error::SqliteFailure(error, Some(msg))
+        }
+        other => other,
     }
 }
 
@@ -1313,6 +1473,22 @@ pub fn lock_runs(db: &Path) -> Result<Option<std::fs::File>, Error> {
         Err(std::fs::TryLockError::Error(source)) => return Err(err(source)),
     }
     Ok(Some(file))
+}
+
+/// Whether a kbot process holds the runs lock beside the database at `db` now (a run is
+/// sending). Reads only: a missing lock file means no run.
+pub fn is_run_in_progress(db: &Path) -> bool {
+    let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return false;
+    };
+    let Ok(file) = std::fs::File::open(dir.join(RUNS_LOCK)) else {
+        return false;
+    };
+    match file.try_lock_shared() {
+        Ok(()) => false,
+        Err(std::fs::TryLockError::WouldBlock) => true,
+        Err(std::fs::TryLockError::Error(_)) => false,
+    }
 }
 
 /// The ledger file in the data dir.
@@ -1774,6 +1950,202 @@ mod tests {
         assert_eq!(ledger.status(&key("me", 1)).unwrap(), Some(Status::Sent));
         let warning = key("me", 1).with_kind(Kind::Warning);
         assert_eq!(ledger.status(&warning).unwrap(), None);
+    }
+
+    /// A schema-1 file, built with the schema-1 DDL, holding `rows` of SQL inserts.
+    fn schema_1_file(dir: &Path, rows: &str) -> PathBuf {
+        let path = dir.join("ledger.sqlite3");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(rows).unwrap();
+        path
+    }
+
+    /// 03-02: the 11:30 run found no menu and warned me (part 1); the 11:45 recheck sent
+    /// the menu to the friend but skipped me, whose part 1 was "sent". 03-03: a menu (part
+    /// 1) with a warning after it (part 2); 03-04: a closed notice to me alone.
+    const SCHEMA_1_DAYS: &str = "
+        INSERT INTO runs (id, date, meal, started_at, finished_at, outcome) VALUES
+          (1, '2026-03-02', 'lunch', '2026-03-02T02:30:00Z', '2026-03-02T02:30:09Z', 'not_found'),
+          (2, '2026-03-02', 'lunch', '2026-03-02T02:45:00Z', '2026-03-02T02:45:09Z', 'menu'),
+          (3, '2026-03-03', 'lunch', '2026-03-03T02:30:00Z', '2026-03-03T02:30:09Z', 'menu'),
+          (4, '2026-03-04', 'lunch', '2026-03-04T02:30:00Z', '2026-03-04T02:30:09Z', 'closed');
+        INSERT INTO deliveries (date, meal, recipient, part, status, updated_at) VALUES
+          ('2026-03-02', 'lunch', 'me', 1, 'sent', '2026-03-02T02:30:05Z'),
+          ('2026-03-02', 'lunch', 'friend-1', 1, 'sent', '2026-03-02T02:45:05Z'),
+          ('2026-03-03', 'lunch', 'me', 1, 'sent', '2026-03-03T02:30:05Z'),
+          ('2026-03-03', 'lunch', 'friend-1', 1, 'sent', '2026-03-03T02:30:06Z'),
+          ('2026-03-03', 'lunch', 'me', 2, 'sent', '2026-03-03T02:30:07Z'),
+          ('2026-03-04', 'lunch', 'me', 1, 'sent', '2026-03-04T02:30:05Z');";
+
+    fn on(day: &str, recipient: &str, part: u32, kind: Kind) -> Key {
+        Key::new(self::day(day), Meal::Lunch, recipient, part).with_kind(kind)
+    }
+
+    #[test]
+    fn schema_1_warnings_to_me_migrate_as_warnings_and_no_longer_keep_me_from_the_menu() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = schema_1_file(dir.path(), SCHEMA_1_DAYS);
+        let ledger = Ledger::open(&path).unwrap();
+        let status = |key: Key| ledger.status(&key).unwrap();
+        // 03-02: the warning is a warning; the menu to me is not sent yet, so it will be.
+        assert_eq!(
+            status(on("2026-03-02", "me", 1, Kind::Warning)),
+            Some(Status::Sent)
+        );
+        assert_eq!(status(on("2026-03-02", "me", 1, Kind::Menu)), None);
+        assert_eq!(
+            status(on("2026-03-02", "friend-1", 1, Kind::Menu)),
+            Some(Status::Sent)
+        );
+        // 03-03: part 1 was the menu, part 2 the warning (now warning part 1).
+        assert_eq!(
+            status(on("2026-03-03", "me", 1, Kind::Menu)),
+            Some(Status::Sent)
+        );
+        assert_eq!(
+            status(on("2026-03-03", "me", 1, Kind::Warning)),
+            Some(Status::Sent)
+        );
+        assert_eq!(status(on("2026-03-03", "me", 2, Kind::Menu)), None);
+        // 03-04: a closed notice stays a menu part.
+        assert_eq!(
+            status(on("2026-03-04", "me", 1, Kind::Menu)),
+            Some(Status::Sent)
+        );
+        assert_eq!(status(on("2026-03-04", "me", 1, Kind::Warning)), None);
+    }
+
+    #[test]
+    fn history_reads_a_schema_1_ledger_read_only_and_leaves_the_file_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = schema_1_file(dir.path(), SCHEMA_1_DAYS);
+        let before = std::fs::read(&path).unwrap();
+        let ledger = Ledger::open_read_only(&path).unwrap();
+        let rows = ledger.history(100).unwrap();
+        assert_eq!(rows.len(), 6, "{rows:?}");
+        let warned = rows
+            .iter()
+            .filter(|r| r.kind == Some(Kind::Warning))
+            .count();
+        assert_eq!(warned, 2, "{rows:?}");
+        assert_eq!(ledger.last_runs(10).unwrap().len(), 4);
+        drop(ledger);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "the file is unchanged"
+        );
+        let on_disk: i64 = Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(on_disk, 1);
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["ledger.sqlite3"], "no journal or WAL beside it");
+    }
+
+    #[test]
+    fn a_newer_ledger_is_refused_before_anything_touches_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite3");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE future (x); INSERT INTO future VALUES (1);")
+                .unwrap();
+            conn.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        for err in [
+            Ledger::open(&path).unwrap_err(),
+            Ledger::open_read_only(&path).unwrap_err(),
+        ] {
+            assert!(matches!(err, Error::TooNew { found: 99, .. }), "{err}");
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before, "bytes unchanged");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["ledger.sqlite3"], "no WAL switch, no side files");
+    }
+
+    #[test]
+    fn a_run_that_never_recorded_its_end_is_interrupted_unless_a_kbot_holds_the_runs_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite3");
+        let ledger = Ledger::open(&path).unwrap();
+        ledger
+            .start_run(day("2026-03-02"), Meal::Lunch, at("2026-03-02T02:30:00Z"))
+            .unwrap();
+        ledger
+            .start_run(day("2026-03-03"), Meal::Lunch, at("2026-03-03T02:30:00Z"))
+            .unwrap();
+        let interrupted = |ledger: &Ledger| -> Vec<bool> {
+            ledger
+                .last_runs(5)
+                .unwrap()
+                .iter()
+                .map(|r| r.interrupted)
+                .collect()
+        };
+        assert_eq!(interrupted(&ledger), [true, true], "nobody is running them");
+        let held = lock_runs(&path).unwrap().expect("a lock file");
+        let reader = Ledger::open_read_only(&path).unwrap();
+        assert_eq!(
+            interrupted(&reader),
+            [false, true],
+            "the newest one may be running"
+        );
+        drop(held);
+        assert_eq!(interrupted(&reader), [true, true]);
+    }
+
+    #[test]
+    fn a_ledger_whose_tables_are_not_as_expected_names_the_problem_not_the_query() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite3");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE runs (id INTEGER PRIMARY KEY); CREATE TABLE deliveries (id INTEGER PRIMARY KEY);")
+                .unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .unwrap();
+        }
+        let err = Ledger::open_read_only(&path)
+            .unwrap()
+            .history(10)
+            .unwrap_err();
+        let mut text = err.to_string();
+        let mut cause = std::error::Error::source(&err);
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        assert!(text.contains("no such column"), "{text}");
+        assert!(!text.contains("SELECT"), "{text}");
+    }
+
+    #[test]
+    fn a_disk_io_error_on_open_points_at_free_space() {
+        let err = Error::Sqlite {
+            path: PathBuf::from("/srv/kbot/ledger.sqlite3"),
+            action: "switch to WAL mode",
+            // SQLITE_IOERR_SHMSIZE: what a full disk gives when the WAL index cannot grow.
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(4874),
+                Some("disk I/O error".into()),
+            ),
+        };
+        let hint = err.hint().expect("a hint");
+        assert!(
+            hint.contains("may be full") && hint.contains("df -h /srv/kbot"),
+            "{hint}"
+        );
     }
 
     #[test]

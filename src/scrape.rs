@@ -8,13 +8,17 @@
 //! with a deadline.
 //!
 //! The pieces: `reader` (the one seam: each page layout is a [`Reader`], chosen per table
-//! with the reason shown in `--explain`), its readers `grid` (week grids, date per row, day
-//! views with meals down, section rows), `blocks` (date blocks) and `across` (day views with
-//! meals across); `find` (`auto` and `kbot scrape --find`), `dom` (lines, headings, stated
-//! weeks, the selected day; control characters stripped), `labels` (what text means),
+//! with the reason shown in `--explain`), its readers `rows` (week grids, date per row, day
+//! views with meals down, section rows), `blocks` (date blocks), `across` (day views with
+//! meals across) and `calendar` (month calendars), and below them `reading` (what a reader
+//! is asked, in-cell meal sections, gathering dishes) and `grid` (the laid-out table);
+//! `find` (`auto` and `kbot scrape --find`), `dom` (lines, headings, stated weeks, stated
+//! months, the selected day; control characters stripped), `labels` (what text means),
 //! `template` (`{date:FMT}`, `{weekday}`), `fetch` (http(s) with retries, or `file://`),
-//! `charset` (bytes → text), `explain` (what it saw). Other source kinds, each behind one arm in
-//! [`scrape_with`]: `json` (a JSON endpoint and a jq filter) and `image` (a menu image or PDF).
+//! `reach` and `tls` (what a source needs to be reached: certificates, old TLS, headers),
+//! `cache` (the last good copy of each page), `charset` (bytes → text), `explain` (what it
+//! saw). Other source kinds, each behind one arm in [`scrape_with`]: `json` (a JSON endpoint
+//! and a jq filter) and `image` (a menu image or PDF).
 //! docs/sources.md is the user's guide.
 //!
 //! I/O only in [`scrape`] / [`fetch`] (network, `file://` reads); everything else is tested
@@ -23,6 +27,8 @@
 
 mod across;
 mod blocks;
+mod cache;
+mod calendar;
 mod charset;
 mod dom;
 mod explain;
@@ -34,6 +40,8 @@ pub mod json;
 mod labels;
 pub mod reach;
 mod reader;
+mod reading;
+mod rows;
 mod template;
 mod tls;
 
@@ -47,9 +55,10 @@ use serde::{Serialize, Serializer};
 
 use crate::Meal;
 
+pub use cache::{Slots, follow_slots, use_cache};
 pub use charset::{decode, overruled_declaration};
 pub use explain::{Explain, RowSeen, TableExplain};
-pub use fetch::{FetchError, Page, Retry, fetch, fetch_in, use_cache};
+pub use fetch::{FetchError, Page, Retry, fetch, fetch_in};
 pub use find::{FoundTable, find_tables};
 pub use reach::{Reach, Session, TlsMode};
 pub use reader::Reader;
@@ -96,6 +105,10 @@ pub enum Undated {
     WrongDate,
     /// The page always shows the current menu: read it for the date asked.
     Today,
+    /// Only a date the page states counts, in css mode too (which otherwise reads a page
+    /// that states no date as the date asked): how a cached copy that cannot stand in as
+    /// the day's page is read. Not a config word.
+    Stated,
 }
 
 impl Undated {
@@ -393,133 +406,29 @@ fn parse_tables(
     meal: Meal,
 ) -> Parsed {
     let mut explain = Explain::default();
-    // The tables: those the selector reaches, or (auto) every table that looks like a menu.
-    let mut candidates: Vec<(ElementRef<'_>, reader::Sized)> = Vec::new();
-    match template {
-        Some(template) => {
-            let (expanded, css) = match selector(template, date, "table selector") {
-                Ok(found) => found,
-                Err(why) => {
-                    explain.search = why.clone();
-                    return not_found(why, explain);
-                }
-            };
-            let mut tables: Vec<ElementRef<'_>> = Vec::new();
-            'matches: for matched in doc.select(&css) {
-                for table in dom::tables_in(matched, MAX_TABLES) {
-                    if tables.len() >= MAX_TABLES {
-                        explain.notes.push(format!(
-                            "the selector reaches more than {MAX_TABLES} tables: only the first {MAX_TABLES} are read"
-                        ));
-                        break 'matches;
-                    }
-                    if !tables.contains(&table) {
-                        tables.push(table);
-                    }
-                }
-            }
-            explain.search = format!(
-                "table selector `{expanded}`: {} table(s) for {date}, {meal}",
-                tables.len()
-            );
-            if tables.is_empty() {
-                let listing = find::listing(doc, date);
-                explain
-                    .notes
-                    .push(format!("the page's tables, best first:\n{listing}"));
-                return not_found(
-                    format!("no table matches `{expanded}`: the page may have changed"),
-                    explain,
-                );
-            }
-            candidates.extend(tables.into_iter().map(|t| (t, reader::size_up(t, date))));
-        }
-        None => {
-            let all = find::page_tables(doc, MAX_TABLES);
-            let total = all.len();
-            let menus = find::menu_tables(all, date);
-            explain.search = format!(
-                "table = \"auto\": {} of {total} table(s) look like menus (date, weekday or meal labels) for {date}, {meal}",
-                menus.len()
-            );
-            if menus.is_empty() {
-                return not_found(
-                    "no table on the page has date, weekday or meal labels: set table to a selector (kbot scrape --find lists the page's tables)".into(),
-                    explain,
-                );
-            }
-            candidates = menus;
-        }
-    }
-
-    // A table with no day or meal label on a page whose other tables have day labels is no
-    // day's menu (a price list): left out.
-    let any_days = candidates.iter().any(|(_, s)| s.has_days());
-    let mut kept = Vec::new();
-    for (i, (table, sized)) in candidates.into_iter().enumerate() {
-        if any_days && !sized.has_days() && sized.meal_labels == 0 {
-            explain.notes.push(format!(
-                "table {} has no date, weekday or meal label while other tables have dates: not a day's menu (a price list?), skipped",
-                i + 1
-            ));
-            continue;
-        }
-        kept.push((i + 1, table, sized));
-    }
+    let candidates = match candidate_tables(doc, template, date, meal, &mut explain) {
+        Ok(candidates) => candidates,
+        Err(why) => return not_found(why, explain),
+    };
+    let kept = drop_undated_tables(candidates, &mut explain);
     let elements: Vec<ElementRef<'_>> = kept.iter().map(|(_, t, _)| *t).collect();
-    let contexts = dom::contexts(doc, &elements, date);
+    let mut contexts = dom::contexts(doc, &elements, date);
+    // A calendar's day cells give no month: what the page states does (checked by the reader).
+    for ((_, table, sized), context) in kept.iter().zip(&mut contexts) {
+        if sized.reader == Reader::MonthCalendar {
+            context.months = dom::stated_months(doc, *table);
+        }
+    }
     let page_day = dom::selected_day(doc, date);
     if let Some(day) = page_day {
         explain
             .notes
             .push(format!("the page marks {day} as the day it shows"));
     }
-
-    let mut found = Found::default();
-    let (mut wrong, mut missing, mut empty, mut no_row, mut uncertain) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut meals_seen: Vec<Meal> = Vec::new();
+    let mut tally = Tally::default();
     for ((index, _, sized), context) in kept.into_iter().zip(&contexts) {
-        // Whether the page says which date this table is for.
-        let dated_by_page = context.stated.is_some() || context.day.is_some() || page_day.is_some();
-        let trusted = rule.undated == Undated::Today;
-        let check = if sized.has_dates() || trusted {
-            None
-        } else if sized.reader.is_one_day() {
-            match (page_day, &context.stated) {
-                (Some(day), _) if day != date => Some(grid::Status::WrongDate(format!(
-                    "the page shows {day}, not {date}"
-                ))),
-                (Some(_), _) => None,
-                (None, _) if context.day.is_some() => match &context.day {
-                    Some((day, line)) if *day != date => Some(grid::Status::WrongDate(format!(
-                        "the page shows \"{line}\", not {date}"
-                    ))),
-                    _ => None,
-                },
-                (None, Some(stated)) if stated.from == stated.to || !stated.contains(date) => None,
-                (None, Some(stated)) => Some(grid::Status::Uncertain(format!(
-                    "table {index} shows one day of {} … {} but the page does not say which; {UNDATED_HINT}",
-                    stated.from, stated.to
-                ))),
-                (None, None) => Some(grid::Status::WrongDate(format!(
-                    "the page states no date for table {index}; {UNDATED_HINT}"
-                ))),
-            }
-        } else if let (None, None, Some((day, line))) = (page_day, &context.stated, &context.day)
-            && day.iso_week() != date.iso_week()
-        {
-            Some(grid::Status::WrongDate(format!(
-                "table {index} names weekdays of the week of \"{line}\", not of {date}"
-            )))
-        } else if !dated_by_page {
-            Some(grid::Status::WrongDate(format!(
-                "table {index} names weekdays but the page states no date or week; {UNDATED_HINT}"
-            )))
-        } else {
-            None
-        };
-        let ask = reader::Ask {
+        let check = date_check(index, &sized, context, page_day, rule, date);
+        let ask = reading::Ask {
             index,
             context,
             rule,
@@ -538,94 +447,264 @@ fn parse_tables(
             read.closed.clear();
             read.status = status;
         }
-        explain.tables.push(read.explain);
+        explain.tables.push(std::mem::take(&mut read.explain));
+        tally.add(index, read);
+    }
+    tally.conclude(date, meal, explain)
+}
+
+/// The tables a table-mode rule reads, sized up: those the selector reaches, or (`auto`,
+/// no selector) every table that looks like a menu. `Err` says why there are none.
+fn candidate_tables<'a>(
+    doc: &'a Html,
+    template: Option<&String>,
+    date: NaiveDate,
+    meal: Meal,
+    explain: &mut Explain,
+) -> Result<Vec<(ElementRef<'a>, reader::Sized)>, String> {
+    let Some(template) = template else {
+        let all = find::page_tables(doc, MAX_TABLES);
+        let total = all.len();
+        let menus = find::menu_tables(all, date);
+        explain.search = format!(
+            "table = \"auto\": {} of {total} table(s) look like menus (date, weekday or meal labels) for {date}, {meal}",
+            menus.len()
+        );
+        if menus.is_empty() {
+            return Err("no table on the page has date, weekday or meal labels: set table to a selector (kbot scrape --find lists the page's tables)".into());
+        }
+        return Ok(menus);
+    };
+    let (expanded, css) = selector(template, date, "table selector").inspect_err(|why| {
+        explain.search = why.clone();
+    })?;
+    let mut tables: Vec<ElementRef<'_>> = Vec::new();
+    'matches: for matched in doc.select(&css) {
+        for table in dom::tables_in(matched, MAX_TABLES) {
+            if tables.len() >= MAX_TABLES {
+                explain.notes.push(format!(
+                    "the selector reaches more than {MAX_TABLES} tables: only the first {MAX_TABLES} are read"
+                ));
+                break 'matches;
+            }
+            if !tables.contains(&table) {
+                tables.push(table);
+            }
+        }
+    }
+    explain.search = format!(
+        "table selector `{expanded}`: {} table(s) for {date}, {meal}",
+        tables.len()
+    );
+    if tables.is_empty() {
+        let listing = find::listing(doc, date);
+        explain
+            .notes
+            .push(format!("the page's tables, best first:\n{listing}"));
+        return Err(format!(
+            "no table matches `{expanded}`: the page may have changed"
+        ));
+    }
+    Ok(tables
+        .into_iter()
+        .map(|t| (t, reader::size_up(t, date)))
+        .collect())
+}
+
+/// A table with no day or meal label on a page whose other tables have day labels is no
+/// day's menu (a price list): left out. The rest, numbered 1-based in page order.
+fn drop_undated_tables<'a>(
+    candidates: Vec<(ElementRef<'a>, reader::Sized)>,
+    explain: &mut Explain,
+) -> Vec<(usize, ElementRef<'a>, reader::Sized)> {
+    let any_days = candidates.iter().any(|(_, s)| s.has_days());
+    let mut kept = Vec::new();
+    for (i, (table, sized)) in candidates.into_iter().enumerate() {
+        if any_days && !sized.has_days() && sized.meal_labels == 0 {
+            explain.notes.push(format!(
+                "table {} has no date, weekday or meal label while other tables have dates: not a day's menu (a price list?), skipped",
+                i + 1
+            ));
+            continue;
+        }
+        kept.push((i + 1, table, sized));
+    }
+    kept
+}
+
+/// Whether the page says this table is for `date`: `None` when it does (or the table
+/// carries its own dates, or the page states none and the source trusts an undated page),
+/// else the status that replaces the reading (the wrong date, or a day the page does not
+/// name). A date the page does state always counts, `undated` or not.
+fn date_check(
+    index: usize,
+    sized: &reader::Sized,
+    context: &dom::Context,
+    page_day: Option<NaiveDate>,
+    rule: &Rule,
+    date: NaiveDate,
+) -> Option<grid::Status> {
+    use grid::Status::{Uncertain, WrongDate};
+    if sized.has_dates() || sized.reader.dates_itself() {
+        return None;
+    }
+    let trusted = rule.undated == Undated::Today;
+    if sized.reader.is_one_day() {
+        return match (page_day, &context.stated) {
+            (Some(day), _) if day != date => {
+                Some(WrongDate(format!("the page shows {day}, not {date}")))
+            }
+            (Some(_), _) => None,
+            (None, _) if context.day.is_some() => match &context.day {
+                Some((day, line)) if *day != date => {
+                    Some(WrongDate(format!("the page shows \"{line}\", not {date}")))
+                }
+                _ => None,
+            },
+            (None, Some(stated)) if stated.from == stated.to || !stated.contains(date) => None,
+            _ if trusted => None,
+            (None, Some(stated)) => Some(Uncertain(format!(
+                "table {index} shows one day of {} … {} but the page does not say which; {UNDATED_HINT}",
+                stated.from, stated.to
+            ))),
+            (None, None) => Some(WrongDate(format!(
+                "the page states no date for table {index}; {UNDATED_HINT}"
+            ))),
+        };
+    }
+    if let (None, None, Some((day, line))) = (page_day, &context.stated, &context.day)
+        && day.iso_week() != date.iso_week()
+    {
+        return Some(WrongDate(format!(
+            "table {index} names weekdays of the week of \"{line}\", not of {date}"
+        )));
+    }
+    let dated_by_page = context.stated.is_some() || context.day.is_some() || page_day.is_some();
+    if sized.is_month_view() {
+        // Read by weekday, a month view glues every such weekday of the month together:
+        // never read that way, and `undated` is no help.
+        let why = format!(
+            "table {index} has several days under each weekday (a month view) but kbot cannot tell which is {date}"
+        );
+        return Some(if dated_by_page || trusted {
+            Uncertain(why)
+        } else {
+            WrongDate(why)
+        });
+    }
+    (!dated_by_page && !trusted).then(|| {
+        WrongDate(format!(
+            "table {index} names weekdays but the page states no date or week; {UNDATED_HINT}"
+        ))
+    })
+}
+
+/// What the tables of a page gave, table by table, before the outcome is decided.
+#[derive(Default)]
+struct Tally {
+    found: Found,
+    wrong: Vec<String>,
+    missing: Vec<String>,
+    empty: Vec<String>,
+    no_row: Vec<String>,
+    uncertain: Vec<String>,
+    meals_seen: Vec<Meal>,
+}
+
+impl Tally {
+    /// Take in one table's reading.
+    fn add(&mut self, index: usize, read: grid::TableRead) {
         if matches!(read.status, grid::Status::Read { .. }) {
-            meals_seen.extend(&read.meals);
+            self.meals_seen.extend(&read.meals);
         }
         // Two tables with the same corner: a page that carries the menu twice (desktop and
         // mobile copies) is read once; copies that differ cannot both be right.
         for group in read.groups {
-            match found.groups.iter().find(|g| g.label == group.label) {
+            match self.found.groups.iter().find(|g| g.label == group.label) {
                 Some(seen) if *seen == group => {}
-                Some(_) if !group.label.is_empty() => uncertain.push(format!(
+                Some(_) if !group.label.is_empty() => self.uncertain.push(format!(
                     "two tables give different dishes for \"{}\"",
                     group.label
                 )),
-                _ => found.groups.push(group),
+                _ => self.found.groups.push(group),
             }
         }
         for closed in read.closed {
-            if !found.closed.contains(&closed) {
-                found.closed.push(closed);
+            if !self.found.closed.contains(&closed) {
+                self.found.closed.push(closed);
             }
         }
         match read.status {
             // No rows below its day labels (a row of day buttons): not a menu.
             grid::Status::Read { meal_rows: 0, rows } if rows.is_empty() => {}
             grid::Status::Read { meal_rows: 0, rows } => {
-                let rows = if rows.is_empty() {
-                    "none".to_string()
-                } else {
-                    rows.join(", ")
-                };
-                no_row.push(format!("table {index} rows: {rows}"));
+                self.no_row
+                    .push(format!("table {index} rows: {}", rows.join(", ")));
             }
-            grid::Status::Read { .. } => empty.push(index.to_string()),
+            grid::Status::Read { .. } => self.empty.push(index.to_string()),
             grid::Status::WrongDate(why) => {
                 // Tables of one page usually state the same week: say it once.
-                if !wrong.contains(&why) {
-                    wrong.push(why);
+                if !self.wrong.contains(&why) {
+                    self.wrong.push(why);
                 }
             }
-            grid::Status::Missing(why) => missing.push(why),
-            grid::Status::Uncertain(why) => uncertain.push(why),
+            grid::Status::Missing(why) => self.missing.push(why),
+            grid::Status::Uncertain(why) => self.uncertain.push(why),
         }
     }
-    if !uncertain.is_empty() {
-        return not_found(
-            format!(
-                "cannot place {date} {meal} with certainty: {}",
-                first_few(&uncertain)
-            ),
-            explain,
-        );
+
+    /// The page's outcome: a menu or closure where any table gave one, else the most telling
+    /// reason none did.
+    fn conclude(mut self, date: NaiveDate, meal: Meal, explain: Explain) -> Parsed {
+        if !self.uncertain.is_empty() {
+            return not_found(
+                format!(
+                    "cannot place {date} {meal} with certainty: {}",
+                    first_few(&self.uncertain)
+                ),
+                explain,
+            );
+        }
+        self.meals_seen.sort();
+        self.meals_seen.dedup();
+        let fallback = if !self.empty.is_empty() {
+            (
+                Outcome::NotFound,
+                format!(
+                    "every {meal} row is empty for {date} (table {})",
+                    self.empty.join(", ")
+                ),
+            )
+        } else if !self.no_row.is_empty()
+            && !self.meals_seen.is_empty()
+            && !self.meals_seen.contains(&meal)
+        {
+            let has: Vec<&str> = self.meals_seen.iter().map(|m| m.as_str()).collect();
+            (
+                Outcome::NoMeal,
+                format!(
+                    "this page has no {meal} (its tables have {}): remove schedule.{meal} or add a source that has it",
+                    has.join(", ")
+                ),
+            )
+        } else if !self.no_row.is_empty() {
+            (
+                Outcome::NotFound,
+                format!(
+                    "no {meal} row: the page may have changed ({})",
+                    self.no_row.join("; ")
+                ),
+            )
+        } else if !self.wrong.is_empty() {
+            (Outcome::WrongDate, first_few(&self.wrong))
+        } else {
+            (
+                Outcome::NotFound,
+                format!("{}: the page may have changed", first_few(&self.missing)),
+            )
+        };
+        self.found.conclude(fallback, explain)
     }
-    meals_seen.sort();
-    meals_seen.dedup();
-    let fallback = if !empty.is_empty() {
-        (
-            Outcome::NotFound,
-            format!(
-                "every {meal} row is empty for {date} (table {})",
-                empty.join(", ")
-            ),
-        )
-    } else if !no_row.is_empty() && !meals_seen.is_empty() && !meals_seen.contains(&meal) {
-        let has: Vec<&str> = meals_seen.iter().map(|m| m.as_str()).collect();
-        (
-            Outcome::NoMeal,
-            format!(
-                "this page has no {meal} (its tables have {}): remove schedule.{meal} or add a source that has it",
-                has.join(", ")
-            ),
-        )
-    } else if !no_row.is_empty() {
-        (
-            Outcome::NotFound,
-            format!(
-                "no {meal} row: the page may have changed ({})",
-                no_row.join("; ")
-            ),
-        )
-    } else if !wrong.is_empty() {
-        (Outcome::WrongDate, first_few(&wrong))
-    } else {
-        (
-            Outcome::NotFound,
-            format!("{}: the page may have changed", first_few(&missing)),
-        )
-    };
-    found.conclude(fallback, explain)
 }
 
 /// The first three reasons, `; `-joined, and how many more there are: a detail stays one
@@ -688,6 +767,21 @@ fn parse_css(
             detail: Some(why),
             explain,
         };
+    }
+    if rule.undated == Undated::Stated {
+        // A cached copy that may not stand in as the day's page: only a stated date counts.
+        let states_the_date = context.stated.is_some()
+            || context.day.as_ref().is_some_and(|(day, _)| *day == date)
+            || dom::selected_day(doc, date) == Some(date);
+        if !states_the_date {
+            let why = format!("the page states no date, so nothing says it is {date}'s");
+            explain.notes.push(why.clone());
+            return Parsed {
+                outcome: Outcome::WrongDate,
+                detail: Some(why),
+                explain,
+            };
+        }
     }
     let mut found = Found::default();
     let mut dishes = Vec::new();
@@ -953,9 +1047,18 @@ pub async fn scrape_within(
         };
     }
     let mut rule = source.rule.clone();
+    let mut undated_refused = None;
     if source.url.contains("{date") {
         // The page asked for is the date's own: a page that states no date is that date's.
         rule.undated = Undated::Today;
+    } else if let Some(stale) = &page.stale
+        && (rule.undated == Undated::Today || matches!(rule.mode, Mode::Css { .. }))
+        && let Err(why) = cache::undated_copy_serves(stale, date, meal)
+    {
+        // A cached copy of a page that states no date is today's only if fetched today
+        // before the slot; otherwise only a date the page states can make it a menu.
+        rule.undated = Undated::Stated;
+        undated_refused = Some(why);
     }
     let mut parsed = parse_off_thread(html, rule, date, meal, deadline).await;
     if let Some(stale) = &page.stale {
@@ -968,7 +1071,10 @@ pub async fn scrape_within(
             ),
             _ => {
                 parsed.outcome = Outcome::FetchFailed;
-                format!("{} (the cached copy does not cover {date})", stale.failure)
+                match &undated_refused {
+                    Some(why) => format!("{} (not served from the cache: {why})", stale.failure),
+                    None => format!("{} (the cached copy does not cover {date})", stale.failure),
+                }
             }
         });
     }

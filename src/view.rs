@@ -755,10 +755,21 @@ pub fn status(status: &crate::account::Status) -> String {
         }
     }
     for (date, meal, slot) in slots.iter().take(RECENT_SLOTS) {
+        // The latest run of the slot died before it recorded its end.
+        let cut_short = status
+            .last_runs
+            .iter()
+            .find(|r| r.date == *date && r.meal == *meal)
+            .is_some_and(|r| r.interrupted);
         text.push_str(&format!(
-            "ran:    {date} {:<9} {}\n",
+            "ran:    {date} {:<9} {}{}\n",
             meal.as_str(),
-            slot_verdict(slot, tz, true)
+            slot_verdict(slot, tz, true),
+            if cut_short {
+                " · interrupted (the run never recorded its end)"
+            } else {
+                ""
+            }
         ));
     }
     text

@@ -144,3 +144,92 @@ fn a_daemon_whose_clock_jumps_a_year_ahead_and_back_sends_the_next_slot_and_reco
         (slot + chrono::Duration::days(1)).to_rfc3339()
     );
 }
+
+#[test]
+fn a_page_cached_by_a_run_with_the_clock_a_day_ahead_is_never_served_as_a_menu() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    logged_in(&fake, &env, "", "me = true");
+    // The test page (css mode, no date on it) served over HTTP, so the page cache keeps it.
+    let site = support::pages::PageServer::start();
+    site.serve(&std::fs::read_to_string(env.path("menu.html")).unwrap());
+    let file_url = url::Url::from_file_path(env.path("menu.html"))
+        .unwrap()
+        .to_string();
+    let config = std::fs::read_to_string(env.config_path()).unwrap();
+    env.write_config(&config.replace(&file_url, &site.url));
+
+    let rc = env.path("faketime.rc");
+    set_fake_time(&rc, "+1d");
+    let mut cmd = under_faketime(&env, &rc);
+    cmd.args(["send-now", "lunch"]);
+    let ahead = cmd.output().expect("run send-now under faketime");
+    assert!(ahead.status.success(), "{ahead:?}");
+    assert_eq!(texts(&fake, "me").len(), 1);
+
+    // On the right clock with the site down: the copy is stamped tomorrow, after now, so it
+    // stands in neither for tomorrow's lunch (its own day) nor for today's.
+    site.go_down();
+    for date in ["tomorrow", "today"] {
+        let out = env
+            .kbot()
+            .env("KBOT_RETRY_BASE_MS", "1")
+            .args(["send-now", "lunch", "--date", date, "--json"])
+            .output()
+            .expect("run send-now");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stdout.contains("\"fetch_failed\""), "{date}: {out:?}");
+        assert!(
+            stderr.contains("the cached copy is stamped after now"),
+            "{date}: {stderr}"
+        );
+    }
+    let menus = texts(&fake, "me")
+        .into_iter()
+        .filter(|t| !t.contains('⚠'))
+        .count();
+    assert_eq!(menus, 1, "{:?}", texts(&fake, "me"));
+}
+
+#[test]
+fn config_check_and_doctor_say_when_next_years_holidays_are_unknown() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    logged_in(
+        &fake,
+        &env,
+        "lunch = \"30 11 * * Mon-Fri\"\nskip_holidays = true",
+        "me = true",
+    );
+    let rc = env.path("faketime.rc");
+    // Mid-2050: kbot knows 2050's holidays, not 2051's.
+    set_fake_time(&rc, "@2050-06-01 12:00:00");
+    let mut check = under_faketime(&env, &rc);
+    check.args(["config", "check"]);
+    let out = check.output().expect("run config check");
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("schedule.skip_holidays")
+            && stderr.contains("in 2051 skip_holidays skips nothing"),
+        "{stderr}"
+    );
+    let mut doctor = under_faketime(&env, &rc);
+    doctor.args(["doctor", "--json"]);
+    let out = doctor.output().expect("run doctor");
+    let report = common::json(&out);
+    let checks = report["checks"].as_array().expect("checks");
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["mark"] == "warn"
+                && c["message"].as_str().is_some_and(|m| m.contains("2051"))),
+        "{report}"
+    );
+
+    // Today (2026), nothing to say.
+    let out = env.kbot().args(["config", "check"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("skip_holidays"));
+}

@@ -46,6 +46,15 @@ const MENU_IMAGE_QUERY: &str = "path=/ckeditor//food&physical=1790128846944.png&
 const DEAD_LINK_POST: &str = r#"<div class="board_view"><div class="tit"><p>식단표 (26.09.28~26.10.02)</p></div>
 <div class="view_cont"><p><img src="/cmmn/fileView?path=/ckeditor//food&amp;physical=gone.png&amp;contentType=image"></p></div></div>"#;
 
+/// A list page whose post link for the week is a local file that never ends.
+const EVIL_LIST: &str = r#"<html><body><table class="board_list"><tbody>
+<tr><td class="title"><a href="file:///dev/zero">주간 식단표 9월 5주차 (26.09.28~26.10.02)</a></td></tr>
+</tbody></table></body></html>"#;
+
+/// A post whose PDF link carries a user name and password.
+const EVIL_POST: &str = r#"<div class="board_view"><div class="tit"><p>식단표 (26.09.28~26.10.02)</p></div>
+<div class="view_files"><a href="http://kim:hunter2@127.0.0.1:9/menu.pdf">식단표.pdf</a></div></div>"#;
+
 fn start_board() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");
@@ -69,6 +78,14 @@ fn start_board() -> SocketAddr {
                         let post = post.clone();
                         async move { Html(post) }
                     }),
+                )
+                .route(
+                    "/article/food/evil",
+                    axum::routing::get(|| async { Html(EVIL_LIST) }),
+                )
+                .route(
+                    "/article/food/detail/666",
+                    axum::routing::get(|| async { Html(EVIL_POST) }),
                 )
                 .route(
                     "/article/food/detail/999",
@@ -273,6 +290,43 @@ fn an_image_url_that_answers_a_web_page_is_not_sent_as_the_menu() {
         source["detail"]
             .as_str()
             .is_some_and(|d| d.contains("answers text/html") && d.contains("not an image")),
+        "{source}"
+    );
+}
+
+#[test]
+fn links_to_a_local_file_or_with_a_password_are_refused_and_never_read_or_sent() {
+    let board = Board::new(
+        "url = \"ORIGIN/article/food/evil\"\npost_link = \"table.board_list td.title a\"\nimage = \".board_view .view_cont img\"\n",
+    );
+    let output = board.kbot(&["scrape", "lunch", "--date", "2026-10-02", "--json"]);
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    let source = &common::json(&output)["sources"][0];
+    assert_eq!(source["outcome"], "not_found", "{source}");
+    assert!(
+        source["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("file:///dev/zero") && d.contains("not http(s)")),
+        "{source}"
+    );
+
+    let pdf = Board::new(
+        "url = \"ORIGIN/article/food/detail/666\"\ntitle = \".board_view .tit p\"\npdf = \".view_files a\"\n",
+    );
+    let output = pdf.kbot(&["send-now", "dinner", "--date", "2026-09-28"]);
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    let sent = pdf.fake.delivered_to("me");
+    assert!(
+        sent.iter().all(|m| !m.to_string().contains("menu.pdf")),
+        "the link never reaches a message: {sent:?}"
+    );
+    assert!(!text(&output).contains("hunter2"), "{}", text(&output));
+    let scraped = pdf.kbot(&["scrape", "dinner", "--date", "2026-09-28", "--json"]);
+    let source = &common::json(&scraped)["sources"][0];
+    assert!(
+        source["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("user name or password") && !d.contains("hunter2")),
         "{source}"
     );
 }

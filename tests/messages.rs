@@ -636,6 +636,28 @@ async fn skip_holidays_skips_the_substitute_for_gaecheonjeol_and_hangeul_day_in_
     assert_eq!(days, ["2026-10-06", "2026-10-07", "2026-10-08"]);
 }
 
+#[tokio::test(start_paused = true)]
+async fn skip_holidays_skips_the_substitute_for_a_saturday_samiljeol_in_2031() {
+    let config = kbot::config::Config::from_toml(
+        "[[source]]\nurl = \"https://example.ac.kr/menu\"\ntable = \"table\"\n\
+         [schedule]\nlunch = \"30 11 * * Mon-Fri\"\nskip_holidays = true\n",
+        None,
+    )
+    .expect("valid config");
+    // Friday 2031-02-28 noon KST; 삼일절 is Saturday 03-01, its substitute Monday 03-03.
+    let start: chrono::DateTime<chrono::Utc> = "2031-02-28T12:00:00+09:00".parse().unwrap();
+    let clock = std::sync::Arc::new(kbot::schedule::TokioClock::new(start));
+    let mut jobs = Runs(Vec::new());
+    // To Thursday 03-06 00:00 KST, in paused time.
+    let stop = tokio::time::sleep(std::time::Duration::from_secs(5 * 24 * 3600 + 12 * 3600));
+    kbot::schedule::run(&config.plan(), clock, &mut jobs, stop)
+        .await
+        .expect("the schedule runs until stopped");
+    let days: Vec<String> = jobs.0.iter().map(|(d, _)| d.to_string()).collect();
+    // Friday's slot (caught up at start) and Tuesday on: Monday 03-03 is skipped.
+    assert_eq!(days, ["2031-02-28", "2031-03-04", "2031-03-05"]);
+}
+
 #[test]
 fn a_list_template_previews_as_readable_entries_not_json() {
     let date: NaiveDate = "2026-09-28".parse().unwrap();

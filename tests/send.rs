@@ -1457,6 +1457,95 @@ fn a_cached_copy_of_last_weeks_page_is_never_sent_for_this_week() {
     );
 }
 
+/// A page that shows the day's menu without saying which day.
+const DAY_VIEW: &str = "<html><body><table><tr><th>구분</th><th>메뉴</th></tr>\
+<tr><th>중식</th><td>김밥<br>라면</td></tr></table></body></html>";
+
+#[test]
+fn an_undated_page_cached_the_day_before_is_never_sent_as_the_days_menu() {
+    // Table mode told the page is always today's, and css mode (which reads a page that
+    // states no date as the date asked).
+    for how in [
+        "table = \"auto\"\nundated = \"today\"\n",
+        "[source.select]\nlunch = \"td\"\n",
+    ] {
+        let friends = &TWELVE[..1];
+        let bot = Bot::new(friends);
+        let site = PageServer::start();
+        site.serve(DAY_VIEW);
+        bot.env.write_config(&format!(
+            "{}[[source]]\nname = \"학생식당\"\nurl = \"{}\"\n{how}{}",
+            kakao_section(&bot.fake.url(), CLIENT_ID),
+            site.url,
+            recipients(&[friends[0].1])
+        ));
+        bot.login();
+        let today = bot.send(&["lunch", "--date", "today"]);
+        assert!(today.status.success(), "{how}: {}", all_text(&today));
+        assert_eq!(bot.texts(friends[0].0).len(), 1);
+
+        // Tomorrow with the site down: today's copy of a page that states no date is no
+        // menu.
+        site.go_down();
+        let tomorrow = bot.send(&["lunch", "--date", "tomorrow", "--json"]);
+        assert_eq!(
+            tomorrow.status.code(),
+            Some(5),
+            "{how}: {}",
+            all_text(&tomorrow)
+        );
+        assert_eq!(
+            bot.texts(friends[0].0).len(),
+            1,
+            "{how}: nothing more to friends"
+        );
+        let out = stdout(&tomorrow);
+        assert!(out.contains("fetch_failed"), "{how}: {out}");
+        assert!(out.contains("not served from the cache"), "{how}: {out}");
+
+        // The same day (no lunch slot configured), the copy stands in.
+        let again = bot.send(&["lunch", "--date", "today", "--force"]);
+        assert!(again.status.success(), "{how}: {}", all_text(&again));
+        let got = bot.texts(friends[0].0);
+        assert_eq!(got.len(), 2, "{how}: {got:?}");
+        assert!(got[1].contains("라면"), "{how}: {got:?}");
+    }
+}
+
+#[test]
+fn a_cut_short_cached_copy_is_not_trusted_on_a_304_the_page_is_fetched_whole() {
+    let friends = &TWELVE[..1];
+    let bot = Bot::new(friends);
+    let site = PageServer::start();
+    let monday = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+    site.serve(&week_page(monday, &["쌀밥", "미역국", "깍두기"]));
+    bot.site_to(&site, &[friends[0].1]);
+    bot.login();
+    let breakfast = bot.send(&["breakfast", "--date", "2026-12-01"]);
+    assert!(breakfast.status.success(), "{}", all_text(&breakfast));
+
+    // The kept copy loses its tail (a full disk, a crash, a hand edit).
+    let kept: Vec<_> = std::fs::read_dir(bot.env.data_dir().join("pages"))
+        .expect("the page cache")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let whole = std::fs::read(&kept[0]).unwrap();
+    let cut = whole.len() - whole.len() / 3;
+    std::fs::write(&kept[0], &whole[..cut]).unwrap();
+
+    let lunch = bot.send(&["lunch", "--date", "2026-12-01"]);
+    assert!(lunch.status.success(), "{}", all_text(&lunch));
+    let last = site.requests().last().cloned().unwrap_or_default();
+    assert!(!last.contains("if-none-match"), "{last}");
+    assert_eq!(site.statuses().last(), Some(&200));
+    let got = bot.texts(friends[0].0);
+    assert!(
+        got[1].contains("쌀밥") && got[1].contains("깍두기"),
+        "{got:?}"
+    );
+}
+
 // ─── issue 9: send-now in a terminal during an outage ───────────────────────────────────
 
 #[test]

@@ -296,3 +296,115 @@ fn send_now_for_a_meal_the_page_never_has_says_why_nothing_was_sent() {
     assert!(stdout.contains("source 부경대: no_meal"), "{stdout}");
     assert!(stdout.contains("kbot scrape --find"), "{stdout}");
 }
+
+/// The ledger DDL kbot wrote at schema 1, before warnings had their own kind.
+const SCHEMA_1: &str = "CREATE TABLE runs (
+        id INTEGER PRIMARY KEY, date TEXT NOT NULL, meal TEXT NOT NULL,
+        started_at TEXT NOT NULL, finished_at TEXT, outcome TEXT, detail TEXT);
+    CREATE INDEX runs_slot ON runs(date, meal);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY, date TEXT NOT NULL, meal TEXT NOT NULL,
+        recipient TEXT NOT NULL, nickname TEXT, part INTEGER NOT NULL CHECK (part >= 1),
+        status TEXT NOT NULL
+               CHECK (status IN ('pending', 'sent', 'failed', 'unknown', 'missed')),
+        code INTEGER, detail TEXT, updated_at TEXT NOT NULL,
+        UNIQUE (date, meal, recipient, part));
+    CREATE INDEX deliveries_status ON deliveries(status);
+    PRAGMA user_version = 1;";
+
+#[test]
+fn history_reads_a_schema_1_ledger_without_migrating_or_writing_it() {
+    let (_fake, env) = bot();
+    let ledger = env.data_dir().join("ledger.sqlite3");
+    {
+        let conn = rusqlite::Connection::open(&ledger).unwrap();
+        conn.execute_batch(SCHEMA_1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO runs (date, meal, started_at, finished_at, outcome) VALUES
+               ('2026-03-02', 'lunch', '2026-03-02T02:30:00Z', '2026-03-02T02:30:09Z', 'not_found');
+             INSERT INTO deliveries (date, meal, recipient, part, status, updated_at) VALUES
+               ('2026-03-02', 'lunch', 'me', 1, 'sent', '2026-03-02T02:30:05Z');",
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(&ledger).unwrap();
+    let files = listing(&env.data_dir());
+    let out = env.kbot().args(["history", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let rows = json(&out);
+    let row = &rows.as_array().expect("rows")[0];
+    assert_eq!(row["date"], "2026-03-02", "{rows}");
+    assert_eq!(
+        row["kind"], "warning",
+        "a schema-1 warning reads as one: {rows}"
+    );
+    let text = env.kbot().args(["history"]).output().unwrap();
+    assert!(text.status.success(), "{text:?}");
+    assert!(!String::from_utf8_lossy(&text.stderr).contains("SELECT"));
+    assert_eq!(
+        std::fs::read(&ledger).unwrap(),
+        before,
+        "the file is only read"
+    );
+    assert_eq!(listing(&env.data_dir()), files);
+}
+
+#[test]
+fn a_ledger_from_a_newer_kbot_is_refused_and_left_byte_for_byte() {
+    let (_fake, env) = bot();
+    let ledger = env.data_dir().join("ledger.sqlite3");
+    {
+        let conn = rusqlite::Connection::open(&ledger).unwrap();
+        conn.execute_batch("CREATE TABLE runs_v99 (x); PRAGMA user_version = 99;")
+            .unwrap();
+    }
+    let before = std::fs::read(&ledger).unwrap();
+    let files = listing(&env.data_dir());
+    for args in [
+        &["history"][..],
+        &["send-now", "lunch", "--date", "2023-04-10"],
+    ] {
+        let out = env.kbot().args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("schema version 99"), "{args:?}: {stderr}");
+        assert!(stderr.contains("upgrade kbot"), "{args:?}: {stderr}");
+    }
+    assert_eq!(std::fs::read(&ledger).unwrap(), before, "bytes unchanged");
+    let mut after = listing(&env.data_dir());
+    after.retain(|(name, _)| name != "runs.lock");
+    let mut files = files;
+    files.retain(|(name, _)| name != "runs.lock");
+    assert_eq!(after, files, "no WAL or journal beside it");
+}
+
+#[test]
+fn status_shows_a_run_that_never_recorded_its_end_as_interrupted() {
+    let (_fake, env) = bot();
+    let send = env
+        .kbot()
+        .args(["send-now", "lunch", "--date", "2023-04-10"])
+        .output()
+        .unwrap();
+    assert!(send.status.success(), "{send:?}");
+    {
+        // As if the process died before its end was written.
+        let conn = rusqlite::Connection::open(env.data_dir().join("ledger.sqlite3")).unwrap();
+        conn.execute_batch("UPDATE runs SET finished_at = NULL, outcome = NULL, detail = NULL")
+            .unwrap();
+    }
+    let out = env.kbot().args(["status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // What was sent stays said; that the run was cut short is said beside it.
+    assert!(
+        text.contains("ran:    2023-04-10 lunch     sent 20"),
+        "{text}"
+    );
+    assert!(
+        text.contains(" · interrupted (the run never recorded its end)"),
+        "{text}"
+    );
+    assert!(!text.contains("running\n"), "{text}");
+    let json = json(&env.kbot().args(["status", "--json"]).output().unwrap());
+    assert_eq!(json["last_runs"][0]["interrupted"], true, "{json}");
+}

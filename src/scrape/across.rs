@@ -6,9 +6,11 @@
 //! page (`scrape`): the table itself has no day labels.
 
 use super::explain::{RowSeen, TableExplain};
+use super::grid::is_full_width;
 use super::grid::{Grid, Status, TableRead};
 use super::labels;
-use super::reader::{Ask, Found, finish_read, is_full_width, is_meal_label, want};
+use super::reading::{Ask, Found, Wanted, finish_read, is_meal_label, section_meals_of, want};
+use crate::Meal;
 
 /// The row holding the meal labels, if the meals run across: a row (not the last) with at
 /// least two meal-label cells and more of them than any column has.
@@ -81,7 +83,7 @@ pub(super) fn read(grid: &Grid, h: usize, ask: &Ask<'_>) -> TableRead {
     explain.header = header_ids.iter().map(|&id| grid.text(id)).collect();
     let heading = context.heading.clone().filter(|h| !labels::is_meal_word(h));
     let mut table_meals = Vec::new();
-    let mut wanted: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut wanted: Vec<Wanted> = Vec::new();
     let mut meal_rows = 0;
     let mut row_names = Vec::new();
     // Columns left of the first meal label hold row labels (`구분 | 중식 | 석식` over
@@ -136,7 +138,12 @@ pub(super) fn read(grid: &Grid, h: usize, ask: &Ask<'_>) -> TableRead {
                 .iter()
                 .map(|&c| grid.cells[c].lines.len())
                 .sum::<usize>();
-            if !chosen || content.is_empty() {
+            let in_cell: Vec<Meal> = content
+                .iter()
+                .flat_map(|&c| section_meals_of(grid, c))
+                .collect();
+            table_meals.extend(&in_cell);
+            if !(chosen || in_cell.contains(&meal)) || content.is_empty() {
                 continue;
             }
             let key = heading
@@ -148,7 +155,7 @@ pub(super) fn read(grid: &Grid, h: usize, ask: &Ask<'_>) -> TableRead {
                 .filter(|n| !n.is_empty())
                 .collect::<Vec<_>>()
                 .join(" > ");
-            want(&mut wanted, key, content);
+            want(&mut wanted, key, content, &meals);
         }
         explain.rows.push(RowSeen::Row {
             row: columns.first().map_or(0, |c| c + 1),

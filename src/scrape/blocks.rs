@@ -10,7 +10,7 @@ use chrono::{Datelike, NaiveDate};
 use super::explain::{RowSeen, TableExplain};
 use super::grid::{Grid, Status, TableRead, single_meal};
 use super::labels::{self, DayLabel};
-use super::reader::{Ask, Found, finish_read, is_meal_label, want};
+use super::reading::{Ask, Found, Wanted, finish_read, is_meal_label, section_meals_of, want};
 use crate::Meal;
 
 /// The body column (between the date column `k` and the last one) whose cells in the dated
@@ -204,7 +204,7 @@ pub(super) fn read(grid: &Grid, days: &[Option<DayLabel>], k: usize, ask: &Ask<'
     table_meals.dedup();
 
     let heading = context.heading.clone().filter(|h| !labels::is_meal_word(h));
-    let mut wanted: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut wanted: Vec<Wanted> = Vec::new();
     let mut meal_rows = 0;
     let mut row_names = Vec::new();
     for &r in &targets {
@@ -217,7 +217,9 @@ pub(super) fn read(grid: &Grid, days: &[Option<DayLabel>], k: usize, ask: &Ask<'
             continue;
         }
         let label = row.names.join(" > ");
-        let chosen = row.meals.contains(&meal);
+        let in_cell = row.content.map(|id| section_meals_of(grid, id));
+        table_meals.extend(in_cell.iter().flatten());
+        let chosen = row.meals.contains(&meal) || in_cell.is_some_and(|m| m.contains(&meal));
         explain.rows.push(RowSeen::Row {
             row: r + 1,
             label: label.clone(),
@@ -243,8 +245,10 @@ pub(super) fn read(grid: &Grid, days: &[Option<DayLabel>], k: usize, ask: &Ask<'
             .collect::<Vec<_>>()
             .join(" > ");
         let content: Vec<usize> = row.content.into_iter().collect();
-        want(&mut wanted, key, content);
+        want(&mut wanted, key, content, &row.meals);
     }
+    table_meals.sort();
+    table_meals.dedup();
     let found = Found {
         wanted,
         meal_rows,

@@ -6,7 +6,7 @@
 //! the rowspan/colspan grid is `grid`'s.
 
 use chrono::NaiveDate;
-use scraper::{ElementRef, Html};
+use scraper::{ElementRef, Html, Selector};
 
 use super::labels::{self, Stated};
 
@@ -313,6 +313,9 @@ pub(super) struct Context {
     /// The one day a short line between the previous table and this one names
     /// (`2024.03.04 (월) 오늘의 메뉴`): the date and the line as written.
     pub day: Option<(NaiveDate, String)>,
+    /// The months the page states, for a month calendar ([`stated_months`]); filled only for
+    /// tables read as calendars.
+    pub months: Vec<StatedMonth>,
 }
 
 /// Longest line read as "the day this table shows".
@@ -491,9 +494,180 @@ pub(super) fn contexts(doc: &Html, anchors: &[ElementRef<'_>], target: NaiveDate
                 heading,
                 stated: inside.or(before).cloned(),
                 day,
+                months: Vec::new(),
             }
         })
         .collect()
+}
+
+/// A month (and maybe year) the page states, as written and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct StatedMonth {
+    pub year: Option<i32>,
+    pub month: u32,
+    /// Where and how it was written: `caption "2022년 3월"`, `selected options "2022", "03월"`.
+    pub source: String,
+}
+
+/// Longest text read as a month statement (`2022년 3월 식단표`).
+const MAX_MONTH_TEXT_CHARS: usize = 30;
+
+static MONTH: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?x)
+        (?:^|[^0-9])(?P<y>(?:19|20)[0-9]{2})\s*(?:년|[./-])\s*(?P<m>0?[1-9]|1[0-2])(?:[^0-9]|$)
+        | (?:^|[^0-9])(?P<y2>(?:19|20)[0-9]{2})(?P<m2>0[1-9]|1[0-2])(?:[^0-9]|$)
+        | (?:^|[^0-9.])(?P<m3>0?[1-9]|1[0-2])\s*월
+        ",
+    )
+    .expect("static regex")
+});
+
+/// The month a short text states (`2022년 3월`, `2022.03`, `202203`, `3월`), if exactly one.
+fn month_in(text: &str) -> Option<(Option<i32>, u32)> {
+    if text.chars().count() > MAX_MONTH_TEXT_CHARS {
+        return None;
+    }
+    let caps = MONTH.captures(text)?;
+    let num = |name: &str| caps.name(name).and_then(|m| m.as_str().parse::<u32>().ok());
+    if let (Some(y), Some(m)) = (num("y"), num("m")) {
+        Some((Some(y as i32), m))
+    } else if let (Some(y), Some(m)) = (num("y2"), num("m2")) {
+        Some((Some(y as i32), m))
+    } else {
+        num("m3").map(|m| (None, m))
+    }
+}
+
+/// The months a page states for `table`, most telling first: its own caption, then short
+/// texts before it (headings, the line above it: nearest first), then the selected options of
+/// year and month selects, then the page title. Each still has to fit the calendar's weekday
+/// columns (that is the reader's check).
+pub(super) fn stated_months(doc: &Html, table: ElementRef<'_>) -> Vec<StatedMonth> {
+    let mut out = Vec::new();
+    let push = |out: &mut Vec<StatedMonth>, text: &str, place: &str| {
+        if let Some(line) = normalize(text)
+            && let Some((year, month)) = month_in(&line)
+        {
+            out.push(StatedMonth {
+                year,
+                month,
+                source: format!("{place} \"{line}\""),
+            });
+        }
+    };
+    for caption in table
+        .children()
+        .filter_map(ElementRef::wrap)
+        .filter(|e| e.value().name() == "caption")
+    {
+        push(&mut out, &caption.text().collect::<String>(), "the caption");
+    }
+    // Short texts before the table, nearest first.
+    let mut before: Vec<String> = Vec::new();
+    let mut reached = false;
+    let mut in_select = 0usize;
+    walk(doc.root_element(), |step| match step {
+        Visit::Open(e) => {
+            if e.id() == table.id() {
+                reached = true;
+            }
+            if e.value().name() == "select" {
+                in_select += 1;
+            }
+            !reached && !is_hidden(e.value().name())
+        }
+        Visit::Close(e) => {
+            if e.value().name() == "select" {
+                in_select = in_select.saturating_sub(1);
+            }
+            false
+        }
+        Visit::Text(t) => {
+            if !reached && in_select == 0 && t.trim().chars().count() <= MAX_MONTH_TEXT_CHARS {
+                before.push(t.to_string());
+            }
+            false
+        }
+    });
+    for text in before.iter().rev().take(MAX_TEXTS_BEFORE) {
+        push(&mut out, text, "the text before the table");
+    }
+    out.extend(selected_month(doc));
+    if let Ok(title) = Selector::parse("title") {
+        for element in doc.select(&title).take(1) {
+            push(&mut out, &element.text().collect::<String>(), "the title");
+        }
+    }
+    out
+}
+
+/// Short texts before a table looked at for its month.
+const MAX_TEXTS_BEFORE: usize = 40;
+
+/// The month the page's selects have selected: a year select (`2022`, `2022학년도`) and a
+/// month select (`03`, `3월`, a select named `month`/`mm`), or one `2022-03` option.
+fn selected_month(doc: &Html) -> Option<StatedMonth> {
+    let select = Selector::parse("select").ok()?;
+    let option = Selector::parse("option[selected]").ok()?;
+    let mut year: Option<(i32, String)> = None;
+    let mut month: Option<(u32, String)> = None;
+    for element in doc.select(&select) {
+        let Some(chosen) = element.select(&option).next() else {
+            continue;
+        };
+        let text = normalize(&chosen.text().collect::<String>()).unwrap_or_default();
+        let value = chosen
+            .value()
+            .attr("value")
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let named = |words: &[&str]| {
+            ["id", "name"].iter().any(|a| {
+                element
+                    .value()
+                    .attr(a)
+                    .is_some_and(|v| words.iter().any(|w| v.to_ascii_lowercase().contains(w)))
+            })
+        };
+        for candidate in [value.as_str(), text.as_str()] {
+            if let Some((Some(y), m)) = month_in(candidate)
+                && candidate.chars().filter(char::is_ascii_digit).count() >= 6
+            {
+                return Some(StatedMonth {
+                    year: Some(y),
+                    month: m,
+                    source: format!("the selected option \"{text}\""),
+                });
+            }
+        }
+        let digits: String = value.chars().filter(char::is_ascii_digit).collect();
+        let number = digits.parse::<u32>().ok();
+        if year.is_none()
+            && let Some(y) = number.filter(|y| (1990..=2100).contains(y))
+        {
+            year = Some((y as i32, text.clone()));
+        } else if month.is_none()
+            && let Some(m) = number.filter(|m| (1..=12).contains(m))
+            && (text.contains('월') || named(&["month", "mm", "mon"]))
+        {
+            month = Some((m, text.clone()));
+        }
+    }
+    let (month, month_text) = month?;
+    Some(match year {
+        Some((year, year_text)) => StatedMonth {
+            year: Some(year),
+            month,
+            source: format!("the selected options \"{year_text}\", \"{month_text}\""),
+        },
+        None => StatedMonth {
+            year: None,
+            month,
+            source: format!("the selected option \"{month_text}\""),
+        },
+    })
 }
 
 #[cfg(test)]

@@ -4,23 +4,18 @@
 //! `headers`, cookies, the missing-intermediate fetch and the legacy probe) is `reach`'s;
 //! failures that cannot heal (TLS refused, 401/403) are never retried and say what fixes them.
 //!
-//! Also the page cache, once [`use_cache`] names its directory (`send-now` and
-//! the daemon do): each URL's last good page is kept with its `ETag` / `Last-Modified`,
-//! fetches are conditional (`If-None-Match` / `If-Modified-Since`, a `304` serves the
-//! copy), and when the site fails the copy is returned marked [`Page::stale`] if it is
-//! younger than [`MAX_STALE_AGE`]. Whether it covers the date asked for is the parser's
-//! call (`scrape` turns a stale copy that is not a menu for that date into `fetch_failed`).
+//! Fetches go through the page cache (`cache.rs`) once `use_cache` names its directory:
+//! conditional requests, and the kept copy, marked [`Page::stale`], when the site fails.
 //!
 //! Does I/O (network, file reads, the cache directory); the retry decision
 //! (`FetchError::is_retryable`) is pure.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 
+use super::cache::{CACHE, Meta, settle_with_cache};
 use super::reach::{Session, TlsProblem, WILL_NOT_HEAL};
 use super::template::TemplateError;
 use crate::error::{Exit, Report};
@@ -204,83 +199,6 @@ pub struct Stale {
     pub failure: String,
 }
 
-/// A cached copy older than this is never served: an undated page fetched yesterday
-/// evening must not pass for this morning's menu (a week grid from breakfast still serves
-/// lunch and dinner).
-pub const MAX_STALE_AGE: Duration = Duration::from_secs(12 * 3600);
-
-/// Where the page cache lives and the clock that dates its copies.
-#[derive(Debug, Clone)]
-struct Cache {
-    dir: PathBuf,
-    clock: Arc<dyn crate::clock::Clock>,
-}
-
-static CACHE: OnceLock<Cache> = OnceLock::new();
-
-/// Keep each page's last good copy in `dir` from now on (once per process; later calls
-/// are ignored). Commands that only look (`scrape`, `preview`) do not call it.
-pub fn use_cache(dir: &Path, clock: Arc<dyn crate::clock::Clock>) {
-    let _ = CACHE.set(Cache {
-        dir: dir.to_path_buf(),
-        clock,
-    });
-}
-
-/// What the cache keeps beside a page.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct Meta {
-    url: String,
-    etag: Option<String>,
-    last_modified: Option<String>,
-    content_type: Option<String>,
-    fetched_at: DateTime<Utc>,
-}
-
-/// FNV-1a: a stable file name per URL (std's hasher may change between releases).
-fn cache_name(url: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in url.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{hash:016x}")
-}
-
-impl Cache {
-    fn paths(&self, url: &str) -> (PathBuf, PathBuf) {
-        let name = cache_name(url);
-        (
-            self.dir.join(format!("{name}.page")),
-            self.dir.join(format!("{name}.json")),
-        )
-    }
-
-    /// The copy of `url`, if one is kept (and is for this very URL).
-    fn load(&self, url: &str) -> Option<(Meta, Vec<u8>)> {
-        let (page, meta) = self.paths(url);
-        let meta: Meta = serde_json::from_slice(&std::fs::read(meta).ok()?).ok()?;
-        if meta.url != url {
-            return None;
-        }
-        Some((meta, std::fs::read(page).ok()?))
-    }
-
-    /// Keep `bytes` as the copy of `url` (temp file + rename, page before its meta).
-    fn save(&self, meta: &Meta, bytes: &[u8]) -> std::io::Result<()> {
-        crate::ledger::create_private_dir(&self.dir)?;
-        let (page, meta_path) = self.paths(&meta.url);
-        write_atomically(&page, bytes)?;
-        write_atomically(&meta_path, &serde_json::to_vec(meta).unwrap_or_default())
-    }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
 /// Fetch an expanded URL through `client`: http(s) with `retry`, or a `file://` path.
 pub async fn fetch(client: &reqwest::Client, url: &str, retry: &Retry) -> Result<Page, FetchError> {
     fetch_in(&mut Session::shared(client), url, retry).await
@@ -368,76 +286,11 @@ async fn with_retries(
 }
 
 /// A fresh answer: the page, or "not modified" (`304`), with the validators to keep.
-struct Got {
-    page: Page,
-    not_modified: bool,
-    etag: Option<String>,
-    last_modified: Option<String>,
-}
-
-/// Keep a fresh page, serve the copy on `304`, or serve the copy (marked stale) when the
-/// site failed and the copy is young enough.
-fn settle_with_cache(
-    cache: &Cache,
-    url: &str,
-    fetched: Result<Got, FetchError>,
-    cached: Option<(Meta, Vec<u8>)>,
-) -> Result<Page, FetchError> {
-    let now = cache.clock.now();
-    match (fetched, cached) {
-        (Ok(got), Some((meta, bytes))) if got.not_modified => {
-            tracing::debug!(%url, "not modified: using the cached copy");
-            let meta = Meta {
-                fetched_at: now,
-                ..meta
-            };
-            if let Err(err) = cache.save(&meta, &bytes) {
-                tracing::warn!(
-                    "cannot update the page cache in {}: {err}",
-                    cache.dir.display()
-                );
-            }
-            Ok(Page {
-                bytes,
-                content_type: meta.content_type,
-                stale: None,
-                tls: None,
-            })
-        }
-        (Ok(got), _) => {
-            let meta = Meta {
-                url: url.to_string(),
-                etag: got.etag,
-                last_modified: got.last_modified,
-                content_type: got.page.content_type.clone(),
-                fetched_at: now,
-            };
-            if let Err(err) = cache.save(&meta, &got.page.bytes) {
-                tracing::warn!(
-                    "cannot keep a copy in the page cache {}: {err}",
-                    cache.dir.display()
-                );
-            }
-            Ok(got.page)
-        }
-        (Err(err), Some((meta, bytes))) => {
-            let age = (now - meta.fetched_at).to_std().unwrap_or(Duration::ZERO);
-            if age > MAX_STALE_AGE {
-                return Err(err);
-            }
-            tracing::warn!(%url, fetched_at = %meta.fetched_at, "{}; using the cached copy", err.detail());
-            Ok(Page {
-                bytes,
-                content_type: meta.content_type,
-                stale: Some(Stale {
-                    fetched_at: meta.fetched_at,
-                    failure: err.detail(),
-                }),
-                tls: None,
-            })
-        }
-        (Err(err), None) => Err(err),
-    }
+pub(super) struct Got {
+    pub(super) page: Page,
+    pub(super) not_modified: bool,
+    pub(super) etag: Option<String>,
+    pub(super) last_modified: Option<String>,
 }
 
 async fn get(

@@ -364,6 +364,116 @@ pub(super) fn is_meal_word(text: &str) -> bool {
     MEAL_WORDS.iter().any(|(w, _)| *w == word)
 }
 
+/// Whether a line inside a cell is a meal section label: a meal word and nothing else but
+/// marks around it (`[중식]`, `<석식>`, `*천원의아침*`, `■ 중식`, `(조식)`); the meals it starts.
+/// A bare word (`천원의 아침` as a dish's name) is not marked and is no label.
+pub(super) fn section_meals(line: &str) -> Option<Vec<Meal>> {
+    let is_mark = |c: char| !c.is_alphanumeric() && !c.is_whitespace() && !"·/,.".contains(c);
+    // Cheap checks first: this runs on every line of every cell read.
+    let starts = line.chars().next().is_some_and(is_mark);
+    let ends = line.chars().next_back().is_some_and(is_mark);
+    if !(starts || ends) || line.chars().count() > MAX_SECTION_LABEL_CHARS {
+        return None;
+    }
+    let word: String = line
+        .chars()
+        .filter(|&c| !is_mark(c) && !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect();
+    if BOTH_WORDS.contains(&word.as_str()) {
+        return Some(vec![Meal::Lunch, Meal::Dinner]);
+    }
+    MEAL_WORDS
+        .iter()
+        .find(|(w, _)| *w == word)
+        .map(|(_, meal)| vec![*meal])
+}
+
+/// Longest line read as an in-cell meal label.
+const MAX_SECTION_LABEL_CHARS: usize = 16;
+
+/// Names of Korean public holidays (and the days off around them) as pages write them, without
+/// spaces: a cell holding only one of these serves nothing that day.
+const HOLIDAY_NAMES: &[&str] = &[
+    "신정",
+    "설날",
+    "설",
+    "구정",
+    "삼일절",
+    "3·1절",
+    "31절",
+    "어린이날",
+    "부처님오신날",
+    "석가탄신일",
+    "현충일",
+    "광복절",
+    "추석",
+    "한가위",
+    "개천절",
+    "한글날",
+    "기독탄신일",
+    "성탄절",
+    "크리스마스",
+    "근로자의날",
+    "노동절",
+    "선거일",
+    "대통령선거일",
+    "국회의원선거일",
+    "지방선거일",
+    "개교기념일",
+    "재량휴업일",
+];
+
+/// Words that may stand beside a holiday's name in a closure cell (`추석 연휴`, `한글날 휴무`,
+/// `대체공휴일`).
+const DAY_OFF_WORDS: &[&str] = &[
+    "대체공휴일",
+    "임시공휴일",
+    "공휴일",
+    "대체휴무",
+    "대체휴일",
+    "연휴",
+    "당일",
+    "휴무",
+    "휴일",
+    "휴관",
+    "휴업",
+    "휴점",
+];
+
+/// Whether a cell's whole text names a public holiday (or a day off around one) and nothing
+/// else: `한글날`, `추석 연휴`, `대체공휴일(어린이날)`, `개천절 휴무`. `on_date` is the name of the
+/// holiday on the date asked, if any (`holiday::name`): a cell holding exactly that is a
+/// closure whatever it is called.
+pub(super) fn is_holiday_notice(text: &str, on_date: Option<&str>) -> bool {
+    let squeezed = |t: &str| -> String {
+        t.chars()
+            .filter(|c| c.is_alphanumeric() || *c == '·')
+            .collect()
+    };
+    let mut rest = squeezed(text);
+    if rest.is_empty() {
+        return false;
+    }
+    if on_date.is_some_and(|name| squeezed(name) == rest) {
+        return true;
+    }
+    let mut day_off = false;
+    for word in DAY_OFF_WORDS {
+        if rest.contains(word) {
+            day_off = true;
+            rest = rest.replace(word, "");
+        }
+    }
+    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit() || c == '제');
+    let rest = rest
+        .strip_prefix("대")
+        .map_or(rest, |r| if r.ends_with("선거일") { r } else { rest });
+    (rest.is_empty() && day_off)
+        || HOLIDAY_NAMES.contains(&rest)
+        || on_date.is_some_and(|name| squeezed(name).contains(rest) && !rest.is_empty() && day_off)
+}
+
 /// Whether a cell's whole text is a closure notice: it holds one of `markers` and little
 /// else (`휴무`, `개천절 휴무`, `토요일 운영없음`), so a dish list that merely mentions
 /// "금요일 석식 운영없음" on one of its lines is still a menu.

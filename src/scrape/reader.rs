@@ -8,26 +8,28 @@
 //! The readers: [`Reader::WeekGrid`] and [`Reader::SectionRows`] (days across the columns,
 //! meals and corners down the rows, full-width rows starting a restaurant), [`Reader::DatePerRow`]
 //! (one row per date, meals across), [`Reader::DayMealsDown`] (one day, meals down the rows)
-//! — these four share `grid::read` and differ in where the days are — then
+//! — these four share `rows::read` and differ in where the days are — then
 //! [`Reader::DateBlocks`] (`blocks`: a date cell spanning a block of rows, the meal in a body
-//! column) and [`Reader::DayMealsAcross`] (`across`: one day, meal and corner in column
-//! headers). Css mode ([`Reader::Css`]) reads elements, not tables, and lives in `scrape`.
+//! column), [`Reader::DayMealsAcross`] (`across`: one day, meal and corner in column
+//! headers) and [`Reader::MonthCalendar`] (`calendar`: weekday columns over day-numbered
+//! cells, the month from what the page states). Css mode ([`Reader::Css`]) reads elements,
+//! not tables, and lives in `scrape`.
 //!
-//! Adding a layout (a JSON or image reader later): add a variant, teach [`choose`] when it
-//! applies and why, and give it a `read` returning [`TableRead`]; the page-level decisions
-//! (which tables count, dates, `no_meal`, plausibility) in `scrape` stay as they are.
+//! The layers: `grid` (the laid-out table) and `reading` (what every reader is asked and how
+//! a reading ends) sit below the readers; this file, above them, only lists them. Adding a
+//! layout is one new reader file using `reading`, plus its variant here with when it applies
+//! ([`size_up`] / [`choose`]) and its arm in [`read`]; the page-level decisions (which tables
+//! count, dates, `no_meal`, plausibility) in `scrape` stay as they are.
 //!
 //! Pure: no I/O.
 
 use chrono::NaiveDate;
 use scraper::ElementRef;
 
-use super::dom::Context;
-use super::explain::TableExplain;
-use super::grid::{self, Grid, Layout, Status, TableRead, count};
+use super::grid::{self, Grid, Layout, TableRead, is_full_width};
 use super::labels::{self, DayLabel};
-use super::{Group, Rule, across, blocks};
-use crate::Meal;
+use super::reading::{Ask, is_meal_label};
+use super::{across, blocks, calendar, rows};
 
 /// The layouts kbot reads. Each names itself in `--explain`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +47,8 @@ pub enum Reader {
     DateBlocks,
     /// One day's table, meal and corner in column headers (`1코너 중식`, `중·석식`).
     DayMealsAcross,
+    /// A month calendar: weekday columns, one cell per day starting with its day number.
+    MonthCalendar,
     /// Css mode: one selector per meal, no table reading.
     Css,
 }
@@ -59,6 +63,7 @@ impl Reader {
             Reader::DayMealsDown => "day view, meals down the rows",
             Reader::DateBlocks => "date blocks",
             Reader::DayMealsAcross => "day view, meals across the columns",
+            Reader::MonthCalendar => "month calendar",
             Reader::Css => "css selectors",
         }
     }
@@ -67,34 +72,11 @@ impl Reader {
     pub fn is_one_day(self) -> bool {
         matches!(self, Reader::DayMealsDown | Reader::DayMealsAcross)
     }
-}
 
-/// What a reader is asked: which table (1-based on the page), what stands before it, the
-/// source's rule, and the (date, meal).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Ask<'a> {
-    pub index: usize,
-    pub context: &'a Context,
-    pub rule: &'a Rule,
-    pub date: NaiveDate,
-    pub meal: Meal,
-}
-
-impl Ask<'_> {
-    /// The start of every reader's explanation of `grid`: which table, the heading and
-    /// stated week before it, its size. The reader adds its layout and what it found.
-    pub fn explain(&self, grid: &Grid) -> TableExplain {
-        TableExplain {
-            index: self.index,
-            heading: self.context.heading.clone(),
-            stated: self
-                .context
-                .stated
-                .as_ref()
-                .map(|s| format!("{} ({} … {})", s.text, s.from, s.to)),
-            size: (grid.height(), grid.width),
-            ..TableExplain::default()
-        }
+    /// Whether the reader settles the table's dates itself (a calendar's month), so the
+    /// page-level date check does not apply.
+    pub fn dates_itself(self) -> bool {
+        self == Reader::MonthCalendar
     }
 }
 
@@ -110,6 +92,8 @@ pub(super) struct Sized {
     pub day_score: usize,
     /// Short cells naming a meal.
     pub meal_labels: usize,
+    /// The calendar's shape, when the table is a month calendar.
+    pub calendar: Option<calendar::Shape>,
 }
 
 impl Sized {
@@ -151,17 +135,30 @@ impl Sized {
     pub fn has_days(&self) -> bool {
         self.days.iter().any(Option::is_some)
     }
-}
 
-/// Longest cell text counted as a meal label.
-const MAX_MEAL_LABEL_CHARS: usize = 30;
-
-/// Whether a cell's text is a short label with a meal word standing as a word of its own
-/// (`중식`, `1코너 중식 (앞쪽)`, `중·석식`), not inside a sentence (`석식은 학생식당 이용`).
-pub(super) fn is_meal_label(text: &str) -> bool {
-    text.chars().count() <= MAX_MEAL_LABEL_CHARS
-        && !labels::label_meals(text).is_empty()
-        && labels::corner_of(text) != text
+    /// Whether the table shows several days per weekday (a month view): cells starting with a
+    /// day number in two or more rows under weekday labels. Read by weekday alone it would
+    /// glue those days together.
+    pub fn is_month_view(&self) -> bool {
+        if self.calendar.is_some() {
+            return true;
+        }
+        let Layout::Columns(h) = self.layout else {
+            return false;
+        };
+        let grid = &self.grid;
+        let day_columns: Vec<usize> = (0..grid.width)
+            .filter(|&c| grid.slots[h][c].is_some_and(|id| self.days[id].is_some()))
+            .collect();
+        let numbered = (h + 1..grid.height())
+            .filter(|&r| {
+                grid.cells_at(r, &day_columns)
+                    .into_iter()
+                    .any(|id| calendar::day_number(grid, id).is_some())
+            })
+            .count();
+        numbered >= 2
+    }
 }
 
 /// Lay a table out and choose its reader.
@@ -183,7 +180,23 @@ pub(super) fn size_up(table: ElementRef<'_>, target: NaiveDate) -> Sized {
         .filter(|c| is_meal_label(&labels::join_label(&c.lines)))
         .count();
     let layout = grid::layout_of(&grid, &days);
-    let (reader, why) = choose(&grid, &days, layout);
+    let calendar = match layout {
+        Layout::Columns(h) => calendar::shape(&grid, &days, h),
+        _ => None,
+    };
+    let (reader, why) = match &calendar {
+        Some(shape) => (
+            Reader::MonthCalendar,
+            format!(
+                "weekday labels across row {}, {} cells starting with day numbers 1 … {} in {} rows",
+                shape.header + 1,
+                shape.days.len(),
+                shape.days.last().map_or(0, |d| d.3),
+                shape.rows
+            ),
+        ),
+        None => choose(&grid, &days, layout),
+    };
     Sized {
         grid,
         days,
@@ -192,6 +205,7 @@ pub(super) fn size_up(table: ElementRef<'_>, target: NaiveDate) -> Sized {
         why,
         day_score,
         meal_labels,
+        calendar,
     }
 }
 
@@ -236,12 +250,6 @@ fn choose(grid: &Grid, days: &[Option<DayLabel>], layout: Layout) -> (Reader, St
     }
 }
 
-/// Whether row `r` is one cell spanning the whole (wider than one column) table.
-pub(super) fn is_full_width(grid: &Grid, r: usize) -> bool {
-    let row = &grid.slots[r];
-    grid.width > 1 && row[0].is_some() && row.iter().all(|s| *s == row[0])
-}
-
 /// Read a sized-up table with its reader.
 pub(super) fn read(sized: Sized, ask: &Ask<'_>) -> TableRead {
     let Sized {
@@ -250,138 +258,24 @@ pub(super) fn read(sized: Sized, ask: &Ask<'_>) -> TableRead {
         layout,
         reader,
         why,
+        calendar,
         ..
     } = sized;
     let mut read = match reader {
+        Reader::MonthCalendar => match &calendar {
+            Some(shape) => calendar::read(&grid, shape, ask),
+            None => rows::read(grid, &days, layout, ask),
+        },
         Reader::DateBlocks => match layout {
             Layout::Rows(k) => blocks::read(&grid, &days, k, ask),
-            _ => grid::read(grid, &days, layout, ask),
+            _ => rows::read(grid, &days, layout, ask),
         },
         Reader::DayMealsAcross => match across::header_row(&grid) {
             Some(h) => across::read(&grid, h, ask),
-            None => grid::read(grid, &days, layout, ask),
+            None => rows::read(grid, &days, layout, ask),
         },
-        _ => grid::read(grid, &days, layout, ask),
+        _ => rows::read(grid, &days, layout, ask),
     };
     read.explain.reader = format!("{}: {why}", reader.name());
     read
-}
-
-/// Add `content` to the group `key` of `wanted` (a new group at the end if there is none
-/// yet), each cell once: rows of one corner label gather into one group.
-pub(super) fn want(wanted: &mut Vec<(String, Vec<usize>)>, key: String, content: Vec<usize>) {
-    match wanted.iter_mut().find(|(k, _)| *k == key) {
-        Some((_, ids)) => {
-            for id in content {
-                if !ids.contains(&id) {
-                    ids.push(id);
-                }
-            }
-        }
-        None => wanted.push((key, content)),
-    }
-}
-
-/// Groups with dishes, and (label, notice) of the closed ones.
-pub(super) type Gathered = (Vec<Group>, Vec<(String, String)>);
-
-/// The dishes of each (label, cells) pair in page order, closure notices kept apart, the
-/// source's `exclude` applied. A cell that is nothing but a meal word (a label read as a
-/// dish) is returned as `Err` with its text: the reader cannot be sure of the meal.
-pub(super) fn gather(
-    grid: &Grid,
-    wanted: Vec<(String, Vec<usize>)>,
-    rule: &Rule,
-) -> Result<Gathered, String> {
-    let mut groups = Vec::new();
-    let mut closed = Vec::new();
-    for (label, ids) in wanted {
-        let mut dishes = Vec::new();
-        for id in ids {
-            let lines: Vec<String> = grid.cells[id]
-                .lines
-                .iter()
-                .filter(|line| !rule.exclude.iter().any(|re| re.is_match(line)))
-                .cloned()
-                .collect();
-            if lines.is_empty() {
-                continue;
-            }
-            let text = lines.join(" ");
-            if labels::corner_of(&text).is_empty() {
-                return Err(text);
-            }
-            if labels::is_closed(&text, &rule.closed_markers) {
-                closed.push((label.clone(), text));
-            } else {
-                dishes.extend(lines);
-            }
-        }
-        if !dishes.is_empty() {
-            groups.push(Group { label, dishes });
-        }
-    }
-    Ok((groups, closed))
-}
-
-/// What a reader found in a table: the cells of each group of the asked meal (label,
-/// cells), how many rows (or columns) were of that meal, every row label seen, and every
-/// meal the table has.
-pub(super) struct Found {
-    pub wanted: Vec<(String, Vec<usize>)>,
-    pub meal_rows: usize,
-    pub rows: Vec<String>,
-    pub meals: Vec<Meal>,
-}
-
-/// The end of every table reader: [`gather`] the dishes of what it `found`, sum them up in
-/// `explain.result` and return the reading. The wording is the reader's: `noun` is what a
-/// meal takes in its tables (`"row"`, `"column"`), `none_tail` and `empty_tail` end "no
-/// lunch row" and "2 rows for lunch, all empty" (`" for 2021-03-15"` or nothing).
-pub(super) fn finish_read(
-    grid: &Grid,
-    ask: &Ask<'_>,
-    mut explain: TableExplain,
-    found: Found,
-    noun: &str,
-    none_tail: &str,
-    empty_tail: &str,
-) -> TableRead {
-    let Ask { index, meal, .. } = *ask;
-    let Found {
-        wanted,
-        meal_rows,
-        rows,
-        meals,
-    } = found;
-    let (groups, closed) = match gather(grid, wanted, ask.rule) {
-        Ok(found) => found,
-        Err(text) => {
-            let why = format!(
-                "table {index}: the label \"{text}\" stands where dishes should be, so the {meal} {noun}s cannot be told apart with certainty"
-            );
-            explain.result = why.clone();
-            return TableRead {
-                status: Status::Uncertain(why),
-                ..TableRead::empty(explain)
-            };
-        }
-    };
-    let lines: usize = groups.iter().map(|g| g.dishes.len()).sum();
-    explain.result = match (groups.len(), closed.len(), meal_rows) {
-        (0, 0, 0) => format!("no {meal} {noun}{none_tail}"),
-        (0, 0, n) => format!("{} for {meal}, all empty{empty_tail}", count(n, noun)),
-        (g, c, _) => format!(
-            "{} with {}, {c} closed",
-            count(g, "group"),
-            count(lines, "line")
-        ),
-    };
-    TableRead {
-        groups,
-        closed,
-        status: Status::Read { meal_rows, rows },
-        meals,
-        explain,
-    }
 }
