@@ -1,10 +1,11 @@
 //! Prints the part-count table of docs/messages.md: for every saved page, day and meal the
-//! current scraper reads, how many Kakao text parts the menu took before issue 12 (every line,
+//! current scraper reads, how many Kakao text parts the menu took in the earlier rendering (every line,
 //! `[source · label]` on every group) and takes now (noise dropped, compact headings,
 //! `max_parts = 2`), and how many dish lines the `… 외 N개` line counts.
 //!
-//! Reads `/work/shared/pages/raw/*.html` (or the directory given as the first argument) and
-//! the ground-truth `*.json` beside `raw/` for each page's table selector and dates.
+//! Reads the saved pages `DIR/raw/*.html` (or `DIR/*.html`; DIR is the first argument, the
+//! test fixtures by default) and each page's ground-truth `DIR/*.json` for its table selector
+//! and dates.
 //! Run: `cargo run --example parts_table [-- DIR]`.
 
 use std::path::PathBuf;
@@ -15,10 +16,16 @@ use kbot::message::{self, Style};
 use kbot::scrape::{self, Outcome, Rule, SourceReport};
 
 fn main() {
-    let dir = std::env::args()
-        .nth(1)
-        .map_or_else(|| PathBuf::from("/work/shared/pages"), PathBuf::from);
-    let mut names: Vec<String> = std::fs::read_dir(dir.join("raw"))
+    let dir = std::env::args().nth(1).map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pages"),
+        PathBuf::from,
+    );
+    let raw = if dir.join("raw").is_dir() {
+        dir.join("raw")
+    } else {
+        dir.clone()
+    };
+    let mut names: Vec<String> = std::fs::read_dir(&raw)
         .expect("a raw/ directory of saved pages")
         .filter_map(|e| e.ok())
         .filter_map(|e| {
@@ -42,7 +49,7 @@ fn main() {
             .unwrap_or("table")
             .trim()
             .to_string();
-        let bytes = std::fs::read(dir.join("raw").join(format!("{name}.html"))).expect("page");
+        let bytes = std::fs::read(raw.join(format!("{name}.html"))).expect("page");
         // The stored DGU text is UTF-8 that still declares EUC-KR (see the fixtures README).
         let forced =
             (name.starts_with("dgu") && !name.ends_with("euckr")).then_some(encoding_rs::UTF_8);
@@ -85,7 +92,7 @@ fn main() {
     }
 }
 
-/// The part count of the rendering before issue 12: `[source · label]` above every group,
+/// The part count of the earlier rendering: `[source · label]` above every group,
 /// every scraped line, split at 200 characters.
 fn before_parts(date: NaiveDate, meal: Meal, source: &str, groups: &[scrape::Group]) -> usize {
     let mut lines = Vec::new();

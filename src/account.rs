@@ -303,6 +303,9 @@ pub struct Status {
     /// An unreachable keyring with no login recorded (after `kbot logout`): nothing can be
     /// found, but no login is in danger either. Why it is unreachable.
     pub unchecked_keyring: Option<String>,
+    /// Kakao rejected the stored login (noted when a refresh was refused): the login is
+    /// dead whatever the stored expiry says; the command ends with exit 3.
+    pub rejected: Option<secrets::Rejection>,
     /// A refresh whose result (maybe a rotated refresh token) was not saved.
     pub refresh_token_unsaved: bool,
     /// The running daemon, if any.
@@ -315,21 +318,30 @@ pub struct Status {
     pub next: BTreeMap<Meal, DateTime<Tz>>,
     /// The last runs, newest first.
     pub last_runs: Vec<crate::ledger::Run>,
+    /// The ledger rows of the newest slots, newest first (`ran:` lines, one per slot).
+    pub recent: Vec<crate::ledger::HistoryRow>,
 }
 
 impl Status {
     /// The login, a stopped daemon or an unsaved refresh needs the user.
     pub fn needs_attention(&self) -> bool {
         self.login.as_ref().is_some_and(|l| l.needs_attention)
+            || self.rejected.is_some()
             || self.refresh_token_unsaved
             || self.daemon_stopped.is_some()
     }
 
     /// How the command ends once everything is printed: the store's error, else "not
-    /// logged in" (exit 3, as every command that needs a login), else success.
+    /// logged in" or a login Kakao rejected (exit 3, as every command that needs a login),
+    /// else success.
     pub fn end(self) -> Result<()> {
+        let rejected = self
+            .rejected
+            .filter(|_| self.login.as_ref().is_some_and(|l| l.logged_in))
+            .map(|_| auth::AuthError::RefreshRejected { code: None }.into());
         self.store_error
             .or_else(|| not_logged_in(self.login.as_ref()))
+            .or(rejected)
             .map_or(Ok(()), Err)
     }
 }
@@ -370,6 +382,10 @@ pub async fn status(config: &Config, paths: &Paths, clock: &dyn Clock) -> Result
     // A refresh whose result (maybe a rotated refresh token) was not saved: the stored
     // login may be dead. Not while a refresh runs (it holds the lock).
     let refresh_token_unsaved = login.is_some() && secrets::is_refresh_result_lost(&paths.data_dir);
+    let rejected = login
+        .as_ref()
+        .filter(|l| l.logged_in)
+        .and_then(|_| secrets::rejection(&paths.data_dir));
     // The schedule a running daemon uses, when the file on disk differs (not reloaded yet,
     // or rejected): status never shows a schedule the daemon is not using.
     let on_disk = std::fs::read_to_string(&paths.config).ok();
@@ -384,10 +400,11 @@ pub async fn status(config: &Config, paths: &Paths, clock: &dyn Clock) -> Result
     let ledger_path = crate::ledger::path_in(&paths.data_dir);
     // A daemon that stopped because it cannot work (exit 3) needs the user.
     let daemon_stopped = crate::instance::stopped(&paths.data_dir);
-    let last_runs = if ledger_path.exists() {
-        crate::ledger::Ledger::open_read_only(&ledger_path)?.last_runs(5)?
+    let (last_runs, recent) = if ledger_path.exists() {
+        let ledger = crate::ledger::Ledger::open_read_only(&ledger_path)?;
+        (ledger.last_runs(5)?, ledger.history(RECENT_ROWS)?)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let daemon = crate::schedule::instance_holder(&paths.data_dir);
     Ok(Status {
@@ -397,14 +414,20 @@ pub async fn status(config: &Config, paths: &Paths, clock: &dyn Clock) -> Result
         login,
         store_error,
         unchecked_keyring,
+        rejected,
         refresh_token_unsaved,
         daemon,
         daemon_stopped,
         daemon_config_differs: in_force.is_some(),
         next,
         last_runs,
+        recent,
     })
 }
+
+/// How many ledger rows `status` reads for its `ran:` lines: the newest slots, whole,
+/// for any realistic number of recipients and parts.
+const RECENT_ROWS: usize = 400;
 
 /// `kbot status` without a login ends with exit 3, as every command that needs one does.
 fn not_logged_in(login: Option<&session::LoginStatus>) -> Option<crate::Error> {

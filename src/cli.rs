@@ -438,8 +438,8 @@ async fn config_command(cmd: ConfigCommand, env: &Env, out: &mut impl Write) -> 
     match cmd {
         ConfigCommand::Path => write_out(out, &view::config_path(path)),
         ConfigCommand::Init { force } => {
-            config::init(path, force)?;
-            write_out(out, &view::config_written(path))
+            let backup = config::init(path, force)?;
+            write_out(out, &view::config_written(path, backup.as_deref()))
         }
         ConfigCommand::Check => {
             let config = config::load(path)?;
@@ -829,6 +829,18 @@ async fn preview(args: RunArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     for overrun in quota_overruns(&config, env, Some(&run)).await {
         tracing::warn!("{} (fix: {})", overrun.message, overrun.fix);
     }
+    if let Some(note) = run.rendered.left_out_note(config.message.max_parts) {
+        tracing::warn!("{note}");
+    }
+    for report in &run.reports {
+        if let Some(fix) = view::source_fix(&report.outcome, run.date, run.meal) {
+            tracing::warn!(
+                "source {}: {} (fix: {fix})",
+                report.name,
+                report.outcome.as_str()
+            );
+        }
+    }
     let shown = crate::terminal::with_progress(
         env.progress,
         "asking Kakao for the friends",
@@ -956,19 +968,28 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
         .into());
     }
     if summary.has_failures() {
-        // A failure that may pass: say how to keep trying (issue 9).
+        // A failure that may pass: say how to keep trying.
+        let page_problem = !summary.run.failed_sources().is_empty();
+        let delivery_problem = summary.deliveries.iter().any(|d| d.is_problem());
         let hint = if summary.needs_retry() && !args.wait {
             Some(format!(
                 "kbot send-now {meal} --date {date} --wait   (keeps retrying for catch_up ({}), showing progress; a running daemon also retries at the meal's slot)",
                 humantime::format_duration(config.schedule.catch_up)
             ))
+        } else if page_problem && !delivery_problem {
+            // Sending again cannot help a page without the day's menu: look at the page.
+            Some(format!(
+                "kbot scrape {meal} --date {date} --explain shows what the page has"
+            ))
         } else {
             summary.hint()
         };
+        let mut failed = summary.run.failed_sources();
+        failed.extend(summary.failed_recipients());
         return Err(deliver::DeliveryFailed {
             date,
             meal,
-            failed: summary.failed_recipients(),
+            failed,
             hint,
         }
         .into());
@@ -976,7 +997,7 @@ async fn send_now(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<
     Ok(())
 }
 
-/// `send-now --test`: the run's parts to "me" only, nothing recorded (issue 12).
+/// `send-now --test`: the run's parts to "me" only, nothing recorded.
 async fn send_test(args: SendNowArgs, env: &Env, out: &mut impl Write) -> Result<()> {
     if args.to == To::Friends {
         return Err(Usage {
@@ -1085,7 +1106,11 @@ fn service(
             write_out(out, &text)
         }
         ServiceAction::Install => {
-            let installed = service::install(kind, &exe, &config, &dirs)?;
+            let mut installed = service::install(kind, &exe, &config, &dirs)?;
+            let runtime_dir = (env.var)("XDG_RUNTIME_DIR").map(PathBuf::from);
+            if kind == Kind::Systemd && !service::has_user_manager(runtime_dir.as_deref()) {
+                installed = service::without_user_manager(installed, &exe);
+            }
             write_out(out, &view::installed(&installed))
         }
         ServiceAction::Uninstall => {

@@ -429,9 +429,9 @@ impl Config {
         Config::parse(text, path, false, false)
     }
 
-    /// [`Config::from_toml`] that keeps going past bad `[[source]]` tables: their problems
-    /// (and a missing `[[source]]`) become [`Config::warnings`] and the sources that are
-    /// fine stay. For the commands that do not scrape (`login`, `logout`, `status`,
+    /// [`Config::from_toml`] that keeps going past bad `[[source]]` tables and `[schedule]`
+    /// entries: their problems (and a missing `[[source]]`) become [`Config::warnings`] and
+    /// the sources and meals that are fine stay. For the commands that do not scrape (`login`, `logout`, `status`,
     /// `friends`, `history`).
     pub fn from_toml_lenient(text: &str, path: Option<&Path>) -> Result<Config, Error> {
         Config::parse(text, path, false, true)
@@ -464,9 +464,13 @@ impl Config {
         let config = v.root(root.get_ref());
         let mut problems = v.problems;
         let mut warnings = v.warnings;
+        if let Some(config) = &config {
+            warnings.extend(unselected_meals(config));
+        }
         if lenient {
-            let (source, rest): (Vec<Problem>, Vec<Problem>) =
-                problems.into_iter().partition(is_source_problem);
+            let (source, rest): (Vec<Problem>, Vec<Problem>) = problems
+                .into_iter()
+                .partition(|p| is_source_problem(p) || is_schedule_problem(p));
             warnings.extend(source);
             problems = rest;
         }
@@ -1765,7 +1769,7 @@ impl Validator<'_> {
     }
 }
 
-// ─── kind = "json" sources (issue 13) ───────────────────────────────────────────────────
+// ─── kind = "json" sources ───────────────────────────────────────────────────
 
 impl Validator<'_> {
     /// `kind`: `None` for table/css sources (the default), else the mode of a json source
@@ -2046,8 +2050,42 @@ fn raw_source_names(root: &Table<'_>) -> Vec<String> {
 }
 
 /// A problem of a `[[source]]` table (or of there being none).
+/// A CSS-mode source without a selector for a meal the schedule sends: every such run
+/// would find nothing there and warn that the page may have changed.
+fn unselected_meals(config: &Config) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (i, source) in config.sources.iter().enumerate() {
+        let scrape::Mode::Css { selectors } = &source.rule.mode else {
+            continue;
+        };
+        for meal in config.schedule.meals.keys() {
+            if !selectors.contains_key(meal) {
+                out.push(Problem {
+                    key: format!("source[{i}].select"),
+                    line_col: None,
+                    message: format!(
+                        "no selector for {meal}, which [schedule] sends: each {meal} run would find nothing on {:?} and warn you that the page may have changed",
+                        source.name
+                    ),
+                    hint: Some(format!(
+                        "add {meal} = \"…\" under [source.select] (kbot scrape --find shows the page's elements), or remove schedule.{meal}"
+                    )),
+                });
+            }
+        }
+    }
+    out
+}
+
 fn is_source_problem(problem: &Problem) -> bool {
     problem.key == "source" || problem.key.starts_with("source[")
+}
+
+/// A problem of one `[schedule]` entry (a cron typo): the commands that do not scrape or
+/// schedule (`status`, `friends`, `history`, `logout`) go on with a warning, the meal left
+/// out; a running daemon keeps the schedule it has.
+fn is_schedule_problem(problem: &Problem) -> bool {
+    problem.key.starts_with("schedule.")
 }
 
 /// A bare path names a file: the file exists, or, with `{date…}` placeholders, its
@@ -2199,7 +2237,10 @@ impl Paths {
 
 /// Write the commented example to `path` (creating its directory); refuses to overwrite
 /// unless `force`.
-pub fn init(path: &Path, force: bool) -> Result<(), crate::Error> {
+///
+/// With `force`, an existing file is first copied to `<name>.bak` (a `.bak` already there
+/// is replaced), so a config overwritten by mistake can be had back; returns that path.
+pub fn init(path: &Path, force: bool) -> Result<Option<PathBuf>, crate::Error> {
     if path.exists() && !force {
         return Err(Error::Exists {
             path: path.to_path_buf(),
@@ -2210,9 +2251,19 @@ pub fn init(path: &Path, force: bool) -> Result<(), crate::Error> {
         std::fs::create_dir_all(dir)
             .map_err(|e| crate::error::PathIo::new("cannot create directory", dir, e))?;
     }
+    let backup = if path.is_file() {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".bak");
+        let backup = path.with_file_name(name);
+        std::fs::copy(path, &backup)
+            .map_err(|e| crate::error::PathIo::new("cannot back up the config to", &backup, e))?;
+        Some(backup)
+    } else {
+        None
+    };
     std::fs::write(path, EXAMPLE)
         .map_err(|e| crate::error::PathIo::new("cannot write", path, e))?;
-    Ok(())
+    Ok(backup)
 }
 
 #[cfg(test)]
@@ -2538,6 +2589,33 @@ mod tests {
             "[kakao]\nredirect_uri = \"http://localhost:0/callback\"\n{MINIMAL}"
         ));
         assert_eq!(found[0].key, "kakao.redirect_uri");
+    }
+
+    #[test]
+    fn a_css_source_without_a_scheduled_meals_selector_is_a_warning_naming_the_meal() {
+        let text = "[[source]]\nname = \"식당\"\nurl = \"https://example.ac.kr/menu\"\n[source.select]\nlunch = \"div.lunch\"\n[schedule]\nbreakfast = \"30 7 * * Mon-Fri\"\nlunch = \"30 11 * * Mon-Fri\"\n";
+        let config = Config::from_toml(text, None).unwrap();
+        let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("source[0].select"), "{warnings:?}");
+        assert!(
+            warnings[0].contains("no selector for breakfast"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn a_schedule_typo_is_a_warning_in_the_lenient_load_and_an_error_otherwise() {
+        let text = format!("{MINIMAL}[schedule]\nlunch = \"30 11 * * 1-Fry\"\n");
+        let config = Config::from_toml_lenient(&text, None).unwrap();
+        assert!(!config.schedule.meals.contains_key(&Meal::Lunch));
+        assert!(
+            config.warnings.iter().any(|w| w.key == "schedule.lunch"
+                && w.message.contains("unknown weekday \"Fry\"")),
+            "{:?}",
+            config.warnings
+        );
+        assert!(Config::from_toml(&text, None).is_err());
     }
 
     #[test]

@@ -48,6 +48,8 @@ struct Bot<'a> {
     /// The config in force, for the prefetch task (a reload replaces it).
     in_force: watch::Sender<Config>,
     reload: crate::reload::Watch,
+    /// Stdout is a terminal: a person started the daemon there and gets a line per run.
+    tell: bool,
     /// Meals sent whose pages are read again for a correction until their window closes.
     watches: Vec<crate::correction::Watch>,
 }
@@ -126,6 +128,16 @@ impl Bot<'_> {
         notify_status(&format!(
             "last run: {date} {meal}: {sent} sent, {failed} failed"
         ));
+        if self.tell {
+            let next = self.config.plan().next_fire(self.clock.now());
+            say(&crate::view::daemon_ran(
+                date,
+                meal,
+                &summary,
+                next,
+                self.clock.now().with_timezone(&self.config.timezone),
+            ));
+        }
         Ok(())
     }
 }
@@ -328,6 +340,7 @@ pub async fn run(
         prefetched: window::Prefetched::default(),
         in_force: watch::channel(config.clone()).0,
         reload: crate::reload::Watch::start(paths),
+        tell: std::io::IsTerminal::is_terminal(&std::io::stdout()),
         watches: Vec::new(),
     };
     let page_client = bot.http.clone();
@@ -352,6 +365,13 @@ pub async fn run(
     // Ready before crash recovery: resends after a crash may take longer than systemd's
     // start timeout, and the daemon is fully up while it makes them.
     notify(&[sd_notify::NotifyState::Ready]);
+    if bot.tell {
+        say(&crate::view::daemon_started(
+            std::process::id(),
+            plan.next_fire(clock.now()),
+            clock.now().with_timezone(&config.timezone),
+        ));
+    }
     if let Err(err) = recover(&mut bot, &stop).await {
         return Err(stopped_for_good(paths, err, clock.now()));
     }
@@ -370,6 +390,14 @@ pub async fn run(
     notify(&[sd_notify::NotifyState::Stopping]);
     instance::forget_config_in_force(&paths.data_dir);
     result.map_err(|err| stopped_for_good(paths, err, clock.now()))
+}
+
+/// A line for the person at the terminal the daemon runs in (best effort: a closed
+/// terminal must not stop the daemon).
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(line.as_bytes()).and_then(|()| out.flush());
 }
 
 /// The daemon cannot work until the user acts: log why, leave a record for `kbot status`
@@ -455,7 +483,7 @@ async fn recover(bot: &mut Bot<'_>, stop: &watch::Receiver<bool>) -> crate::Resu
     Ok(())
 }
 
-/// A restart inside a meal's window returns to it (issue 9): each meal's latest slot whose
+/// A restart inside a meal's window returns to it: each meal's latest slot whose
 /// window is still open and whose ledger rows show work left (a failed or pending
 /// delivery, no menu yet and no warning sent) is served again until the window closes.
 async fn resume_windows(bot: &mut Bot<'_>, plan: &schedule::Plan, stop: &watch::Receiver<bool>) {

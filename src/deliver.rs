@@ -948,7 +948,7 @@ fn describe_run(run: &Run, deliveries: &[Delivered], unresolved: &[Unresolved]) 
 
 type Sent = (Vec<Delivered>, Vec<Unresolved>);
 
-/// Receivers kbot stops calling Kakao for in this run (issue 10): after the first quota
+/// Receivers kbot stops calling Kakao for in this run: after the first quota
 /// error for one receiver, and for every friend once the sender's quota is used up (or was
 /// earlier the same day: `-532` and `-10` last until tomorrow).
 #[derive(Debug, Default)]
@@ -1417,7 +1417,7 @@ async fn record_retrying(
 /// How often a delivery's result is written before kbot gives up on the ledger.
 const RECORD_TRIES: u32 = 3;
 
-/// Kakao accepted messages the ledger could not record (issue 10).
+/// Kakao accepted messages the ledger could not record.
 #[derive(Debug, thiserror::Error)]
 #[error("sent to {} but could not record it: {cause}", sent_to.join(", "))]
 pub struct Unrecorded {
@@ -1786,6 +1786,7 @@ mod tests {
                 has_problems: false,
                 shown: Vec::new(),
                 omitted: 0,
+                left_out: Vec::new(),
                 favorites: Vec::new(),
             },
         };

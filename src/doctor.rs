@@ -339,10 +339,19 @@ async fn live_login(account: &Account, checks: &mut Vec<Check>) -> bool {
     match result {
         Ok(()) => true,
         Err(err) => {
+            // One line for the login: what Kakao says replaces what the store suggested.
+            let who = checks
+                .iter()
+                .find(|c| c.check == "login")
+                .and_then(|c| c.message.strip_prefix("logged in as "))
+                .and_then(|m| m.split(" (scopes").next())
+                .map(|who| format!("{who}: "))
+                .unwrap_or_default();
+            checks.retain(|c| c.check != "login");
             checks.push(Check::fail(
                 "login",
                 err.exit(),
-                format!("kakao does not accept the stored login: {err}"),
+                format!("{who}kakao does not accept the stored login: {err}"),
                 err.hint(),
             ));
             false
@@ -537,6 +546,17 @@ async fn sources(
                 ),
             });
         }
+        if let Some(note) = run.rendered.left_out_note(config.message.max_parts) {
+            checks.push(Check {
+                check: "source",
+                mark: Mark::Warn,
+                message: format!("{meal} on {date}: {note}"),
+                fix: Some(format!(
+                    "kbot preview {meal} --date {date} shows the message"
+                )),
+                exit: Exit::Success,
+            });
+        }
         runs.push(run);
     }
     runs
@@ -594,11 +614,7 @@ pub fn estimate(config: &Config, runs: &[deliver::Run], now: DateTime<Utc>) -> q
                 .iter()
                 .filter(|p| p.audience == crate::message::Audience::Everyone)
                 .count() as u64;
-            quota::MealLoad {
-                meal: run.meal,
-                fires,
-                parts,
-            }
+            quota::MealLoad::new(run.meal, fires, parts)
         })
         .collect();
     quota::Estimate {

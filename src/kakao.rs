@@ -7,7 +7,7 @@
 //! (`message.rs`) or the ledger. I/O: HTTP through the one client of `crate::http`; the
 //! retry policy ([`retry_delay`], [`backoff`]) is a pure function apart from its jitter draw.
 //!
-//! Wire facts come from /work/shared/kakao-api.md: form-encoded bodies with
+//! Wire facts (Kakao's API as documented and observed): form-encoded bodies with
 //! `template_object` / `receiver_uuids` as JSON strings, `Authorization: Bearer`, errors as
 //! `{"msg","code",…}` (read whatever the Content-Type says), partial failures of a
 //! multi-receiver send as HTTP 200 with `failure_info`, a single receiver's failure as a
@@ -560,7 +560,7 @@ impl Client {
             let Some(wait) = retry_delay(&self.retry, attempt, &err) else {
                 return Err(err);
             };
-            tracing::warn!(url = %url, attempt, error = %err, "kakao call failed, retrying in {wait:?}");
+            tracing::warn!(url = %url, attempt, error = %err, "kakao call failed, retrying in {}", humantime::format_duration(std::time::Duration::from_millis(wait.as_millis() as u64)));
             tokio::time::sleep(wait).await;
             attempt += 1;
         }

@@ -326,7 +326,7 @@ pub enum Kind {
     Menu,
     /// A warning to "me" about the scrape.
     Warning,
-    /// The favourite alert to "me" (issue 12).
+    /// The favourite alert to "me".
     Alert,
     /// A correction: the menu changed after it was sent (at most one per meal and
     /// recipient, numbered apart from the menu).

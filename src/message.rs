@@ -7,8 +7,9 @@
 //! A menu is rendered compactly (docs/messages.md): noise (`noise`) dropped, the source
 //! named only when there are several, a restaurant named once above its corners, a heading
 //! never left at the end of a part, favourites and avoided dishes marked (`highlight`).
-//! With `max_parts` set, a menu that needs more parts is shortened, minor lines first, and
-//! its last part says how many dishes were left out (`… 외 14개 · 전체 메뉴`).
+//! With `max_parts` set, a menu that needs more parts is shortened: fixed price lists
+//! first (the same every day), then minor lines, then dishes from the end; the last part
+//! names what was left out and whose it was (`… 외: 한미락 10개 · 전체 메뉴`).
 
 use chrono::{Datelike, NaiveDate};
 use serde_json::{Value, json};
@@ -111,13 +112,47 @@ pub struct Rendered {
     pub has_problems: bool,
     /// The dish lines the menu parts show, in order, as shown (marks included).
     pub shown: Vec<String>,
-    /// How many dish lines `max_parts` left out (counted in the `… 외 N개` line).
+    /// How many dish lines `max_parts` left out (counted in the `… 외: …` line).
     pub omitted: usize,
+    /// Who the left-out lines belong to, in menu order (named in the `… 외: …` line).
+    pub left_out: Vec<LeftOut>,
     /// The dishes with a favourite word in them, in menu order.
     pub favorites: Vec<String>,
 }
 
+/// Dish lines `max_parts` left out of one restaurant (or source, or corner).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    /// The restaurant, source or corner the lines belong to; `None` for a menu without
+    /// names.
+    pub name: Option<String>,
+    /// How many lines.
+    pub count: usize,
+}
+
 impl Rendered {
+    /// For `preview` and `doctor` (English, for the user): that the menu did not fit
+    /// `max_parts` and what was left out; `None` when everything fits.
+    pub fn left_out_note(&self, max_parts: usize) -> Option<String> {
+        if self.omitted == 0 {
+            return None;
+        }
+        let what: Vec<String> = self
+            .left_out
+            .iter()
+            .map(|l| match &l.name {
+                Some(name) => format!("{name} {}", l.count),
+                None => l.count.to_string(),
+            })
+            .collect();
+        Some(format!(
+            "the menu does not fit message.max_parts = {max_parts}: {} line{} left out ({}); message.max_parts = 0 sends every line",
+            self.omitted,
+            if self.omitted == 1 { "" } else { "s" },
+            what.join(", ")
+        ))
+    }
+
     /// How many parts go to everyone (the menu itself): what a day costs per recipient.
     pub fn menu_parts(&self) -> usize {
         self.parts
@@ -164,6 +199,7 @@ pub fn render(date: NaiveDate, meal: Meal, reports: &[SourceReport], style: &Sty
     let mut parts = Vec::new();
     let mut shown = Vec::new();
     let mut omitted = 0;
+    let mut left_out = Vec::new();
     if send_menu {
         let templates = match style.template {
             Template::List if menu.sections().len() >= 2 => {
@@ -174,6 +210,7 @@ pub fn render(date: NaiveDate, meal: Meal, reports: &[SourceReport], style: &Sty
                 let fitted = fit(&title, &menu.lines, style.max_parts, TEXT_LIMIT);
                 shown = fitted.shown;
                 omitted = fitted.omitted;
+                left_out = fitted.left_out;
                 fitted
                     .texts
                     .into_iter()
@@ -207,6 +244,7 @@ pub fn render(date: NaiveDate, meal: Meal, reports: &[SourceReport], style: &Sty
         parts,
         shown,
         omitted,
+        left_out,
         favorites: menu.favorites,
     }
 }
@@ -216,13 +254,21 @@ pub fn render(date: NaiveDate, meal: Meal, reports: &[SourceReport], style: &Sty
 enum Line {
     /// A source, restaurant or corner name; never the last line of a part.
     Heading(String),
-    /// A dish (or a closed notice), with how much it matters when shortening.
-    Dish { text: String, rank: Rank },
+    /// A dish (or a closed notice), with how much it matters when shortening and whose it
+    /// is (the restaurant, source or corner a left-out line is counted under).
+    Dish {
+        text: String,
+        rank: Rank,
+        owner: Option<String>,
+    },
 }
 
 /// What to drop first when a menu must be shortened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Rank {
+    /// A fixed price list (`김밥:2,500원, 참치김밥:3,000원`): the same every day of the
+    /// page's week, so the first to go.
+    Fixed,
     /// Sides and notes (`배추김치`, `*자율배식*`).
     Minor,
     /// A dish.
@@ -283,10 +329,13 @@ impl Menu {
                         .count();
                     let mut last_restaurant = None;
                     for group in groups {
-                        let dishes: Vec<String> = group
+                        // (cleaned, is a price list): prices are noise, so look before.
+                        let dishes: Vec<(String, bool)> = group
                             .dishes
                             .iter()
-                            .filter_map(|d| noise::clean(d, &style.noise))
+                            .filter_map(|d| {
+                                noise::clean(d, &style.noise).map(|c| (c, is_price_list(d)))
+                            })
                             .collect();
                         if dishes.is_empty() {
                             continue;
@@ -303,13 +352,23 @@ impl Menu {
                         if named_groups > 1 && !corner.is_empty() {
                             lines.push(Line::Heading(shorten(&format!("[{corner}]"))));
                         }
-                        for dish in dishes {
+                        // Whose lines these are when some are left out: the restaurant,
+                        // else the source, else the corner.
+                        let owner = match restaurant {
+                            Some(r) if restaurants.len() > 1 => Some(short_name(r)),
+                            _ if several => Some(report.name.clone()),
+                            _ if named_groups > 1 && !corner.is_empty() => Some(corner.clone()),
+                            _ => None,
+                        };
+                        for (dish, is_fixed) in dishes {
                             let is_favorite = !style.highlight.favorites_in(&dish).is_empty();
                             if is_favorite {
                                 menu.favorites.push(dish.clone());
                             }
                             let rank = if is_favorite {
                                 Rank::Favorite
+                            } else if is_fixed {
+                                Rank::Fixed
                             } else if noise::is_minor(&dish) {
                                 Rank::Minor
                             } else {
@@ -318,6 +377,7 @@ impl Menu {
                             lines.push(Line::Dish {
                                 text: style.highlight.mark(&dish),
                                 rank,
+                                owner: owner.clone(),
                             });
                         }
                     }
@@ -325,6 +385,7 @@ impl Menu {
                 Outcome::Closed { notice } => lines.push(Line::Dish {
                     text: format!("오늘은 운영하지 않습니다 ({notice})"),
                     rank: Rank::Normal,
+                    owner: several.then(|| report.name.clone()),
                 }),
                 _ => {}
             }
@@ -574,22 +635,98 @@ pub fn text_template(text: String, style: &Style) -> Value {
     })
 }
 
-/// The texts of a menu within `max_parts`, which dishes they show and how many were left
-/// out.
+/// The texts of a menu within `max_parts`, which dishes they show and what was left out.
 struct Fitted {
     texts: Vec<String>,
     shown: Vec<String>,
     omitted: usize,
+    left_out: Vec<LeftOut>,
 }
 
-/// `… 외 14개 · 전체 메뉴`: the last line of a shortened menu.
+/// `… 외 14개 · 전체 메뉴`: the last line of a shortened text that names nothing.
 pub fn omitted_line(n: usize) -> String {
     format!("… 외 {n}개 · 전체 메뉴")
 }
 
-/// Split `lines` into at most `max_parts` texts (0: no limit). When they need more, dishes
-/// are left out, minor ones first (last first), then the rest from the end, favourites
-/// last; headings left without dishes go with them, and the last line counts what is out.
+/// The last line of a shortened menu: `… 외: 다래락 9개, 한미락 2개 · 전체 메뉴`, or
+/// `… 외 14개 · 전체 메뉴` when the lines have no names.
+/// Names beyond this many characters are counted together (`기타 5개`), so the line
+/// always fits a part beside the title.
+pub fn left_out_line(left_out: &[LeftOut]) -> String {
+    const NAMES_MAX: usize = 40;
+    let total: usize = left_out.iter().map(|l| l.count).sum();
+    if left_out.iter().all(|l| l.name.is_none()) {
+        return omitted_line(total);
+    }
+    let mut named: Vec<String> = Vec::new();
+    let mut used = 0;
+    let mut others = 0;
+    for l in left_out {
+        let entry = l.name.as_ref().map(|name| format!("{name} {}개", l.count));
+        match entry {
+            Some(e) if others == 0 && used + chars(&e) + 2 <= NAMES_MAX => {
+                used += chars(&e) + 2;
+                named.push(e);
+            }
+            _ => others += l.count,
+        }
+    }
+    if others > 0 {
+        named.push(format!("기타 {others}개"));
+    }
+    format!("… 외: {} · 전체 메뉴", named.join(", "))
+}
+
+/// A restaurant's name as the `… 외:` line gives it: without generic words (`레스토랑`,
+/// `학생식당`) and building names before it (`용당C - 한미르관 한미락 레스토랑` → `한미락`).
+fn short_name(restaurant: &str) -> String {
+    const GENERIC: [&str; 6] = [
+        "레스토랑",
+        "학생식당",
+        "교직원식당",
+        "식당",
+        "카페테리아",
+        "푸드코트",
+    ];
+    let words: Vec<&str> = restaurant.split_whitespace().collect();
+    let mut end = words.len();
+    while end > 1 && GENERIC.contains(&words[end - 1]) {
+        end -= 1;
+    }
+    match words[..end].last() {
+        Some(last) if !last.starts_with(|c: char| c.is_ascii_digit()) && *last != "-" => {
+            (*last).to_string()
+        }
+        _ => restaurant.to_string(),
+    }
+}
+
+/// Whether a line is a price list (`김밥:2,500원, 참치김밥:3,000원`): two or more prices.
+/// A restaurant's à-la-carte board is the same every day of the page's week, so it is
+/// the first thing to leave out of a day's message.
+fn is_price_list(line: &str) -> bool {
+    let chars: Vec<char> = line.chars().collect();
+    let prices = chars
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| {
+            **c == '원'
+                && chars[..*i]
+                    .iter()
+                    .rev()
+                    .find(|c| !c.is_whitespace())
+                    .is_some_and(char::is_ascii_digit)
+        })
+        .count();
+    prices >= 2
+}
+
+/// Split `lines` into at most `max_parts` texts (0: no limit). When they need more, lines
+/// are left out one at a time, by rank: fixed price lists (the same all week, so every
+/// restaurant's dishes of the day come first), then sides and notes, then dishes from the
+/// end, favourites last. Headings left without dishes go with them, and the last line
+/// names whose lines are out (`… 외: 한미락 10개`), so a restaurant is in the message or
+/// named there.
 fn fit(title: &str, lines: &[Line], max_parts: usize, limit: usize) -> Fitted {
     let dishes = |lines: &[Line]| -> Vec<String> {
         lines
@@ -604,21 +741,18 @@ fn fit(title: &str, lines: &[Line], max_parts: usize, limit: usize) -> Fitted {
             texts,
             shown: dishes(lines),
             omitted: 0,
+            left_out: Vec::new(),
         };
     }
-    let mut order: Vec<(Rank, std::cmp::Reverse<usize>)> = lines
-        .iter()
-        .enumerate()
-        .filter_map(|(i, l)| match l {
-            Line::Dish { rank, .. } => Some((*rank, std::cmp::Reverse(i))),
-            Line::Heading(_) => None,
-        })
-        .collect();
-    order.sort();
+    let dish_count = lines.iter().filter(|l| !l.is_heading()).count();
     let mut removed = vec![false; lines.len()];
     let mut kept: Vec<Line> = Vec::new();
-    for (n, (_, std::cmp::Reverse(index))) in order.iter().enumerate() {
-        removed[*index] = true;
+    let mut left_out = Vec::new();
+    for n in 1..=dish_count {
+        let Some(next) = next_to_leave_out(lines, &removed) else {
+            break;
+        };
+        removed[next] = true;
         kept = without_orphans(
             lines
                 .iter()
@@ -628,25 +762,62 @@ fn fit(title: &str, lines: &[Line], max_parts: usize, limit: usize) -> Fitted {
                 .collect(),
         );
         let shown = dishes(&kept);
+        left_out = left_out_by_owner(lines, &removed);
         kept.push(Line::Dish {
-            text: omitted_line(n + 1),
+            text: left_out_line(&left_out),
             rank: Rank::Normal,
+            owner: None,
         });
         let texts = pack(title, &kept, limit);
         if texts.len() <= max_parts {
             return Fitted {
                 texts,
                 shown,
-                omitted: n + 1,
+                omitted: n,
+                left_out,
             };
         }
     }
-    // Not even the count fits (a title longer than a part): send the count alone.
+    // Not even the list of what is out fits (a title longer than a part): send it alone.
     Fitted {
         texts: pack(title, &kept, limit),
         shown: Vec::new(),
-        omitted: order.len(),
+        omitted: dish_count,
+        left_out,
     }
+}
+
+/// The index of the dish line to leave out next (see [`fit`]), `None` when none is left:
+/// the lowest rank first, and within it the last line.
+fn next_to_leave_out(lines: &[Line], removed: &[bool]) -> Option<usize> {
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !removed[*i])
+        .filter_map(|(i, l)| match l {
+            Line::Dish { rank, .. } => Some((i, *rank)),
+            Line::Heading(_) => None,
+        })
+        .min_by_key(|(i, rank)| (*rank, std::cmp::Reverse(*i)))
+        .map(|(i, _)| i)
+}
+
+/// The left-out lines counted per owner, in menu order.
+fn left_out_by_owner(lines: &[Line], removed: &[bool]) -> Vec<LeftOut> {
+    let mut out: Vec<LeftOut> = Vec::new();
+    for (line, _) in lines.iter().zip(removed).filter(|(_, r)| **r) {
+        let Line::Dish { owner, .. } = line else {
+            continue;
+        };
+        match out.iter_mut().find(|l| &l.name == owner) {
+            Some(entry) => entry.count += 1,
+            None => out.push(LeftOut {
+                name: owner.clone(),
+                count: 1,
+            }),
+        }
+    }
+    out
 }
 
 /// Drop headings that no dish follows before the next heading of the same or a higher
@@ -756,6 +927,7 @@ pub fn split_text(title: &str, lines: &[String], limit: usize) -> Vec<String> {
         .map(|l| Line::Dish {
             text: l.clone(),
             rank: Rank::Normal,
+            owner: None,
         })
         .collect();
     pack(title, &lines, limit)

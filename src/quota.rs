@@ -1,9 +1,9 @@
 //! Kakao's daily message quotas, and how many messages a day a configuration sends.
 //!
 //! Kakao counts messages to friends per sender (100 a day) and per sender–receiver pair
-//! (20 a day); /work/shared/kakao-api.md §6.3. "Send to me" has no published quota, so it
-//! is shown but not counted. A day's messages are parts × recipients × meals, with the
-//! parts as the sources read today. `config check`, `preview` and `doctor` all ask
+//! (20 a day). "Send to me" has no published quota, so it is shown but not counted. A
+//! day's messages are parts × recipients × meals, with the parts as the sources read today;
+//! a meal whose page has no menu today counts as one part (and says it was assumed). `config check`, `preview` and `doctor` all ask
 //! [`Estimate::overruns`]. Pure: no I/O, no clock.
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone};
@@ -25,6 +25,21 @@ pub struct MealLoad {
     pub fires: u64,
     /// Parts each friend receives per run (as the sources read today).
     pub parts: u64,
+    /// The page had no menu to count today: `parts` is an assumed 1.
+    pub is_assumed: bool,
+}
+
+impl MealLoad {
+    /// A meal's load from the parts today's page gave: at least one part for a meal that
+    /// is scheduled, assumed when the page had none to count.
+    pub fn new(meal: Meal, fires: u64, parts_today: u64) -> MealLoad {
+        MealLoad {
+            meal,
+            fires,
+            parts: parts_today.max(1),
+            is_assumed: parts_today == 0,
+        }
+    }
 }
 
 /// The messages a configuration sends in a day.
@@ -85,10 +100,15 @@ impl Estimate {
                     format!(" ×{}", m.fires)
                 };
                 format!(
-                    "{} {} part{}{times}",
+                    "{} {} part{}{times}{}",
                     m.meal,
                     m.parts,
-                    if m.parts == 1 { "" } else { "s" }
+                    if m.parts == 1 { "" } else { "s" },
+                    if m.is_assumed {
+                        " (assumed: no menu on the page today)"
+                    } else {
+                        ""
+                    }
                 )
             })
             .collect();
@@ -173,11 +193,7 @@ mod tests {
             meals: Meal::ALL
                 .iter()
                 .take(meals as usize)
-                .map(|&meal| MealLoad {
-                    meal,
-                    fires: 1,
-                    parts,
-                })
+                .map(|&meal| MealLoad::new(meal, 1, parts))
                 .collect(),
             friends,
             partial: Vec::new(),
@@ -220,17 +236,32 @@ mod tests {
     }
 
     #[test]
+    fn a_meal_without_a_menu_today_counts_one_part_and_says_it_was_assumed() {
+        let e = Estimate {
+            meals: vec![MealLoad::new(Meal::Lunch, 1, 0)],
+            friends: 40,
+            partial: Vec::new(),
+        };
+        assert_eq!(e.to_friends(), 40);
+        let text = e.describe();
+        assert!(
+            text.starts_with("40 messages a day to 40 friends"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lunch 1 part (assumed: no menu on the page today)"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_meal_every_minute_passes_the_pair_quota() {
         let cron = crate::schedule::parse_cron("* * * * *").unwrap();
         let day = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
         let fires = fires_on(&cron, chrono_tz::Asia::Seoul, day);
         assert_eq!(fires, 1440);
         let e = Estimate {
-            meals: vec![MealLoad {
-                meal: Meal::Lunch,
-                fires,
-                parts: 1,
-            }],
+            meals: vec![MealLoad::new(Meal::Lunch, fires, 1)],
             friends: 1,
             partial: Vec::new(),
         };

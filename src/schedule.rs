@@ -78,6 +78,9 @@ pub fn parse_cron(expr: &str) -> Result<Cron, String> {
             "expected 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first, found {fields}"
         ));
     }
+    if !expr.trim_start().starts_with('@') {
+        check_fields(expr)?;
+    }
     CronParser::builder()
         .seconds(Seconds::Optional)
         .year(Year::Disallowed)
@@ -94,6 +97,71 @@ pub fn parse_cron(expr: &str) -> Result<Cron, String> {
                 None => "invalid cron expression".to_string(),
             }
         })
+}
+
+/// The user's own words for what croner would only call an illegal character (croner's
+/// errors carry its upper-cased copy of the field): a name that is no weekday or month, a
+/// number out of its field's range, letters where a number must be.
+fn check_fields(expr: &str) -> Result<(), String> {
+    const DAYS: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+    const MONTHS: [&str; 12] = [
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ];
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    let names: &[(&str, u32, u32)] = &[
+        ("second", 0, 59),
+        ("minute", 0, 59),
+        ("hour", 0, 23),
+        ("day-of-month", 1, 31),
+        ("month", 1, 12),
+        ("weekday", 0, 7),
+    ];
+    let names = &names[names.len() - fields.len().min(names.len())..];
+    for (field, (name, low, high)) in fields.iter().zip(names) {
+        // Steps (`*/15`) are counts, not values of the field: only what comes before.
+        let values = field.split(',').flat_map(|part| {
+            part.split_once('/')
+                .map_or(part, |(range, _)| range)
+                .split('-')
+        });
+        for token in values {
+            if token.is_empty() || token == "*" || token == "?" {
+                continue;
+            }
+            if let Ok(n) = token.parse::<u32>() {
+                if !(*low..=*high).contains(&n) {
+                    return Err(format!(
+                        "{name} {n} is out of range in {field:?} ({low}–{high})"
+                    ));
+                }
+                continue;
+            }
+            if !token.chars().all(|c| c.is_ascii_alphabetic()) {
+                continue; // `5L`, `5#2`, `15W`: croner's own checks
+            }
+            let upper = token.to_ascii_uppercase();
+            match *name {
+                "weekday" if !DAYS.contains(&upper.as_str()) && upper != "L" => {
+                    return Err(format!(
+                        "unknown weekday {token:?} in {field:?} (Mon–Sun, or 0–7 with 0 and 7 Sunday)"
+                    ));
+                }
+                "month" if !MONTHS.contains(&upper.as_str()) => {
+                    return Err(format!(
+                        "unknown month {token:?} in {field:?} (Jan–Dec, or 1–12)"
+                    ));
+                }
+                "weekday" | "month" => {}
+                "day-of-month" if upper == "L" || upper == "W" => {}
+                _ => {
+                    return Err(format!(
+                        "{token:?} in the {name} field {field:?}: a number {low}–{high}, a range (a-b), a list (a,b), a step (*/n) or *"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `d` as a chrono duration, saturating (config durations are far below the limit).
@@ -839,6 +907,34 @@ mod tests {
             let err = parse_cron(bad).unwrap_err();
             let first = err.chars().next().unwrap();
             assert!(!first.is_uppercase() && !err.ends_with('.'), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn cron_errors_quote_the_users_field_and_name_the_valid_forms() {
+        let err = parse_cron("30 11 * * Mon-Fry").unwrap_err();
+        assert_eq!(
+            err,
+            "unknown weekday \"Fry\" in \"Mon-Fry\" (Mon–Sun, or 0–7 with 0 and 7 Sunday)"
+        );
+        let err = parse_cron("0 25 * * *").unwrap_err();
+        assert_eq!(err, "hour 25 is out of range in \"25\" (0–23)");
+        let err = parse_cron("0 9 * Jnu *").unwrap_err();
+        assert!(err.starts_with("unknown month \"Jnu\""), "{err}");
+        let err = parse_cron("x 9 * * *").unwrap_err();
+        assert!(err.starts_with("\"x\" in the minute field"), "{err}");
+        // Valid forms pass: names in any case, steps, lists, `L` and `#`.
+        for good in [
+            "*/15 8-18 * * mon,WED,Fri",
+            "0 9 L * *",
+            "0 9 * * 5#2",
+            "0 9 1 jan-mar *",
+        ] {
+            assert!(
+                parse_cron(good).is_ok(),
+                "{good}: {:?}",
+                parse_cron(good).err()
+            );
         }
     }
 

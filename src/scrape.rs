@@ -791,9 +791,10 @@ fn parse_css(
             .filter(|line| !rule.exclude.iter().any(|re| re.is_match(line)))
             .collect();
         explain.notes.push(format!(
-            "match {}: {} lines{}",
+            "match {}: {} line{}{}",
             i + 1,
             lines.len(),
+            if lines.len() == 1 { "" } else { "s" },
             lines
                 .first()
                 .map(|l| format!(", first \"{l}\""))

@@ -42,6 +42,10 @@ pub const STORE_FILE: &str = "store";
 /// it. Left behind, it says a refresh's result was not saved (`kbot status` reports it).
 pub const REFRESH_PENDING: &str = "refresh.pending";
 
+/// A note that Kakao rejected the stored login (a refresh token refused: expired, revoked,
+/// the app unlinked): when, and what Kakao said. `kbot status` shows it until a new login.
+pub const LOGIN_REJECTED: &str = "login.rejected";
+
 /// The lock that serialises refreshes across processes (taken by `session.rs`).
 pub const REFRESH_LOCK: &str = "refresh.lock";
 
@@ -474,13 +478,48 @@ pub fn remember(data_dir: &Path, kind: StoreKind) -> Result<(), SecretsError> {
         .map_err(io_err("write", &data_dir.join(STORE_FILE)))
 }
 
-/// Remove the note (after `kbot logout`), so the next login follows the config again.
-pub fn forget(data_dir: &Path) -> Result<(), SecretsError> {
-    let path = data_dir.join(STORE_FILE);
-    match fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(err) => Err(io_err("remove", &path)(err)),
+/// When Kakao rejected the stored login, and what it said.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rejection {
+    /// When kbot was told.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Kakao's answer in words (`kakao rejected the refresh token (KOE322): log in again`).
+    pub reason: String,
+}
+
+/// Note that Kakao rejected the stored login (best effort: a note that cannot be written
+/// only leaves `kbot status` less informed, and is logged).
+pub fn record_rejection(data_dir: &Path, rejection: &Rejection) {
+    let text = format!("{}\n{}\n", rejection.at.to_rfc3339(), rejection.reason);
+    if let Err(err) = write_atomic(data_dir, LOGIN_REJECTED, text.as_bytes()) {
+        tracing::warn!(
+            "cannot note in {} that kakao rejected the login: {err}",
+            data_dir.join(LOGIN_REJECTED).display()
+        );
+    }
+}
+
+/// The rejection noted by [`record_rejection`], if any (and readable).
+pub fn rejection(data_dir: &Path) -> Option<Rejection> {
+    let text = fs::read_to_string(data_dir.join(LOGIN_REJECTED)).ok()?;
+    let (at, reason) = text.split_once('\n')?;
+    Some(Rejection {
+        at: chrono::DateTime::parse_from_rfc3339(at.trim())
+            .ok()?
+            .to_utc(),
+        reason: reason.trim().to_string(),
+    })
+}
+
+/// Remove the rejection note (a new login, a logout).
+pub fn clear_rejection(data_dir: &Path) {
+    match fs::remove_file(data_dir.join(LOGIN_REJECTED)) {
+        Ok(()) => {}
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => tracing::warn!(
+            "cannot remove {}: {err}",
+            data_dir.join(LOGIN_REJECTED).display()
+        ),
     }
 }
 
@@ -1313,8 +1352,20 @@ mod tests {
             resolve(dir.path(), Some(StoreKind::Keyring), StoreKind::File).unwrap(),
             StoreKind::Keyring
         );
-        forget(dir.path()).unwrap();
-        assert_eq!(remembered(dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_rejection_is_noted_with_its_time_until_cleared() {
+        let dir = temp();
+        assert_eq!(rejection(dir.path()), None);
+        let noted = Rejection {
+            at: "2026-12-07T01:13:00Z".parse().unwrap(),
+            reason: "kakao rejected the refresh token (KOE322): log in again".into(),
+        };
+        record_rejection(dir.path(), &noted);
+        assert_eq!(rejection(dir.path()), Some(noted));
+        clear_rejection(dir.path());
+        assert_eq!(rejection(dir.path()), None);
     }
 
     #[test]

@@ -410,6 +410,31 @@ pub fn install(kind: Kind, exe: &Path, config: &Path, dirs: &Dirs) -> Result<Ins
     }
 }
 
+/// Whether `systemctl --user` can reach a user manager in this session: its socket
+/// `$XDG_RUNTIME_DIR/systemd/private` exists. Containers and WSL without systemd, and
+/// `su`/`sudo` shells, have none.
+pub fn has_user_manager(runtime_dir: Option<&Path>) -> bool {
+    runtime_dir.is_some_and(|dir| dir.join("systemd/private").exists())
+}
+
+/// The advice for a session where `systemctl --user` cannot run: the unit stays written
+/// (for a session that has a user manager), and the ways to run kbot here instead.
+pub fn without_user_manager(installed: Installed, exe: &Path) -> Installed {
+    let exe = exe.display();
+    Installed {
+        command: format!("tmux new-session -d -s kbot '{exe} daemon'   (or screen -dmS kbot {exe} daemon)"),
+        notes: vec![
+            "systemctl --user cannot run here: this session has no systemd user manager (a container, WSL without systemd, or a su/sudo shell); the unit above is for a session that has one".into(),
+            format!(
+                "or, as root, run it as a system service: copy {} to /etc/systemd/system/kbot.service, add User=<your user name> under [Service] and WantedBy=multi-user.target under [Install], then systemctl daemon-reload && systemctl enable --now kbot",
+                installed.path.display()
+            ),
+            "kbot status shows whether the daemon runs and its next send".into(),
+        ],
+        ..installed
+    }
+}
+
 /// Remove the service definition for `kind` (and systemd's enable link) and return the
 /// command that stops the running service and makes the manager forget it.
 pub fn uninstall(kind: Kind, dirs: &Dirs) -> Result<Uninstalled, Error> {

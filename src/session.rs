@@ -141,6 +141,7 @@ pub async fn save_login(store: &Store, data_dir: &Path, tokens: &Tokens) -> Resu
     store.save(tokens).await?;
     // A refresh whose result was lost is moot now.
     secrets::end_pending(data_dir);
+    secrets::clear_rejection(data_dir);
     secrets::remember(data_dir, store.kind())?;
     Ok(())
 }
@@ -338,8 +339,9 @@ impl Session {
         Ok(summarize(&self.store, tokens.as_ref(), self.clock.now()))
     }
 
-    /// Delete the local tokens (a damaged or newer-format entry too) and forget the
-    /// remembered store. Revoking at Kakao (`/v1/user/logout`) is the caller's, before this,
+    /// Delete the local tokens (a damaged or newer-format entry too). The remembered store
+    /// stays: later commands look there and say "not logged in" (not that some other
+    /// store cannot be reached) until a login picks a store again. Revoking at Kakao (`/v1/user/logout`) is the caller's, before this,
     /// with a token this session hands out (`kbot logout --revoke` does it through the -401
     /// retry path).
     pub async fn logout(&self) -> Result<LoggedOut, AuthError> {
@@ -363,7 +365,7 @@ impl Session {
         if let Ok(mut unsaved) = self.unsaved.lock() {
             *unsaved = None;
         }
-        secrets::forget(&self.data_dir)?;
+        secrets::clear_rejection(&self.data_dir);
         *cache = None;
         Ok(match before {
             LoggedOut::NothingStored if deleted => LoggedOut::Removed,
@@ -410,6 +412,15 @@ impl Session {
             Ok(refreshed) => refreshed,
             Err(err) => {
                 secrets::end_pending(&self.data_dir);
+                if matches!(err, AuthError::RefreshRejected { .. }) {
+                    secrets::record_rejection(
+                        &self.data_dir,
+                        &secrets::Rejection {
+                            at: now,
+                            reason: err.to_string(),
+                        },
+                    );
+                }
                 return Err(err);
             }
         };

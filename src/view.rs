@@ -27,9 +27,9 @@ pub fn summary(summary: &deliver::Summary) -> String {
         }
     );
     for report in &run.reports {
-        if deliver::is_failure(&report.outcome) {
+        if let Some(fix) = source_fix(&report.outcome, run.date, run.meal) {
             text.push_str(&format!(
-                "  source {}: {}{}\n",
+                "  source {}: {}{}\n    hint: {fix}\n",
                 report.name,
                 report.outcome.as_str(),
                 report
@@ -41,7 +41,12 @@ pub fn summary(summary: &deliver::Summary) -> String {
         }
     }
     if run.rendered.parts.is_empty() {
-        text.push_str("  nothing to send\n");
+        let why: Vec<&str> = run
+            .reports
+            .iter()
+            .map(|r| outcome_words(r.outcome.as_str()))
+            .collect();
+        text.push_str(&format!("  nothing to send ({})\n", why.join("; ")));
     }
     // One line per recipient: the worst outcome of its parts.
     let who_width = summary
@@ -128,6 +133,7 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
     }
     struct Line {
         status: Status,
+        recipient: String,
         who: String,
         parts: Vec<u32>,
         why: String,
@@ -142,31 +148,27 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
     let mut blocks: Vec<(String, Option<String>, Vec<Line>)> = Vec::new();
     for (date, meal, slot) in &slots {
         let mut lines: Vec<Line> = Vec::new();
-        let mut heading = format!("{date} {:<9}", meal.as_str());
+        let mut heading = format!(
+            "{date} {:<9} {}",
+            meal.as_str(),
+            slot_verdict(slot, tz, false)
+        );
         for row in slot {
             let (Some(recipient), Some(part), Some(status)) =
                 (&row.recipient, row.part, row.status)
             else {
-                // A slot without deliveries: missed, skipped when closed, or a scrape
-                // failure nobody was told about.
-                let what = match (row.status, row.outcome.as_deref()) {
-                    (Some(Status::Missed), _) | (_, Some("missed")) => {
-                        "missed: kbot was not running when it was due; not sent".to_string()
-                    }
-                    (_, Some(outcome)) => format!("{outcome}: nothing sent"),
-                    (_, None) => "running or interrupted: nothing sent yet".to_string(),
-                };
-                heading.push_str(&format!(" {what}"));
-                if let Some(detail) = &row.detail {
-                    heading.push_str(&format!(" ({})", inert(detail)));
-                }
                 continue;
             };
-            let who = match &row.nickname {
+            // The nickname of any row of this recipient: an older row may lack it.
+            let nickname = slot
+                .iter()
+                .filter(|r| r.recipient.as_ref() == Some(recipient))
+                .find_map(|r| r.nickname.as_ref());
+            let who = match nickname {
                 Some(nick) if recipient != deliver::ME => format!("{nick} ({recipient})"),
                 _ => recipient.clone(),
             };
-            // A warning to me is not a menu part: its own line (issue 9).
+            // A warning to me is not a menu part: its own line.
             let who = match row.kind {
                 Some(crate::ledger::Kind::Warning) => format!("{who} (warning)"),
                 Some(crate::ledger::Kind::Alert) => format!("{who} (alert)"),
@@ -180,9 +182,14 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
                 Some(line) => line.parts.push(part),
                 None => lines.push(Line {
                     status,
+                    recipient: recipient.clone(),
                     who,
                     parts: vec![part],
                     why: match (row.code, &row.detail) {
+                        // Kakao's code once, even when the detail quotes it.
+                        (Some(code), Some(detail)) if detail.contains(&code.to_string()) => {
+                            inert(detail)
+                        }
                         (Some(code), Some(detail)) => format!("[{code}] {}", inert(detail)),
                         (Some(code), None) => format!("[{code}]"),
                         (None, Some(detail)) => inert(detail),
@@ -192,13 +199,13 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
             }
         }
         if !lines.is_empty() {
-            // Each recipient counts once, by its worst outcome.
+            // Each recipient counts once, by its worst outcome (its warnings included).
             let mut worst: Vec<(&str, Status)> = Vec::new();
             for line in &lines {
-                match worst.iter_mut().find(|(w, _)| *w == line.who) {
+                match worst.iter_mut().find(|(w, _)| *w == line.recipient) {
                     Some((_, s)) if severity(line.status) < severity(*s) => *s = line.status,
                     Some(_) => {}
-                    None => worst.push((&line.who, line.status)),
+                    None => worst.push((&line.recipient, line.status)),
                 }
             }
             let counts: Vec<String> = [
@@ -213,24 +220,8 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
                 (n > 0).then(|| format!("{n} {status}"))
             })
             .collect();
-            let outcome = slot.iter().find_map(|r| r.outcome.as_deref());
-            let sent_at = slot
-                .iter()
-                .filter(|r| r.status == Some(Status::Sent))
-                .map(|r| r.updated_at)
-                .max()
-                .map(|at| {
-                    let local = at.with_timezone(&tz);
-                    if local.date_naive() == *date {
-                        format!("sent {} · ", local.format("%H:%M"))
-                    } else {
-                        format!("sent {} · ", local.format("%m-%d %H:%M"))
-                    }
-                });
             heading.push_str(&format!(
-                " {}{}{} recipient{}: {}",
-                outcome.map(|o| format!("{o} · ")).unwrap_or_default(),
-                sent_at.unwrap_or_default(),
+                " · {} recipient{}: {}",
                 worst.len(),
                 if worst.len() == 1 { "" } else { "s" },
                 counts.join(", ")
@@ -270,6 +261,137 @@ pub fn history_in(rows: &[HistoryRow], tz: chrono_tz::Tz) -> String {
         }
     }
     text
+}
+
+/// What became of one slot (a meal on a day), from its ledger rows, in words: `sent 11:30`,
+/// `partly sent 11:30 (5 of 6 messages)`, `not sent (why)` or `nothing to send (why)`. "sent"
+/// only where Kakao took the menu; a warning to me is said apart. Used by `history` and
+/// `status` alike. Pure.
+/// With `full_time` the send time is `2026-04-10 11:30 KST` (`status`), else `11:30`, or
+/// `04-11 09:02` on another day than the menu's (`history`).
+pub fn slot_verdict(slot: &[&HistoryRow], tz: chrono_tz::Tz, full_time: bool) -> String {
+    use crate::ledger::{Kind, Status};
+    let menu: Vec<&&HistoryRow> = slot
+        .iter()
+        .filter(|r| r.recipient.is_some() && r.status.is_some())
+        .filter(|r| !matches!(r.kind, Some(Kind::Warning | Kind::Alert)))
+        .collect();
+    let outcome = slot.iter().find_map(|r| r.outcome.as_deref());
+    // Ledger text may hold anything a page or Kakao said: made inert for the terminal.
+    let detail = slot
+        .iter()
+        .find_map(|r| r.run_detail.as_deref())
+        .or_else(|| {
+            slot.iter()
+                .filter(|r| r.recipient.is_none())
+                .find_map(|r| r.detail.as_deref())
+        })
+        .map(inert);
+    let because = |what: &str| match &detail {
+        Some(d) if !what.is_empty() => format!("{what}: {d}"),
+        Some(d) => d.to_string(),
+        None => what.to_string(),
+    };
+    let date = slot.first().map(|r| r.date);
+    let when = |at: chrono::DateTime<chrono::Utc>| {
+        let local = at.with_timezone(&tz);
+        if full_time {
+            local.format("%Y-%m-%d %H:%M %Z").to_string()
+        } else if Some(local.date_naive()) == date {
+            local.format("%H:%M").to_string()
+        } else {
+            local.format("%m-%d %H:%M").to_string()
+        }
+    };
+    let warned = slot
+        .iter()
+        .any(|r| r.kind == Some(Kind::Warning) && r.status == Some(Status::Sent));
+    let mut text = if menu.is_empty() {
+        match outcome {
+            Some("missed") => "not sent (missed: kbot was not running when it was due)".into(),
+            Some("menu") => format!("not sent ({})", because("")).replace(" ()", ""),
+            Some(o @ ("not_found" | "fetch_failed")) => {
+                format!("not sent ({})", because(outcome_words(o)))
+            }
+            Some(o) => format!("nothing to send ({})", because(outcome_words(o))),
+            None if slot.iter().any(|r| r.status == Some(Status::Missed)) => {
+                "not sent (missed: kbot was not running when it was due)".into()
+            }
+            None => "not finished (running, or interrupted before sending)".into(),
+        }
+    } else {
+        let sent: Vec<&&&HistoryRow> = menu
+            .iter()
+            .filter(|r| r.status == Some(Status::Sent))
+            .collect();
+        let at = sent.iter().map(|r| r.updated_at).max().map(when);
+        if sent.len() == menu.len() {
+            format!("sent {}", at.unwrap_or_default())
+        } else if !sent.is_empty() {
+            format!(
+                "partly sent {} ({} of {} messages)",
+                at.unwrap_or_default(),
+                sent.len(),
+                menu.len()
+            )
+        } else {
+            let why = menu
+                .iter()
+                .find_map(|r| match r.status {
+                    Some(Status::Failed) => Some(
+                        r.detail
+                            .as_deref()
+                            .map(inert)
+                            .or_else(|| r.code.map(|c| format!("kakao code {c}")))
+                            .unwrap_or_else(|| "failed".into()),
+                    ),
+                    Some(Status::Pending) => {
+                        Some("interrupted before Kakao answered; the next run sends it".into())
+                    }
+                    Some(Status::Unknown) => {
+                        Some("interrupted mid-call; it may have arrived, not sent again".into())
+                    }
+                    Some(Status::Missed) => Some("missed".into()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "failed".into());
+            format!("not sent ({why})")
+        }
+    };
+    if warned {
+        text.push_str(" · warning sent to me");
+    }
+    text
+}
+
+/// What to run about a source whose page gave no menu for the day, by outcome: the page
+/// itself for a page problem (`scrape --explain`), the tables for a meal the page never
+/// has (`scrape --find`); `None` for a menu or a closed day.
+pub fn source_fix(outcome: &crate::scrape::Outcome, date: NaiveDate, meal: Meal) -> Option<String> {
+    use crate::scrape::Outcome;
+    match outcome {
+        Outcome::NotFound | Outcome::WrongDate | Outcome::FetchFailed => Some(format!(
+            "kbot scrape {meal} --date {date} --explain shows what the page has"
+        )),
+        Outcome::NoMeal => Some(format!(
+            "kbot scrape --find lists the page's tables; remove schedule.{meal} if the page never has {meal}"
+        )),
+        Outcome::Menu(_) | Outcome::Closed { .. } | Outcome::Media(_) => None,
+    }
+}
+
+/// A run outcome in words, for [`slot_verdict`].
+fn outcome_words(outcome: &str) -> &str {
+    match outcome {
+        "closed" => "closed",
+        "no_meal" => "the page never has this meal",
+        "wrong_date" => "the page has no menu for the day",
+        "not_found" => "no menu found on the page",
+        "fetch_failed" => "the page could not be fetched",
+        "paused" => "paused: no menu for days",
+        "holiday" => "a public holiday",
+        other => other,
+    }
 }
 
 /// `kbot doctor` for people: one line per check, ✓ / ✗ / ! and what was found, the fix
@@ -360,7 +482,8 @@ pub fn man_page(cmd: clap::Command) -> Vec<u8> {
     let _ = man.render_description_section(&mut out);
     let _ = man.render_options_section(&mut out);
     let mut text = String::from(".SH COMMANDS\n");
-    for sub in cmd.get_subcommands() {
+    // Hidden helpers (the browser opener) are no commands for people.
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         commands_entry(&mut text, &[cmd.get_name()], sub);
     }
     text.push_str(MAN_TAIL);
@@ -376,7 +499,7 @@ fn commands_entry(text: &mut String, parents: &[&str], sub: &clap::Command) {
     let mut path: Vec<&str> = parents.to_vec();
     path.push(sub.get_name());
     if sub.has_subcommands() {
-        for inner in sub.get_subcommands() {
+        for inner in sub.get_subcommands().filter(|s| !s.is_hide_set()) {
             commands_entry(text, &path, inner);
         }
         return;
@@ -476,6 +599,9 @@ Invalid configuration: \fBkbot config check\fR.
 .TP
 \fB5\fR
 Delivery failed for at least one recipient, or scraping failed (for \fBdoctor\fR: a source, friend or quota check failed).
+.TP
+\fB130\fR
+Stopped by Ctrl\-C, after saying what was sent; the call in flight is finished and recorded.
 .SH EXAMPLES
 .TP
 \fBkbot config init && kbot scrape lunch \-\-explain\fR
@@ -525,6 +651,9 @@ pub fn paint_outcomes(text: &str, paint: Paint) -> String {
             let summary = format!(" {word} ");
             if let Some(at) = painted.find(&summary) {
                 let rest = &painted[at + summary.len()..];
+                // "not sent 1/2" is no success: red, never green.
+                let negated = painted[..at].ends_with(" not");
+                let f = if negated { Paint::red } else { f };
                 if rest.starts_with(|c: char| c.is_ascii_digit()) {
                     painted = format!("{} {} {rest}", &painted[..at], f(paint, word));
                 }
@@ -545,7 +674,14 @@ pub fn status(status: &crate::account::Status) -> String {
         None => text.push_str("login:  kakao.client_id is not set in the config\n"),
         Some(l) => {
             text.push_str(&format!("store:  {}\n", l.secret_store));
-            if l.logged_in {
+            if let (true, Some(rejected)) = (l.logged_in, &status.rejected) {
+                text.push_str(&format!(
+                    "login:  {}: rejected by Kakao at {} — {} (kbot login)\n",
+                    l.nickname.as_deref().unwrap_or("the stored login"),
+                    local(rejected.at, tz),
+                    rejected.reason
+                ));
+            } else if l.logged_in {
                 text.push_str(&format!(
                     "login:  {} (scopes: {})\n",
                     l.nickname.as_deref().unwrap_or("logged in"),
@@ -607,25 +743,40 @@ pub fn status(status: &crate::account::Status) -> String {
             at.format("%Y-%m-%d %H:%M %Z (%a)")
         ));
     }
-    for run in &status.last_runs {
+    // One line per slot, in what the ledger says became of it.
+    let mut slots: Vec<(NaiveDate, Meal, Vec<&HistoryRow>)> = Vec::new();
+    for row in &status.recent {
+        match slots
+            .iter_mut()
+            .find(|(d, m, _)| *d == row.date && *m == row.meal)
+        {
+            Some((_, _, slot)) => slot.insert(0, row),
+            None => slots.push((row.date, row.meal, vec![row])),
+        }
+    }
+    for (date, meal, slot) in slots.iter().take(RECENT_SLOTS) {
+        // The latest run of the slot died before it recorded its end.
+        let cut_short = status
+            .last_runs
+            .iter()
+            .find(|r| r.date == *date && r.meal == *meal)
+            .is_some_and(|r| r.interrupted);
         text.push_str(&format!(
-            "ran:    {} {:<9} {}{}{}\n",
-            run.date,
-            run.meal.as_str(),
-            match (run.outcome.as_deref(), run.interrupted) {
-                (Some(outcome), _) => outcome,
-                (None, true) => "interrupted (the run never recorded its end)",
-                (None, false) => "running",
-            },
-            finished_at(run, tz),
-            run.detail
-                .as_deref()
-                .map(|d| format!(" — {}", inert(d)))
-                .unwrap_or_default()
+            "ran:    {date} {:<9} {}{}\n",
+            meal.as_str(),
+            slot_verdict(slot, tz, true),
+            if cut_short {
+                " · interrupted (the run never recorded its end)"
+            } else {
+                ""
+            }
         ));
     }
     text
 }
+
+/// How many slots `status` shows on its `ran:` lines.
+pub const RECENT_SLOTS: usize = 5;
 
 /// `kbot status --json`: the value printed (pretty) on stdout. Pure.
 pub fn status_json(status: &crate::account::Status) -> serde_json::Value {
@@ -640,6 +791,7 @@ pub fn status_json(status: &crate::account::Status) -> serde_json::Value {
         "access_token_expires_at": login.and_then(|l| l.access_token_expires_at).map(rfc3339),
         "refresh_token_expires_at": login.and_then(|l| l.refresh_token_expires_at).map(rfc3339),
         "needs_attention": status.needs_attention(),
+        "login_rejected": status.rejected,
         "refresh_token_unsaved": status.refresh_token_unsaved,
         "daemon_stopped": status.daemon_stopped,
         "daemon_config_differs": status.daemon_config_differs,
@@ -705,6 +857,83 @@ pub fn daemon_line(holder: Option<&crate::schedule::Holder>, tz: chrono_tz::Tz) 
     }
 }
 
+/// The line `kbot daemon` prints when it starts in a terminal: its pid, the next send in
+/// local time, how to stop it. Pure.
+pub fn daemon_started(
+    pid: u32,
+    next: Option<(Meal, chrono::DateTime<chrono_tz::Tz>)>,
+    now: chrono::DateTime<chrono_tz::Tz>,
+) -> String {
+    format!(
+        "kbot daemon running (pid {pid}); {}; Ctrl-C stops it (logs: -v or KBOT_LOG=info)\n",
+        next_send(next, now)
+    )
+}
+
+/// The line `kbot daemon` prints in a terminal after each run: what became of it and the
+/// next send. Pure.
+pub fn daemon_ran(
+    date: NaiveDate,
+    meal: Meal,
+    summary: &deliver::Summary,
+    next: Option<(Meal, chrono::DateTime<chrono_tz::Tz>)>,
+    now: chrono::DateTime<chrono_tz::Tz>,
+) -> String {
+    let menu: Vec<&deliver::Delivered> = summary
+        .deliveries
+        .iter()
+        .filter(|d| d.kind == crate::ledger::Kind::Menu)
+        .collect();
+    let sent = menu
+        .iter()
+        .filter(|d| d.status == "sent" || d.status == "skipped")
+        .count();
+    let what = if menu.is_empty() {
+        let why: Vec<String> = summary
+            .run
+            .reports
+            .iter()
+            .filter(|r| !matches!(r.outcome, crate::scrape::Outcome::Menu(_)))
+            .map(|r| format!("{}: {}", r.name, r.outcome.as_str()))
+            .collect();
+        if why.is_empty() {
+            "nothing to send".to_string()
+        } else {
+            format!("nothing to send ({})", why.join(", "))
+        }
+    } else if sent == menu.len() {
+        format!("sent ({} parts)", menu.len())
+    } else if sent > 0 {
+        format!("partly sent ({sent} of {} parts; kbot history)", menu.len())
+    } else {
+        "not sent (kbot history)".to_string()
+    };
+    format!(
+        "{} {date} {}: {what}; {}\n",
+        now.format("%H:%M"),
+        meal.as_str(),
+        next_send(next, now)
+    )
+}
+
+/// `next: lunch at 11:30 KST (Mon 12-07)`, or that nothing is scheduled.
+fn next_send(
+    next: Option<(Meal, chrono::DateTime<chrono_tz::Tz>)>,
+    now: chrono::DateTime<chrono_tz::Tz>,
+) -> String {
+    match next {
+        Some((meal, at)) if at.date_naive() == now.date_naive() => {
+            format!("next: {} at {} today", meal.as_str(), at.format("%H:%M %Z"))
+        }
+        Some((meal, at)) => format!(
+            "next: {} at {}",
+            meal.as_str(),
+            at.format("%H:%M %Z on %a %Y-%m-%d")
+        ),
+        None => "nothing scheduled".to_string(),
+    }
+}
+
 /// `status --json`'s `daemon`: `{"running", "pid", "since"}`.
 pub fn daemon_json(holder: Option<&crate::schedule::Holder>) -> serde_json::Value {
     serde_json::json!({
@@ -714,21 +943,6 @@ pub fn daemon_json(holder: Option<&crate::schedule::Holder>) -> serde_json::Valu
             chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         }),
     })
-}
-
-/// `, sent 11:30` — when a finished run ended, for `status`'s `ran:` lines. Pure.
-pub fn finished_at(run: &crate::ledger::Run, tz: chrono_tz::Tz) -> String {
-    match (run.finished_at, run.outcome.as_deref()) {
-        (Some(at), Some("menu" | "closed")) => format!(
-            " · sent {}",
-            at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")
-        ),
-        (Some(at), _) => format!(
-            " · at {}",
-            at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")
-        ),
-        (None, _) => String::new(),
-    }
 }
 
 fn local_time(t: std::time::SystemTime, tz: chrono_tz::Tz) -> String {
@@ -798,7 +1012,7 @@ pub fn pad(text: &str, columns: usize) -> String {
 }
 
 /// A list template as people read it in the chat: the header, then each entry's title and
-/// description (`template = "list"` in `preview`, issue 12).
+/// description (`template = "list"` in `preview`).
 pub fn list_template(template: &serde_json::Value) -> String {
     let mut text = template["header_title"]
         .as_str()
@@ -1108,9 +1322,12 @@ pub fn config_path(path: &std::path::Path) -> String {
 }
 
 /// `kbot config init`: the file written and what to do next. Pure.
-pub fn config_written(path: &std::path::Path) -> String {
+pub fn config_written(path: &std::path::Path, backup: Option<&std::path::Path>) -> String {
+    let kept = backup
+        .map(|b| format!("kept the old file as {}\n", b.display()))
+        .unwrap_or_default();
     format!(
-        "wrote {}\nnext: set [[source]] url and table, then run `kbot scrape --explain`\n",
+        "{kept}wrote {}\nnext: set [[source]] url and table, then run `kbot scrape --explain`\n",
         path.display()
     )
 }
@@ -1196,12 +1413,69 @@ mod tests {
         ];
         assert_eq!(
             history(&rows),
-            "2026-09-28 lunch     menu · sent 02:30 · 2 recipients: 1 sent, 1 failed\n\
+            "2026-09-28 lunch     partly sent 02:30 (7 of 8 messages) · 2 recipients: 1 sent, 1 failed\n\
              \x20 failed   이서연 (fuuid-a)  #4     [-532] daily message limit per sender has been exceeded.\n\
              \x20 sent     me                #1-4\n\
              \x20 sent     이서연 (fuuid-a)  #1-3\n"
         );
         assert_eq!(part_ranges(&[5, 1, 2, 3, 7]), "#1-3,5,7");
+
+        // A later part without the nickname, a warning to me, a detail quoting the code:
+        // still two recipients, the nickname on every line, the code once.
+        let mut rows = rows;
+        rows[2].nickname = None;
+        rows[0].detail = Some("kakao -532: daily message limit".into());
+        let mut warning = row("me", 1, Status::Sent, None);
+        warning.kind = Some(crate::ledger::Kind::Warning);
+        rows.insert(0, warning);
+        let text = history(&rows);
+        assert!(text.contains(" · 2 recipients: "), "{text}");
+        assert!(!text.contains("\n  sent     fuuid-a"), "{text}");
+        assert!(
+            text.contains("#4     kakao -532: daily message limit\n"),
+            "{text}"
+        );
+        assert!(text.contains("me (warning)"), "{text}");
+    }
+
+    #[test]
+    fn a_slot_says_sent_only_where_kakao_took_the_menu() {
+        let date = NaiveDate::from_ymd_opt(2026, 9, 28).unwrap();
+        let slot_row = |outcome: Option<&str>, detail: Option<&str>| HistoryRow {
+            date,
+            meal: Meal::Lunch,
+            recipient: None,
+            nickname: None,
+            part: None,
+            kind: None,
+            status: None,
+            code: None,
+            detail: detail.map(str::to_string),
+            updated_at: "2026-09-28T02:30:00Z".parse().unwrap(),
+            outcome: outcome.map(str::to_string),
+            run_detail: detail.map(str::to_string),
+        };
+        let verdict = |row: HistoryRow| slot_verdict(&[&row], chrono_tz::UTC, false);
+        assert_eq!(
+            verdict(slot_row(
+                Some("menu"),
+                Some("kakao rejected the refresh token (KOE322)")
+            )),
+            "not sent (kakao rejected the refresh token (KOE322))"
+        );
+        assert_eq!(
+            verdict(slot_row(Some("no_meal"), None)),
+            "nothing to send (the page never has this meal)"
+        );
+        assert_eq!(
+            verdict(slot_row(None, None)),
+            "not finished (running, or interrupted before sending)"
+        );
+        let mut pending = slot_row(Some("menu"), None);
+        pending.recipient = Some("me".into());
+        pending.part = Some(1);
+        pending.status = Some(Status::Pending);
+        assert!(verdict(pending).starts_with("not sent (interrupted"));
     }
 
     #[test]

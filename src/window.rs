@@ -1,4 +1,4 @@
-//! A meal's window (issue 9, DESIGN §8): from its slot until `catch_up` after it, the
+//! A meal's window (DESIGN §8): from its slot until `catch_up` after it, the
 //! daemon keeps at a meal until it is delivered or the window closes.
 //!
 //! Owns the plan — when to try again ([`Policy::next_try`], pure: capped, jittered backoff
@@ -436,6 +436,7 @@ mod tests {
                 has_problems: false,
                 shown: Vec::new(),
                 omitted: 0,
+                left_out: Vec::new(),
                 favorites: Vec::new(),
             },
         };

@@ -695,7 +695,12 @@ async fn login_is_remembered_and_logout_with_revoke_hands_back_a_live_token() {
 
     assert_eq!(session.logout().await.unwrap(), session::LoggedOut::Removed);
     assert!(store_in(dir.path(), &app).load().await.unwrap().is_none());
-    assert_eq!(secrets::remembered(dir.path()).unwrap(), None);
+    // The store stays remembered: later commands look there and find no login, rather
+    // than asking a store the login never used.
+    assert_eq!(
+        secrets::remembered(dir.path()).unwrap(),
+        Some(StoreKind::File)
+    );
     assert_eq!(
         session.logout().await.unwrap(),
         session::LoggedOut::NothingStored

@@ -109,10 +109,22 @@ fn config_init_writes_a_valid_example_and_refuses_to_overwrite_it() {
         .code(2)
         .stderr(predicate::str::contains("already exists"))
         .stderr(predicate::str::contains("hint: kbot config init --force"));
+    // --force keeps what it overwrites.
+    std::fs::write(env.config_path(), "# my own settings\n").unwrap();
+    let mut backup = env.config_path().into_os_string();
+    backup.push(".bak");
     env.kbot()
         .args(["config", "init", "--force"])
         .assert()
-        .success();
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "kept the old file as {}",
+            std::path::Path::new(&backup).display()
+        )));
+    assert_eq!(
+        std::fs::read_to_string(&backup).unwrap(),
+        "# my own settings\n"
+    );
 }
 
 #[test]

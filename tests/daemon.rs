@@ -760,7 +760,7 @@ fn status_shows_each_meals_next_fire_time_in_the_configured_zone_and_the_last_ru
     assert_eq!(last["meal"], "lunch");
     assert_eq!(last["outcome"], "menu");
     assert!(
-        text.contains(&format!("ran:    {today} lunch     menu")),
+        text.contains(&format!("ran:    {today} lunch     sent {today} ")),
         "{text}"
     );
     assert_eq!(value["logged_in"], true);
@@ -893,7 +893,16 @@ fn service_install_writes_the_user_unit_under_xdg_config_home_and_prints_how_to_
     let env = TestEnv::new();
     env.write_config("");
     let xdg = env.path("xdg-config");
-    let install = env.kbot().args(["service", "install"]).output().unwrap();
+    // A session with a systemd user manager: its socket in the runtime dir.
+    let runtime = env.path("runtime");
+    std::fs::create_dir_all(runtime.join("systemd")).unwrap();
+    std::fs::write(runtime.join("systemd/private"), "").unwrap();
+    let install = env
+        .kbot()
+        .args(["service", "install"])
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .unwrap();
     assert!(install.status.success(), "{install:?}");
     let said = String::from_utf8(install.stdout).unwrap();
     let unit_path = xdg.join("systemd/user/kbot.service");
@@ -934,7 +943,27 @@ fn service_install_writes_the_user_unit_under_xdg_config_home_and_prints_how_to_
     );
 }
 
-// ─── A meal's window (issue 9) ──────────────────────────────────────────────────────────
+#[test]
+fn service_install_where_systemctl_user_cannot_run_offers_a_terminal_multiplexer_or_a_system_unit()
+{
+    let env = TestEnv::new();
+    env.write_config("");
+    // No XDG_RUNTIME_DIR, as in a container or WSL without systemd.
+    let install = env.kbot().args(["service", "install"]).output().unwrap();
+    assert!(install.status.success(), "{install:?}");
+    let said = String::from_utf8(install.stdout).unwrap();
+    let next = said.lines().nth(1).unwrap();
+    assert!(
+        next.starts_with("next: tmux new-session -d -s kbot '"),
+        "{said}"
+    );
+    assert!(next.ends_with("daemon)"), "{said}");
+    assert!(!next.contains("systemctl --user"), "{said}");
+    assert!(said.contains("systemctl --user cannot run here"), "{said}");
+    assert!(said.contains("User=<your user name>"), "{said}");
+}
+
+// ─── A meal's window ───────────────────────────────────────────────────────────────────
 
 /// A logged-in bot whose one source is the week grid at `page` (table mode).
 fn logged_in_week_grid(
@@ -1234,6 +1263,72 @@ fn lunch_from_a_site(
         &tokens.refresh_token,
         chrono::Duration::hours(5),
     );
+}
+
+/// `kbot daemon` under a pseudo-terminal (util-linux `script`), its terminal output going
+/// to a file; the daemon's own pid is read from its start line.
+#[test]
+fn a_daemon_started_in_a_terminal_says_its_pid_its_next_send_and_how_to_stop_it() {
+    let fake = FakeKakao::start_on_thread();
+    let env = TestEnv::new();
+    let slot = slot_from_now(chrono::Duration::hours(2));
+    logged_in(
+        &fake,
+        &env,
+        &format!("lunch = \"{}\"", daily_at(slot)),
+        "me = true",
+    );
+    let screen = env.path("terminal.out");
+    let template = kbot_process(&env);
+    let mut script = Command::new("script");
+    script.env_clear();
+    for (key, value) in template.get_envs() {
+        if let Some(value) = value {
+            script.env(key, value);
+        }
+    }
+    let command = format!("{} daemon", kbot_exe(&env).display());
+    let mut child = script
+        .args(["-q", "-f", "-e", "-c", &command, "/dev/null"])
+        .current_dir(env.path(""))
+        .stdin(Stdio::piped())
+        .stdout(File::create(&screen).expect("create the terminal file"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run script (util-linux)");
+    let start = Instant::now();
+    let line = loop {
+        let text = std::fs::read_to_string(&screen).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("kbot daemon running")) {
+            break line.to_string();
+        }
+        if let Some(status) = child.try_wait().expect("poll script") {
+            panic!("the daemon ended ({status}) before its start line:\n{text}");
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no start line on the terminal:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let pid: u32 = line
+        .split("(pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"));
+    let expected = format!("next: lunch at {}", slot.format("%H:%M KST"));
+    assert!(
+        line.contains(&expected),
+        "{expected:?} missing from {line:?}"
+    );
+    assert!(line.contains("Ctrl-C stops it"), "{line}");
+    signal(pid, "TERM");
+    let start = Instant::now();
+    while child.try_wait().expect("poll script").is_none() {
+        assert!(start.elapsed() < DEADLINE, "the daemon did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 // ─── Corrections ────────────────────────────────────────────────────────────────────────

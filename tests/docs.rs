@@ -217,3 +217,144 @@ fn anchors_follow_github_rules() {
         ["docs/a.md#b"]
     );
 }
+
+/// The keys `kbot config init` writes (config.example.toml), commented-out ones included:
+/// `key = …` at the start of a line, or after `or` in a comment (`# or body = …`).
+fn example_keys() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(root().join("config.example.toml")).expect("example");
+    let key = |s: &str| -> Option<String> {
+        let name: String = s
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+            .collect();
+        (!name.is_empty() && s[name.len()..].starts_with(" = ")).then_some(name)
+    };
+    let mut keys = BTreeSet::new();
+    for line in text.lines() {
+        let bare = line.trim_start().trim_start_matches('#').trim_start();
+        keys.extend(key(bare));
+        for (at, _) in line.match_indices(" or ") {
+            keys.extend(key(&line[at + 4..]));
+        }
+    }
+    keys
+}
+
+/// The key names in the first column of docs/config.md's key table.
+fn documented_keys() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(root().join("docs/config.md")).expect("docs/config.md");
+    let mut keys = BTreeSet::new();
+    for line in text.lines().filter(|l| l.starts_with("| `")) {
+        let first = line.split('|').nth(1).unwrap_or("");
+        for word in first.split(|c: char| !(c.is_ascii_lowercase() || c == '_')) {
+            if !word.is_empty() {
+                keys.insert(word.to_string());
+            }
+        }
+    }
+    keys
+}
+
+#[test]
+fn every_key_config_init_writes_is_in_the_key_reference() {
+    let keys = example_keys();
+    for expected in [
+        "max_parts",
+        "noise",
+        "favorites",
+        "recheck",
+        "undated",
+        "filter",
+    ] {
+        assert!(
+            keys.contains(expected),
+            "the example has {expected}: {keys:?}"
+        );
+    }
+    let documented = documented_keys();
+    let missing: Vec<&String> = keys.difference(&documented).collect();
+    assert!(
+        missing.is_empty(),
+        "docs/config.md's key table lacks {missing:?}"
+    );
+}
+
+/// Words that speak of how kbot was made rather than to its users: an issue number, a path
+/// of the machine it was built on, a Rust item path (`module::function`).
+fn insider_words(line: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let lower = line.to_lowercase();
+    for (at, _) in lower.match_indices("issue") {
+        let rest = lower[at + 5..].trim_start_matches([' ', '#']);
+        if rest.starts_with(|c: char| c.is_ascii_digit()) {
+            found.push(line[at..].chars().take(12).collect());
+        }
+    }
+    for path in ["/work/", "/root/", "/tmp/h"] {
+        if line.contains(path) {
+            found.push(path.to_string());
+        }
+    }
+    for (at, _) in line.match_indices("::") {
+        let before = line[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let after = line[at + 2..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_');
+        if before && after && line[..at].contains('`') {
+            found.push(line[..at].rsplit('`').next().unwrap_or("").to_string());
+        }
+    }
+    found
+}
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|x| x == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn the_manual_and_doc_comments_name_no_issue_numbers_machine_paths_or_internal_items() {
+    let mut found = Vec::new();
+    // docs/design.md is the maintainers' map of the code: it names modules and items.
+    for page in pages().iter().filter(|p| !p.ends_with("design.md")) {
+        let text = std::fs::read_to_string(page).expect("page");
+        for (n, line) in text.lines().enumerate() {
+            for word in insider_words(line) {
+                found.push(format!("{}:{}: {word}", page.display(), n + 1));
+            }
+        }
+    }
+    for file in rust_files(&root().join("src")) {
+        let text = std::fs::read_to_string(&file).expect("source");
+        for (n, line) in text.lines().enumerate() {
+            let trimmed = line.trim_start();
+            if !(trimmed.starts_with("///") || trimmed.starts_with("//!")) {
+                continue;
+            }
+            // Doc comments may link items (`[`crate::x`]`); only issue numbers and paths count.
+            for word in insider_words(line).into_iter().filter(|w| !w.is_empty()) {
+                if word.starts_with('/') || word.to_lowercase().starts_with("issue") {
+                    found.push(format!("{}:{}: {word}", file.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "insider words:\n{}", found.join("\n"));
+    assert_eq!(insider_words("see issue 12"), ["issue 12"]);
+    assert_eq!(insider_words("at `/work/x`"), ["/work/"]);
+    assert_eq!(insider_words("`auth::scrub` does it"), ["auth"]);
+    assert!(insider_words("`kbot scrape lunch` and cargo test --lib noise::").is_empty());
+}

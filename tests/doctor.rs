@@ -357,6 +357,21 @@ fn a_login_kakao_no_longer_accepts_is_a_cross_and_exit_3() {
         "{text}"
     );
     assert!(text.contains("fix: kbot login"), "{text}");
+    // One line for the login: no ✓ "logged in" above the ✗ for the same login.
+    assert!(!text.contains("logged in as"), "{text}");
+    let json = kbot_json(&setup);
+    let logins = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"] == "login")
+        .count();
+    assert_eq!(logins, 1, "{json}");
+}
+
+fn kbot_json(setup: &Setup) -> serde_json::Value {
+    let out = setup.doctor(&["--json"]);
+    serde_json::from_slice(&out.stdout).expect("doctor --json prints JSON")
 }
 
 #[test]

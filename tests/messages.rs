@@ -155,12 +155,74 @@ fn every_dgu_week_lunch_fits_two_parts_and_every_dish_is_shown_in_order_or_count
         }
         if r.omitted > 0 {
             let last = parts.last().unwrap().lines().last().unwrap().to_string();
-            assert_eq!(last, format!("… 외 {}개 · 전체 메뉴", r.omitted));
+            assert_eq!(last, message::left_out_line(&r.left_out));
+            assert!(last.contains(&format!("{}개", r.omitted)) || r.left_out.len() > 1);
+            let counted: usize = r.left_out.iter().map(|l| l.count).sum();
+            assert_eq!(counted, r.omitted, "{day}: the names add up to the count");
         }
         // No noise reaches the reader, and the source is not repeated.
         for noise in ["국내산", "￦", "11:00~14:00", "동국대"] {
             assert!(!body.contains(noise), "{day}: {noise:?} in\n{body}");
         }
+    }
+}
+
+const PKNU: &str = "pknu-weekly-2025-08-18";
+
+#[test]
+fn every_pknu_lunch_shows_each_restaurant_or_names_it_as_left_out_in_two_parts() {
+    let bytes = std::fs::read(fixtures().join(format!("{PKNU}.html"))).expect("fixture page");
+    let html = scrape::decode(&bytes, None, None).0;
+    let rule = Rule::table("table.con03_sub_2");
+    let days = [
+        "2025-08-18",
+        "2025-08-19",
+        "2025-08-20",
+        "2025-08-21",
+        "2025-08-22",
+    ];
+    for day in days {
+        let date: NaiveDate = day.parse().unwrap();
+        let parsed = scrape::parse(&html, &rule, date, Meal::Lunch);
+        let r = message::render(
+            date,
+            Meal::Lunch,
+            &[report("부경대", parsed.outcome)],
+            &style(),
+        );
+        let parts = texts(&r, Audience::Everyone);
+        assert!(
+            !parts.is_empty() && parts.len() <= 2,
+            "{day}: {} parts",
+            parts.len()
+        );
+        for part in &parts {
+            assert!(
+                part.chars().count() <= TEXT_LIMIT,
+                "{day}: a part of {} characters:\n{part}",
+                part.chars().count()
+            );
+        }
+        let body = parts.join("\n");
+        let last = body.lines().last().unwrap();
+        for restaurant in ["라일락", "다래락", "한미락"] {
+            let shown = body
+                .lines()
+                .any(|l| l.starts_with("■ ") && l.contains(restaurant));
+            let named = last.starts_with("… 외: ") && last.contains(restaurant);
+            assert!(
+                shown || named,
+                "{day}: {restaurant} is neither shown nor named as left out:\n{body}"
+            );
+        }
+        // Each restaurant's daily dishes come before the fixed price lists: the day's own
+        // dishes of every restaurant are in the message.
+        for daily in ["라일락 레스토랑", "한미락 레스토랑", "[정식]"] {
+            assert!(body.contains(daily), "{day}: {daily} missing:\n{body}");
+        }
+        // Only 다래락's fixed price lists (the same all week) were left out.
+        assert!(last.starts_with("… 외: 다래락 "), "{day}: {last}");
+        assert!(!last.contains(", "), "{day}: {last}");
     }
 }
 

@@ -147,7 +147,8 @@ impl fmt::Display for TableExplain {
                     };
                     writeln!(
                         f,
-                        "  {mark} row {row}: {label} — {meal} by {by}, {lines} lines"
+                        "  {mark} row {row}: {label} — {meal} by {by}, {lines} line{}",
+                        if *lines == 1 { "" } else { "s" }
                     )?;
                 }
             }

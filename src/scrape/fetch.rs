@@ -273,7 +273,15 @@ async fn with_retries(
     once.retry(backoff)
         .sleep(tokio::time::sleep)
         .when(FetchError::is_retryable)
-        .notify(|err, delay| tracing::warn!("{}; retrying in {delay:?}", err.detail()))
+        .notify(|err, delay| {
+            tracing::warn!(
+                "{}; retrying in {}",
+                err.detail(),
+                humantime::format_duration(std::time::Duration::from_millis(
+                    delay.as_millis() as u64
+                ))
+            )
+        })
         .await
 }
 
