@@ -368,6 +368,23 @@ impl Delivered {
     }
 }
 
+/// Whether a send failed, or the friends list could not be read, for a reason that may pass
+/// (network, 5xx, `-1`, `-7`, `-603`).
+fn may_pass(deliveries: &[Delivered], unresolved: &[Unresolved]) -> bool {
+    deliveries
+        .iter()
+        .any(|d| d.status == "failed" && d.retryable)
+        || unresolved.iter().any(|u| {
+            matches!(
+                u,
+                Unresolved::Unavailable {
+                    retryable: true,
+                    ..
+                }
+            )
+        })
+}
+
 /// The result of one run.
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -383,18 +400,7 @@ impl Summary {
     /// Whether something failed for a reason that may pass (network, 5xx, `-1`, `-7`,
     /// `-603`, a friends list that could not be read): the meal's window tries again.
     pub fn needs_retry(&self) -> bool {
-        self.deliveries
-            .iter()
-            .any(|d| d.status == "failed" && d.retryable)
-            || self.unresolved.iter().any(|u| {
-                matches!(
-                    u,
-                    Unresolved::Unavailable {
-                        retryable: true,
-                        ..
-                    }
-                )
-            })
+        may_pass(&self.deliveries, &self.unresolved)
     }
 
     /// Whether anything that should have arrived did not (exit code 5).
@@ -728,18 +734,7 @@ impl Corrected {
     /// Whether a correction failed for a reason that may pass (a send, or reading the
     /// friends list): the next look tries again.
     pub fn needs_retry(&self) -> bool {
-        self.deliveries
-            .iter()
-            .any(|d| d.status == "failed" && d.retryable)
-            || self.unresolved.iter().any(|u| {
-                matches!(
-                    u,
-                    Unresolved::Unavailable {
-                        retryable: true,
-                        ..
-                    }
-                )
-            })
+        may_pass(&self.deliveries, &self.unresolved)
     }
 }
 

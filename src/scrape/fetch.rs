@@ -264,7 +264,16 @@ async fn with_retries(
     validators: Option<&Meta>,
     retry: &Retry,
 ) -> Result<Got, FetchError> {
-    let once = || get(client, parsed, url, validators);
+    retrying(retry, || get(client, parsed, url, validators)).await
+}
+
+/// `once` tried again with jittered exponential backoff while its error may pass
+/// ([`FetchError::is_retryable`]), each retry logged with its rounded pause.
+pub(super) async fn retrying<T, F, Fut>(retry: &Retry, once: F) -> Result<T, FetchError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, FetchError>>,
+{
     let backoff = ExponentialBuilder::default()
         .with_min_delay(retry.min_delay)
         .with_max_delay(retry.max_delay)

@@ -599,26 +599,7 @@ async fn send(
             url: shown_url.to_string(),
         });
     }
-    use backon::Retryable;
-    let once = || send_once(client, request, &parsed, shown_url);
-    let backoff = backon::ExponentialBuilder::default()
-        .with_min_delay(retry.min_delay)
-        .with_max_delay(retry.max_delay)
-        .with_max_times(retry.times)
-        .with_jitter();
-    once.retry(backoff)
-        .sleep(tokio::time::sleep)
-        .when(FetchError::is_retryable)
-        .notify(|err, delay| {
-            tracing::warn!(
-                "{}; retrying in {}",
-                err.detail(),
-                humantime::format_duration(std::time::Duration::from_millis(
-                    delay.as_millis() as u64
-                ))
-            )
-        })
-        .await
+    super::fetch::retrying(retry, || send_once(client, request, &parsed, shown_url)).await
 }
 
 async fn send_once(
