@@ -1,7 +1,7 @@
 //! How fast `scrape::parse` reads the saved pages: DGU's week menu (~140 KB with ~80 KB of
-//! script before the table, the page issue 8's "within 1.5×" is measured on), PKNU's board
+//! script before the table, the page the reader's speed is held to), PKNU's board
 //! post (~280 KB, the largest) with `table = "auto"`, a NEIS month calendar with `auto`, and
-//! issue 10's 20,000-deep nested tables; plus decoding the EUC-KR page.
+//! the hostile 20,000-deep nested tables; plus decoding the EUC-KR page.
 //!
 //! Reads the fixture once from `tests/fixtures/pages/`; the measured loop is pure.
 //! Run: `cargo bench --bench parse -- --warm-up-time 1 --measurement-time 3`.
@@ -67,7 +67,7 @@ fn parse_largest_page(c: &mut Criterion) {
     });
     group.finish();
 
-    // The hostile page of issue 10: `<table class=menu><tr><td>` nested 20,000 deep under
+    // The hostile page: `<table class=menu><tr><td>` nested 20,000 deep under
     // `table = "table.menu"` (took 27.7 s at 8,000 before the walk was made linear).
     let nested = "<table class=menu><tr><td>".repeat(20_000);
     let menu = Rule::table("table.menu");

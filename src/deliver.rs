@@ -649,7 +649,7 @@ impl Pipeline<'_> {
             None => prepare(config, self.http, date, meal).await,
         };
         let outcome = run_outcome(&run);
-        // The vacation pause (issue 12): quiet for several runs, tell me once, then hush.
+        // The vacation pause: quiet for several runs, tell me once, then hush.
         let recent = ledger.recent_outcomes(meal, date, crate::pause::AFTER_RUNS)?;
         let decision = crate::pause::decide(
             crate::pause::streak(&recent),
@@ -1005,7 +1005,7 @@ async fn send_parts(
     let audiences = found.audiences(config, run.meal);
     let mut out = Outbox::new(sender, ledger, clock, run, &options)?;
     // Notices for "me" (warnings, the favourite alert) reach the logged-in user even when
-    // `recipients.me` is off: they are about kbot, not the menu (issue 12).
+    // `recipients.me` is off: they are about kbot, not the menu.
     let me_anyway = (options.to != To::Friends).then(Recipient::me);
     let everyone: Vec<&Recipient> = audiences[0].members.iter().collect();
     let (mut menu_parts, mut warning_parts, mut alert_parts) = (0u32, 0u32, 0u32);

@@ -58,7 +58,7 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (date, meal, recipient, part)
     );
     CREATE INDEX deliveries_status ON deliveries(status);",
-    // 2: a warning to "me" is its own kind of row, never menu part 1 (issue 9), and each
+    // 2: a warning to "me" is its own kind of row, never menu part 1, and each
     // row counts the calls that may have reached Kakao without an answer, so such a call
     // is retried at most once whatever reruns follow.
     "CREATE TABLE deliveries_v2 (

@@ -248,7 +248,7 @@ fn a_date_outside_the_pages_week_is_wrong_date_with_exit_5() {
 fn a_closed_meal_is_reported_as_closed_and_is_not_a_failure() {
     let env = TestEnv::new();
     let name = "dgu-coop-week-2026-09-27";
-    // Every line, as many parts as needed (issue 12's max_parts = 0, noise kept).
+    // Every line, as many parts as needed (max_parts = 0, noise kept).
     env.write_config(&page_config(
         name,
         "",
@@ -341,7 +341,7 @@ fn preview_json_has_the_design_shape() {
 fn dry_run_splits_a_long_menu_into_parts_of_at_most_200_characters_holding_every_dish_in_order() {
     let env = TestEnv::new();
     let name = "dgu-coop-week-2026-09-27";
-    // Every line, as many parts as needed (issue 12's max_parts = 0, noise kept).
+    // Every line, as many parts as needed (max_parts = 0, noise kept).
     env.write_config(&page_config(
         name,
         "",

@@ -1,4 +1,4 @@
-//! A wrong clock never silences the daemon (issue 9, must-show 8): the real binary under
+//! A wrong clock never silences the daemon: the real binary under
 //! libfaketime (`faketime` from apt; these tests fail, not skip, without it) against the fake
 //! Kakao server on 127.0.0.1. The fake time comes from a file kbot reads at every clock read,
 //! so a test moves the clock of a running daemon by rewriting it.

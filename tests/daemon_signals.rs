@@ -1,5 +1,5 @@
 //! Stopping, reloading and giving up, through the real binary against the fake Kakao server
-//! on 127.0.0.1 (issue 9, must-show 7 and 10): Ctrl-C during `send-now`, SIGHUP after a
+//! on 127.0.0.1: Ctrl-C during `send-now`, SIGHUP after a
 //! config change, a changed config file noticed at the next wake, and a daemon whose login
 //! died (KOE322) ending with exit 3. Unix only: they signal the process.
 #![cfg(unix)]

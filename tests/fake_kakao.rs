@@ -1129,7 +1129,7 @@ async fn a_reset_after_delivery_is_an_error_the_client_does_not_retry_itself() {
         "Kakao got it although the client cannot know"
     );
 
-    // Issue 9: a send that may have reached Kakao is not retried by the client (the
+    // A send that may have reached Kakao is not retried by the client (the
     // caller counts it in the ledger and retries it at most once).
     assert!(err.may_have_arrived());
     fake.inject(MEMO, Fault::ResetAfterRecording);

@@ -1,5 +1,5 @@
 //! Login, the secret stores and the token lifecycle, end to end through the real `kbot`
-//! binary against the fake Kakao server (issue 3).
+//! binary against the fake Kakao server.
 //!
 //! `tests/auth_flow.rs` proves the same rules one level down, on the library; here every
 //! step is what a person (or a script) sees: the link `kbot login` prints, a browser's GETs

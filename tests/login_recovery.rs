@@ -1,4 +1,4 @@
-//! Logging in when things are broken or hostile (issue 10, and the login items of issue 11),
+//! Logging in when things are broken or hostile,
 //! end to end through the real `kbot` binary against the fake Kakao server: a damaged or
 //! newer-format `secrets.json`, stray requests to the login listener, control characters in
 //! what the redirect carries, the browser's environment, a rotated refresh token that

@@ -1,4 +1,4 @@
-//! Messages people want to read (issue 12), through `message::render` on real saved pages
+//! Messages people want to read, through `message::render` on real saved pages
 //! and random menus: a meal in at most two parts with nothing cut silently, no heading left
 //! at the end of a part, no part over Kakao's 200 characters, favourites and avoided dishes.
 //!

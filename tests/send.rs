@@ -328,7 +328,7 @@ fn a_long_menu_arrives_as_numbered_parts_of_at_most_200_characters_in_order_ever
     bot.config(
         "dgu-coop-week-2026-09-27-euckr",
         &selector,
-        // Every line, as many parts as needed (issue 12's max_parts = 0, noise kept).
+        // Every line, as many parts as needed (max_parts = 0, noise kept).
         &format!(
             "{}[message]\nmax_parts = 0\nnoise = []\n",
             recipients(&[friends[0].1, friends[1].0, friends[2].1])
@@ -1194,7 +1194,7 @@ fn history_shows_sent_failed_unknown_and_missed_at_a_glance() {
     assert_eq!(columns.len(), 1, "{text}");
 }
 
-// ─── issue 9: the owner's copy, copies that cannot multiply; issue 10: quotas stop calls ──
+// ─── the owner's copy, copies that cannot multiply; quotas stop calls ─────────────────────
 
 /// Send with a page whose selector is gone (a warning to me), then with the right one:
 /// "me" ends up with the warning and every part of the menu.
@@ -1370,7 +1370,7 @@ fn after_the_senders_daily_quota_nothing_more_goes_to_friends_that_day() {
     assert!(text.contains("-532"), "{text}");
 }
 
-// ─── issue 9: the page cache ────────────────────────────────────────────────────────────
+// ─── the page cache ────────────────────────────────────────────────────────────
 
 impl Bot {
     /// One source: the week grid served by `site`, to me and `friends`.
@@ -1546,7 +1546,7 @@ fn a_cut_short_cached_copy_is_not_trusted_on_a_304_the_page_is_fetched_whole() {
     );
 }
 
-// ─── issue 9: send-now in a terminal during an outage ───────────────────────────────────
+// ─── send-now in a terminal during an outage ───────────────────────────────────
 
 #[test]
 fn send_now_during_an_outage_says_how_to_keep_trying_and_wait_rides_it_out_with_progress() {
