@@ -33,6 +33,7 @@ use crate::clock::Clock;
 use crate::error::{Exit, Report};
 use crate::listener::{Listener, Outcome, Redirect};
 use crate::secrets::{SecretsError, Tokens};
+use crate::terminal::inert;
 
 /// How long `kbot login` waits for the redirect by default.
 pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -102,12 +103,12 @@ pub struct KakaoOAuthError {
 
 impl fmt::Display for KakaoOAuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", printable(&self.error))?;
+        write!(f, "{}", inert(&self.error))?;
         if let Some(code) = &self.error_code {
-            write!(f, " {}", printable(code))?;
+            write!(f, " {}", inert(code))?;
         }
         if let Some(description) = &self.error_description {
-            write!(f, " ({})", printable(&scrub(description)))?;
+            write!(f, " ({})", inert(&scrub(description)))?;
         }
         Ok(())
     }
@@ -441,17 +442,6 @@ impl fmt::Display for Rejection {
     }
 }
 
-/// `text` without control characters (C0, C1, DEL: ESC sequences, OSC titles, newlines
-/// that forge a `kbot: error:` line) and without bidi controls (U+202A–U+202E, U+2066–U+2069,
-/// marks), so text from a redirect or a page cannot rewrite a terminal or a log line.
-/// Whitespace (tabs, newlines, what a stripped sequence leaves) collapses to one space.
-pub fn printable(text: &str) -> String {
-    crate::terminal::strip_controls(text)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Remove values that follow `code=`, `token=`, `verifier=` or `secret=` (Kakao echoes the
 /// code in KOE320 descriptions), so an error message never carries one.
 pub fn scrub(text: &str) -> String {
@@ -625,8 +615,8 @@ pub fn parse_query(query: &str, expected_state: &str) -> Result<SecretString, Au
         match key.as_ref() {
             "code" => code = Some(value.into_owned()),
             "state" => state = Some(value.into_owned()),
-            "error" => error = Some(printable(&value)),
-            "error_description" => description = Some(printable(&scrub(&value))),
+            "error" => error = Some(inert(&value)),
+            "error_description" => description = Some(inert(&scrub(&value))),
             _ => {}
         }
     }
@@ -1190,7 +1180,7 @@ mod tests {
     fn callback_text_loses_control_and_bidi_characters() {
         // Whole escape sequences go (an OSC title's text too), each leaving a space.
         assert_eq!(
-            printable("a\u{1b}]0;title\u{7}b\u{1b}[2Jc\nkbot: error: forged\u{202e}dcba\u{9b}"),
+            inert("a\u{1b}]0;title\u{7}b\u{1b}[2Jc\nkbot: error: forged\u{202e}dcba\u{9b}"),
             "a b c kbot: error: forged dcba"
         );
         let err = parse_redirect(
