@@ -368,6 +368,18 @@ impl Delivered {
     }
 }
 
+/// `runs.lock` beside the ledger, taken off the runtime thread: one run sends at a time
+/// across processes, so each sees the other's rows settled, never in flight.
+async fn lock_runs(db: std::path::PathBuf) -> Result<Option<std::fs::File>, crate::Error> {
+    let shown = db.clone();
+    let lock = tokio::task::spawn_blocking(move || crate::ledger::lock_runs(&db))
+        .await
+        .map_err(|join| {
+            crate::error::PathIo::new("cannot lock", &shown, std::io::Error::other(join))
+        })??;
+    Ok(lock)
+}
+
 /// Whether a send failed, or the friends list could not be read, for a reason that may pass
 /// (network, 5xx, `-1`, `-7`, `-603`).
 fn may_pass(deliveries: &[Delivered], unresolved: &[Unresolved]) -> bool {
@@ -628,14 +640,8 @@ impl Pipeline<'_> {
         options: Options,
         prepared: Option<Run>,
     ) -> Result<Summary, crate::Error> {
-        // One run sends at a time across processes (the daemon and a send-now): each then
-        // sees the other's rows settled, never in flight.
-        let db = ledger.path().to_path_buf();
-        let _runs = tokio::task::spawn_blocking(move || crate::ledger::lock_runs(&db))
-            .await
-            .map_err(|join| {
-                crate::error::PathIo::new("cannot lock", ledger.path(), std::io::Error::other(join))
-            })??;
+        // One run sends at a time across processes (the daemon and a send-now).
+        let _runs = lock_runs(ledger.path().to_path_buf()).await?;
         let (config, clock) = (self.config, self.clock);
         let at_most_once = config.message.delivery == crate::config::Delivery::AtMostOnce;
         let window = config.schedule.catch_up.max(crate::schedule::ON_TIME);
@@ -752,12 +758,7 @@ impl Pipeline<'_> {
         to: To,
     ) -> Result<Corrected, crate::Error> {
         use crate::ledger::{Key, Kind, Status};
-        let db = ledger.path().to_path_buf();
-        let _runs = tokio::task::spawn_blocking(move || crate::ledger::lock_runs(&db))
-            .await
-            .map_err(|join| {
-                crate::error::PathIo::new("cannot lock", ledger.path(), std::io::Error::other(join))
-            })??;
+        let _runs = lock_runs(ledger.path().to_path_buf()).await?;
         let (config, clock) = (self.config, self.clock);
         let sent = ledger.menus(run.date, run.meal)?;
         let changes = crate::correction::changes(&sent, run, &config.message.noise);
